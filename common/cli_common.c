@@ -1,0 +1,113 @@
+/* Common start-up for every hsc binary: options, config, logging. */
+#include "cli_common.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+extern char **environ;
+
+static const char COMMON_HELP[] =
+    "Common options:\n"
+    "  -c, --config FILE   INI configuration file (default: $HSC_CONFIG, else built-in defaults)\n"
+    "  --set KEY=VALUE     override one key, e.g. --set ingest.batch_max=1000\n"
+    "  --print-config      print the effective configuration (secrets masked) and exit\n"
+    "  -h, --help          show this help and exit\n"
+    "  --version           show the version and exit\n"
+    "Every key can also be set as HSC_SECTION_KEY in the environment, e.g. HSC_PG_URL.\n";
+
+int hsc_cli_start(int argc, char **argv, const char *prog, const char *usage, hsc_config **out,
+                  int *next)
+{
+    const char *path = getenv("HSC_CONFIG");
+    int print = 0;
+    int i = 1;
+    /* First pass: find --config, --help and --version, so the file loads before --set. */
+    for (i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--")) {
+            break;
+        } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            printf("%s%s", usage, COMMON_HELP);
+            return 1;
+        } else if (!strcmp(a, "--version")) {
+            printf("%s %s\n", prog, HSC_VERSION);
+            return 1;
+        } else if (!strcmp(a, "-c") || !strcmp(a, "--config")) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "%s: %s needs a file name\n", prog, a);
+                return 2;
+            }
+            path = argv[++i];
+        } else if (!strncmp(a, "--config=", 9)) {
+            path = a + 9;
+        } else if (!strcmp(a, "--set")) {
+            i++;
+        } else if (!strcmp(a, "--print-config")) {
+            print = 1;
+        } else if (a[0] != '-' || !a[1]) {
+            break;
+        }
+    }
+    hsc_config *cfg = hsc_config_new();
+    if (!cfg) {
+        fprintf(stderr, "%s: out of memory\n", prog);
+        return 2;
+    }
+    hsc_err err = {0};
+    if ((path && *path && hsc_config_load_file(cfg, path, &err)) ||
+        hsc_config_apply_env(cfg, environ, &err)) {
+        fprintf(stderr, "%s: config error: %s\n", prog, err.msg);
+        hsc_config_free(cfg);
+        return 2;
+    }
+    for (i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--")) {
+            i++;
+            break;
+        } else if (!strcmp(a, "-c") || !strcmp(a, "--config")) {
+            i++;
+        } else if (!strcmp(a, "--set")) {
+            const char *kv = i + 1 < argc ? argv[++i] : NULL;
+            const char *eq = kv ? strchr(kv, '=') : NULL;
+            if (!eq) {
+                fprintf(stderr, "%s: --set needs KEY=VALUE\n", prog);
+                hsc_config_free(cfg);
+                return 2;
+            }
+            char key[256];
+            snprintf(key, sizeof(key), "%.*s", (int)(eq - kv), kv);
+            if (hsc_config_set(cfg, key, eq + 1, &err)) {
+                fprintf(stderr, "%s: config error: %s\n", prog, err.msg);
+                hsc_config_free(cfg);
+                return 2;
+            }
+        } else if (!strncmp(a, "--config=", 9) || !strcmp(a, "--print-config")) {
+            continue;
+        } else if (a[0] == '-' && a[1] && next == NULL) {
+            fprintf(stderr, "%s: unknown option '%s' (see --help)\n", prog, a);
+            hsc_config_free(cfg);
+            return 2;
+        } else {
+            break;
+        }
+    }
+    if (print) {
+        hsc_config_dump(cfg, stdout);
+        hsc_config_free(cfg);
+        return 1;
+    }
+    hsc_log_setup(prog, hsc_config_str(cfg, "log.level"), hsc_config_str(cfg, "log.format"));
+    if (!next && i < argc) {
+        fprintf(stderr, "%s: unexpected argument '%s' (see --help)\n", prog, argv[i]);
+        hsc_config_free(cfg);
+        return 2;
+    }
+    if (next)
+        *next = i;
+    *out = cfg;
+    return 0;
+}

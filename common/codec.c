@@ -1,0 +1,645 @@
+/*
+ * MessagePack codec for ContentEvent and LearningEvent (schemas/README.md).
+ * Decoding walks the map once: unknown keys are skipped, known keys are type
+ * checked as they are read, then the whole event is validated by the same
+ * function that checks events built from JSON, so both paths agree on what is
+ * valid. Encoding writes keys in the order of the contract and lets msgpack-c
+ * pick the smallest integer form, which makes the encoding canonical.
+ */
+#include "hsc/codec.h"
+
+#include <math.h>
+#include <msgpack.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+/* ---------- message helpers ---------- */
+
+void hsc_strlist_clear(hsc_strlist *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->v[i]);
+    free(l->v);
+    l->v = NULL;
+    l->n = 0;
+}
+
+int hsc_strlist_push(hsc_strlist *l, const char *s, size_t n)
+{
+    char **v = realloc(l->v, (l->n + 1) * sizeof(*v));
+    if (!v)
+        return HSC_ENOMEM;
+    l->v = v;
+    l->v[l->n] = hsc_strndup(s, n);
+    if (!l->v[l->n])
+        return HSC_ENOMEM;
+    l->n++;
+    return HSC_OK;
+}
+
+void hsc_content_event_clear(hsc_content_event *ev)
+{
+    free(ev->id);
+    free(ev->title);
+    free(ev->description);
+    free(ev->kind);
+    free(ev->language);
+    free(ev->embedding);
+    hsc_strlist_clear(&ev->genres);
+    hsc_strlist_clear(&ev->themes);
+    hsc_strlist_clear(&ev->moods);
+    hsc_strlist_clear(&ev->related);
+    memset(ev, 0, sizeof(*ev));
+}
+
+void hsc_learning_event_clear(hsc_learning_event *ev)
+{
+    free(ev->user_id);
+    free(ev->content_id);
+    free(ev->kind);
+    memset(ev, 0, sizeof(*ev));
+}
+
+/* ---------- validation (shared by the MessagePack and JSON paths) ---------- */
+
+static const char *CONTENT_KINDS[] = {"movie", "series", "episode", NULL};
+static const char *LEARNING_KINDS[] = {"view", "like", "dislike", "skip", "complete", "rating",
+                                       NULL};
+
+static int one_of(const char *s, const char **set)
+{
+    for (; *set; set++)
+        if (!strcmp(s, *set))
+            return 1;
+    return 0;
+}
+
+static int check_text(const char *field, const char *s, size_t max, hsc_err *err)
+{
+    size_t n = strlen(s);
+    if (n > max)
+        return hsc_err_set(err, HSC_EINVAL, "%s: %zu bytes is longer than %zu", field, n, max);
+    if (!hsc_utf8_valid(s, n))
+        return hsc_err_set(err, HSC_EINVAL, "%s: not valid UTF-8", field);
+    return HSC_OK;
+}
+
+static int check_id(const char *field, const char *s, hsc_err *err)
+{
+    if (!s)
+        return hsc_err_set(err, HSC_EINVAL, "%s: missing", field);
+    if (!hsc_id_valid(s, strlen(s)))
+        return hsc_err_set(err, HSC_EINVAL,
+                           "%s: '%.40s%s' is not 1-128 characters of [A-Za-z0-9._:-]", field, s,
+                           strlen(s) > 40 ? "..." : "");
+    return HSC_OK;
+}
+
+static int check_tags(const char *field, const hsc_strlist *l, hsc_err *err)
+{
+    if (l->n > HSC_MAX_LIST_LEN)
+        return hsc_err_set(err, HSC_EINVAL, "%s: %zu entries is more than %d", field, l->n,
+                           HSC_MAX_LIST_LEN);
+    for (size_t i = 0; i < l->n; i++) {
+        char f[64];
+        snprintf(f, sizeof(f), "%s[%zu]", field, i);
+        int rc = check_text(f, l->v[i], HSC_MAX_TAG_LEN, err);
+        if (rc)
+            return rc;
+    }
+    return HSC_OK;
+}
+
+int hsc_codec_validate_content(const hsc_content_event *ev, hsc_err *err)
+{
+    int rc;
+    if (ev->v != HSC_SCHEMA_VERSION)
+        return hsc_err_set(err, HSC_EINVAL, "v: schema version %d is not supported (expected %d)",
+                           ev->v, HSC_SCHEMA_VERSION);
+    if ((rc = check_id("id", ev->id, err)))
+        return rc;
+    if (ev->version < 0)
+        return hsc_err_set(err, HSC_EINVAL, "version: %lld is negative", (long long)ev->version);
+    if (ev->op == HSC_OP_UPSERT) {
+        if (!ev->title)
+            return hsc_err_set(err, HSC_EINVAL, "title: missing (required for upsert)");
+        if (!*ev->title)
+            return hsc_err_set(err, HSC_EINVAL, "title: empty (required for upsert)");
+    }
+    if (ev->title && (rc = check_text("title", ev->title, HSC_MAX_TITLE_LEN, err)))
+        return rc;
+    if (ev->description &&
+        (rc = check_text("description", ev->description, HSC_MAX_DESCRIPTION_LEN, err)))
+        return rc;
+    if (ev->kind && !one_of(ev->kind, CONTENT_KINDS))
+        return hsc_err_set(err, HSC_EINVAL, "kind: '%.32s' is not movie, series or episode",
+                           ev->kind);
+    if ((rc = check_tags("genres", &ev->genres, err)) || (rc = check_tags("themes", &ev->themes, err)) ||
+        (rc = check_tags("moods", &ev->moods, err)))
+        return rc;
+    if (ev->language) {
+        const char *l = ev->language;
+        int ok = strlen(l) == 2;
+        for (int i = 0; ok && i < 2; i++)
+            ok = (l[i] >= 'a' && l[i] <= 'z') || (l[i] >= 'A' && l[i] <= 'Z');
+        if (!ok)
+            return hsc_err_set(err, HSC_EINVAL,
+                               "language: '%.16s' is not a two-letter ISO 639-1 code", l);
+    }
+    if ((ev->has & HSC_HAS_YEAR) && (ev->year < 1800 || ev->year > 2200))
+        return hsc_err_set(err, HSC_EINVAL, "year: %d is outside 1800..2200", (int)ev->year);
+    if ((ev->has & HSC_HAS_MATURITY) && (ev->maturity < 0 || ev->maturity > 21))
+        return hsc_err_set(err, HSC_EINVAL, "maturity: %d is outside 0..21", (int)ev->maturity);
+    if ((ev->has & HSC_HAS_DURATION) && ev->duration_s < 0)
+        return hsc_err_set(err, HSC_EINVAL, "duration_s: %lld is negative",
+                           (long long)ev->duration_s);
+    if (ev->related.n > HSC_MAX_LIST_LEN)
+        return hsc_err_set(err, HSC_EINVAL, "related: %zu entries is more than %d", ev->related.n,
+                           HSC_MAX_LIST_LEN);
+    for (size_t i = 0; i < ev->related.n; i++) {
+        char f[40];
+        snprintf(f, sizeof(f), "related[%zu]", i);
+        if ((rc = check_id(f, ev->related.v[i], err)))
+            return rc;
+    }
+    if (ev->embedding) {
+        if (ev->dim == 0 || ev->dim > HSC_MAX_EMBEDDING_DIM)
+            return hsc_err_set(err, HSC_EINVAL, "embedding: dimension %zu is outside 1..%d",
+                               ev->dim, HSC_MAX_EMBEDDING_DIM);
+        for (size_t i = 0; i < ev->dim; i++)
+            if (!isfinite(ev->embedding[i]))
+                return hsc_err_set(err, HSC_EINVAL, "embedding[%zu]: not a finite number", i);
+    }
+    if ((ev->has & HSC_HAS_TS) && ev->ts < 0)
+        return hsc_err_set(err, HSC_EINVAL, "ts: %lld is negative", (long long)ev->ts);
+    return HSC_OK;
+}
+
+int hsc_codec_validate_learning(const hsc_learning_event *ev, hsc_err *err)
+{
+    int rc;
+    if (ev->v != HSC_SCHEMA_VERSION)
+        return hsc_err_set(err, HSC_EINVAL, "v: schema version %d is not supported (expected %d)",
+                           ev->v, HSC_SCHEMA_VERSION);
+    if ((rc = check_id("user_id", ev->user_id, err)) ||
+        (rc = check_id("content_id", ev->content_id, err)))
+        return rc;
+    if (!ev->kind)
+        return hsc_err_set(err, HSC_EINVAL, "kind: missing");
+    if (!one_of(ev->kind, LEARNING_KINDS))
+        return hsc_err_set(err, HSC_EINVAL,
+                           "kind: '%.32s' is not view, like, dislike, skip, complete or rating",
+                           ev->kind);
+    if (ev->has_value && !isfinite(ev->value))
+        return hsc_err_set(err, HSC_EINVAL, "value: not a finite number");
+    if (!strcmp(ev->kind, "rating")) {
+        if (!ev->has_value)
+            return hsc_err_set(err, HSC_EINVAL, "value: missing (required for a rating)");
+        if (ev->value < 0 || ev->value > 5)
+            return hsc_err_set(err, HSC_EINVAL, "value: rating %g is outside 0..5", ev->value);
+    }
+    if (!strcmp(ev->kind, "complete") && ev->has_value && (ev->value < 0 || ev->value > 1))
+        return hsc_err_set(err, HSC_EINVAL, "value: completion %g is outside 0..1", ev->value);
+    if (ev->ts < 0)
+        return hsc_err_set(err, HSC_EINVAL, "ts: %lld is negative", (long long)ev->ts);
+    return HSC_OK;
+}
+
+/* ---------- decoding ---------- */
+
+static const char *type_name(msgpack_object_type t)
+{
+    switch (t) {
+    case MSGPACK_OBJECT_NIL: return "nil";
+    case MSGPACK_OBJECT_BOOLEAN: return "boolean";
+    case MSGPACK_OBJECT_POSITIVE_INTEGER:
+    case MSGPACK_OBJECT_NEGATIVE_INTEGER: return "integer";
+    case MSGPACK_OBJECT_FLOAT32:
+    case MSGPACK_OBJECT_FLOAT64: return "float";
+    case MSGPACK_OBJECT_STR: return "string";
+    case MSGPACK_OBJECT_ARRAY: return "array";
+    case MSGPACK_OBJECT_MAP: return "map";
+    case MSGPACK_OBJECT_BIN: return "bin";
+    case MSGPACK_OBJECT_EXT: return "ext";
+    }
+    return "unknown";
+}
+
+static int want(const char *field, const msgpack_object *o, msgpack_object_type t,
+                const char *what, hsc_err *err)
+{
+    if (o->type == t)
+        return HSC_OK;
+    return hsc_err_set(err, HSC_EINVAL, "%s: expected %s, got %s", field, what,
+                       type_name(o->type));
+}
+
+static int get_str(const char *field, const msgpack_object *o, char **out, hsc_err *err)
+{
+    int rc = want(field, o, MSGPACK_OBJECT_STR, "a string", err);
+    if (rc)
+        return rc;
+    free(*out);
+    *out = hsc_strndup(o->via.str.ptr, o->via.str.size);
+    if (!*out)
+        return hsc_err_set(err, HSC_ENOMEM, "%s: out of memory", field);
+    if (strlen(*out) != o->via.str.size)
+        return hsc_err_set(err, HSC_EINVAL, "%s: contains a NUL byte", field);
+    return HSC_OK;
+}
+
+static int get_int(const char *field, const msgpack_object *o, int64_t min, int64_t max,
+                   int64_t *out, hsc_err *err)
+{
+    int64_t v;
+    if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
+        if (o->via.u64 > (uint64_t)INT64_MAX)
+            return hsc_err_set(err, HSC_EINVAL, "%s: %llu does not fit in int64", field,
+                               (unsigned long long)o->via.u64);
+        v = (int64_t)o->via.u64;
+    } else if (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER) {
+        v = o->via.i64;
+    } else {
+        return hsc_err_set(err, HSC_EINVAL, "%s: expected an integer, got %s", field,
+                           type_name(o->type));
+    }
+    if (v < min || v > max)
+        return hsc_err_set(err, HSC_EINVAL, "%s: %lld is outside %lld..%lld", field,
+                           (long long)v, (long long)min, (long long)max);
+    *out = v;
+    return HSC_OK;
+}
+
+static int get_strlist(const char *field, const msgpack_object *o, hsc_strlist *out,
+                       hsc_err *err)
+{
+    int rc = want(field, o, MSGPACK_OBJECT_ARRAY, "an array of strings", err);
+    if (rc)
+        return rc;
+    if (o->via.array.size > HSC_MAX_LIST_LEN)
+        return hsc_err_set(err, HSC_EINVAL, "%s: %u entries is more than %d", field,
+                           o->via.array.size, HSC_MAX_LIST_LEN);
+    hsc_strlist_clear(out);
+    for (uint32_t i = 0; i < o->via.array.size; i++) {
+        const msgpack_object *e = &o->via.array.ptr[i];
+        if (e->type != MSGPACK_OBJECT_STR)
+            return hsc_err_set(err, HSC_EINVAL, "%s[%u]: expected a string, got %s", field, i,
+                               type_name(e->type));
+        if (memchr(e->via.str.ptr, 0, e->via.str.size))
+            return hsc_err_set(err, HSC_EINVAL, "%s[%u]: contains a NUL byte", field, i);
+        if (hsc_strlist_push(out, e->via.str.ptr, e->via.str.size))
+            return hsc_err_set(err, HSC_ENOMEM, "%s: out of memory", field);
+    }
+    return HSC_OK;
+}
+
+static int get_embedding(const msgpack_object *o, float **out, size_t *dim, hsc_err *err)
+{
+    int rc = want("embedding", o, MSGPACK_OBJECT_BIN, "bin of little-endian float32", err);
+    if (rc)
+        return rc;
+    uint32_t n = o->via.bin.size;
+    if (n == 0)
+        return hsc_err_set(err, HSC_EINVAL, "embedding: empty");
+    if (n % 4)
+        return hsc_err_set(err, HSC_EINVAL, "embedding: %u bytes is not a multiple of 4", n);
+    if (n / 4 > HSC_MAX_EMBEDDING_DIM)
+        return hsc_err_set(err, HSC_EINVAL, "embedding: dimension %u is more than %d", n / 4,
+                           HSC_MAX_EMBEDDING_DIM);
+    float *v = malloc(n);
+    if (!v)
+        return hsc_err_set(err, HSC_ENOMEM, "embedding: out of memory");
+    const unsigned char *p = (const unsigned char *)o->via.bin.ptr;
+    for (uint32_t i = 0; i < n / 4; i++) {
+        uint32_t bits = (uint32_t)p[4 * i] | (uint32_t)p[4 * i + 1] << 8 |
+                        (uint32_t)p[4 * i + 2] << 16 | (uint32_t)p[4 * i + 3] << 24;
+        memcpy(&v[i], &bits, 4);
+    }
+    free(*out);
+    *out = v;
+    *dim = n / 4;
+    return HSC_OK;
+}
+
+static int key_is(const msgpack_object *k, const char *name)
+{
+    size_t n = strlen(name);
+    return k->via.str.size == n && memcmp(k->via.str.ptr, name, n) == 0;
+}
+
+/* Unpacks buf into *res and checks it is one map covering every byte. */
+static int unpack_map(const void *buf, size_t len, msgpack_unpacked *res, hsc_err *err)
+{
+    size_t off = 0;
+    msgpack_unpacked_init(res);
+    if (len == 0)
+        return hsc_err_set(err, HSC_EINVAL, "message: empty");
+    msgpack_unpack_return r = msgpack_unpack_next(res, buf, len, &off);
+    if (r != MSGPACK_UNPACK_SUCCESS)
+        return hsc_err_set(err, HSC_EINVAL, "message: not MessagePack (%s)",
+                           r == MSGPACK_UNPACK_CONTINUE ? "truncated" : "malformed");
+    if (off != len)
+        return hsc_err_set(err, HSC_EINVAL, "message: %zu trailing bytes after the map",
+                           len - off);
+    if (res->data.type != MSGPACK_OBJECT_MAP)
+        return hsc_err_set(err, HSC_EINVAL, "message: expected a map, got %s",
+                           type_name(res->data.type));
+    const msgpack_object_map *m = &res->data.via.map;
+    for (uint32_t i = 0; i < m->size; i++) {
+        if (m->ptr[i].key.type != MSGPACK_OBJECT_STR)
+            return hsc_err_set(err, HSC_EINVAL, "message: map key %u is a %s, not a string", i,
+                               type_name(m->ptr[i].key.type));
+        for (uint32_t j = 0; j < i; j++)
+            if (m->ptr[j].key.via.str.size == m->ptr[i].key.via.str.size &&
+                !memcmp(m->ptr[j].key.via.str.ptr, m->ptr[i].key.via.str.ptr,
+                        m->ptr[i].key.via.str.size))
+                return hsc_err_set(err, HSC_EINVAL, "%.*s: key appears twice",
+                                   (int)m->ptr[i].key.via.str.size, m->ptr[i].key.via.str.ptr);
+    }
+    return HSC_OK;
+}
+
+static int decode_content_fields(const msgpack_object_map *m, hsc_content_event *ev,
+                                 hsc_err *err)
+{
+    int have_v = 0, have_op = 0, have_version = 0;
+    for (uint32_t i = 0; i < m->size; i++) {
+        const msgpack_object *k = &m->ptr[i].key, *o = &m->ptr[i].val;
+        int64_t n;
+        int rc = HSC_OK;
+        if (o->type == MSGPACK_OBJECT_NIL && !key_is(k, "v") && !key_is(k, "op") &&
+            !key_is(k, "id") && !key_is(k, "version"))
+            continue; /* nil means absent for optional fields */
+        if (key_is(k, "v")) {
+            if (!(rc = get_int("v", o, 0, 1000, &n, err)))
+                ev->v = (int)n, have_v = 1;
+        } else if (key_is(k, "op")) {
+            char *op = NULL;
+            if (!(rc = get_str("op", o, &op, err))) {
+                if (!strcmp(op, "upsert"))
+                    ev->op = HSC_OP_UPSERT;
+                else if (!strcmp(op, "delete"))
+                    ev->op = HSC_OP_DELETE;
+                else
+                    rc = hsc_err_set(err, HSC_EINVAL, "op: '%.32s' is not upsert or delete", op);
+                have_op = 1;
+            }
+            free(op);
+        } else if (key_is(k, "id")) {
+            rc = get_str("id", o, &ev->id, err);
+        } else if (key_is(k, "version")) {
+            if (!(rc = get_int("version", o, INT64_MIN, INT64_MAX, &ev->version, err)))
+                have_version = 1;
+        } else if (key_is(k, "title")) {
+            rc = get_str("title", o, &ev->title, err);
+        } else if (key_is(k, "description")) {
+            rc = get_str("description", o, &ev->description, err);
+        } else if (key_is(k, "kind")) {
+            rc = get_str("kind", o, &ev->kind, err);
+        } else if (key_is(k, "genres")) {
+            rc = get_strlist("genres", o, &ev->genres, err);
+        } else if (key_is(k, "themes")) {
+            rc = get_strlist("themes", o, &ev->themes, err);
+        } else if (key_is(k, "moods")) {
+            rc = get_strlist("moods", o, &ev->moods, err);
+        } else if (key_is(k, "related")) {
+            rc = get_strlist("related", o, &ev->related, err);
+        } else if (key_is(k, "language")) {
+            rc = get_str("language", o, &ev->language, err);
+        } else if (key_is(k, "year")) {
+            if (!(rc = get_int("year", o, INT32_MIN, INT32_MAX, &n, err)))
+                ev->year = (int32_t)n, ev->has |= HSC_HAS_YEAR;
+        } else if (key_is(k, "maturity")) {
+            if (!(rc = get_int("maturity", o, INT32_MIN, INT32_MAX, &n, err)))
+                ev->maturity = (int32_t)n, ev->has |= HSC_HAS_MATURITY;
+        } else if (key_is(k, "duration_s")) {
+            if (!(rc = get_int("duration_s", o, INT64_MIN, INT64_MAX, &ev->duration_s, err)))
+                ev->has |= HSC_HAS_DURATION;
+        } else if (key_is(k, "embedding")) {
+            rc = get_embedding(o, &ev->embedding, &ev->dim, err);
+        } else if (key_is(k, "ts")) {
+            if (!(rc = get_int("ts", o, INT64_MIN, INT64_MAX, &ev->ts, err)))
+                ev->has |= HSC_HAS_TS;
+        }
+        if (rc)
+            return rc;
+    }
+    if (!have_v)
+        return hsc_err_set(err, HSC_EINVAL, "v: missing");
+    if (!have_op)
+        return hsc_err_set(err, HSC_EINVAL, "op: missing");
+    if (!ev->id)
+        return hsc_err_set(err, HSC_EINVAL, "id: missing");
+    if (!have_version)
+        return hsc_err_set(err, HSC_EINVAL, "version: missing");
+    return hsc_codec_validate_content(ev, err);
+}
+
+int hsc_codec_decode_content(const void *buf, size_t len, hsc_content_event *ev, hsc_err *err)
+{
+    memset(ev, 0, sizeof(*ev));
+    msgpack_unpacked res;
+    int rc = unpack_map(buf, len, &res, err);
+    if (!rc)
+        rc = decode_content_fields(&res.data.via.map, ev, err);
+    msgpack_unpacked_destroy(&res);
+    if (rc)
+        hsc_content_event_clear(ev);
+    return rc;
+}
+
+static int decode_learning_fields(const msgpack_object_map *m, hsc_learning_event *ev,
+                                  hsc_err *err)
+{
+    int have_v = 0, have_ts = 0;
+    for (uint32_t i = 0; i < m->size; i++) {
+        const msgpack_object *k = &m->ptr[i].key, *o = &m->ptr[i].val;
+        int64_t n;
+        int rc = HSC_OK;
+        if (key_is(k, "v")) {
+            if (!(rc = get_int("v", o, 0, 1000, &n, err)))
+                ev->v = (int)n, have_v = 1;
+        } else if (key_is(k, "user_id")) {
+            rc = get_str("user_id", o, &ev->user_id, err);
+        } else if (key_is(k, "content_id")) {
+            rc = get_str("content_id", o, &ev->content_id, err);
+        } else if (key_is(k, "kind")) {
+            rc = get_str("kind", o, &ev->kind, err);
+        } else if (key_is(k, "value")) {
+            if (o->type == MSGPACK_OBJECT_NIL)
+                continue;
+            if (o->type == MSGPACK_OBJECT_FLOAT32 || o->type == MSGPACK_OBJECT_FLOAT64)
+                ev->value = o->via.f64;
+            else if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+                ev->value = (double)o->via.u64;
+            else if (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER)
+                ev->value = (double)o->via.i64;
+            else
+                rc = hsc_err_set(err, HSC_EINVAL, "value: expected a number, got %s",
+                                 type_name(o->type));
+            ev->has_value = (rc == HSC_OK);
+        } else if (key_is(k, "ts")) {
+            if (!(rc = get_int("ts", o, INT64_MIN, INT64_MAX, &ev->ts, err)))
+                have_ts = 1;
+        }
+        if (rc)
+            return rc;
+    }
+    if (!have_v)
+        return hsc_err_set(err, HSC_EINVAL, "v: missing");
+    if (!ev->user_id)
+        return hsc_err_set(err, HSC_EINVAL, "user_id: missing");
+    if (!ev->content_id)
+        return hsc_err_set(err, HSC_EINVAL, "content_id: missing");
+    if (!have_ts)
+        return hsc_err_set(err, HSC_EINVAL, "ts: missing");
+    return hsc_codec_validate_learning(ev, err);
+}
+
+int hsc_codec_decode_learning(const void *buf, size_t len, hsc_learning_event *ev,
+                              hsc_err *err)
+{
+    memset(ev, 0, sizeof(*ev));
+    msgpack_unpacked res;
+    int rc = unpack_map(buf, len, &res, err);
+    if (!rc)
+        rc = decode_learning_fields(&res.data.via.map, ev, err);
+    msgpack_unpacked_destroy(&res);
+    if (rc)
+        hsc_learning_event_clear(ev);
+    return rc;
+}
+
+/* ---------- encoding ---------- */
+
+static void pack_key(msgpack_packer *pk, const char *k)
+{
+    size_t n = strlen(k);
+    msgpack_pack_str(pk, n);
+    msgpack_pack_str_body(pk, k, n);
+}
+
+static void pack_str(msgpack_packer *pk, const char *k, const char *v)
+{
+    pack_key(pk, k);
+    size_t n = strlen(v);
+    msgpack_pack_str(pk, n);
+    msgpack_pack_str_body(pk, v, n);
+}
+
+static void pack_list(msgpack_packer *pk, const char *k, const hsc_strlist *l)
+{
+    pack_key(pk, k);
+    msgpack_pack_array(pk, l->n);
+    for (size_t i = 0; i < l->n; i++) {
+        size_t n = strlen(l->v[i]);
+        msgpack_pack_str(pk, n);
+        msgpack_pack_str_body(pk, l->v[i], n);
+    }
+}
+
+static int finish(msgpack_sbuffer *sb, char **out, size_t *len, hsc_err *err)
+{
+    if (!sb->data) {
+        msgpack_sbuffer_destroy(sb);
+        return hsc_err_set(err, HSC_ENOMEM, "encode: out of memory");
+    }
+    *out = sb->data; /* msgpack_sbuffer uses malloc/realloc: the caller frees with free() */
+    *len = sb->size;
+    return HSC_OK;
+}
+
+int hsc_codec_encode_content(const hsc_content_event *ev, char **out, size_t *len, hsc_err *err)
+{
+    int rc = hsc_codec_validate_content(ev, err);
+    if (rc)
+        return rc;
+    size_t n = 4; /* v, op, id, version */
+    n += !!ev->title + !!ev->description + !!ev->kind + !!ev->genres.n + !!ev->themes.n +
+         !!ev->moods.n + !!ev->language + !!(ev->has & HSC_HAS_YEAR) +
+         !!(ev->has & HSC_HAS_MATURITY) + !!(ev->has & HSC_HAS_DURATION) + !!ev->related.n +
+         !!ev->embedding + !!(ev->has & HSC_HAS_TS);
+
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, n);
+    pack_key(&pk, "v");
+    msgpack_pack_int64(&pk, ev->v);
+    pack_str(&pk, "op", ev->op == HSC_OP_DELETE ? "delete" : "upsert");
+    pack_str(&pk, "id", ev->id);
+    pack_key(&pk, "version");
+    msgpack_pack_int64(&pk, ev->version);
+    if (ev->title)
+        pack_str(&pk, "title", ev->title);
+    if (ev->description)
+        pack_str(&pk, "description", ev->description);
+    if (ev->kind)
+        pack_str(&pk, "kind", ev->kind);
+    if (ev->genres.n)
+        pack_list(&pk, "genres", &ev->genres);
+    if (ev->themes.n)
+        pack_list(&pk, "themes", &ev->themes);
+    if (ev->moods.n)
+        pack_list(&pk, "moods", &ev->moods);
+    if (ev->language)
+        pack_str(&pk, "language", ev->language);
+    if (ev->has & HSC_HAS_YEAR) {
+        pack_key(&pk, "year");
+        msgpack_pack_int64(&pk, ev->year);
+    }
+    if (ev->has & HSC_HAS_MATURITY) {
+        pack_key(&pk, "maturity");
+        msgpack_pack_int64(&pk, ev->maturity);
+    }
+    if (ev->has & HSC_HAS_DURATION) {
+        pack_key(&pk, "duration_s");
+        msgpack_pack_int64(&pk, ev->duration_s);
+    }
+    if (ev->related.n)
+        pack_list(&pk, "related", &ev->related);
+    if (ev->embedding) {
+        pack_key(&pk, "embedding");
+        msgpack_pack_bin(&pk, ev->dim * 4);
+        for (size_t i = 0; i < ev->dim; i++) {
+            uint32_t bits;
+            memcpy(&bits, &ev->embedding[i], 4);
+            unsigned char b[4] = {(unsigned char)bits, (unsigned char)(bits >> 8),
+                                  (unsigned char)(bits >> 16), (unsigned char)(bits >> 24)};
+            msgpack_pack_bin_body(&pk, b, 4);
+        }
+    }
+    if (ev->has & HSC_HAS_TS) {
+        pack_key(&pk, "ts");
+        msgpack_pack_int64(&pk, ev->ts);
+    }
+    return finish(&sb, out, len, err);
+}
+
+int hsc_codec_encode_learning(const hsc_learning_event *ev, char **out, size_t *len,
+                              hsc_err *err)
+{
+    int rc = hsc_codec_validate_learning(ev, err);
+    if (rc)
+        return rc;
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 5 + ev->has_value);
+    pack_key(&pk, "v");
+    msgpack_pack_int64(&pk, ev->v);
+    pack_str(&pk, "user_id", ev->user_id);
+    pack_str(&pk, "content_id", ev->content_id);
+    pack_str(&pk, "kind", ev->kind);
+    if (ev->has_value) {
+        pack_key(&pk, "value");
+        msgpack_pack_double(&pk, ev->value);
+    }
+    pack_key(&pk, "ts");
+    msgpack_pack_int64(&pk, ev->ts);
+    return finish(&sb, out, len, err);
+}

@@ -1,0 +1,571 @@
+/*
+ * librdkafka handles bound to a libev loop, and the DLQ producer helper.
+ *
+ * Why a pipe per handle: librdkafka can write a byte to an fd when a queue
+ * turns non-empty. The loop watches the read end and drains the queue until
+ * it is empty; a partial drain must be finished by the owner (the byte is
+ * only written on the empty -> non-empty edge), hence hsc_consumer_poll().
+ */
+#include "kafka.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "util.h"
+
+#define DRAIN_BUDGET 2000   /* messages per loop turn, so timers still run */
+#define DLQ_MAX_PAYLOAD (512 * 1024)
+
+struct set_ctx {
+    rd_kafka_conf_t *conf;
+};
+
+static int set_prop(void *arg, const char *name, const char *value, hsc_err *err)
+{
+    struct set_ctx *c = arg;
+    char errstr[512];
+    if (rd_kafka_conf_set(c->conf, name, value, errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK)
+        return hsc_err_set(err, HSC_ECONFIG, "%s", errstr);
+    return HSC_OK;
+}
+
+static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    enum hsc_log_level l = level <= 3 ? HSC_LOG_ERROR : level <= 4 ? HSC_LOG_WARN
+                           : level <= 6                ? HSC_LOG_INFO
+                                                       : HSC_LOG_DEBUG;
+    hsc_log(l, "librdkafka", "facility", fac, "detail", buf, "client", rd_kafka_name(rk), NULL);
+}
+
+static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    /* Most errors are transient and librdkafka retries them itself; fatal ones
+     * (e.g. idempotence state lost) mean the handle is unusable. */
+    int fatal = (err == RD_KAFKA_RESP_ERR__FATAL);
+    hsc_log(fatal ? HSC_LOG_ERROR : HSC_LOG_WARN, "kafka error", "error",
+            rd_kafka_err2name((rd_kafka_resp_err_t)err), "reason", reason, NULL);
+    (void)rk;
+    (void)opaque;
+}
+
+rd_kafka_conf_t *hsc_kafka_conf(const hsc_config *cfg, const char *role,
+                                const char *const *defaults, hsc_err *err)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    struct set_ctx c = {conf};
+    char section[32];
+    snprintf(section, sizeof(section), "rdkafka.%s", role);
+    if (set_prop(&c, "bootstrap.servers", hsc_config_str(cfg, "kafka.brokers"), err) ||
+        set_prop(&c, "client.id", hsc_config_str(cfg, "kafka.client_id"), err)) {
+        hsc_err_prefix(err, "kafka.brokers/client_id: ");
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    /* hsc's defaults first, so that the user's [rdkafka] settings override them. */
+    for (size_t i = 0; defaults && defaults[i]; i += 2) {
+        if (set_prop(&c, defaults[i], defaults[i + 1], err)) {
+            hsc_err_prefix(err, "%s: ", defaults[i]);
+            rd_kafka_conf_destroy(conf);
+            return NULL;
+        }
+    }
+    if (hsc_config_each_passthrough(cfg, "rdkafka", set_prop, &c, err) ||
+        hsc_config_each_passthrough(cfg, section, set_prop, &c, err)) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    rd_kafka_conf_set_log_cb(conf, log_cb);
+    rd_kafka_conf_set_error_cb(conf, error_cb);
+    return conf;
+}
+
+static int make_pipe(int fds[2], hsc_err *err)
+{
+    if (pipe(fds) != 0)
+        return hsc_err_set(err, HSC_EIO, "pipe: %s", strerror(errno));
+    for (int i = 0; i < 2; i++) {
+        fcntl(fds[i], F_SETFL, fcntl(fds[i], F_GETFL) | O_NONBLOCK);
+        fcntl(fds[i], F_SETFD, FD_CLOEXEC);
+    }
+    return HSC_OK;
+}
+
+static void drain_pipe(int fd)
+{
+    char buf[64];
+    while (read(fd, buf, sizeof(buf)) > 0) {
+    }
+}
+
+/* ---------------- producer ---------------- */
+
+struct hsc_producer {
+    struct ev_loop *loop;
+    rd_kafka_t *rk;
+    rd_kafka_queue_t *q;
+    int fds[2];
+    ev_io io;
+    int outstanding;
+};
+
+struct send_ctx {
+    hsc_delivery_fn cb;
+    void *arg;
+};
+
+static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque)
+{
+    struct send_ctx *s = rkm->_private;
+    hsc_producer *p = opaque;
+    p->outstanding--;
+    if (!s)
+        return;
+    if (s->cb) {
+        int code = HSC_OK;
+        if (rkm->err) {
+            /* A message the broker rejects for its content will never succeed. */
+            code = (rkm->err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE ||
+                    rkm->err == RD_KAFKA_RESP_ERR_INVALID_MSG ||
+                    rkm->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
+                    rkm->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC)
+                       ? HSC_EINVAL
+                       : HSC_ETRANSIENT;
+        }
+        s->cb(s->arg, code, rkm->err ? rd_kafka_err2str(rkm->err) : NULL, rkm);
+    }
+    free(s);
+    (void)rk;
+}
+
+static void producer_io_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    hsc_producer *p = w->data;
+    drain_pipe(p->fds[0]);
+    rd_kafka_poll(p->rk, 0);
+    (void)loop;
+    (void)revents;
+}
+
+hsc_producer *hsc_producer_new(struct ev_loop *loop, const hsc_config *cfg, hsc_err *err)
+{
+    hsc_producer *p = calloc(1, sizeof(*p));
+    if (!p) {
+        hsc_err_set(err, HSC_ENOMEM, "producer: out of memory");
+        return NULL;
+    }
+    p->fds[0] = p->fds[1] = -1;
+    /* Idempotence keeps per-partition order and removes duplicates on retry. */
+    static const char *const defaults[] = {"enable.idempotence", "true", "linger.ms", "5",
+                                           NULL};
+    rd_kafka_conf_t *conf = hsc_kafka_conf(cfg, "producer", defaults, err);
+    if (!conf)
+        goto fail;
+    rd_kafka_conf_set_dr_msg_cb(conf, dr_msg_cb);
+    rd_kafka_conf_set_opaque(conf, p);
+    char errstr[512];
+    p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+    if (!p->rk) {
+        hsc_err_set(err, HSC_ECONFIG, "kafka producer: %s", errstr);
+        rd_kafka_conf_destroy(conf);
+        goto fail;
+    }
+    if (make_pipe(p->fds, err))
+        goto fail;
+    p->loop = loop;
+    p->q = rd_kafka_queue_get_main(p->rk);
+    rd_kafka_queue_io_event_enable(p->q, p->fds[1], "1", 1);
+    ev_io_init(&p->io, producer_io_cb, p->fds[0], EV_READ);
+    p->io.data = p;
+    ev_io_start(loop, &p->io);
+    return p;
+fail:
+    hsc_producer_free(p);
+    return NULL;
+}
+
+int hsc_producer_send(hsc_producer *p, const char *topic, int32_t partition, const void *key,
+                      size_t klen, const void *value, size_t vlen, rd_kafka_headers_t *hdrs,
+                      hsc_delivery_fn cb, void *arg, hsc_err *err)
+{
+    struct send_ctx *s = malloc(sizeof(*s));
+    if (!s)
+        return hsc_err_set(err, HSC_ENOMEM, "produce: out of memory");
+    s->cb = cb;
+    s->arg = arg;
+    rd_kafka_resp_err_t e;
+    for (;;) {
+        if (hdrs)
+            e = rd_kafka_producev(p->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
+                                  RD_KAFKA_V_KEY(key, klen),
+                                  RD_KAFKA_V_VALUE((void *)value, vlen),
+                                  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                  RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(s), RD_KAFKA_V_END);
+        else
+            e = rd_kafka_producev(p->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
+                                  RD_KAFKA_V_KEY(key, klen),
+                                  RD_KAFKA_V_VALUE((void *)value, vlen),
+                                  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(s),
+                                  RD_KAFKA_V_END);
+        if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+            break;
+        /* The local queue is full: serve delivery reports to make room. This
+         * blocks the loop briefly, which is the backpressure we want here. */
+        rd_kafka_poll(p->rk, 100);
+    }
+    if (e) {
+        free(s);
+        return hsc_err_set(err, e == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE ? HSC_EINVAL : HSC_EIO,
+                           "produce to %s: %s", topic, rd_kafka_err2str(e));
+    }
+    p->outstanding++;
+    return HSC_OK;
+}
+
+int hsc_producer_flush(hsc_producer *p, int timeout_ms)
+{
+    rd_kafka_flush(p->rk, timeout_ms);
+    rd_kafka_poll(p->rk, 0);
+    return rd_kafka_outq_len(p->rk);
+}
+
+int hsc_producer_outstanding(const hsc_producer *p)
+{
+    return p->outstanding;
+}
+
+rd_kafka_t *hsc_producer_handle(hsc_producer *p)
+{
+    return p->rk;
+}
+
+void hsc_producer_free(hsc_producer *p)
+{
+    if (!p)
+        return;
+    if (p->loop)
+        ev_io_stop(p->loop, &p->io);
+    if (p->rk) {
+        rd_kafka_flush(p->rk, 10000);
+        if (p->q) {
+            rd_kafka_queue_io_event_enable(p->q, -1, NULL, 0);
+            rd_kafka_queue_destroy(p->q);
+        }
+        rd_kafka_destroy(p->rk);
+    }
+    if (p->fds[0] >= 0)
+        close(p->fds[0]);
+    if (p->fds[1] >= 0)
+        close(p->fds[1]);
+    free(p);
+}
+
+/* ---------------- consumer ---------------- */
+
+struct hsc_consumer {
+    struct ev_loop *loop;
+    rd_kafka_t *rk;
+    rd_kafka_queue_t *q;
+    int fds[2];
+    ev_io io;
+    ev_timer tick;
+    struct hsc_consumer_handlers h;
+    void *arg;
+    int paused;
+    int closed;
+    int assigned;
+};
+
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    hsc_consumer *c = opaque;
+    int cooperative = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
+    char n[16];
+    snprintf(n, sizeof(n), "%d", parts->cnt);
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        rd_kafka_error_t *e = NULL;
+        if (cooperative)
+            e = rd_kafka_incremental_assign(rk, parts);
+        else
+            rd_kafka_assign(rk, parts);
+        if (e) {
+            hsc_log_error("assign failed", "error", rd_kafka_error_string(e), NULL);
+            rd_kafka_error_destroy(e);
+        }
+        c->assigned += parts->cnt;
+        if (c->paused)
+            rd_kafka_pause_partitions(rk, parts);
+        hsc_log_info("partitions assigned", "count", n, NULL);
+        if (c->h.on_assign)
+            c->h.on_assign(c->arg, parts);
+    } else {
+        hsc_log_info("partitions revoked", "count", n, "lost",
+                     rd_kafka_assignment_lost(rk) ? "true" : "false", NULL);
+        if (c->h.on_revoke)
+            c->h.on_revoke(c->arg, parts);
+        if (cooperative) {
+            rd_kafka_error_t *e = rd_kafka_incremental_unassign(rk, parts);
+            if (e)
+                rd_kafka_error_destroy(e);
+            c->assigned -= parts->cnt;
+        } else {
+            rd_kafka_assign(rk, NULL);
+            c->assigned = 0;
+        }
+    }
+}
+
+void hsc_consumer_poll(hsc_consumer *c)
+{
+    if (c->closed)
+        return;
+    for (int i = 0; i < DRAIN_BUDGET; i++) {
+        if (c->h.can_accept && !c->h.can_accept(c->arg))
+            return;
+        rd_kafka_message_t *rkm = rd_kafka_consumer_poll(c->rk, 0);
+        if (!rkm)
+            return;
+        if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            rd_kafka_message_destroy(rkm);
+            continue;
+        }
+        if (c->h.on_message)
+            c->h.on_message(c->arg, rkm);
+        else
+            rd_kafka_message_destroy(rkm);
+    }
+    /* Budget spent with messages left: the pipe will not fire again, so come
+     * back on the next tick (at most 1 ms away). */
+    ev_timer_stop(c->loop, &c->tick);
+    ev_timer_set(&c->tick, 0.001, 0.1);
+    ev_timer_start(c->loop, &c->tick);
+}
+
+static void consumer_io_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    hsc_consumer *c = w->data;
+    drain_pipe(c->fds[0]);
+    hsc_consumer_poll(c);
+    (void)loop;
+    (void)revents;
+}
+
+static void consumer_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    /* Safety net: also serves rebalances while the owner is not accepting. */
+    hsc_consumer *c = w->data;
+    if (c->h.can_accept && !c->h.can_accept(c->arg)) {
+        if (c->paused) {
+            /* Paused partitions deliver nothing, but a rebalance still must be served. */
+            rd_kafka_message_t *rkm = rd_kafka_consumer_poll(c->rk, 0);
+            if (rkm && c->h.on_message)
+                c->h.on_message(c->arg, rkm);
+            else if (rkm)
+                rd_kafka_message_destroy(rkm);
+        }
+        return;
+    }
+    hsc_consumer_poll(c);
+    (void)loop;
+    (void)revents;
+}
+
+hsc_consumer *hsc_consumer_new(struct ev_loop *loop, const hsc_config *cfg, const char *group,
+                               const char *const *topics, size_t ntopics,
+                               const struct hsc_consumer_handlers *h, void *arg, hsc_err *err)
+{
+    hsc_consumer *c = calloc(1, sizeof(*c));
+    if (!c) {
+        hsc_err_set(err, HSC_ENOMEM, "consumer: out of memory");
+        return NULL;
+    }
+    c->fds[0] = c->fds[1] = -1;
+    c->loop = loop;
+    c->h = *h;
+    c->arg = arg;
+    /* Offsets are stored by the owner only after the work they guard is done;
+     * auto-commit then sends what was stored. */
+    const char *const defaults[] = {"group.id", group,
+                                    "partition.assignment.strategy", "cooperative-sticky",
+                                    "enable.auto.commit", "true",
+                                    "enable.auto.offset.store", "false",
+                                    "auto.offset.reset", "earliest",
+                                    "auto.commit.interval.ms", "1000",
+                                    NULL};
+    rd_kafka_conf_t *conf = hsc_kafka_conf(cfg, "consumer", defaults, err);
+    if (!conf)
+        goto fail;
+    rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+    rd_kafka_conf_set_opaque(conf, c);
+    char errstr[512];
+    c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+    if (!c->rk) {
+        hsc_err_set(err, HSC_ECONFIG, "kafka consumer: %s", errstr);
+        rd_kafka_conf_destroy(conf);
+        goto fail;
+    }
+    rd_kafka_poll_set_consumer(c->rk);
+    rd_kafka_topic_partition_list_t *subs = rd_kafka_topic_partition_list_new((int)ntopics);
+    for (size_t i = 0; i < ntopics; i++)
+        rd_kafka_topic_partition_list_add(subs, topics[i], RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t e = rd_kafka_subscribe(c->rk, subs);
+    rd_kafka_topic_partition_list_destroy(subs);
+    if (e) {
+        hsc_err_set(err, HSC_ECONFIG, "subscribe: %s", rd_kafka_err2str(e));
+        goto fail;
+    }
+    if (make_pipe(c->fds, err))
+        goto fail;
+    c->q = rd_kafka_queue_get_consumer(c->rk);
+    rd_kafka_queue_io_event_enable(c->q, c->fds[1], "1", 1);
+    ev_io_init(&c->io, consumer_io_cb, c->fds[0], EV_READ);
+    c->io.data = c;
+    ev_io_start(loop, &c->io);
+    ev_timer_init(&c->tick, consumer_tick_cb, 0.1, 0.1);
+    c->tick.data = c;
+    ev_timer_start(loop, &c->tick);
+    return c;
+fail:
+    hsc_consumer_free(c);
+    return NULL;
+}
+
+void hsc_consumer_set_paused(hsc_consumer *c, int paused)
+{
+    if (c->closed || c->paused == !!paused)
+        return;
+    c->paused = !!paused;
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    if (rd_kafka_assignment(c->rk, &parts) == RD_KAFKA_RESP_ERR_NO_ERROR && parts) {
+        if (paused)
+            rd_kafka_pause_partitions(c->rk, parts);
+        else
+            rd_kafka_resume_partitions(c->rk, parts);
+        rd_kafka_topic_partition_list_destroy(parts);
+    }
+}
+
+int hsc_consumer_paused(const hsc_consumer *c)
+{
+    return c->paused;
+}
+
+int hsc_consumer_store(hsc_consumer *c, rd_kafka_topic_partition_list_t *offsets, hsc_err *err)
+{
+    rd_kafka_resp_err_t e = rd_kafka_offsets_store(c->rk, offsets);
+    if (e && e != RD_KAFKA_RESP_ERR__STATE)
+        return hsc_err_set(err, HSC_EIO, "store offsets: %s", rd_kafka_err2str(e));
+    for (int i = 0; i < offsets->cnt; i++) {
+        /* __STATE: the partition was revoked while its batch was in flight; its
+         * new owner re-reads from the last commit, and our writes are idempotent. */
+        if (offsets->elems[i].err && offsets->elems[i].err != RD_KAFKA_RESP_ERR__STATE)
+            return hsc_err_set(err, HSC_EIO, "store offset %s[%d]: %s", offsets->elems[i].topic,
+                               offsets->elems[i].partition,
+                               rd_kafka_err2str(offsets->elems[i].err));
+    }
+    return HSC_OK;
+}
+
+void hsc_consumer_close(hsc_consumer *c)
+{
+    if (!c || !c->rk || c->closed)
+        return;
+    rd_kafka_resp_err_t e = rd_kafka_commit(c->rk, NULL, 0);
+    if (e && e != RD_KAFKA_RESP_ERR__NO_OFFSET)
+        hsc_log_warn("final commit failed", "error", rd_kafka_err2str(e), NULL);
+    rd_kafka_consumer_close(c->rk);
+    c->closed = 1;
+}
+
+int hsc_consumer_assigned_count(hsc_consumer *c)
+{
+    return c->assigned;
+}
+
+rd_kafka_t *hsc_consumer_handle(hsc_consumer *c)
+{
+    return c->rk;
+}
+
+void hsc_consumer_free(hsc_consumer *c)
+{
+    if (!c)
+        return;
+    if (c->loop) {
+        ev_io_stop(c->loop, &c->io);
+        ev_timer_stop(c->loop, &c->tick);
+    }
+    if (c->rk) {
+        hsc_consumer_close(c);
+        if (c->q) {
+            rd_kafka_queue_io_event_enable(c->q, -1, NULL, 0);
+            rd_kafka_queue_destroy(c->q);
+        }
+        rd_kafka_destroy(c->rk);
+    }
+    if (c->fds[0] >= 0)
+        close(c->fds[0]);
+    if (c->fds[1] >= 0)
+        close(c->fds[1]);
+    free(c);
+}
+
+/* ---------------- headers and DLQ ---------------- */
+
+int hsc_kafka_header(const rd_kafka_message_t *rkm, const char *name, char *buf, size_t cap)
+{
+    rd_kafka_headers_t *hdrs = NULL;
+    if (rd_kafka_message_headers(rkm, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR || !hdrs)
+        return -1;
+    const void *v;
+    size_t n;
+    if (rd_kafka_header_get_last(hdrs, name, &v, &n) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return -1;
+    if (cap == 0)
+        return -1;
+    if (n >= cap)
+        n = cap - 1;
+    if (n)
+        memcpy(buf, v, n);
+    buf[n] = '\0';
+    return (int)n;
+}
+
+int hsc_dlq_send(hsc_producer *p, const char *dlq_topic, const char *stage,
+                 const rd_kafka_message_t *rkm, const hsc_err *why, hsc_delivery_fn cb,
+                 void *arg, hsc_err *err)
+{
+    rd_kafka_headers_t *hdrs = NULL;
+    rd_kafka_headers_t *src = NULL;
+    if (rd_kafka_message_headers(rkm, &src) == RD_KAFKA_RESP_ERR_NO_ERROR && src)
+        hdrs = rd_kafka_headers_copy(src); /* keep the producer's own headers */
+    else
+        hdrs = rd_kafka_headers_new(8);
+    char num[32];
+    rd_kafka_header_add(hdrs, "hsc-stage", -1, stage, -1);
+    rd_kafka_header_add(hdrs, "hsc-error", -1, why->msg, -1);
+    rd_kafka_header_add(hdrs, "hsc-error-code", -1, hsc_code_name(why->code), -1);
+    rd_kafka_header_add(hdrs, "hsc-source-topic", -1, rd_kafka_topic_name(rkm->rkt), -1);
+    snprintf(num, sizeof(num), "%d", (int)rkm->partition);
+    rd_kafka_header_add(hdrs, "hsc-source-partition", -1, num, -1);
+    snprintf(num, sizeof(num), "%lld", (long long)rkm->offset);
+    rd_kafka_header_add(hdrs, "hsc-source-offset", -1, num, -1);
+    snprintf(num, sizeof(num), "%lld", (long long)hsc_now_ms());
+    rd_kafka_header_add(hdrs, "hsc-dlq-ts", -1, num, -1);
+    size_t len = rkm->len;
+    if (len > DLQ_MAX_PAYLOAD) {
+        /* Keep the head for diagnosis; the source offset locates the whole message. */
+        snprintf(num, sizeof(num), "%zu", len);
+        rd_kafka_header_add(hdrs, "hsc-truncated-from", -1, num, -1);
+        len = DLQ_MAX_PAYLOAD;
+    }
+    int rc = hsc_producer_send(p, dlq_topic, RD_KAFKA_PARTITION_UA, rkm->key, rkm->key_len,
+                               rkm->payload, len, hdrs, cb, arg, err);
+    if (rc)
+        rd_kafka_headers_destroy(hdrs);
+    return rc;
+}

@@ -1,0 +1,114 @@
+/*
+ * Kafka on a libev loop. Each librdkafka handle's queue is bound to a pipe
+ * (rd_kafka_queue_io_event_enable), and the loop drains the queue when the
+ * pipe turns readable, so delivery reports, rebalances and messages are all
+ * served from the loop's thread. Configuration comes from hsc_config:
+ * kafka.brokers and kafka.client_id, then the [rdkafka] pass-through section,
+ * then [rdkafka.consumer] or [rdkafka.producer].
+ */
+#ifndef HSC_KAFKA_H
+#define HSC_KAFKA_H
+
+#include <ev.h>
+#include <librdkafka/rdkafka.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "hsc/error.h"
+
+/* A producer whose delivery reports are served on the loop. */
+typedef struct hsc_producer hsc_producer;
+
+/* Called once per sent message from the loop: code is HSC_OK or why it failed. */
+typedef void (*hsc_delivery_fn)(void *arg, int code, const char *errstr,
+                                const rd_kafka_message_t *rkm);
+
+/* Creates an idempotent producer (acks=all) on loop. */
+hsc_producer *hsc_producer_new(struct ev_loop *loop, const hsc_config *cfg, hsc_err *err);
+
+/*
+ * Sends value to topic (partition -1: by key). hdrs (may be NULL) is owned by
+ * the producer once this returns 0. Returns an error now (cb never called) or
+ * 0 and calls cb exactly once.
+ */
+int hsc_producer_send(hsc_producer *p, const char *topic, int32_t partition, const void *key,
+                      size_t klen, const void *value, size_t vlen, rd_kafka_headers_t *hdrs,
+                      hsc_delivery_fn cb, void *arg, hsc_err *err);
+
+/* Waits up to timeout_ms for every sent message's report; returns messages still queued. */
+int hsc_producer_flush(hsc_producer *p, int timeout_ms);
+
+/* Messages sent and not yet reported. */
+int hsc_producer_outstanding(const hsc_producer *p);
+
+/* The librdkafka handle (for metadata and admin calls). */
+rd_kafka_t *hsc_producer_handle(hsc_producer *p);
+
+/* Flushes (bounded by 10 s) and destroys p. */
+void hsc_producer_free(hsc_producer *p);
+
+/* A group consumer whose messages and rebalances are served on the loop. */
+typedef struct hsc_consumer hsc_consumer;
+
+/* What a consumer's owner is told; any callback may be NULL. */
+struct hsc_consumer_handlers {
+    /* A message (or a consumer error in rkm->err); the callee owns rkm. */
+    void (*on_message)(void *arg, rd_kafka_message_t *rkm);
+    /* Partitions newly assigned (after they are assigned). */
+    void (*on_assign)(void *arg, const rd_kafka_topic_partition_list_t *parts);
+    /* Partitions about to be revoked (before they are unassigned). */
+    void (*on_revoke)(void *arg, const rd_kafka_topic_partition_list_t *parts);
+    /* 0 stops the drain loop for now; the owner calls hsc_consumer_poll later. */
+    int (*can_accept)(void *arg);
+};
+
+/*
+ * Creates a consumer in group for topics, with cooperative-sticky assignment,
+ * auto-commit of explicitly stored offsets only, and earliest reset.
+ */
+hsc_consumer *hsc_consumer_new(struct ev_loop *loop, const hsc_config *cfg, const char *group,
+                               const char *const *topics, size_t ntopics,
+                               const struct hsc_consumer_handlers *h, void *arg,
+                               hsc_err *err);
+
+/* Drains messages now (the owner calls this after making room). */
+void hsc_consumer_poll(hsc_consumer *c);
+
+/* Pauses (1) or resumes (0) fetching on every assigned partition, now and on later assigns. */
+void hsc_consumer_set_paused(hsc_consumer *c, int paused);
+
+/* True if fetching is paused. */
+int hsc_consumer_paused(const hsc_consumer *c);
+
+/* Marks offsets (next offset to read) as done; auto-commit sends them. */
+int hsc_consumer_store(hsc_consumer *c, rd_kafka_topic_partition_list_t *offsets, hsc_err *err);
+
+/* Commits stored offsets synchronously, then leaves the group. */
+void hsc_consumer_close(hsc_consumer *c);
+
+/* The number of partitions currently assigned. */
+int hsc_consumer_assigned_count(hsc_consumer *c);
+
+/* The librdkafka handle. */
+rd_kafka_t *hsc_consumer_handle(hsc_consumer *c);
+
+/* Destroys c (closing it first if hsc_consumer_close was not called). */
+void hsc_consumer_free(hsc_consumer *c);
+
+/* Copies header name's value of rkm into buf (NUL-terminated); -1 if absent. */
+int hsc_kafka_header(const rd_kafka_message_t *rkm, const char *name, char *buf, size_t cap);
+
+/* Sends rkm's payload to the DLQ with headers naming stage, error and source. */
+int hsc_dlq_send(hsc_producer *p, const char *dlq_topic, const char *stage,
+                 const rd_kafka_message_t *rkm, const hsc_err *why, hsc_delivery_fn cb,
+                 void *arg, hsc_err *err);
+
+/*
+ * Builds a librdkafka configuration for role ("consumer", "producer", "admin"):
+ * brokers, then defaults (name, value pairs, NULL-terminated), then the
+ * user's [rdkafka] and [rdkafka.ROLE] sections, which win.
+ */
+rd_kafka_conf_t *hsc_kafka_conf(const hsc_config *cfg, const char *role,
+                                const char *const *defaults, hsc_err *err);
+
+#endif

@@ -1,0 +1,42 @@
+/*
+ * An asynchronous PostgreSQL client on a libev loop (libpq's non-blocking
+ * API): one connection, queries run one after another in the order given,
+ * the connection is (re)opened on demand, and errors are classified so a
+ * caller knows whether to retry (server down, restarting, missing schema) or
+ * to reject the input (data and constraint errors).
+ */
+#ifndef HSC_PG_H
+#define HSC_PG_H
+
+#include <ev.h>
+#include <libpq-fe.h>
+
+#include "hsc/error.h"
+
+/* A connection (opened lazily) and its queue of queries. */
+typedef struct hsc_pg hsc_pg;
+
+/* Completion: res is the result on success (freed after the callback returns), else NULL. */
+typedef void (*hsc_pg_fn)(void *arg, PGresult *res, const hsc_err *err);
+
+/* Creates a client for url (libpq URI or key=value string); connects on first query. */
+hsc_pg *hsc_pg_new(struct ev_loop *loop, const char *url, int query_timeout_ms, hsc_err *err);
+
+/*
+ * Queues sql with text parameters (copied). Returns an error now (cb never
+ * called) or 0 and calls cb exactly once: with the result, a classified
+ * error, or HSC_ECANCELED when the client is freed first.
+ */
+int hsc_pg_query(hsc_pg *pg, const char *sql, int nparams, const char *const *params,
+                 hsc_pg_fn cb, void *arg, hsc_err *err);
+
+/* HSC_EINVAL for SQLSTATEs caused by the data (classes 22, 23, 54), else HSC_ETRANSIENT. */
+int hsc_pg_classify(const char *sqlstate);
+
+/* True while a connection is open and idle or busy. */
+int hsc_pg_connected(const hsc_pg *pg);
+
+/* Cancels queued queries (their callbacks get HSC_ECANCELED) and closes. */
+void hsc_pg_free(hsc_pg *pg);
+
+#endif

@@ -1,0 +1,728 @@
+/*
+ * The batching consume -> write -> produce -> store loop behind every
+ * pipeline worker (see stage.h for its guarantees).
+ *
+ * A batch moves through two phases. PROCESS: the stage's process() writes the
+ * valid messages to its backend; on a transient error the same batch is
+ * retried after a backoff while fetching is paused; on a permanent error the
+ * batch is split into single messages so the bad one can be isolated. PRODUCE:
+ * the emitted records and the DLQ copies of invalid messages are sent, and
+ * once Kafka acknowledged all of them the batch's offsets are stored.
+ */
+#include "stage.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "backoff.h"
+#include "log.h"
+#include "util.h"
+
+enum { PAUSE_FULL = 1, PAUSE_BACKOFF = 2, PAUSE_STOPPING = 4 };
+enum { PHASE_PROCESS, PHASE_PRODUCE };
+
+struct output {
+    char *topic;
+    char *key;
+    size_t klen;
+    char *value;
+    size_t vlen;
+    rd_kafka_headers_t *hdrs;
+    hsc_stage_msg *dlq_src; /* set for a DLQ copy of an invalid message */
+    int acked;
+    hsc_stage_batch *b;
+};
+
+struct hsc_stage_batch {
+    hsc_stage *st;
+    hsc_stage_msg **msgs; /* every message of the batch, in consumption order */
+    size_t n;
+    hsc_stage_msg **valid;
+    size_t nvalid;
+    struct output *out;
+    size_t nout, capout;
+    int phase;
+    int isolating;
+    size_t cursor;          /* isolating: the valid message being written alone */
+    hsc_stage_msg **cur;    /* what the current process() call was given */
+    size_t ncur;
+    size_t mark;            /* outputs emitted before the current process() call */
+    int inflight;           /* deliveries awaited */
+    int failed;             /* deliveries that failed this round */
+};
+
+struct hsc_stage {
+    struct ev_loop *loop;
+    struct hsc_stage_settings s;
+    struct hsc_stage_ops ops;
+    void *ctx;
+    hsc_consumer *consumer;
+    hsc_producer *producer;
+    char *dlq_topic;
+    char *name;
+
+    hsc_stage_msg **q; /* pending messages: a ring */
+    size_t qhead, qlen, qcap;
+    size_t soft_cap;
+
+    hsc_stage_batch *batch;
+    unsigned pause_reasons;
+    hsc_backoff backoff;
+    ev_timer linger, retry, kick, shutdown;
+    ev_signal sigint, sigterm;
+    int stopping, finished;
+    struct hsc_stage_stats stats;
+};
+
+static void maybe_start_batch(hsc_stage *st);
+static void run_process(hsc_stage_batch *b);
+static void start_produce(hsc_stage_batch *b);
+
+/* ---------------- pending queue ---------------- */
+
+static int q_push(hsc_stage *st, hsc_stage_msg *m)
+{
+    if (st->qlen == st->qcap) {
+        size_t cap = st->qcap ? st->qcap * 2 : 1024;
+        hsc_stage_msg **q = malloc(cap * sizeof(*q));
+        if (!q)
+            return HSC_ENOMEM;
+        for (size_t i = 0; i < st->qlen; i++)
+            q[i] = st->q[(st->qhead + i) % st->qcap];
+        free(st->q);
+        st->q = q;
+        st->qhead = 0;
+        st->qcap = cap;
+    }
+    st->q[(st->qhead + st->qlen) % st->qcap] = m;
+    st->qlen++;
+    return HSC_OK;
+}
+
+static hsc_stage_msg *q_pop(hsc_stage *st)
+{
+    if (!st->qlen)
+        return NULL;
+    hsc_stage_msg *m = st->q[st->qhead];
+    st->qhead = (st->qhead + 1) % st->qcap;
+    st->qlen--;
+    return m;
+}
+
+static void msg_free(hsc_stage *st, hsc_stage_msg *m)
+{
+    if (!m)
+        return;
+    if (m->decoded && st->ops.free_decoded)
+        st->ops.free_decoded(st->ctx, m->decoded);
+    if (m->rkm)
+        rd_kafka_message_destroy(m->rkm);
+    free(m);
+}
+
+/* ---------------- pausing ---------------- */
+
+static void update_pause(hsc_stage *st)
+{
+    int want = st->pause_reasons != 0;
+    if (want != hsc_consumer_paused(st->consumer)) {
+        hsc_consumer_set_paused(st->consumer, want);
+        hsc_log_debug(want ? "fetching paused" : "fetching resumed", "stage", st->name, NULL);
+        if (!want)
+            hsc_consumer_poll(st->consumer);
+    }
+}
+
+static void set_reason(hsc_stage *st, unsigned reason, int on)
+{
+    if (on)
+        st->pause_reasons |= reason;
+    else
+        st->pause_reasons &= ~reason;
+    update_pause(st);
+}
+
+/* ---------------- consumer callbacks ---------------- */
+
+static int can_accept(void *arg)
+{
+    hsc_stage *st = arg;
+    return !st->stopping && st->qlen < st->soft_cap;
+}
+
+static void on_message(void *arg, rd_kafka_message_t *rkm)
+{
+    hsc_stage *st = arg;
+    if (rkm->err) {
+        hsc_log_warn("consumer error", "stage", st->name, "error", rd_kafka_message_errstr(rkm),
+                     NULL);
+        rd_kafka_message_destroy(rkm);
+        return;
+    }
+    hsc_stage_msg *m = calloc(1, sizeof(*m));
+    if (!m || q_push(st, m) != HSC_OK) {
+        /* Without memory we cannot hold it; dropping the message here is safe
+         * because its offset is never stored: rewinding re-reads it. */
+        free(m);
+        rd_kafka_topic_partition_list_t *pos = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(pos, rd_kafka_topic_name(rkm->rkt), rkm->partition)
+            ->offset = rkm->offset;
+        rd_kafka_seek_partitions(hsc_consumer_handle(st->consumer), pos, 1000);
+        rd_kafka_topic_partition_list_destroy(pos);
+        rd_kafka_message_destroy(rkm);
+        return;
+    }
+    m->rkm = rkm;
+    st->stats.consumed++;
+    if (st->ops.decode(st->ctx, rkm, &m->decoded, &m->err) != HSC_OK) {
+        if (m->decoded && st->ops.free_decoded)
+            st->ops.free_decoded(st->ctx, m->decoded);
+        m->decoded = NULL;
+        if (!m->err.code)
+            hsc_err_set(&m->err, HSC_EINVAL, "undecodable");
+    }
+    if (st->qlen >= st->soft_cap)
+        set_reason(st, PAUSE_FULL, 1);
+    maybe_start_batch(st);
+}
+
+static int in_list(const rd_kafka_topic_partition_list_t *parts, const rd_kafka_message_t *rkm)
+{
+    const char *t = rd_kafka_topic_name(rkm->rkt);
+    for (int i = 0; i < parts->cnt; i++)
+        if (parts->elems[i].partition == rkm->partition && !strcmp(parts->elems[i].topic, t))
+            return 1;
+    return 0;
+}
+
+static void on_revoke(void *arg, const rd_kafka_topic_partition_list_t *parts)
+{
+    /* Buffered messages of revoked partitions belong to their next owner, who
+     * reads them again from the last commit. The batch in flight finishes. */
+    hsc_stage *st = arg;
+    size_t n = st->qlen, dropped = 0;
+    for (size_t i = 0; i < n; i++) {
+        hsc_stage_msg *m = q_pop(st);
+        if (in_list(parts, m->rkm)) {
+            msg_free(st, m);
+            dropped++;
+        } else {
+            q_push(st, m);
+        }
+    }
+    if (dropped) {
+        char d[32];
+        snprintf(d, sizeof(d), "%zu", dropped);
+        hsc_log_info("released buffered messages of revoked partitions", "stage", st->name,
+                     "count", d, NULL);
+    }
+    if (st->qlen < st->soft_cap / 2)
+        set_reason(st, PAUSE_FULL, 0);
+}
+
+/* ---------------- batch lifecycle ---------------- */
+
+static void batch_free(hsc_stage *st, hsc_stage_batch *b)
+{
+    for (size_t i = 0; i < b->nout; i++) {
+        free(b->out[i].topic);
+        free(b->out[i].key);
+        free(b->out[i].value);
+        if (b->out[i].hdrs)
+            rd_kafka_headers_destroy(b->out[i].hdrs);
+    }
+    free(b->out);
+    for (size_t i = 0; i < b->n; i++)
+        msg_free(st, b->msgs[i]);
+    free(b->msgs);
+    free(b->valid);
+    free(b);
+}
+
+static void rollback_outputs(hsc_stage_batch *b, size_t mark)
+{
+    for (size_t i = mark; i < b->nout; i++) {
+        free(b->out[i].topic);
+        free(b->out[i].key);
+        free(b->out[i].value);
+        if (b->out[i].hdrs)
+            rd_kafka_headers_destroy(b->out[i].hdrs);
+    }
+    b->nout = mark;
+}
+
+int hsc_stage_emit(hsc_stage_batch *b, const char *topic, const void *key, size_t klen,
+                   const void *value, size_t vlen, rd_kafka_headers_t *hdrs)
+{
+    if (b->nout == b->capout) {
+        size_t cap = b->capout ? b->capout * 2 : 64;
+        struct output *o = realloc(b->out, cap * sizeof(*o));
+        if (!o)
+            return HSC_ENOMEM;
+        b->out = o;
+        b->capout = cap;
+    }
+    struct output *o = &b->out[b->nout];
+    memset(o, 0, sizeof(*o));
+    o->topic = strdup(topic);
+    o->key = hsc_strndup(key, klen);
+    o->value = malloc(vlen ? vlen : 1);
+    if (!o->topic || !o->key || !o->value) {
+        free(o->topic);
+        free(o->key);
+        free(o->value);
+        return HSC_ENOMEM;
+    }
+    memcpy(o->value, value, vlen);
+    o->klen = klen;
+    o->vlen = vlen;
+    o->hdrs = hdrs;
+    o->b = b;
+    b->nout++;
+    return HSC_OK;
+}
+
+void *hsc_stage_batch_ctx(hsc_stage_batch *b)
+{
+    return b->st->ctx;
+}
+
+static void finish_batch(hsc_stage_batch *b)
+{
+    hsc_stage *st = b->st;
+    /* The next offset to read, per partition: one past the batch's last message. */
+    rd_kafka_topic_partition_list_t *offs = rd_kafka_topic_partition_list_new(8);
+    for (size_t i = 0; i < b->n; i++) {
+        rd_kafka_message_t *rkm = b->msgs[i]->rkm;
+        rd_kafka_topic_partition_t *tp =
+            rd_kafka_topic_partition_list_find(offs, rd_kafka_topic_name(rkm->rkt), rkm->partition);
+        if (!tp)
+            tp = rd_kafka_topic_partition_list_add(offs, rd_kafka_topic_name(rkm->rkt),
+                                                   rkm->partition);
+        if (rkm->offset + 1 > tp->offset)
+            tp->offset = rkm->offset + 1;
+    }
+    hsc_err err = {0};
+    if (hsc_consumer_store(st->consumer, offs, &err))
+        hsc_log_warn("offset store failed", "stage", st->name, "error", err.msg, NULL);
+    rd_kafka_topic_partition_list_destroy(offs);
+    st->stats.processed += b->n;
+    st->stats.batches++;
+    st->batch = NULL;
+    batch_free(st, b);
+    hsc_backoff_reset(&st->backoff);
+    if (st->qlen < st->soft_cap / 2)
+        set_reason(st, PAUSE_FULL, 0);
+    maybe_start_batch(st);
+}
+
+static void on_delivery(void *arg, int code, const char *errstr, const rd_kafka_message_t *rkm)
+{
+    struct output *o = arg;
+    hsc_stage_batch *b = o->b;
+    hsc_stage *st = b->st;
+    b->inflight--;
+    if (st->finished)
+        return; /* shutting down: the batch is freed with the stage */
+    if (code == HSC_OK) {
+        o->acked = 1;
+        if (o->dlq_src)
+            st->stats.dlq++;
+        else
+            st->stats.produced++;
+    } else {
+        b->failed++;
+        hsc_log_warn("produce failed; will retry", "stage", st->name, "topic", o->topic, "error",
+                     errstr ? errstr : "", NULL);
+    }
+    if (b->inflight > 0)
+        return;
+    if (b->failed) {
+        b->failed = 0;
+        int64_t ms = hsc_backoff_next(&st->backoff);
+        st->stats.retries++;
+        ev_timer_set(&st->retry, (double)ms / 1000.0, 0);
+        ev_timer_start(st->loop, &st->retry);
+        return;
+    }
+    finish_batch(b);
+    (void)rkm;
+}
+
+static void send_outputs(hsc_stage_batch *b)
+{
+    hsc_stage *st = b->st;
+    b->inflight = 1; /* guard: no completion until every send was attempted */
+    for (size_t i = 0; i < b->nout; i++) {
+        struct output *o = &b->out[i];
+        if (o->acked)
+            continue;
+        hsc_err err = {0};
+        int rc;
+        b->inflight++;
+        if (o->dlq_src) {
+            rc = hsc_dlq_send(st->producer, st->dlq_topic, st->name, o->dlq_src->rkm,
+                              &o->dlq_src->err, on_delivery, o, &err);
+        } else {
+            /* Headers are handed to librdkafka on success; keep a copy for resends. */
+            rd_kafka_headers_t *h = o->hdrs ? rd_kafka_headers_copy(o->hdrs) : NULL;
+            rc = hsc_producer_send(st->producer, o->topic, RD_KAFKA_PARTITION_UA, o->key, o->klen,
+                                   o->value, o->vlen, h, on_delivery, o, &err);
+            if (rc && h)
+                rd_kafka_headers_destroy(h);
+        }
+        if (rc) {
+            b->inflight--;
+            b->failed++;
+            hsc_log_warn("produce failed; will retry", "stage", st->name, "error", err.msg, NULL);
+        }
+    }
+    /* Release the guard through the same path a delivery report takes. */
+    b->inflight--;
+    if (b->inflight == 0) {
+        if (b->failed) {
+            b->failed = 0;
+            st->stats.retries++;
+            ev_timer_set(&st->retry, (double)hsc_backoff_next(&st->backoff) / 1000.0, 0);
+            ev_timer_start(st->loop, &st->retry);
+        } else {
+            finish_batch(b);
+        }
+    }
+}
+
+static void start_produce(hsc_stage_batch *b)
+{
+    hsc_stage *st = b->st;
+    b->phase = PHASE_PRODUCE;
+    set_reason(st, PAUSE_BACKOFF, 0);
+    for (size_t i = 0; i < b->n; i++) {
+        hsc_stage_msg *m = b->msgs[i];
+        if (m->decoded)
+            continue;
+        char off[32], part[16];
+        snprintf(off, sizeof(off), "%lld", (long long)m->rkm->offset);
+        snprintf(part, sizeof(part), "%d", (int)m->rkm->partition);
+        hsc_log_warn("message sent to DLQ", "stage", st->name, "topic",
+                     rd_kafka_topic_name(m->rkm->rkt), "partition", part, "offset", off, "error",
+                     m->err.msg, NULL);
+        if (hsc_stage_emit(b, st->dlq_topic, "", 0, "", 0, NULL) == HSC_OK)
+            b->out[b->nout - 1].dlq_src = m;
+    }
+    send_outputs(b);
+}
+
+static void on_process_done(hsc_stage_batch *b, int code, const hsc_err *err)
+{
+    hsc_stage *st = b->st;
+    if (st->finished)
+        return; /* cancelled by shutdown: the batch is freed with the stage */
+    if (code == HSC_OK) {
+        set_reason(st, PAUSE_BACKOFF, 0);
+        hsc_backoff_reset(&st->backoff);
+        if (b->isolating && ++b->cursor < b->nvalid) {
+            ev_timer_set(&st->kick, 0, 0);
+            ev_timer_start(st->loop, &st->kick);
+            return;
+        }
+        start_produce(b);
+        return;
+    }
+    rollback_outputs(b, b->mark);
+    if (code == HSC_EINVAL) {
+        if (!b->isolating && b->ncur > 1) {
+            char n[32];
+            snprintf(n, sizeof(n), "%zu", b->ncur);
+            hsc_log_warn("batch rejected; writing its messages one by one", "stage", st->name,
+                         "messages", n, "error", err ? err->msg : "", NULL);
+            b->isolating = 1;
+            b->cursor = 0;
+            run_process(b);
+            return;
+        }
+        /* One message the backend rejects for what it is: it goes to the DLQ. */
+        hsc_stage_msg *m = b->cur[0];
+        if (st->ops.free_decoded)
+            st->ops.free_decoded(st->ctx, m->decoded);
+        m->decoded = NULL;
+        hsc_err_set(&m->err, HSC_EINVAL, "%s", err ? err->msg : "rejected by the backend");
+        if (b->isolating && ++b->cursor < b->nvalid) {
+            ev_timer_set(&st->kick, 0, 0);
+            ev_timer_start(st->loop, &st->kick);
+            return;
+        }
+        start_produce(b);
+        return;
+    }
+    /* Transient (or unknown): keep the batch, pause fetching, retry later. */
+    int64_t ms = hsc_backoff_next(&st->backoff);
+    char d[32], n[32];
+    snprintf(d, sizeof(d), "%lld", (long long)ms);
+    snprintf(n, sizeof(n), "%zu", b->ncur);
+    hsc_log_warn("backend write failed; pausing and retrying", "stage", st->name, "error",
+                 err ? err->msg : hsc_code_name(code), "retry_in_ms", d, "messages", n, NULL);
+    st->stats.retries++;
+    set_reason(st, PAUSE_BACKOFF, 1);
+    ev_timer_set(&st->retry, (double)ms / 1000.0, 0);
+    ev_timer_start(st->loop, &st->retry);
+}
+
+static void run_process(hsc_stage_batch *b)
+{
+    hsc_stage *st = b->st;
+    if (b->isolating) {
+        b->cur = &b->valid[b->cursor];
+        b->ncur = 1;
+    } else {
+        b->cur = b->valid;
+        b->ncur = b->nvalid;
+    }
+    b->mark = b->nout;
+    hsc_err err = {0};
+    int rc = st->ops.process(st->ctx, b, b->cur, b->ncur, on_process_done);
+    if (rc) {
+        if (!err.code)
+            hsc_err_set(&err, rc, "process failed: %s", hsc_code_name(rc));
+        on_process_done(b, rc, &err);
+    }
+}
+
+static void start_batch(hsc_stage *st)
+{
+    size_t n = st->qlen < st->s.batch_max ? st->qlen : st->s.batch_max;
+    hsc_stage_batch *b = calloc(1, sizeof(*b));
+    hsc_stage_msg **msgs = malloc(n * sizeof(*msgs));
+    hsc_stage_msg **valid = malloc(n * sizeof(*valid));
+    if (!b || !msgs || !valid) {
+        free(b);
+        free(msgs);
+        free(valid);
+        ev_timer_set(&st->retry, 0.1, 0);
+        ev_timer_start(st->loop, &st->retry);
+        return;
+    }
+    b->st = st;
+    b->msgs = msgs;
+    b->valid = valid;
+    for (size_t i = 0; i < n; i++) {
+        hsc_stage_msg *m = q_pop(st);
+        b->msgs[b->n++] = m;
+        if (m->decoded)
+            b->valid[b->nvalid++] = m;
+    }
+    st->batch = b;
+    if (st->qlen < st->soft_cap / 2)
+        set_reason(st, PAUSE_FULL, 0);
+    if (b->nvalid == 0)
+        start_produce(b);
+    else
+        run_process(b);
+}
+
+static void maybe_finish_stop(hsc_stage *st);
+
+static void maybe_start_batch(hsc_stage *st)
+{
+    if (st->batch || st->finished)
+        return;
+    if (st->qlen == 0) {
+        maybe_finish_stop(st);
+        return;
+    }
+    if (st->qlen >= st->s.batch_max || st->s.linger_ms == 0 || st->stopping) {
+        ev_timer_stop(st->loop, &st->linger);
+        start_batch(st);
+        return;
+    }
+    if (!ev_is_active(&st->linger)) {
+        ev_timer_set(&st->linger, st->s.linger_ms / 1000.0, 0);
+        ev_timer_start(st->loop, &st->linger);
+    }
+}
+
+static void linger_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    hsc_stage *st = w->data;
+    if (!st->batch && st->qlen)
+        start_batch(st);
+    (void)loop;
+    (void)revents;
+}
+
+static void retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    hsc_stage *st = w->data;
+    hsc_stage_batch *b = st->batch;
+    if (!b) {
+        maybe_start_batch(st);
+        return;
+    }
+    if (b->phase == PHASE_PROCESS)
+        run_process(b);
+    else
+        send_outputs(b);
+    (void)loop;
+    (void)revents;
+}
+
+static void kick_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    hsc_stage *st = w->data;
+    if (st->batch && st->batch->phase == PHASE_PROCESS)
+        run_process(st->batch);
+    (void)loop;
+    (void)revents;
+}
+
+/* ---------------- stopping ---------------- */
+
+static void finalize(hsc_stage *st)
+{
+    if (st->finished)
+        return;
+    st->finished = 1;
+    ev_timer_stop(st->loop, &st->linger);
+    ev_timer_stop(st->loop, &st->retry);
+    ev_timer_stop(st->loop, &st->kick);
+    ev_timer_stop(st->loop, &st->shutdown);
+    hsc_consumer_close(st->consumer); /* commits stored offsets, leaves the group */
+    hsc_producer_flush(st->producer, 10000);
+    char c[32], p[32], d[32];
+    snprintf(c, sizeof(c), "%llu", st->stats.consumed);
+    snprintf(p, sizeof(p), "%llu", st->stats.produced);
+    snprintf(d, sizeof(d), "%llu", st->stats.dlq);
+    hsc_log_info("stopped", "stage", st->name, "consumed", c, "produced", p, "dlq", d, NULL);
+    ev_break(st->loop, EVBREAK_ALL);
+}
+
+static void maybe_finish_stop(hsc_stage *st)
+{
+    if (st->stopping && !st->batch && st->qlen == 0)
+        finalize(st);
+}
+
+static void shutdown_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    hsc_stage *st = w->data;
+    char n[32];
+    snprintf(n, sizeof(n), "%zu", st->qlen + (st->batch ? st->batch->n : 0));
+    hsc_log_warn("shutdown timeout: unfinished messages will be redelivered", "stage", st->name,
+                 "messages", n, NULL);
+    finalize(st);
+    (void)loop;
+    (void)revents;
+}
+
+void hsc_stage_stop(hsc_stage *st)
+{
+    if (st->stopping)
+        return;
+    st->stopping = 1;
+    hsc_log_info("stopping: finishing buffered work", "stage", st->name, NULL);
+    set_reason(st, PAUSE_STOPPING, 1);
+    if (st->s.shutdown_timeout_ms > 0) {
+        ev_timer_set(&st->shutdown, st->s.shutdown_timeout_ms / 1000.0, 0);
+        ev_timer_start(st->loop, &st->shutdown);
+    }
+    maybe_start_batch(st);
+}
+
+static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    hsc_stage *st = w->data;
+    if (st->stopping) {
+        hsc_log_warn("second signal: stopping now", "stage", st->name, NULL);
+        finalize(st);
+        return;
+    }
+    hsc_stage_stop(st);
+    (void)loop;
+    (void)revents;
+}
+
+/* ---------------- construction ---------------- */
+
+hsc_stage *hsc_stage_new(struct ev_loop *loop, const hsc_config *cfg,
+                         const struct hsc_stage_settings *s, const struct hsc_stage_ops *ops,
+                         void *ctx, hsc_err *err)
+{
+    hsc_stage *st = calloc(1, sizeof(*st));
+    if (!st) {
+        hsc_err_set(err, HSC_ENOMEM, "stage: out of memory");
+        return NULL;
+    }
+    st->loop = loop;
+    st->s = *s;
+    st->ops = *ops;
+    st->ctx = ctx;
+    st->name = strdup(s->name);
+    st->dlq_topic = strdup(s->dlq_topic);
+    st->soft_cap = s->batch_max * 2;
+    hsc_backoff_init(&st->backoff, s->backoff_initial_ms, s->backoff_max_ms,
+                     (uint64_t)hsc_mono_us() ^ (uint64_t)getpid());
+    ev_timer_init(&st->linger, linger_cb, 0, 0);
+    ev_timer_init(&st->retry, retry_cb, 0, 0);
+    ev_timer_init(&st->kick, kick_cb, 0, 0);
+    ev_timer_init(&st->shutdown, shutdown_cb, 0, 0);
+    st->linger.data = st->retry.data = st->kick.data = st->shutdown.data = st;
+    st->producer = hsc_producer_new(loop, cfg, err);
+    if (!st->producer)
+        goto fail;
+    struct hsc_consumer_handlers h = {
+        .on_message = on_message, .on_revoke = on_revoke, .can_accept = can_accept};
+    st->consumer = hsc_consumer_new(loop, cfg, s->group, s->topics, s->ntopics, &h, st, err);
+    if (!st->consumer)
+        goto fail;
+    return st;
+fail:
+    hsc_stage_free(st);
+    return NULL;
+}
+
+hsc_producer *hsc_stage_producer(hsc_stage *st)
+{
+    return st->producer;
+}
+
+void hsc_stage_get_stats(const hsc_stage *st, struct hsc_stage_stats *out)
+{
+    *out = st->stats;
+}
+
+void hsc_stage_free(hsc_stage *st)
+{
+    if (!st)
+        return;
+    st->finished = 1; /* late callbacks (deliveries, cancelled writes) now do nothing */
+    ev_timer_stop(st->loop, &st->linger);
+    ev_timer_stop(st->loop, &st->retry);
+    ev_timer_stop(st->loop, &st->kick);
+    ev_timer_stop(st->loop, &st->shutdown);
+    hsc_producer_free(st->producer);
+    if (st->batch)
+        batch_free(st, st->batch);
+    /* Its close may still call on_revoke, which touches the queue. */
+    hsc_consumer_free(st->consumer);
+    while (st->qlen)
+        msg_free(st, q_pop(st));
+    free(st->q);
+    free(st->name);
+    free(st->dlq_topic);
+    free(st);
+}
+
+int hsc_stage_run(struct ev_loop *loop, hsc_stage *st)
+{
+    ev_signal_init(&st->sigint, signal_cb, SIGINT);
+    ev_signal_init(&st->sigterm, signal_cb, SIGTERM);
+    st->sigint.data = st->sigterm.data = st;
+    ev_signal_start(loop, &st->sigint);
+    ev_signal_start(loop, &st->sigterm);
+    hsc_log_info("started", "stage", st->name, "group", st->s.group, NULL);
+    ev_run(loop, 0);
+    ev_signal_stop(loop, &st->sigint);
+    ev_signal_stop(loop, &st->sigterm);
+    return 0;
+}

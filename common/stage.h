@@ -1,0 +1,102 @@
+/*
+ * A pipeline stage: consume, decode, write a batch to a backend, produce the
+ * results, and only then store the offsets. It is shared by ingest, enrich
+ * and embed-index, which supply three functions (decode, process, free).
+ *
+ * Guarantees:
+ *  - at-least-once: an offset is stored only after its message's write and
+ *    every message it produced (results, DLQ) were acknowledged by Kafka;
+ *  - per-key order: one batch is in flight at a time, in consumption order;
+ *  - a transient failure (backend down) pauses fetching and retries the same
+ *    batch with capped exponential backoff and jitter, forever: nothing is
+ *    skipped;
+ *  - a permanent failure of a batch is retried one message at a time, so one
+ *    bad message goes to the DLQ and its neighbours are stored;
+ *  - SIGINT/SIGTERM: stop fetching, finish what is buffered, commit, leave.
+ */
+#ifndef HSC_STAGE_H
+#define HSC_STAGE_H
+
+#include <ev.h>
+#include <librdkafka/rdkafka.h>
+
+#include "config.h"
+#include "hsc/error.h"
+#include "kafka.h"
+
+/* One consumed message and what the stage made of it. */
+typedef struct hsc_stage_msg {
+    rd_kafka_message_t *rkm;
+    void *decoded; /* the stage's decoded form; NULL when invalid */
+    hsc_err err;   /* why it is invalid (err.code != 0) */
+} hsc_stage_msg;
+
+/* The batch being processed: the messages in, the records to produce out. */
+typedef struct hsc_stage_batch hsc_stage_batch;
+
+/* Completion of process(): HSC_OK, HSC_ETRANSIENT (retry) or HSC_EINVAL (isolate). */
+typedef void (*hsc_stage_done_fn)(hsc_stage_batch *b, int code, const hsc_err *err);
+
+/* What a stage plugs in. */
+struct hsc_stage_ops {
+    /* Decodes one message; an error (with err set) sends it to the DLQ. Pure. */
+    int (*decode)(void *ctx, const rd_kafka_message_t *rkm, void **decoded, hsc_err *err);
+    /* Frees what decode returned. */
+    void (*free_decoded)(void *ctx, void *decoded);
+    /*
+     * Writes msgs (all valid) and emits results with hsc_stage_emit. Returns an
+     * error now (done never called) or 0 and calls done exactly once.
+     */
+    int (*process)(void *ctx, hsc_stage_batch *b, hsc_stage_msg **msgs, size_t n,
+                   hsc_stage_done_fn done);
+};
+
+/* Settings of a stage, usually read from its config section. */
+struct hsc_stage_settings {
+    const char *name;  /* "ingest": logs and DLQ headers */
+    const char *group; /* consumer group */
+    const char *const *topics;
+    size_t ntopics;
+    size_t batch_max;
+    int linger_ms;
+    int shutdown_timeout_ms;
+    int backoff_initial_ms, backoff_max_ms;
+    const char *dlq_topic;
+};
+
+/* A running stage on a loop. */
+typedef struct hsc_stage hsc_stage;
+
+/* Creates the stage's consumer and producer and starts consuming. */
+hsc_stage *hsc_stage_new(struct ev_loop *loop, const hsc_config *cfg,
+                         const struct hsc_stage_settings *s, const struct hsc_stage_ops *ops,
+                         void *ctx, hsc_err *err);
+
+/* Queues a record to produce once the batch's write succeeded; copies its inputs. */
+int hsc_stage_emit(hsc_stage_batch *b, const char *topic, const void *key, size_t klen,
+                   const void *value, size_t vlen, rd_kafka_headers_t *hdrs);
+
+/* The stage's context pointer, for process() implementations. */
+void *hsc_stage_batch_ctx(hsc_stage_batch *b);
+
+/* Begins a graceful stop; the loop is broken when the stage has finished. */
+void hsc_stage_stop(hsc_stage *st);
+
+/* Counters for logs, tests and metrics. */
+struct hsc_stage_stats {
+    unsigned long long consumed, processed, produced, dlq, retries, batches;
+};
+
+/* Returns the stage's counters. */
+void hsc_stage_get_stats(const hsc_stage *st, struct hsc_stage_stats *out);
+
+/* The stage's producer (a stage may produce outside batches, e.g. epochs). */
+hsc_producer *hsc_stage_producer(hsc_stage *st);
+
+/* Frees the stage (after the loop has returned). */
+void hsc_stage_free(hsc_stage *st);
+
+/* Runs a stage as a process: signals, loop, graceful stop. Returns an exit code. */
+int hsc_stage_run(struct ev_loop *loop, hsc_stage *st);
+
+#endif

@@ -1,0 +1,48 @@
+/*
+ * Small helpers every module needs: clocks, number parsing, a growable byte
+ * buffer, id validation and secret masking for logs.
+ */
+#ifndef HSC_UTIL_H
+#define HSC_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Wall-clock time in milliseconds since the epoch (deadlines, event ts). */
+int64_t hsc_now_ms(void);
+
+/* Monotonic time in microseconds (durations, latencies). */
+int64_t hsc_mono_us(void);
+
+/* Parses a whole decimal integer; returns 0 on success, -1 on junk or overflow. */
+int hsc_parse_ll(const char *s, long long *out);
+
+/* Copies s into out with the password of any URL or key=value secret masked. */
+void hsc_mask_secrets(const char *s, char *out, size_t cap);
+
+/* True if s (len bytes) is 1-128 of [A-Za-z0-9._:-], the content/user id alphabet. */
+bool hsc_id_valid(const char *s, size_t len);
+
+/* True if s (len bytes) is well-formed UTF-8 without NUL bytes. */
+bool hsc_utf8_valid(const char *s, size_t len);
+
+/* A growable byte buffer; zero-initialise, then append; free with hsc_buf_free. */
+typedef struct hsc_buf {
+    char *data;
+    size_t len, cap;
+} hsc_buf;
+
+/* Appends n bytes; returns 0 or HSC_ENOMEM. */
+int hsc_buf_append(hsc_buf *b, const void *p, size_t n);
+
+/* Appends a printf-formatted string; returns 0 or HSC_ENOMEM. */
+int hsc_buf_printf(hsc_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Releases the buffer's memory and zeroes it. */
+void hsc_buf_free(hsc_buf *b);
+
+/* strdup of n bytes with a terminating NUL; NULL on allocation failure. */
+char *hsc_strndup(const char *s, size_t n);
+
+#endif

@@ -1,0 +1,38 @@
+/*
+ * MessagePack encoding and strict decoding of hsc's messages. Decoding checks
+ * types, ranges and required keys, ignores unknown keys, and reports the first
+ * problem as "field: reason". Encoding writes keys in one canonical order with
+ * the smallest integer forms, so decode(encode(x)) == x and golden examples
+ * re-encode byte for byte.
+ */
+#ifndef HSC_CODEC_H
+#define HSC_CODEC_H
+
+#include <stddef.h>
+
+#include "hsc/error.h"
+#include "hsc/message.h"
+
+/* Decodes and validates a ContentEvent; on failure ev is left empty. */
+int hsc_codec_decode_content(const void *buf, size_t len, hsc_content_event *ev,
+                             hsc_err *err);
+
+/* Checks a ContentEvent built in memory (by the JSON reader, say) against the contract. */
+int hsc_codec_validate_content(const hsc_content_event *ev, hsc_err *err);
+
+/* Encodes ev; *out is malloc'd and owned by the caller. Validates first. */
+int hsc_codec_encode_content(const hsc_content_event *ev, char **out, size_t *len,
+                             hsc_err *err);
+
+/* Decodes and validates a LearningEvent; on failure ev is left empty. */
+int hsc_codec_decode_learning(const void *buf, size_t len, hsc_learning_event *ev,
+                              hsc_err *err);
+
+/* Checks a LearningEvent built in memory against the contract. */
+int hsc_codec_validate_learning(const hsc_learning_event *ev, hsc_err *err);
+
+/* Encodes ev; *out is malloc'd and owned by the caller. Validates first. */
+int hsc_codec_encode_learning(const hsc_learning_event *ev, char **out, size_t *len,
+                              hsc_err *err);
+
+#endif

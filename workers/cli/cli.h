@@ -1,0 +1,16 @@
+/* The subcommands of the `hsc` command line; each returns a process exit status. */
+#ifndef HSC_CLI_H
+#define HSC_CLI_H
+
+#include "config.h"
+
+/* hsc publish: JSON lines to a topic as encoded messages. */
+int cli_publish(hsc_config *cfg, int argc, char **argv);
+
+/* hsc topics create|list: the topics of schemas/topics.tsv. */
+int cli_topics(hsc_config *cfg, int argc, char **argv);
+
+/* hsc schema apply|status: versioned PostgreSQL migrations. */
+int cli_schema(hsc_config *cfg, int argc, char **argv);
+
+#endif

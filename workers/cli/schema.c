@@ -1,0 +1,223 @@
+/*
+ * hsc schema: versioned PostgreSQL migrations from schemas/postgres. Each
+ * NNN_name.sql file is applied once, in order, in its own transaction, under
+ * an advisory lock so two workers starting together cannot race. A file that
+ * changed after it was applied is an error: migrations are append-only.
+ */
+#include <dirent.h>
+#include <libpq-fe.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "util.h"
+
+#define LOCK_KEY "7401931"
+
+struct migration {
+    int version;
+    char name[256];
+    char *sql;
+    char checksum[17];
+};
+
+static int cmp_migration(const void *a, const void *b)
+{
+    return ((const struct migration *)a)->version - ((const struct migration *)b)->version;
+}
+
+static void fnv1a(const char *s, char out[17])
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 0x100000001b3ull;
+    }
+    snprintf(out, 17, "%016llx", (unsigned long long)h);
+}
+
+static char *read_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    hsc_buf b = {0};
+    char chunk[8192];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        hsc_buf_append(&b, chunk, n);
+    fclose(f);
+    if (!b.data)
+        hsc_buf_append(&b, "", 0);
+    return b.data;
+}
+
+static int load(const char *dir, struct migration **out, int *n)
+{
+    DIR *d = opendir(dir);
+    if (!d) {
+        fprintf(stderr, "hsc schema: cannot open %s (set paths.schemas)\n", dir);
+        return -1;
+    }
+    struct migration *m = NULL;
+    int cnt = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        size_t len = strlen(e->d_name);
+        if (len < 5 || strcmp(e->d_name + len - 4, ".sql") || e->d_name[0] < '0' ||
+            e->d_name[0] > '9')
+            continue;
+        struct migration *nm = realloc(m, (size_t)(cnt + 1) * sizeof(*m));
+        if (!nm)
+            break;
+        m = nm;
+        struct migration *x = &m[cnt];
+        x->version = atoi(e->d_name);
+        snprintf(x->name, sizeof(x->name), "%s", e->d_name);
+        char path[2048];
+        snprintf(path, sizeof(path), "%.1000s/%.1000s", dir, e->d_name);
+        x->sql = read_file(path);
+        if (!x->sql) {
+            fprintf(stderr, "hsc schema: cannot read %s\n", path);
+            closedir(d);
+            for (int i = 0; i < cnt; i++)
+                free(m[i].sql);
+            free(m);
+            return -1;
+        }
+        fnv1a(x->sql, x->checksum);
+        cnt++;
+    }
+    closedir(d);
+    qsort(m, (size_t)cnt, sizeof(*m), cmp_migration);
+    for (int i = 1; i < cnt; i++) {
+        if (m[i].version == m[i - 1].version) {
+            fprintf(stderr, "hsc schema: %s and %s have the same version %d\n", m[i - 1].name,
+                    m[i].name, m[i].version);
+            for (int k = 0; k < cnt; k++)
+                free(m[k].sql);
+            free(m);
+            return -1;
+        }
+    }
+    *out = m;
+    *n = cnt;
+    return 0;
+}
+
+static int exec_ok(PGconn *c, const char *sql, const char *what)
+{
+    PGresult *r = PQexec(c, sql);
+    ExecStatusType st = PQresultStatus(r);
+    int ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
+    if (!ok)
+        fprintf(stderr, "hsc schema: %s: %s", what, PQresultErrorMessage(r));
+    PQclear(r);
+    return ok;
+}
+
+static int run(hsc_config *cfg, int apply)
+{
+    char dir[1024];
+    snprintf(dir, sizeof(dir), "%s/postgres", hsc_config_str(cfg, "paths.schemas"));
+    struct migration *m;
+    int n;
+    if (load(dir, &m, &n))
+        return 2;
+    PGconn *c = PQconnectdb(hsc_config_str(cfg, "pg.url"));
+    int rc = 0;
+    if (PQstatus(c) != CONNECTION_OK) {
+        char masked[512];
+        hsc_mask_secrets(hsc_config_str(cfg, "pg.url"), masked, sizeof(masked));
+        fprintf(stderr, "hsc schema: cannot connect to %s: %s", masked, PQerrorMessage(c));
+        rc = 1;
+        goto out;
+    }
+    PQsetNoticeProcessor(c, NULL, NULL);
+    if (!exec_ok(c, "SELECT pg_advisory_lock(" LOCK_KEY ")", "lock") ||
+        !exec_ok(c,
+                 "CREATE TABLE IF NOT EXISTS hsc_schema_migrations (version integer PRIMARY KEY,"
+                 " name text NOT NULL, checksum text NOT NULL,"
+                 " applied_at timestamptz NOT NULL DEFAULT now())",
+                 "bookkeeping table")) {
+        rc = 1;
+        goto out;
+    }
+    int applied_now = 0;
+    for (int i = 0; i < n && rc == 0; i++) {
+        char v[16];
+        snprintf(v, sizeof(v), "%d", m[i].version);
+        const char *p[1] = {v};
+        PGresult *r = PQexecParams(c, "SELECT checksum FROM hsc_schema_migrations WHERE version = $1",
+                                   1, NULL, p, NULL, NULL, 0);
+        if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+            fprintf(stderr, "hsc schema: %s", PQresultErrorMessage(r));
+            PQclear(r);
+            rc = 1;
+            break;
+        }
+        if (PQntuples(r) == 1) {
+            if (strcmp(PQgetvalue(r, 0, 0), m[i].checksum)) {
+                fprintf(stderr,
+                        "hsc schema: %s/%s changed after it was applied (checksum %s, applied %s);"
+                        " add a new migration instead\n",
+                        dir, m[i].name, m[i].checksum, PQgetvalue(r, 0, 0));
+                rc = 1;
+            } else if (!apply) {
+                printf("applied  %s\n", m[i].name);
+            }
+            PQclear(r);
+            continue;
+        }
+        PQclear(r);
+        if (!apply) {
+            printf("pending  %s\n", m[i].name);
+            rc = 3;
+            continue;
+        }
+        if (!exec_ok(c, "BEGIN", "begin") || !exec_ok(c, m[i].sql, m[i].name)) {
+            exec_ok(c, "ROLLBACK", "rollback");
+            rc = 1;
+            break;
+        }
+        const char *p3[3] = {v, m[i].name, m[i].checksum};
+        r = PQexecParams(c, "INSERT INTO hsc_schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
+                         3, NULL, p3, NULL, NULL, 0);
+        int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+        if (!ok)
+            fprintf(stderr, "hsc schema: %s", PQresultErrorMessage(r));
+        PQclear(r);
+        if (!ok || !exec_ok(c, "COMMIT", "commit")) {
+            exec_ok(c, "ROLLBACK", "rollback");
+            rc = 1;
+            break;
+        }
+        printf("applied  %s\n", m[i].name);
+        applied_now++;
+    }
+    if (apply && rc == 0 && applied_now == 0)
+        printf("schema up to date (%d migrations)\n", n);
+    exec_ok(c, "SELECT pg_advisory_unlock(" LOCK_KEY ")", "unlock");
+out:
+    PQfinish(c);
+    for (int i = 0; i < n; i++)
+        free(m[i].sql);
+    free(m);
+    return rc == 3 ? 1 : rc;
+}
+
+int cli_schema(hsc_config *cfg, int argc, char **argv)
+{
+    if (argc >= 2 && !strcmp(argv[1], "apply"))
+        return run(cfg, 1);
+    if (argc >= 2 && !strcmp(argv[1], "status"))
+        return run(cfg, 0);
+    int help = argc >= 2 && !strcmp(argv[1], "--help");
+    fputs("Usage: hsc schema apply|status\n"
+          "  apply   applies the migrations of schemas/postgres not applied yet\n"
+          "  status  lists them as applied or pending (exits 1 if any is pending)\n",
+          help ? stdout : stderr);
+    return help ? 0 : 2;
+}

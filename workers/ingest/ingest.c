@@ -1,0 +1,402 @@
+/*
+ * hsc-ingest's stage. One batch is at most two statements, each one round
+ * trip and atomic on its own: the content upsert and the learning append.
+ * Both are idempotent (keyed by id+version, and by user+content+kind+ts), so
+ * retrying a batch after a failure, a crash or a rebalance changes nothing
+ * that was already stored.
+ *
+ * A content event is forwarded to hsc.content.ingested when, after the
+ * upsert, it is the stored version: new versions and exact replays are
+ * forwarded (a crash between the write and the produce must not lose the
+ * record downstream), older versions are not.
+ */
+#include "ingest.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hsc/codec.h"
+#include "log.h"
+#include "normalize.h"
+#include "util.h"
+
+const char INGEST_CONTENT_SQL[] =
+    "WITH input AS (\n"
+    "  SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(\n"
+    "    id text, version bigint, deleted boolean, title text, description text, kind text,\n"
+    "    genres text[], themes text[], moods text[], related text[], language text,\n"
+    "    year integer, maturity integer, duration_s bigint, embedding text,\n"
+    "    embedding_dim integer, event_ts bigint)\n"
+    "), up AS (\n"
+    "  INSERT INTO content AS c (id, version, deleted, title, description, kind, genres,\n"
+    "    themes, moods, related, language, year, maturity, duration_s, embedding,\n"
+    "    embedding_dim, event_ts, updated_at)\n"
+    "  SELECT id, version, deleted, title, description, kind, coalesce(genres, '{}'),\n"
+    "    coalesce(themes, '{}'), coalesce(moods, '{}'), coalesce(related, '{}'), language,\n"
+    "    year, maturity, duration_s, decode(embedding, 'hex'), embedding_dim, event_ts, now()\n"
+    "  FROM input\n"
+    "  ON CONFLICT (id) DO UPDATE SET version = excluded.version, deleted = excluded.deleted,\n"
+    "    title = excluded.title, description = excluded.description, kind = excluded.kind,\n"
+    "    genres = excluded.genres, themes = excluded.themes, moods = excluded.moods,\n"
+    "    related = excluded.related, language = excluded.language, year = excluded.year,\n"
+    "    maturity = excluded.maturity, duration_s = excluded.duration_s,\n"
+    "    embedding = excluded.embedding, embedding_dim = excluded.embedding_dim,\n"
+    "    event_ts = excluded.event_ts, updated_at = now()\n"
+    "  WHERE c.version < excluded.version\n"
+    "     OR (c.version = excluded.version AND excluded.deleted AND NOT c.deleted)\n"
+    "  RETURNING c.id\n"
+    ")\n"
+    "SELECT i.id,\n"
+    "  (u.id IS NOT NULL OR (c.version = i.version AND c.deleted = i.deleted)) AS current\n"
+    "FROM input i LEFT JOIN up u ON u.id = i.id LEFT JOIN content c ON c.id = i.id";
+
+const char INGEST_LEARNING_SQL[] =
+    "WITH input AS (\n"
+    "  SELECT DISTINCT ON (user_id, content_id, kind, ts) *\n"
+    "  FROM jsonb_to_recordset($1::jsonb) AS x(user_id text, content_id text, kind text,\n"
+    "    value double precision, ts bigint)\n"
+    "), ins AS (\n"
+    "  INSERT INTO learning_events (user_id, content_id, kind, value, ts)\n"
+    "  SELECT user_id, content_id, kind, value, ts FROM input\n"
+    "  ON CONFLICT (user_id, content_id, kind, ts) DO NOTHING\n"
+    "  RETURNING user_id, content_id, kind, value\n"
+    "), deltas AS (\n"
+    "  SELECT ins.user_id, t.dim, t.name, sum(hsc_learning_delta(ins.kind, ins.value)) AS d\n"
+    "  FROM ins JOIN content c ON c.id = ins.content_id AND NOT c.deleted\n"
+    "  CROSS JOIN LATERAL (SELECT 'genre'::text AS dim, g AS name FROM unnest(c.genres) g\n"
+    "                      UNION ALL\n"
+    "                      SELECT 'theme'::text, th FROM unnest(c.themes) th) t\n"
+    "  GROUP BY 1, 2, 3\n"
+    "), pref AS (\n"
+    "  INSERT INTO user_preferences AS p (user_id, dim, name, weight)\n"
+    "  SELECT user_id, dim, name, d FROM deltas\n"
+    "  ON CONFLICT (user_id, dim, name) DO UPDATE SET weight = p.weight + excluded.weight\n"
+    "  RETURNING 1\n"
+    ")\n"
+    "INSERT INTO user_policies AS up (user_id)\n"
+    "SELECT DISTINCT user_id FROM ins\n"
+    "ON CONFLICT (user_id) DO UPDATE SET version = up.version + 1, updated_at = now()\n"
+    "RETURNING user_id, version, (SELECT count(*) FROM pref) AS prefs";
+
+/* ---------------- pure batch builders ---------------- */
+
+static json_t *jlist(const hsc_strlist *l)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < l->n; i++)
+        json_array_append_new(a, json_string(l->v[i]));
+    return a;
+}
+
+static json_t *content_row(const hsc_content_event *ev)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "id", json_string(ev->id));
+    json_object_set_new(o, "version", json_integer(ev->version));
+    json_object_set_new(o, "deleted", json_boolean(ev->op == HSC_OP_DELETE));
+    if (ev->has & HSC_HAS_TS)
+        json_object_set_new(o, "event_ts", json_integer(ev->ts));
+    if (ev->op == HSC_OP_DELETE)
+        return o; /* a tombstone keeps only its id and version */
+    json_object_set_new(o, "title", json_string(ev->title));
+    if (ev->description)
+        json_object_set_new(o, "description", json_string(ev->description));
+    if (ev->kind)
+        json_object_set_new(o, "kind", json_string(ev->kind));
+    json_object_set_new(o, "genres", jlist(&ev->genres));
+    json_object_set_new(o, "themes", jlist(&ev->themes));
+    json_object_set_new(o, "moods", jlist(&ev->moods));
+    json_object_set_new(o, "related", jlist(&ev->related));
+    if (ev->language)
+        json_object_set_new(o, "language", json_string(ev->language));
+    if (ev->has & HSC_HAS_YEAR)
+        json_object_set_new(o, "year", json_integer(ev->year));
+    if (ev->has & HSC_HAS_MATURITY)
+        json_object_set_new(o, "maturity", json_integer(ev->maturity));
+    if (ev->has & HSC_HAS_DURATION)
+        json_object_set_new(o, "duration_s", json_integer(ev->duration_s));
+    if (ev->embedding) {
+        static const char hex[] = "0123456789abcdef";
+        char *h = malloc(ev->dim * 8 + 1);
+        if (h) {
+            for (size_t i = 0; i < ev->dim; i++) {
+                uint32_t bits;
+                memcpy(&bits, &ev->embedding[i], 4);
+                for (int k = 0; k < 4; k++) {
+                    unsigned char byte = (unsigned char)(bits >> (8 * k));
+                    h[i * 8 + (size_t)k * 2] = hex[byte >> 4];
+                    h[i * 8 + (size_t)k * 2 + 1] = hex[byte & 15];
+                }
+            }
+            h[ev->dim * 8] = '\0';
+            json_object_set_new(o, "embedding", json_string(h));
+            json_object_set_new(o, "embedding_dim", json_integer((json_int_t)ev->dim));
+            free(h);
+        }
+    }
+    return o;
+}
+
+/* True if a supersedes b: a higher version, or a delete at the same version. */
+static int supersedes(const hsc_content_event *a, const hsc_content_event *b)
+{
+    if (a->version != b->version)
+        return a->version > b->version;
+    return a->op == HSC_OP_DELETE && b->op != HSC_OP_DELETE;
+}
+
+char *ingest_content_rows_json(struct ingest_item *const *items, size_t n, int *winner)
+{
+    json_t *rows = json_array();
+    for (size_t i = 0; i < n; i++) {
+        winner[i] = 0;
+        if (items[i]->is_learning)
+            continue;
+        const hsc_content_event *ev = &items[i]->content;
+        int keep = 1;
+        for (size_t j = 0; j < n && keep; j++) {
+            if (j == i || items[j]->is_learning || strcmp(items[j]->content.id, ev->id))
+                continue;
+            /* Later items win ties, so a replayed pair keeps the newest arrival. */
+            if (supersedes(&items[j]->content, ev) ||
+                (j > i && !supersedes(ev, &items[j]->content)))
+                keep = 0;
+        }
+        if (keep) {
+            winner[i] = 1;
+            json_array_append_new(rows, content_row(ev));
+        }
+    }
+    char *s = json_array_size(rows) ? json_dumps(rows, JSON_COMPACT) : NULL;
+    json_decref(rows);
+    return s;
+}
+
+char *ingest_learning_rows_json(struct ingest_item *const *items, size_t n)
+{
+    json_t *rows = json_array();
+    for (size_t i = 0; i < n; i++) {
+        if (!items[i]->is_learning)
+            continue;
+        const hsc_learning_event *ev = &items[i]->learning;
+        json_t *o = json_object();
+        json_object_set_new(o, "user_id", json_string(ev->user_id));
+        json_object_set_new(o, "content_id", json_string(ev->content_id));
+        json_object_set_new(o, "kind", json_string(ev->kind));
+        json_object_set_new(o, "value", ev->has_value ? json_real(ev->value) : json_null());
+        json_object_set_new(o, "ts", json_integer(ev->ts));
+        json_array_append_new(rows, o);
+    }
+    char *s = json_array_size(rows) ? json_dumps(rows, JSON_COMPACT) : NULL;
+    json_decref(rows);
+    return s;
+}
+
+/* ---------------- stage operations ---------------- */
+
+static int ingest_decode(void *vctx, const rd_kafka_message_t *rkm, void **out, hsc_err *err)
+{
+    struct ingest_ctx *ctx = vctx;
+    if (rkm->len > ctx->max_message_bytes)
+        return hsc_err_set(err, HSC_EINVAL,
+                           "message: %zu bytes is more than ingest.max_message_bytes (%zu)",
+                           rkm->len, ctx->max_message_bytes);
+    struct ingest_item *it = calloc(1, sizeof(*it));
+    if (!it)
+        return hsc_err_set(err, HSC_ENOMEM, "out of memory");
+    const char *topic = rd_kafka_topic_name(rkm->rkt);
+    int rc;
+    if (!strcmp(topic, ctx->learning_topic)) {
+        it->is_learning = 1;
+        rc = hsc_codec_decode_learning(rkm->payload, rkm->len, &it->learning, err);
+    } else {
+        rc = hsc_codec_decode_content(rkm->payload, rkm->len, &it->content, err);
+        if (!rc)
+            rc = hsc_normalize_content(&it->content, err);
+        if (!rc && rkm->key &&
+            (rkm->key_len != strlen(it->content.id) ||
+             memcmp(rkm->key, it->content.id, rkm->key_len)))
+            hsc_log_debug("message key differs from its id; the id is authoritative", "id",
+                          it->content.id, NULL);
+    }
+    if (rc) {
+        hsc_content_event_clear(&it->content);
+        hsc_learning_event_clear(&it->learning);
+        free(it);
+        return rc;
+    }
+    *out = it;
+    return HSC_OK;
+}
+
+static void ingest_free(void *vctx, void *decoded)
+{
+    struct ingest_item *it = decoded;
+    if (!it)
+        return;
+    hsc_content_event_clear(&it->content);
+    hsc_learning_event_clear(&it->learning);
+    free(it);
+    (void)vctx;
+}
+
+/* The state of one process() call across its two statements. */
+struct job {
+    struct ingest_ctx *ctx;
+    hsc_stage_batch *b;
+    hsc_stage_done_fn done;
+    struct ingest_item **items;
+    size_t n;
+    int *winner;
+    int *forward;
+    char *learning_json;
+};
+
+static void job_finish(struct job *j, int code, const hsc_err *err)
+{
+    hsc_stage_batch *b = j->b;
+    hsc_stage_done_fn done = j->done;
+    if (code == HSC_OK) {
+        for (size_t i = 0; i < j->n; i++) {
+            if (!j->forward[i])
+                continue;
+            char *buf;
+            size_t len;
+            hsc_err e = {0};
+            const hsc_content_event *ev = &j->items[i]->content;
+            if (hsc_codec_encode_content(ev, &buf, &len, &e) != HSC_OK) {
+                code = HSC_ENOMEM;
+                break;
+            }
+            int rc = hsc_stage_emit(b, j->ctx->ingested_topic, ev->id, strlen(ev->id), buf, len,
+                                    NULL);
+            free(buf);
+            if (rc) {
+                code = rc;
+                break;
+            }
+        }
+    }
+    free(j->items);
+    free(j->winner);
+    free(j->forward);
+    free(j->learning_json);
+    free(j);
+    hsc_err e2;
+    if (code != HSC_OK && !err)
+        err = (hsc_err_set(&e2, code, "ingest: %s", hsc_code_name(code)), &e2);
+    done(b, code, err);
+}
+
+static void on_learning(void *arg, PGresult *res, const hsc_err *err)
+{
+    struct job *j = arg;
+    if (!res) {
+        job_finish(j, err->code, err);
+        return;
+    }
+    job_finish(j, HSC_OK, NULL);
+}
+
+static void run_learning(struct job *j)
+{
+    if (!j->learning_json) {
+        job_finish(j, HSC_OK, NULL);
+        return;
+    }
+    const char *params[1] = {j->learning_json};
+    hsc_err err = {0};
+    if (hsc_pg_query(j->ctx->pg, INGEST_LEARNING_SQL, 1, params, on_learning, j, &err))
+        job_finish(j, err.code, &err);
+}
+
+static void on_content(void *arg, PGresult *res, const hsc_err *err)
+{
+    struct job *j = arg;
+    if (!res) {
+        job_finish(j, err->code, err);
+        return;
+    }
+    /* Rows come back per input id: forward the winners that are now current. */
+    for (int r = 0; r < PQntuples(res); r++) {
+        const char *id = PQgetvalue(res, r, 0);
+        int current = PQgetvalue(res, r, 1)[0] == 't';
+        for (size_t i = 0; i < j->n; i++)
+            if (j->winner[i] && !strcmp(j->items[i]->content.id, id))
+                j->forward[i] = current;
+    }
+    run_learning(j);
+}
+
+static int ingest_process(void *vctx, hsc_stage_batch *b, hsc_stage_msg **msgs, size_t n,
+                          hsc_stage_done_fn done)
+{
+    struct ingest_ctx *ctx = vctx;
+    struct job *j = calloc(1, sizeof(*j));
+    if (!j)
+        return HSC_ENOMEM;
+    j->ctx = ctx;
+    j->b = b;
+    j->done = done;
+    j->n = n;
+    j->items = malloc(n * sizeof(*j->items));
+    j->winner = calloc(n, sizeof(int));
+    j->forward = calloc(n, sizeof(int));
+    if (!j->items || !j->winner || !j->forward) {
+        free(j->items);
+        free(j->winner);
+        free(j->forward);
+        free(j);
+        return HSC_ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++)
+        j->items[i] = msgs[i]->decoded;
+    j->learning_json = ingest_learning_rows_json(j->items, n);
+    char *content_json = ingest_content_rows_json(j->items, n, j->winner);
+    if (!content_json) {
+        run_learning(j);
+        return HSC_OK;
+    }
+    const char *params[1] = {content_json};
+    hsc_err err = {0};
+    int rc = hsc_pg_query(ctx->pg, INGEST_CONTENT_SQL, 1, params, on_content, j, &err);
+    free(content_json);
+    if (rc) {
+        free(j->items);
+        free(j->winner);
+        free(j->forward);
+        free(j->learning_json);
+        free(j);
+        return rc;
+    }
+    return HSC_OK;
+}
+
+const struct hsc_stage_ops ingest_ops = {
+    .decode = ingest_decode,
+    .free_decoded = ingest_free,
+    .process = ingest_process,
+};
+
+int ingest_ctx_init(struct ingest_ctx *ctx, struct ev_loop *loop, const hsc_config *cfg,
+                    hsc_err *err)
+{
+    memset(ctx, 0, sizeof(*ctx));
+    snprintf(ctx->content_topic, sizeof(ctx->content_topic), "%s",
+             hsc_config_topic(cfg, "topics.content_events"));
+    snprintf(ctx->learning_topic, sizeof(ctx->learning_topic), "%s",
+             hsc_config_topic(cfg, "topics.learning_events"));
+    snprintf(ctx->ingested_topic, sizeof(ctx->ingested_topic), "%s",
+             hsc_config_topic(cfg, "topics.content_ingested"));
+    ctx->max_message_bytes = (size_t)hsc_config_int(cfg, "ingest.max_message_bytes");
+    ctx->pg = hsc_pg_new(loop, hsc_config_str(cfg, "pg.url"),
+                         (int)hsc_config_int(cfg, "pg.query_timeout_ms"), err);
+    return ctx->pg ? HSC_OK : err->code;
+}
+
+void ingest_ctx_destroy(struct ingest_ctx *ctx)
+{
+    hsc_pg_free(ctx->pg);
+    ctx->pg = NULL;
+}

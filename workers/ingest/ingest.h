@@ -1,0 +1,58 @@
+/*
+ * The ingest stage: content and learning events into PostgreSQL, canonical
+ * content records on to hsc.content.ingested. The batch builders are pure so
+ * the unit tests can check them without a database.
+ */
+#ifndef HSC_INGEST_H
+#define HSC_INGEST_H
+
+#include <stddef.h>
+
+#include "config.h"
+#include "hsc/message.h"
+#include "pg.h"
+#include "stage.h"
+
+/* One decoded input message of either topic. */
+struct ingest_item {
+    int is_learning;
+    hsc_content_event content;
+    hsc_learning_event learning;
+};
+
+/* What the ingest stage needs: its database and topic names. */
+struct ingest_ctx {
+    hsc_pg *pg;
+    char content_topic[256], learning_topic[256], ingested_topic[256];
+    size_t max_message_bytes;
+};
+
+/* Fills ctx from cfg and opens (lazily) the PostgreSQL client on loop. */
+int ingest_ctx_init(struct ingest_ctx *ctx, struct ev_loop *loop, const hsc_config *cfg,
+                    hsc_err *err);
+
+/* Closes ctx's client; queued queries are cancelled. */
+void ingest_ctx_destroy(struct ingest_ctx *ctx);
+
+/* The stage operations (decode, process, free) of ingest. */
+extern const struct hsc_stage_ops ingest_ops;
+
+/*
+ * Builds the jsonb parameter of the content upsert from the content items of
+ * a batch. Only the newest event per id is kept (highest version; at equal
+ * versions a delete wins), since PostgreSQL cannot update one row twice in
+ * one statement; winner[i] is set to 1 for the items kept. Returns a
+ * malloc'd string (caller frees) or NULL when there is no content item.
+ */
+char *ingest_content_rows_json(struct ingest_item *const *items, size_t n, int *winner);
+
+/* Builds the jsonb parameter of the learning statement; NULL when none. */
+char *ingest_learning_rows_json(struct ingest_item *const *items, size_t n);
+
+/* The content upsert (parameter $1: rows from ingest_content_rows_json). */
+extern const char INGEST_CONTENT_SQL[];
+
+/* The learning append + policy update (parameter $1: ingest_learning_rows_json). */
+extern const char INGEST_LEARNING_SQL[];
+
+#endif
