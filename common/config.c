@@ -279,7 +279,7 @@ int hsc_config_load_file(hsc_config *cfg, const char *path, hsc_err *err)
         return c.rc;
     }
     if (r != 0)
-        return hsc_err_set(err, HSC_ECONFIG, "%s: line %d: not a 'key = value' line", path, r);
+        return hsc_err_set(err, HSC_ECONFIG, "%s:%d: not a 'key = value' line", path, r);
     return HSC_OK;
 }
 

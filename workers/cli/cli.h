@@ -13,4 +13,7 @@ int cli_topics(hsc_config *cfg, int argc, char **argv);
 /* hsc schema apply|status: versioned PostgreSQL migrations. */
 int cli_schema(hsc_config *cfg, int argc, char **argv);
 
+/* hsc sample: synthetic catalogue and interactions as JSON lines. */
+int cli_sample(hsc_config *cfg, int argc, char **argv);
+
 #endif

@@ -11,6 +11,7 @@ static const char USAGE[] =
     "  publish --topic content|learning FILE.jsonl   publish JSON lines as events ('-' reads stdin)\n"
     "  topics create|list                            create or list hsc's Kafka topics\n"
     "  schema apply|status                           apply or show PostgreSQL migrations\n"
+    "  sample content|learning [--count N] ...       synthetic JSON lines for demos and tests\n"
     "Run 'hsc COMMAND --help' for a command's own options.\n\n";
 
 int main(int argc, char **argv)
@@ -32,6 +33,8 @@ int main(int argc, char **argv)
         rc = cli_publish(cfg, sub_argc, sub_argv);
     else if (!strcmp(cmd, "topics"))
         rc = cli_topics(cfg, sub_argc, sub_argv);
+    else if (!strcmp(cmd, "sample"))
+        rc = cli_sample(cfg, sub_argc, sub_argv);
     else if (!strcmp(cmd, "schema"))
         rc = cli_schema(cfg, sub_argc, sub_argv);
     else {

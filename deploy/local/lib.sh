@@ -1,0 +1,239 @@
+# Shared by deploy/local/up and down: where things live, and one start/stop
+# pair per service. Every service keeps its data and logs under $HSC_RUN
+# (default: .local/ at the top of the checkout, which git ignores) and
+# listens on loopback only, on ports that default away from the usual ones so
+# a system service on the same machine does not collide.
+set -euo pipefail
+
+HSC_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+HSC_RUN="${HSC_RUN:-$HSC_ROOT/.local}"
+HSC_BUILD="${HSC_BUILD:-$HSC_ROOT/build}"
+KAFKA_PORT="${KAFKA_PORT:-19092}"
+KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-19093}"
+PG_PORT="${PG_PORT:-15432}"
+REDIS_PORT="${REDIS_PORT:-16379}"
+PG_BIN="${PG_BIN:-/usr/lib/postgresql/15/bin}"
+
+say() { printf '[hsc-local] %s\n' "$*" >&2; }
+die() { printf '[hsc-local] error: %s\n' "$*" >&2; exit 1; }
+
+# wait_for NAME SECONDS COMMAND...: probes until COMMAND succeeds.
+wait_for() {
+  local name=$1 secs=$2; shift 2
+  local deadline=$((SECONDS + secs))
+  until "$@" >/dev/null 2>&1; do
+    if ((SECONDS >= deadline)); then
+      die "$name did not become ready within ${secs}s (see $HSC_RUN/logs)"
+    fi
+    sleep 0.3
+  done
+}
+
+pid_alive() { [[ -f $1 ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+# stop_pid NAME PIDFILE: TERM, wait up to 30 s, then KILL.
+stop_pid() {
+  local name=$1 pidfile=$2
+  if pid_alive "$pidfile"; then
+    local pid; pid=$(cat "$pidfile")
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.3; done
+    kill -9 "$pid" 2>/dev/null || true
+    say "$name stopped"
+  fi
+  rm -f "$pidfile"
+}
+
+as_root() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
+
+# ---------------------------------------------------------------- packages
+
+DEB_PACKAGES=(build-essential cmake ninja-build pkg-config git
+  librdkafka-dev libpq-dev libhiredis-dev libcurl4-openssl-dev libmsgpack-dev libev-dev
+  libjansson-dev libinih-dev libcmocka-dev
+  postgresql-15 postgresql-client-15 redis-server redis-tools
+  openjdk-17-jre-headless maven python3-venv valgrind clang-format curl)
+
+install_packages() {
+  local missing=()
+  for p in "${DEB_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if ((${#missing[@]})); then
+    say "installing Debian packages: ${missing[*]}"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+}
+
+build_hsc() {
+  if [[ ! -x $HSC_BUILD/hsc || ${HSC_REBUILD:-1} == 1 ]]; then
+    say "building hsc in $HSC_BUILD"
+    cmake -S "$HSC_ROOT" -B "$HSC_BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+    ninja -C "$HSC_BUILD" >/dev/null
+  fi
+}
+
+java17() {
+  local j
+  for j in /usr/lib/jvm/java-17-openjdk-amd64/bin/java /usr/lib/jvm/java-17-openjdk*/bin/java; do
+    [[ -x $j ]] && { echo "$j"; return; }
+  done
+  command -v java || die "no Java 17 found"
+}
+
+# ---------------------------------------------------------------- kafka
+
+kafka_start() {
+  local dir=$HSC_RUN/kafka
+  mkdir -p "$dir" "$HSC_RUN/logs"
+  if pid_alive "$dir/pid"; then say "kafka already running on $KAFKA_PORT"; return; fi
+  if [[ ! -f $dir/libs/.complete ]]; then
+    say "fetching the Kafka broker from Maven Central"
+    (cd "$HSC_ROOT/deploy/local/kafka" &&
+      mvn -q -B dependency:copy-dependencies -DoutputDirectory="$dir/libs" >"$HSC_RUN/logs/kafka-fetch.log" 2>&1) ||
+      die "mvn could not fetch the Kafka jars (see $HSC_RUN/logs/kafka-fetch.log)"
+    touch "$dir/libs/.complete"
+  fi
+  cat >"$dir/server.properties" <<PROPS
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$KAFKA_CONTROLLER_PORT
+listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+inter.broker.listener.name=PLAINTEXT
+log.dirs=$dir/data
+num.partitions=6
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=6
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+group.initial.rebalance.delay.ms=0
+auto.create.topics.enable=false
+log.retention.hours=168
+PROPS
+  cat >"$dir/log4j.properties" <<'PROPS'
+log4j.rootLogger=WARN, stdout
+log4j.appender.stdout=org.apache.log4j.ConsoleAppender
+log4j.appender.stdout.layout=org.apache.log4j.PatternLayout
+log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n
+PROPS
+  local java; java=$(java17)
+  local jopts=(-Xms256m -Xmx768m -XX:+UseG1GC -Djava.awt.headless=true
+    -Dlog4j.configuration="file:$dir/log4j.properties")
+  if [[ ! -f $dir/data/meta.properties ]]; then
+    local id; id=$("$java" -cp "$dir/libs/*" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n1)
+    "$java" "${jopts[@]}" -cp "$dir/libs/*" kafka.tools.StorageTool format -t "$id" \
+      -c "$dir/server.properties" >"$HSC_RUN/logs/kafka-format.log" 2>&1 ||
+      die "kafka storage format failed (see $HSC_RUN/logs/kafka-format.log)"
+  fi
+  say "starting kafka on 127.0.0.1:$KAFKA_PORT"
+  setsid nohup "$java" "${jopts[@]}" -cp "$dir/libs/*" kafka.Kafka "$dir/server.properties" \
+    >>"$HSC_RUN/logs/kafka.log" 2>&1 </dev/null &
+  echo $! >"$dir/pid"
+  wait_for "kafka" 120 bash -c "exec 3<>/dev/tcp/127.0.0.1/$KAFKA_PORT"
+}
+
+kafka_stop() { stop_pid kafka "$HSC_RUN/kafka/pid"; }
+
+# ---------------------------------------------------------------- postgresql
+
+# PostgreSQL refuses to run as root: as root, the cluster belongs to the
+# 'postgres' system user that the Debian package creates.
+pg_as() {
+  if [[ $(id -u) -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+pg_start() {
+  local dir=$HSC_RUN/pg
+  mkdir -p "$dir" "$HSC_RUN/logs" "$HSC_RUN/secrets"
+  [[ $(id -u) -eq 0 ]] && chown postgres: "$dir"
+  chmod 700 "$HSC_RUN/secrets"
+  if [[ ! -f $HSC_RUN/secrets/pg_password ]]; then
+    head -c 18 /dev/urandom | base64 | tr -d '/+=' >"$HSC_RUN/secrets/pg_password"
+  fi
+  if [[ ! -f $dir/data/PG_VERSION ]]; then
+    say "creating a private PostgreSQL 15 cluster in $dir/data"
+    local pw=$dir/.initpw
+    head -c 18 /dev/urandom | base64 | tr -d '/+=' >"$pw"
+    [[ $(id -u) -eq 0 ]] && chown postgres: "$pw"
+    pg_as "$PG_BIN/initdb" -D "$dir/data" -U postgres --auth-local=peer --auth-host=scram-sha-256 \
+      --pwfile="$pw" -E UTF8 --locale=C.UTF-8 >"$HSC_RUN/logs/pg-initdb.log" 2>&1 ||
+      die "initdb failed (see $HSC_RUN/logs/pg-initdb.log)"
+    cp "$pw" "$HSC_RUN/secrets/pg_superuser_password"; rm -f "$pw"
+    mkdir -p "$dir/run"; [[ $(id -u) -eq 0 ]] && chown postgres: "$dir/run"
+    cat >>"$dir/data/postgresql.conf" <<CONF
+listen_addresses = '127.0.0.1'
+port = $PG_PORT
+unix_socket_directories = '$dir/run'
+max_connections = 200
+shared_buffers = 256MB
+synchronous_commit = on
+fsync = on
+logging_collector = off
+CONF
+  fi
+  if pg_as "$PG_BIN/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
+    say "postgresql already running on $PG_PORT"
+  else
+    say "starting postgresql on 127.0.0.1:$PG_PORT"
+    pg_as "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/postgresql.log" -w -t 60 start >/dev/null ||
+      die "postgresql did not start (see $dir/postgresql.log)"
+  fi
+  wait_for postgresql 60 pg_isready -q -h 127.0.0.1 -p "$PG_PORT"
+  # The application role and database (idempotent).
+  local pass; pass=$(cat "$HSC_RUN/secrets/pg_password")
+  pg_as psql -q -h "$dir/run" -p "$PG_PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 >/dev/null <<SQL
+SELECT 'CREATE ROLE hsc LOGIN CREATEDB' WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'hsc') \gexec
+ALTER ROLE hsc PASSWORD '$pass';
+SELECT 'CREATE DATABASE hsc OWNER hsc' WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'hsc') \gexec
+SQL
+}
+
+pg_stop() {
+  local dir=$HSC_RUN/pg
+  if [[ -f $dir/data/PG_VERSION ]] && pg_as "$PG_BIN/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
+    pg_as "$PG_BIN/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null
+    say "postgresql stopped"
+  fi
+}
+
+# ---------------------------------------------------------------- redis
+
+redis_start() {
+  local dir=$HSC_RUN/redis
+  mkdir -p "$dir" "$HSC_RUN/logs"
+  if redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping >/dev/null 2>&1; then
+    say "redis already running on $REDIS_PORT"; return
+  fi
+  say "starting redis on 127.0.0.1:$REDIS_PORT"
+  redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$dir" --daemonize yes \
+    --pidfile "$dir/pid" --logfile "$HSC_RUN/logs/redis.log" --save 60 1000 \
+    --appendonly no --protected-mode yes
+  wait_for redis 30 redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping
+}
+
+redis_stop() {
+  if redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping >/dev/null 2>&1; then
+    redis-cli -h 127.0.0.1 -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
+    say "redis stopped"
+  fi
+  rm -f "$HSC_RUN/redis/pid"
+}
+
+# ---------------------------------------------------------------- env file
+
+write_env() {
+  local pass; pass=$(cat "$HSC_RUN/secrets/pg_password")
+  cat >"$HSC_RUN/stack.env" <<ENV
+# Written by deploy/local/up: the addresses of the local stack. Source it.
+export HSC_KAFKA_BROKERS=127.0.0.1:$KAFKA_PORT
+export HSC_PG_URL=postgresql://hsc:$pass@127.0.0.1:$PG_PORT/hsc
+export HSC_REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0
+export HSC_RUN=$HSC_RUN
+export HSC_BIN=$HSC_BUILD
+ENV
+  chmod 600 "$HSC_RUN/stack.env"
+}
