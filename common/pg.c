@@ -109,11 +109,18 @@ static void conn_error(hsc_pg *pg, int code, const char *what)
 {
     hsc_err err;
     const char *m = pg->conn ? PQerrorMessage(pg->conn) : "";
+    /* libpq's messages span lines; logs want one. */
     char msg[400];
-    snprintf(msg, sizeof(msg), "%s", m);
-    size_t n = strlen(msg);
-    while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
-        msg[--n] = '\0';
+    size_t n = 0;
+    for (const char *p = m; *p && n + 1 < sizeof(msg); p++) {
+        char c = (*p == '\n' || *p == '\t') ? ' ' : *p;
+        if (c == ' ' && (n == 0 || msg[n - 1] == ' '))
+            continue;
+        msg[n++] = c;
+    }
+    while (n && msg[n - 1] == ' ')
+        n--;
+    msg[n] = '\0';
     hsc_err_set(&err, code, "postgresql: %s%s%s", what, *msg ? ": " : "", msg);
     disconnect(pg);
     fail_all(pg, &err);

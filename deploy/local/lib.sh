@@ -237,3 +237,23 @@ export HSC_BIN=$HSC_BUILD
 ENV
   chmod 600 "$HSC_RUN/stack.env"
 }
+
+# ---------------------------------------------------------------- workers
+
+HSC_WORKERS=(hsc-ingest)
+
+workers_start() {
+  mkdir -p "$HSC_RUN/workers" "$HSC_RUN/logs"
+  local w
+  for w in "${HSC_WORKERS[@]}"; do
+    if pid_alive "$HSC_RUN/workers/$w.pid"; then say "$w already running"; continue; fi
+    setsid nohup "$HSC_BUILD/$w" >>"$HSC_RUN/logs/$w.log" 2>&1 </dev/null &
+    echo $! >"$HSC_RUN/workers/$w.pid"
+    say "started $w (log: $HSC_RUN/logs/$w.log)"
+  done
+}
+
+workers_stop() {
+  local w
+  for w in "${HSC_WORKERS[@]}"; do stop_pid "$w" "$HSC_RUN/workers/$w.pid"; done
+}

@@ -1,0 +1,439 @@
+/* The integration-test harness (see harness.h). */
+#include "harness.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static void die(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "harness: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    exit(1);
+}
+
+long long it_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static const char *need_env(const char *name)
+{
+    const char *v = getenv(name);
+    if (!v || !*v)
+        die("%s is not set: start the stack with deploy/local/up and source .local/stack.env", name);
+    return v;
+}
+
+static PGconn *connect_or_die(const char *url)
+{
+    PGconn *c = PQconnectdb(url);
+    if (PQstatus(c) != CONNECTION_OK)
+        die("cannot connect to PostgreSQL: %s", PQerrorMessage(c));
+    PQsetNoticeProcessor(c, NULL, NULL);
+    return c;
+}
+
+/* Replaces the database name (the path) of a postgresql:// URL. */
+static void url_with_db(const char *url, const char *db, char *out, size_t cap)
+{
+    const char *scheme = strstr(url, "://");
+    const char *slash = scheme ? strchr(scheme + 3, '/') : NULL;
+    if (!slash)
+        die("HSC_PG_URL must be a postgresql://host/db URL");
+    const char *q = strchr(slash, '?');
+    snprintf(out, cap, "%.*s/%s%s", (int)(slash - url), url, db, q ? q : "");
+}
+
+void it_setup(struct it *t)
+{
+    static int seq;
+    memset(t, 0, sizeof(*t));
+    snprintf(t->prefix, sizeof(t->prefix), "it%dx%d.", (int)getpid(), seq);
+    snprintf(t->db, sizeof(t->db), "hsc_it_%d_%d", (int)getpid(), seq);
+    seq++;
+    snprintf(t->brokers, sizeof(t->brokers), "%s", need_env("HSC_KAFKA_BROKERS"));
+    const char *base = need_env("HSC_PG_URL");
+    PGconn *admin = connect_or_die(base);
+    char sql[256];
+    snprintf(sql, sizeof(sql), "CREATE DATABASE %s", t->db);
+    PGresult *r = PQexec(admin, sql);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK)
+        die("%s: %s", sql, PQresultErrorMessage(r));
+    PQclear(r);
+    PQfinish(admin);
+    url_with_db(base, t->db, t->pg_url, sizeof(t->pg_url));
+    snprintf(t->env_prefix, sizeof(t->env_prefix), "HSC_TOPICS_PREFIX=%s", t->prefix);
+    snprintf(t->env_pg, sizeof(t->env_pg), "HSC_PG_URL=%s", t->pg_url);
+    snprintf(t->env_brokers, sizeof(t->env_brokers), "HSC_KAFKA_BROKERS=%s", t->brokers);
+    snprintf(t->env_cfg, sizeof(t->env_cfg), "HSC_CONFIG=");
+    const char *schema[] = {"schema", "apply", NULL};
+    if (it_run(t, "hsc", schema, NULL) != 0)
+        die("hsc schema apply failed");
+    const char *topics[] = {"topics", "create", NULL};
+    char *out = NULL;
+    if (it_run(t, "hsc", topics, &out) != 0)
+        die("hsc topics create failed: %s", out ? out : "");
+    free(out);
+    t->pg = connect_or_die(t->pg_url);
+}
+
+void it_teardown(struct it *t)
+{
+    if (t->pg)
+        PQfinish(t->pg);
+    t->pg = NULL;
+    PGconn *admin = connect_or_die(getenv("HSC_PG_URL"));
+    char sql[256];
+    snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", t->db);
+    PQclear(PQexec(admin, sql));
+    PQfinish(admin);
+}
+
+const char *it_topic(struct it *t, const char *key)
+{
+    static char buf[8][256];
+    static int i;
+    i = (i + 1) % 8;
+    /* Topic names are the config defaults: "content_events" -> "hsc.content.events". */
+    char name[128];
+    snprintf(name, sizeof(name), "hsc.%s", key);
+    for (char *p = name + 4; *p; p++)
+        if (*p == '_')
+            *p = '.';
+    if (!strcmp(key, "dlq"))
+        snprintf(name, sizeof(name), "hsc.dlq");
+    snprintf(buf[i], sizeof(buf[i]), "%s%s", t->prefix, name);
+    return buf[i];
+}
+
+static void exec_in_ns(struct it *t, const char *binary, const char *const *args)
+{
+    putenv(t->env_prefix);
+    putenv(t->env_pg);
+    putenv(t->env_brokers);
+    putenv(t->env_cfg);
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/%s", HSC_BUILD_DIR, binary);
+    const char *argv[64];
+    int n = 0;
+    argv[n++] = path;
+    for (int i = 0; args && args[i] && n < 63; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    execv(path, (char *const *)argv);
+    fprintf(stderr, "exec %s: %s\n", path, strerror(errno));
+    _exit(127);
+}
+
+pid_t it_spawn(struct it *t, const char *binary, const char *const *args)
+{
+    pid_t pid = fork();
+    if (pid < 0)
+        die("fork: %s", strerror(errno));
+    if (pid == 0)
+        exec_in_ns(t, binary, args);
+    return pid;
+}
+
+int it_stop(pid_t pid, int sig, int timeout_ms)
+{
+    if (sig)
+        kill(pid, sig);
+    long long end = it_ms() + timeout_ms;
+    int status;
+    while (it_ms() < end) {
+        pid_t r = waitpid(pid, &status, WNOHANG);
+        if (r == pid)
+            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        usleep(20000);
+    }
+    return -1;
+}
+
+int it_run(struct it *t, const char *binary, const char *const *args, char **out)
+{
+    int fds[2];
+    if (pipe(fds))
+        die("pipe");
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(fds[1], 1);
+        dup2(fds[1], 2);
+        close(fds[0]);
+        exec_in_ns(t, binary, args);
+    }
+    close(fds[1]);
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    char chunk[4096];
+    ssize_t n;
+    while ((n = read(fds[0], chunk, sizeof(chunk))) > 0) {
+        if (len + (size_t)n + 1 > cap) {
+            cap = (len + (size_t)n + 1) * 2;
+            buf = realloc(buf, cap);
+        }
+        memcpy(buf + len, chunk, (size_t)n);
+        len += (size_t)n;
+        buf[len] = '\0';
+    }
+    close(fds[0]);
+    int status;
+    waitpid(pid, &status, 0);
+    if (out)
+        *out = buf ? buf : strdup("");
+    else
+        free(buf);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+int it_shell(const char *fmt, ...)
+{
+    char cmd[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof(cmd), fmt, ap);
+    va_end(ap);
+    int st = system(cmd);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static PGresult *pg_exec(struct it *t, const char *sql)
+{
+    if (PQstatus(t->pg) != CONNECTION_OK)
+        PQreset(t->pg);
+    return PQexec(t->pg, sql);
+}
+
+long long it_pg_int(struct it *t, const char *sql)
+{
+    PGresult *r = pg_exec(t, sql);
+    long long v = -1;
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0 && !PQgetisnull(r, 0, 0))
+        v = atoll(PQgetvalue(r, 0, 0));
+    else if (PQresultStatus(r) != PGRES_TUPLES_OK)
+        fprintf(stderr, "it_pg_int: %s: %s", sql, PQresultErrorMessage(r));
+    PQclear(r);
+    return v;
+}
+
+char *it_pg_text(struct it *t, const char *sql)
+{
+    PGresult *r = pg_exec(t, sql);
+    char *v = NULL;
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0 && !PQgetisnull(r, 0, 0))
+        v = strdup(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return v;
+}
+
+long long it_pg_wait(struct it *t, const char *sql, long long want, int timeout_ms)
+{
+    long long end = it_ms() + timeout_ms, v = -1;
+    while (it_ms() < end) {
+        v = it_pg_int(t, sql);
+        if (v == want)
+            return v;
+        usleep(200000);
+    }
+    return v;
+}
+
+static rd_kafka_t *client(struct it *t, rd_kafka_type_t type, const char *group)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    char errstr[512];
+    rd_kafka_conf_set(conf, "bootstrap.servers", t->brokers, errstr, sizeof(errstr));
+    rd_kafka_conf_set(conf, "log_level", "3", errstr, sizeof(errstr));
+    if (group)
+        rd_kafka_conf_set(conf, "group.id", group, errstr, sizeof(errstr));
+    if (type == RD_KAFKA_CONSUMER)
+        rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, sizeof(errstr));
+    rd_kafka_t *rk = rd_kafka_new(type, conf, errstr, sizeof(errstr));
+    if (!rk)
+        die("rd_kafka_new: %s", errstr);
+    return rk;
+}
+
+struct dr {
+    long long offset;
+    int32_t partition;
+    int done;
+};
+
+static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    struct dr *d = m->_private;
+    d->done = 1;
+    d->offset = m->err ? -1 : m->offset;
+    d->partition = m->partition;
+    (void)rk;
+    (void)opaque;
+}
+
+long long it_produce(struct it *t, const char *topic, const char *key, const void *value,
+                     size_t len, int32_t *partition)
+{
+    static rd_kafka_t *p;
+    if (!p) {
+        rd_kafka_conf_t *conf = rd_kafka_conf_new();
+        char errstr[512];
+        rd_kafka_conf_set(conf, "bootstrap.servers", t->brokers, errstr, sizeof(errstr));
+        rd_kafka_conf_set(conf, "message.max.bytes", "10000000", errstr, sizeof(errstr));
+        rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
+        p = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+    }
+    struct dr d = {0};
+    rd_kafka_resp_err_t e = rd_kafka_producev(
+        p, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
+        RD_KAFKA_V_VALUE((void *)value, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_OPAQUE(&d), RD_KAFKA_V_END);
+    if (e)
+        die("produce: %s", rd_kafka_err2str(e));
+    while (!d.done)
+        rd_kafka_poll(p, 100);
+    if (partition)
+        *partition = d.partition;
+    return d.offset;
+}
+
+size_t it_consume_all(struct it *t, const char *topic, size_t want, int timeout_ms,
+                      struct it_record **out)
+{
+    rd_kafka_t *rk = client(t, RD_KAFKA_CONSUMER, "it-reader");
+    const struct rd_kafka_metadata *md;
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    if (rd_kafka_metadata(rk, 0, rkt, &md, 10000))
+        die("metadata for %s", topic);
+    int parts = md->topics[0].partition_cnt;
+    rd_kafka_metadata_destroy(md);
+    rd_kafka_topic_destroy(rkt);
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(parts);
+    for (int i = 0; i < parts; i++)
+        rd_kafka_topic_partition_list_add(l, topic, i)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_assign(rk, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    size_t n = 0, cap = 64;
+    struct it_record *r = calloc(cap, sizeof(*r));
+    long long end = it_ms() + timeout_ms;
+    while (n < want && it_ms() < end) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+        if (!m)
+            continue;
+        if (!m->err) {
+            if (n == cap) {
+                cap *= 2;
+                r = realloc(r, cap * sizeof(*r));
+            }
+            struct it_record *x = &r[n++];
+            memset(x, 0, sizeof(*x));
+            x->key = strndup(m->key ? m->key : "", m->key_len);
+            x->value = malloc(m->len + 1);
+            memcpy(x->value, m->payload, m->len);
+            x->len = m->len;
+            x->partition = m->partition;
+            x->offset = m->offset;
+            rd_kafka_headers_t *h;
+            if (!rd_kafka_message_headers(m, &h))
+                x->headers = rd_kafka_headers_copy(h);
+        }
+        rd_kafka_message_destroy(m);
+    }
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+    *out = r;
+    return n;
+}
+
+void it_records_free(struct it_record *r, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(r[i].key);
+        free(r[i].value);
+        if (r[i].headers)
+            rd_kafka_headers_destroy(r[i].headers);
+    }
+    free(r);
+}
+
+const char *it_header(const struct it_record *r, const char *name)
+{
+    static char buf[8][1024];
+    static int i;
+    i = (i + 1) % 8;
+    const void *v;
+    size_t n;
+    buf[i][0] = '\0';
+    if (r->headers && !rd_kafka_header_get_last(r->headers, name, &v, &n)) {
+        if (n >= sizeof(buf[i]))
+            n = sizeof(buf[i]) - 1;
+        memcpy(buf[i], v, n);
+        buf[i][n] = '\0';
+    }
+    return buf[i];
+}
+
+long long it_group_lag(struct it *t, const char *group, const char *topic)
+{
+    rd_kafka_t *rk = client(t, RD_KAFKA_CONSUMER, group);
+    const struct rd_kafka_metadata *md;
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    long long lag = -1;
+    if (rd_kafka_metadata(rk, 0, rkt, &md, 10000) == 0) {
+        int parts = md->topics[0].partition_cnt;
+        rd_kafka_metadata_destroy(md);
+        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(parts);
+        for (int i = 0; i < parts; i++)
+            rd_kafka_topic_partition_list_add(l, topic, i);
+        if (rd_kafka_committed(rk, l, 10000) == 0) {
+            lag = 0;
+            for (int i = 0; i < parts; i++) {
+                int64_t lo, hi;
+                if (rd_kafka_query_watermark_offsets(rk, topic, i, &lo, &hi, 10000)) {
+                    lag = -1;
+                    break;
+                }
+                int64_t c = l->elems[i].offset < 0 ? lo : l->elems[i].offset;
+                lag += hi - c;
+            }
+        }
+        rd_kafka_topic_partition_list_destroy(l);
+    }
+    rd_kafka_topic_destroy(rkt);
+    rd_kafka_destroy(rk);
+    return lag;
+}
+
+int it_wait_caught_up(struct it *t, const char *group, const char *topic, int timeout_ms)
+{
+    long long end = it_ms() + timeout_ms;
+    while (it_ms() < end) {
+        if (it_group_lag(t, group, topic) == 0)
+            return 0;
+        usleep(300000);
+    }
+    return -1;
+}
+
+char *it_temp_file(const char *text, size_t len)
+{
+    char *path = strdup("/tmp/hsc_it_XXXXXX");
+    int fd = mkstemp(path);
+    if (fd < 0 || write(fd, text, len) != (ssize_t)len)
+        die("temp file: %s", strerror(errno));
+    close(fd);
+    return path;
+}

@@ -1,0 +1,172 @@
+/*
+ * Poison messages (not MessagePack, wrong types, missing id, oversized, and
+ * one the database itself rejects) go to hsc.dlq with headers naming the
+ * stage, the error and the source; the valid messages around them are stored.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <msgpack.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "hsc/codec.h"
+
+static void valid_event_desc(int i, const char *title, const char *desc, char **buf, size_t *len)
+{
+    hsc_content_event ev = {0};
+    char id[32];
+    snprintf(id, sizeof(id), "ok%03d", i);
+    ev.v = 1;
+    ev.id = id;
+    ev.version = 1;
+    ev.title = (char *)title;
+    ev.description = (char *)desc;
+    hsc_err err = {0};
+    assert_int_equal(hsc_codec_encode_content(&ev, buf, len, &err), 0);
+}
+
+static void valid_event(int i, const char *title, char **buf, size_t *len)
+{
+    valid_event_desc(i, title, NULL, buf, len);
+}
+
+struct sent {
+    const char *what;
+    int32_t partition;
+    long long offset;
+    const char *error_part;
+};
+
+static void test_poison_to_dlq(void **state)
+{
+    struct it t;
+    it_setup(&t);
+    const char *topic = it_topic(&t, "content_events");
+    /* The database rejects what the codec allows: a constraint only this test has. */
+    assert_int_equal(it_pg_int(&t, "SELECT count(*) FROM (SELECT 1) x"), 1);
+    PQclear(PQexec(t.pg, "ALTER TABLE content ADD CONSTRAINT it_no_forbidden CHECK (title <> 'FORBIDDEN')"));
+
+    struct sent bad[5];
+    int nbad = 0, nvalid = 0;
+    char *buf;
+    size_t len;
+    for (int i = 0; i < 30; i++) {
+        valid_event(i, "fine", &buf, &len);
+        char key[32];
+        snprintf(key, sizeof(key), "ok%03d", i);
+        assert_true(it_produce(&t, topic, key, buf, len, NULL) >= 0);
+        free(buf);
+        nvalid++;
+        if (i == 5) {
+            struct sent *s = &bad[nbad++];
+            s->what = "not msgpack";
+            s->error_part = "message: not MessagePack";
+            s->offset = it_produce(&t, topic, "junk", "\xc1\xc1garbage", 9, &s->partition);
+        } else if (i == 10) {
+            /* id is an integer */
+            msgpack_sbuffer sb;
+            msgpack_sbuffer_init(&sb);
+            msgpack_packer pk;
+            msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+            msgpack_pack_map(&pk, 4);
+            msgpack_pack_str(&pk, 1); msgpack_pack_str_body(&pk, "v", 1); msgpack_pack_int(&pk, 1);
+            msgpack_pack_str(&pk, 2); msgpack_pack_str_body(&pk, "op", 2);
+            msgpack_pack_str(&pk, 6); msgpack_pack_str_body(&pk, "upsert", 6);
+            msgpack_pack_str(&pk, 2); msgpack_pack_str_body(&pk, "id", 2); msgpack_pack_int(&pk, 42);
+            msgpack_pack_str(&pk, 7); msgpack_pack_str_body(&pk, "version", 7); msgpack_pack_int(&pk, 1);
+            struct sent *s = &bad[nbad++];
+            s->what = "wrong type";
+            s->error_part = "id: expected a string, got integer";
+            s->offset = it_produce(&t, topic, "42", sb.data, sb.size, &s->partition);
+            msgpack_sbuffer_destroy(&sb);
+        } else if (i == 15) {
+            msgpack_sbuffer sb;
+            msgpack_sbuffer_init(&sb);
+            msgpack_packer pk;
+            msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+            msgpack_pack_map(&pk, 3);
+            msgpack_pack_str(&pk, 1); msgpack_pack_str_body(&pk, "v", 1); msgpack_pack_int(&pk, 1);
+            msgpack_pack_str(&pk, 2); msgpack_pack_str_body(&pk, "op", 2);
+            msgpack_pack_str(&pk, 6); msgpack_pack_str_body(&pk, "upsert", 6);
+            msgpack_pack_str(&pk, 7); msgpack_pack_str_body(&pk, "version", 7); msgpack_pack_int(&pk, 1);
+            struct sent *s = &bad[nbad++];
+            s->what = "missing id";
+            s->error_part = "id: missing";
+            s->offset = it_produce(&t, topic, NULL, sb.data, sb.size, &s->partition);
+            msgpack_sbuffer_destroy(&sb);
+        } else if (i == 20) {
+            /* A valid event, but larger than ingest.max_message_bytes (set to 8192 below). */
+            char *big = malloc(12000);
+            memset(big, 'x', 11999);
+            big[11999] = '\0';
+            valid_event_desc(999, "big", big, &buf, &len);
+            free(big);
+            struct sent *s = &bad[nbad++];
+            s->what = "oversized";
+            s->error_part = "is more than ingest.max_message_bytes (8192)";
+            s->offset = it_produce(&t, topic, "ok999", buf, len, &s->partition);
+            free(buf);
+        } else if (i == 25) {
+            valid_event(998, "FORBIDDEN", &buf, &len);
+            struct sent *s = &bad[nbad++];
+            s->what = "rejected by postgresql";
+            s->error_part = "it_no_forbidden";
+            s->offset = it_produce(&t, topic, "ok998", buf, len, &s->partition);
+            free(buf);
+        }
+    }
+    for (int i = 0; i < nbad; i++)
+        assert_true(bad[i].offset >= 0);
+
+    const char *args[] = {"--set", "ingest.group=it-poison", "--set", "ingest.max_message_bytes=8192",
+                          "--set", "ingest.linger_ms=50", NULL};
+    pid_t ingest = it_spawn(&t, "hsc-ingest", args);
+    assert_int_equal(it_pg_wait(&t, "SELECT count(*) FROM content", nvalid, 60000), nvalid);
+
+    struct it_record *recs;
+    size_t n = it_consume_all(&t, it_topic(&t, "dlq"), (size_t)nbad, 60000, &recs);
+    assert_int_equal(n, nbad);
+    for (int i = 0; i < nbad; i++) {
+        const struct it_record *r = NULL;
+        char off[32], part[16];
+        snprintf(off, sizeof(off), "%lld", bad[i].offset);
+        snprintf(part, sizeof(part), "%d", bad[i].partition);
+        for (size_t k = 0; k < n; k++)
+            if (!strcmp(it_header(&recs[k], "hsc-source-offset"), off) &&
+                !strcmp(it_header(&recs[k], "hsc-source-partition"), part))
+                r = &recs[k];
+        if (!r)
+            fail_msg("%s (partition %s offset %s) is not in the DLQ", bad[i].what, part, off);
+        assert_string_equal(it_header(r, "hsc-stage"), "ingest");
+        assert_string_equal(it_header(r, "hsc-source-topic"), topic);
+        assert_string_equal(it_header(r, "hsc-error-code"), "invalid");
+        if (!strstr(it_header(r, "hsc-error"), bad[i].error_part))
+            fail_msg("%s: error header '%s' lacks '%s'", bad[i].what, it_header(r, "hsc-error"),
+                     bad[i].error_part);
+    }
+    /* The payload is kept so the message can be inspected and replayed. */
+    for (size_t k = 0; k < n; k++)
+        if (!strcmp(it_header(&recs[k], "hsc-error-code"), "invalid") &&
+            strstr(it_header(&recs[k], "hsc-error"), "not MessagePack"))
+            assert_memory_equal(recs[k].value, "\xc1\xc1garbage", 9);
+    it_records_free(recs, n);
+    assert_int_equal(it_pg_int(&t, "SELECT count(*) FROM content WHERE title = 'fine'"), nvalid);
+    /* And the worker is still up, and stops cleanly. */
+    assert_int_equal(it_stop(ingest, SIGTERM, 30000), 0);
+    assert_int_equal(it_group_lag(&t, "it-poison", topic), 0);
+    it_teardown(&t);
+    (void)state;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_poison_to_dlq)};
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
