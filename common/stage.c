@@ -20,7 +20,11 @@
 #include "log.h"
 #include "util.h"
 
-enum { PAUSE_FULL = 1, PAUSE_BACKOFF = 2, PAUSE_STOPPING = 4 };
+/* Why fetching is paused. A full buffer does not pause: pausing purges
+ * librdkafka's prefetched messages and resuming re-fetches them, which costs
+ * a fetch round trip per batch; instead the stage stops draining the local
+ * queue until a batch completes (well inside max.poll.interval.ms). */
+enum { PAUSE_BACKOFF = 2, PAUSE_STOPPING = 4 };
 enum { PHASE_PROCESS, PHASE_PRODUCE };
 
 struct output {
@@ -37,6 +41,7 @@ struct output {
 
 struct hsc_stage_batch {
     hsc_stage *st;
+    int64_t started_us;
     hsc_stage_msg **msgs; /* every message of the batch, in consumption order */
     size_t n;
     hsc_stage_msg **valid;
@@ -183,8 +188,6 @@ static void on_message(void *arg, rd_kafka_message_t *rkm)
         if (!m->err.code)
             hsc_err_set(&m->err, HSC_EINVAL, "undecodable");
     }
-    if (st->qlen >= st->soft_cap)
-        set_reason(st, PAUSE_FULL, 1);
     maybe_start_batch(st);
 }
 
@@ -218,8 +221,6 @@ static void on_revoke(void *arg, const rd_kafka_topic_partition_list_t *parts)
         hsc_log_info("released buffered messages of revoked partitions", "stage", st->name,
                      "count", d, NULL);
     }
-    if (st->qlen < st->soft_cap / 2)
-        set_reason(st, PAUSE_FULL, 0);
 }
 
 /* ---------------- batch lifecycle ---------------- */
@@ -310,12 +311,18 @@ static void finish_batch(hsc_stage_batch *b)
     rd_kafka_topic_partition_list_destroy(offs);
     st->stats.processed += b->n;
     st->stats.batches++;
+    if (hsc_log_enabled(HSC_LOG_DEBUG)) {
+        char n[32], us[32], q[32];
+        snprintf(n, sizeof(n), "%zu", b->n);
+        snprintf(us, sizeof(us), "%lld", (long long)(hsc_mono_us() - b->started_us));
+        snprintf(q, sizeof(q), "%zu", st->qlen);
+        hsc_log_debug("batch done", "stage", st->name, "messages", n, "us", us, "pending", q, NULL);
+    }
     st->batch = NULL;
     batch_free(st, b);
     hsc_backoff_reset(&st->backoff);
-    if (st->qlen < st->soft_cap / 2)
-        set_reason(st, PAUSE_FULL, 0);
     maybe_start_batch(st);
+    hsc_consumer_poll(st->consumer); /* room again: drain what librdkafka holds */
 }
 
 static void on_delivery(void *arg, int code, const char *errstr, const rd_kafka_message_t *rkm)
@@ -504,6 +511,7 @@ static void start_batch(hsc_stage *st)
         return;
     }
     b->st = st;
+    b->started_us = hsc_mono_us();
     b->msgs = msgs;
     b->valid = valid;
     for (size_t i = 0; i < n; i++) {
@@ -513,8 +521,6 @@ static void start_batch(hsc_stage *st)
             b->valid[b->nvalid++] = m;
     }
     st->batch = b;
-    if (st->qlen < st->soft_cap / 2)
-        set_reason(st, PAUSE_FULL, 0);
     if (b->nvalid == 0)
         start_produce(b);
     else
