@@ -52,7 +52,7 @@ DEB_PACKAGES=(build-essential cmake ninja-build pkg-config git
   librdkafka-dev libpq-dev libhiredis-dev libcurl4-openssl-dev libmsgpack-dev libev-dev
   libjansson-dev libinih-dev libcmocka-dev
   postgresql-15 postgresql-client-15 redis-server redis-tools
-  openjdk-17-jre-headless maven python3-venv valgrind clang-format curl)
+  openjdk-17-jre-headless maven python3-venv valgrind clang-format curl iproute2)
 
 install_packages() {
   local missing=()
@@ -232,6 +232,7 @@ write_env() {
 export HSC_KAFKA_BROKERS=127.0.0.1:$KAFKA_PORT
 export HSC_PG_URL=postgresql://hsc:$pass@127.0.0.1:$PG_PORT/hsc
 export HSC_REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0
+export HSC_MILVUS_URL=http://127.0.0.1:$MILVUS_PORT
 export HSC_RUN=$HSC_RUN
 export HSC_BIN=$HSC_BUILD
 ENV
@@ -256,4 +257,60 @@ workers_start() {
 workers_stop() {
   local w
   for w in "${HSC_WORKERS[@]}"; do stop_pid "$w" "$HSC_RUN/workers/$w.pid"; done
+}
+
+# ---------------------------------------------------------------- milvus
+# The PyPI package `milvus` is an embedded Milvus 2.3 standalone (etcd and
+# local storage inside; REST v1 and gRPC on the proxy port). Every port is
+# given explicitly: left alone, it silently moves to another port when one is
+# taken. AUTOINDEX is set to the design's HNSW (M=16, efConstruction=200),
+# because the v1 REST API cannot choose an index (see docs/milvus.md).
+
+MILVUS_PORT="${MILVUS_PORT:-19530}"
+MILVUS_VERSION="${MILVUS_VERSION:-2.3.5}"
+
+milvus_running() { curl -sf "http://127.0.0.1:9091/healthz" >/dev/null 2>&1; }
+
+milvus_start() {
+  local dir=$HSC_RUN/milvus
+  mkdir -p "$dir/data" "$HSC_RUN/logs"
+  if milvus_running; then say "milvus already running on $MILVUS_PORT"; return; fi
+  if [[ ! -x $dir/venv/bin/milvus-server ]]; then
+    say "installing Milvus $MILVUS_VERSION (PyPI 'milvus') into $dir/venv"
+    python3 -m venv "$dir/venv"
+    "$dir/venv/bin/pip" install -q "milvus==$MILVUS_VERSION" >"$HSC_RUN/logs/milvus-install.log" 2>&1 ||
+      die "pip could not install milvus (see $HSC_RUN/logs/milvus-install.log)"
+  fi
+  # The launcher moves a taken port elsewhere, and its embedded etcd always
+  # wants 2379/2380, so a stale server would make this one wait forever.
+  local port
+  for port in 2379 2380 9091 "$MILVUS_PORT"; do
+    if ss -Hltn "sport = :$port" 2>/dev/null | grep -q .; then
+      die "port $port is taken (a stale milvus? see: ss -ltnp 'sport = :$port')"
+    fi
+  done
+  say "starting milvus on 127.0.0.1:$MILVUS_PORT"
+  setsid nohup "$dir/venv/bin/milvus-server" --data "$dir/data" \
+    --proxy-port "$MILVUS_PORT" --proxy-internal-port 19529 --etcd-port 2379 \
+    --root-coord-port 53100 --query-coord-port 19531 --query-node-port 21123 \
+    --index-coord-port 22930 --index-node-port 21121 --data-coord-port 13333 --data-node-port 21124 \
+    --extra-config "autoIndex.params.build='{\"M\": 16, \"efConstruction\": 200, \"index_type\": \"HNSW\", \"metric_type\": \"COSINE\"}'" \
+    >>"$HSC_RUN/logs/milvus.log" 2>&1 </dev/null &
+  echo $! >"$dir/pid"
+  wait_for milvus 180 milvus_running
+  wait_for "milvus REST" 60 curl -sf "http://127.0.0.1:$MILVUS_PORT/v1/vector/collections"
+}
+
+milvus_stop() {
+  local dir=$HSC_RUN/milvus
+  if pid_alive "$dir/pid"; then
+    # Stop the server itself first (the launcher would kill it after 1 s).
+    local child; child=$(pgrep -P "$(cat "$dir/pid")" -f "milvus run" || true)
+    if [[ -n $child ]]; then
+      kill "$child" 2>/dev/null || true
+      for _ in $(seq 1 100); do kill -0 "$child" 2>/dev/null || break; sleep 0.3; done
+      kill -9 "$child" 2>/dev/null || true
+    fi
+  fi
+  stop_pid milvus "$dir/pid"
 }
