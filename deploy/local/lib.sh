@@ -290,7 +290,7 @@ milvus_start() {
     fi
   done
   say "starting milvus on 127.0.0.1:$MILVUS_PORT"
-  setsid nohup "$dir/venv/bin/milvus-server" --data "$dir/data" \
+  setsid nohup "$dir/venv/bin/python3" "$HSC_ROOT/deploy/local/milvus_launch.py" --data "$dir/data" \
     --proxy-port "$MILVUS_PORT" --proxy-internal-port 19529 --etcd-port 2379 \
     --root-coord-port 53100 --query-coord-port 19531 --query-node-port 21123 \
     --index-coord-port 22930 --index-node-port 21121 --data-coord-port 13333 --data-node-port 21124 \
