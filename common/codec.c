@@ -64,6 +64,13 @@ void hsc_learning_event_clear(hsc_learning_event *ev)
 
 /* ---------- validation (shared by the MessagePack and JSON paths) ---------- */
 
+void hsc_indexed_record_clear(hsc_indexed_record *r)
+{
+    free(r->id);
+    free(r->reason);
+    memset(r, 0, sizeof(*r));
+}
+
 static const char *CONTENT_KINDS[] = {"movie", "series", "episode", NULL};
 static const char *LEARNING_KINDS[] = {"view", "like", "dislike", "skip", "complete", "rating",
                                        NULL};
@@ -641,5 +648,112 @@ int hsc_codec_encode_learning(const hsc_learning_event *ev, char **out, size_t *
     }
     pack_key(&pk, "ts");
     msgpack_pack_int64(&pk, ev->ts);
+    return finish(&sb, out, len, err);
+}
+
+/* ---------- IndexedRecord ---------- */
+
+static int decode_indexed_fields(const msgpack_object_map *m, hsc_indexed_record *r,
+                                 hsc_err *err)
+{
+    int have_v = 0, have_version = 0, have_op = 0, have_indexed = 0, have_ts = 0;
+    for (uint32_t i = 0; i < m->size; i++) {
+        const msgpack_object *k = &m->ptr[i].key, *o = &m->ptr[i].val;
+        int64_t n;
+        int rc = HSC_OK;
+        if (key_is(k, "v")) {
+            if (!(rc = get_int("v", o, 0, 1000, &n, err)))
+                r->v = (int)n, have_v = 1;
+        } else if (key_is(k, "id")) {
+            rc = get_str("id", o, &r->id, err);
+        } else if (key_is(k, "version")) {
+            if (!(rc = get_int("version", o, 0, INT64_MAX, &r->version, err)))
+                have_version = 1;
+        } else if (key_is(k, "op")) {
+            char *op = NULL;
+            if (!(rc = get_str("op", o, &op, err))) {
+                if (!strcmp(op, "upsert") || !strcmp(op, "delete"))
+                    r->op = strcmp(op, "upsert") ? HSC_OP_DELETE : HSC_OP_UPSERT, have_op = 1;
+                else
+                    rc = hsc_err_set(err, HSC_EINVAL, "op: must be \"upsert\" or \"delete\"");
+            }
+            free(op);
+        } else if (key_is(k, "indexed")) {
+            if (!(rc = want("indexed", o, MSGPACK_OBJECT_BOOLEAN, "a boolean", err)))
+                r->indexed = o->via.boolean, have_indexed = 1;
+        } else if (key_is(k, "reason")) {
+            rc = get_str("reason", o, &r->reason, err);
+        } else if (key_is(k, "epoch")) {
+            rc = get_int("epoch", o, 0, INT64_MAX, &r->epoch, err);
+        } else if (key_is(k, "dim")) {
+            if (!(rc = get_int("dim", o, 0, HSC_MAX_EMBEDDING_DIM, &n, err)))
+                r->dim = (int32_t)n;
+        } else if (key_is(k, "ts")) {
+            if (!(rc = get_int("ts", o, INT64_MIN, INT64_MAX, &r->ts, err)))
+                have_ts = 1;
+        }
+        if (rc)
+            return rc;
+    }
+    if (!have_v)
+        return hsc_err_set(err, HSC_EINVAL, "v: missing");
+    if (!r->id)
+        return hsc_err_set(err, HSC_EINVAL, "id: missing");
+    if (!hsc_id_valid(r->id, strlen(r->id)))
+        return hsc_err_set(err, HSC_EINVAL, "id: must be 1-%d of [A-Za-z0-9._:-]",
+                           HSC_MAX_ID_LEN);
+    if (!have_version)
+        return hsc_err_set(err, HSC_EINVAL, "version: missing");
+    if (!have_op)
+        return hsc_err_set(err, HSC_EINVAL, "op: missing");
+    if (!have_indexed)
+        return hsc_err_set(err, HSC_EINVAL, "indexed: missing");
+    if (!have_ts)
+        return hsc_err_set(err, HSC_EINVAL, "ts: missing");
+    return HSC_OK;
+}
+
+int hsc_codec_decode_indexed(const void *buf, size_t len, hsc_indexed_record *r, hsc_err *err)
+{
+    memset(r, 0, sizeof(*r));
+    msgpack_unpacked res;
+    int rc = unpack_map(buf, len, &res, err);
+    if (!rc)
+        rc = decode_indexed_fields(&res.data.via.map, r, err);
+    msgpack_unpacked_destroy(&res);
+    if (rc)
+        hsc_indexed_record_clear(r);
+    return rc;
+}
+
+int hsc_codec_encode_indexed(const hsc_indexed_record *r, char **out, size_t *len, hsc_err *err)
+{
+    if (!r->id || !hsc_id_valid(r->id, strlen(r->id)))
+        return hsc_err_set(err, HSC_EINVAL, "id: must be 1-%d of [A-Za-z0-9._:-]",
+                           HSC_MAX_ID_LEN);
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 8 + !!r->reason);
+    pack_key(&pk, "v");
+    msgpack_pack_int64(&pk, r->v);
+    pack_str(&pk, "id", r->id);
+    pack_key(&pk, "version");
+    msgpack_pack_int64(&pk, r->version);
+    pack_str(&pk, "op", r->op == HSC_OP_DELETE ? "delete" : "upsert");
+    pack_key(&pk, "indexed");
+    if (r->indexed)
+        msgpack_pack_true(&pk);
+    else
+        msgpack_pack_false(&pk);
+    if (r->reason)
+        pack_str(&pk, "reason", r->reason);
+    pack_key(&pk, "epoch");
+    msgpack_pack_int64(&pk, r->epoch);
+    pack_key(&pk, "dim");
+    msgpack_pack_int64(&pk, r->dim);
+    pack_key(&pk, "ts");
+    msgpack_pack_int64(&pk, r->ts);
     return finish(&sb, out, len, err);
 }

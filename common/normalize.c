@@ -90,3 +90,28 @@ int hsc_normalize_content(hsc_content_event *ev, hsc_err *err)
     dedupe(&ev->related, ev->id);
     return HSC_OK;
 }
+
+int hsc_content_supersedes(const hsc_content_event *a, const hsc_content_event *b)
+{
+    if (a->version != b->version)
+        return a->version > b->version;
+    return a->op == HSC_OP_DELETE && b->op != HSC_OP_DELETE;
+}
+
+void hsc_content_pick_winners(const hsc_content_event *const *evs, size_t n, int *winner)
+{
+    for (size_t i = 0; i < n; i++) {
+        winner[i] = 0;
+        if (!evs[i])
+            continue;
+        int keep = 1;
+        for (size_t j = 0; j < n && keep; j++) {
+            if (j == i || !evs[j] || strcmp(evs[j]->id, evs[i]->id))
+                continue;
+            if (hsc_content_supersedes(evs[j], evs[i]) ||
+                (j > i && !hsc_content_supersedes(evs[i], evs[j])))
+                keep = 0;
+        }
+        winner[i] = keep;
+    }
+}

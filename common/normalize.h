@@ -17,4 +17,15 @@ void hsc_normalize_tag(char *s);
 /* Removes leading and trailing ASCII whitespace in place. */
 void hsc_trim(char *s);
 
+/* True if a supersedes b: a higher version, or a delete at the same version. */
+int hsc_content_supersedes(const hsc_content_event *a, const hsc_content_event *b);
+
+/*
+ * Marks winner[i] = 1 for the event of evs that wins for its id: the newest
+ * (hsc_content_supersedes), the later arrival on a tie, so a replayed pair
+ * keeps the newest arrival. A NULL entry takes no part. A store can then
+ * write one row per id per batch, as upserts of one key must not repeat.
+ */
+void hsc_content_pick_winners(const hsc_content_event *const *evs, size_t n, int *winner);
+
 #endif

@@ -35,4 +35,10 @@ int hsc_codec_validate_learning(const hsc_learning_event *ev, hsc_err *err);
 int hsc_codec_encode_learning(const hsc_learning_event *ev, char **out, size_t *len,
                               hsc_err *err);
 
+/* Decodes and validates an IndexedRecord; on failure r is left empty. */
+int hsc_codec_decode_indexed(const void *buf, size_t len, hsc_indexed_record *r, hsc_err *err);
+
+/* Encodes r; *out is malloc'd and owned by the caller. */
+int hsc_codec_encode_indexed(const hsc_indexed_record *r, char **out, size_t *len, hsc_err *err);
+
 #endif

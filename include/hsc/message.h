@@ -69,6 +69,22 @@ typedef struct hsc_learning_event {
     int64_t ts;
 } hsc_learning_event;
 
+/* What embed-index did with one content event (hsc.content.indexed). */
+typedef struct hsc_indexed_record {
+    int v;
+    char *id;
+    int64_t version;
+    hsc_content_op op;
+    bool indexed;  /* the vector store now reflects this event */
+    char *reason;  /* why not, when !indexed (e.g. "no embedding") */
+    int64_t epoch; /* the catalogue epoch after the write (0 when not indexed) */
+    int32_t dim;   /* the embedding's dimension (0 for a delete) */
+    int64_t ts;    /* when it was indexed, epoch ms */
+} hsc_indexed_record;
+
+/* Frees every field of r (not r itself) and zeroes it. */
+void hsc_indexed_record_clear(hsc_indexed_record *r);
+
 /* Frees every field of ev (not ev itself) and zeroes it. */
 void hsc_content_event_clear(hsc_content_event *ev);
 

@@ -514,6 +514,71 @@ static void test_float32_roundtrip_is_exact(void **s)
     (void)s;
 }
 
+static void golden_indexed(const char *base, const char *id, int indexed, const char *reason,
+                           int64_t epoch, int dim)
+{
+    char name[128];
+    size_t glen;
+    snprintf(name, sizeof(name), "%s.msgpack.hex", base);
+    unsigned char *golden = golden_bytes(name, &glen);
+    hsc_indexed_record r;
+    hsc_err err = {0};
+    assert_int_equal(hsc_codec_decode_indexed(golden, glen, &r, &err), HSC_OK);
+    assert_string_equal(r.id, id);
+    assert_int_equal(r.indexed, indexed);
+    if (reason)
+        assert_string_equal(r.reason, reason);
+    else
+        assert_null(r.reason);
+    assert_int_equal(r.epoch, epoch);
+    assert_int_equal(r.dim, dim);
+    char *out;
+    size_t olen;
+    assert_int_equal(hsc_codec_encode_indexed(&r, &out, &olen, &err), HSC_OK);
+    assert_int_equal(olen, glen);
+    assert_memory_equal(out, golden, glen);
+    free(out);
+    hsc_indexed_record_clear(&r);
+    free(golden);
+}
+
+static void test_golden_indexed(void **state)
+{
+    (void)state;
+    golden_indexed("indexed_upsert", "t000042", 1, NULL, 1234, 384);
+    golden_indexed("indexed_not_indexed", "t000043", 0,
+                   "no embedding and no embeddings endpoint configured", 0, 0);
+}
+
+static void test_indexed_errors_name_the_field(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *hex, *want;
+    } cases[] = {
+        /* {"v":1} */
+        {"81a17601", "id: missing"},
+        /* {"v":1,"id":"a"} */
+        {"82a17601a26964a161", "version: missing"},
+        /* {"v":1,"id":"a","version":1,"op":"x"} */
+        {"84a17601a26964a161a776657273696f6e01a26f70a178", "op: must be"},
+        /* {"v":1,"id":"a","version":1,"op":"upsert","indexed":1} */
+        {"85a17601a26964a161a776657273696f6e01a26f70a6757073657274a7696e646578656401",
+         "indexed: expected a boolean"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        unsigned char buf[256];
+        size_t n = strlen(cases[i].hex) / 2;
+        for (size_t k = 0; k < n; k++)
+            sscanf(cases[i].hex + 2 * k, "%2hhx", &buf[k]);
+        hsc_indexed_record r;
+        hsc_err err = {0};
+        assert_int_equal(hsc_codec_decode_indexed(buf, n, &r, &err), HSC_EINVAL);
+        if (!strstr(err.msg, cases[i].want))
+            fail_msg("case %zu: got '%s', want '%s'", i, err.msg, cases[i].want);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -530,6 +595,8 @@ int main(void)
         cmocka_unit_test(test_learning_value_rules),
         cmocka_unit_test(test_json_errors_name_the_field),
         cmocka_unit_test(test_float32_roundtrip_is_exact),
+        cmocka_unit_test(test_golden_indexed),
+        cmocka_unit_test(test_indexed_errors_name_the_field),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -138,36 +138,19 @@ static json_t *content_row(const hsc_content_event *ev)
     return o;
 }
 
-/* True if a supersedes b: a higher version, or a delete at the same version. */
-static int supersedes(const hsc_content_event *a, const hsc_content_event *b)
-{
-    if (a->version != b->version)
-        return a->version > b->version;
-    return a->op == HSC_OP_DELETE && b->op != HSC_OP_DELETE;
-}
-
 char *ingest_content_rows_json(struct ingest_item *const *items, size_t n, int *winner)
 {
+    const hsc_content_event **evs = calloc(n ? n : 1, sizeof(*evs));
+    if (!evs)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        evs[i] = items[i]->is_learning ? NULL : &items[i]->content;
+    hsc_content_pick_winners(evs, n, winner);
     json_t *rows = json_array();
-    for (size_t i = 0; i < n; i++) {
-        winner[i] = 0;
-        if (items[i]->is_learning)
-            continue;
-        const hsc_content_event *ev = &items[i]->content;
-        int keep = 1;
-        for (size_t j = 0; j < n && keep; j++) {
-            if (j == i || items[j]->is_learning || strcmp(items[j]->content.id, ev->id))
-                continue;
-            /* Later items win ties, so a replayed pair keeps the newest arrival. */
-            if (supersedes(&items[j]->content, ev) ||
-                (j > i && !supersedes(ev, &items[j]->content)))
-                keep = 0;
-        }
-        if (keep) {
-            winner[i] = 1;
-            json_array_append_new(rows, content_row(ev));
-        }
-    }
+    for (size_t i = 0; i < n; i++)
+        if (winner[i])
+            json_array_append_new(rows, content_row(evs[i]));
+    free(evs);
     char *s = json_array_size(rows) ? json_dumps(rows, JSON_COMPACT) : NULL;
     json_decref(rows);
     return s;

@@ -1,0 +1,355 @@
+/*
+ * libcurl multi on libev: curl tells us which sockets to watch and when to
+ * wake it (socket and timer callbacks); libev tells curl when they fire. A
+ * request keeps its easy handle across retries, and the multi handle keeps
+ * connections alive between requests.
+ */
+#include "http.h"
+
+#include <curl/curl.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backoff.h"
+#include "log.h"
+#include "util.h"
+
+struct req {
+    hsc_http *h;
+    CURL *easy;
+    struct curl_slist *hdrs;
+    char *body, *method, *url;
+    size_t body_len;
+    hsc_buf resp;
+    int attempt, retries;
+    hsc_backoff bo;
+    ev_timer retry_timer;
+    hsc_http_fn cb;
+    void *arg;
+    struct req *prev, *next;
+    char errbuf[CURL_ERROR_SIZE];
+};
+
+struct hsc_http {
+    struct ev_loop *loop;
+    CURLM *multi;
+    ev_timer timer;
+    struct req *reqs; /* every request not yet completed */
+    size_t nreqs;
+};
+
+/* The watcher of one socket curl asked us to watch. */
+struct sock {
+    ev_io io;
+    hsc_http *h;
+    curl_socket_t fd;
+};
+
+int hsc_http_status_transient(long status)
+{
+    return status >= 500 || status == 429 || status == 408;
+}
+
+static void unlink_req(struct req *r)
+{
+    hsc_http *h = r->h;
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        h->reqs = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+    h->nreqs--;
+}
+
+static void free_req(struct req *r)
+{
+    ev_timer_stop(r->h->loop, &r->retry_timer);
+    if (r->easy)
+        curl_easy_cleanup(r->easy);
+    curl_slist_free_all(r->hdrs);
+    hsc_buf_free(&r->resp);
+    free(r->body);
+    free(r->method);
+    free(r->url);
+    free(r);
+}
+
+/* Hands the outcome to the caller and forgets the request. */
+static void complete(struct req *r, const hsc_http_response *res, const hsc_err *err)
+{
+    unlink_req(r);
+    hsc_http_fn cb = r->cb;
+    void *arg = r->arg;
+    cb(arg, res, err);
+    free_req(r);
+}
+
+static int start_attempt(struct req *r, hsc_err *err)
+{
+    r->attempt++;
+    r->resp.len = 0;
+    r->errbuf[0] = '\0';
+    CURLMcode mc = curl_multi_add_handle(r->h->multi, r->easy);
+    if (mc != CURLM_OK)
+        return hsc_err_set(err, HSC_ETRANSIENT, "%s %s: %s", r->method, r->url,
+                           curl_multi_strerror(mc));
+    return HSC_OK;
+}
+
+static void on_retry_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct req *r = (struct req *)((char *)w - offsetof(struct req, retry_timer));
+    hsc_err err = {0};
+    if (start_attempt(r, &err))
+        complete(r, NULL, &err);
+    (void)loop;
+    (void)revents;
+}
+
+/* A transient failure: schedule another attempt, or give up with err. */
+static void retry_or_fail(struct req *r, const hsc_http_response *res, const char *why)
+{
+    if (r->attempt <= r->retries) {
+        double delay = (double)hsc_backoff_next(&r->bo) / 1000.0;
+        char attempt[16];
+        snprintf(attempt, sizeof(attempt), "%d", r->attempt);
+        hsc_log_debug("http retry", "method", r->method, "url", r->url, "error", why,
+                      "attempt", attempt, NULL);
+        ev_timer_set(&r->retry_timer, delay, 0.);
+        ev_timer_start(r->h->loop, &r->retry_timer);
+        return;
+    }
+    if (res) { /* a 5xx to the end: the caller reads the server's own message */
+        complete(r, res, NULL);
+        return;
+    }
+    hsc_err err;
+    hsc_err_set(&err, HSC_ETRANSIENT, "%s %s: %s (after %d attempts)", r->method, r->url, why,
+                r->attempt);
+    complete(r, NULL, &err);
+}
+
+static void check_done(hsc_http *h)
+{
+    CURLMsg *m;
+    int left;
+    while ((m = curl_multi_info_read(h->multi, &left))) {
+        if (m->msg != CURLMSG_DONE)
+            continue;
+        struct req *r = NULL;
+        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
+        CURLcode rc = m->data.result;
+        curl_multi_remove_handle(h->multi, m->easy_handle);
+        if (rc != CURLE_OK) {
+            retry_or_fail(r, NULL, r->errbuf[0] ? r->errbuf : curl_easy_strerror(rc));
+            continue;
+        }
+        hsc_http_response res = {0};
+        curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &res.status);
+        curl_easy_getinfo(r->easy, CURLINFO_TOTAL_TIME, &res.seconds);
+        if (hsc_buf_append(&r->resp, "", 1)) {
+            hsc_err err;
+            hsc_err_set(&err, HSC_ENOMEM, "%s %s: out of memory", r->method, r->url);
+            complete(r, NULL, &err);
+            continue;
+        }
+        res.body = r->resp.data;
+        res.len = r->resp.len - 1;
+        if (hsc_http_status_transient(res.status)) {
+            char why[32];
+            snprintf(why, sizeof(why), "HTTP %ld", res.status);
+            retry_or_fail(r, &res, why);
+            continue;
+        }
+        complete(r, &res, NULL);
+    }
+}
+
+static void on_io(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct sock *s = (struct sock *)w;
+    int action = ((revents & EV_READ) ? CURL_CSELECT_IN : 0) |
+                 ((revents & EV_WRITE) ? CURL_CSELECT_OUT : 0);
+    int running;
+    curl_multi_socket_action(s->h->multi, s->fd, action, &running);
+    check_done(s->h);
+    (void)loop;
+}
+
+static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    hsc_http *h = w->data;
+    int running;
+    curl_multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    check_done(h);
+    (void)loop;
+    (void)revents;
+}
+
+static int sock_cb(CURL *e, curl_socket_t fd, int what, void *userp, void *socketp)
+{
+    hsc_http *h = userp;
+    struct sock *s = socketp;
+    if (what == CURL_POLL_REMOVE) {
+        if (s) {
+            ev_io_stop(h->loop, &s->io);
+            free(s);
+            curl_multi_assign(h->multi, fd, NULL);
+        }
+        return 0;
+    }
+    int events = ((what & CURL_POLL_IN) ? EV_READ : 0) | ((what & CURL_POLL_OUT) ? EV_WRITE : 0);
+    if (!s) {
+        s = calloc(1, sizeof(*s));
+        if (!s)
+            return -1;
+        s->h = h;
+        s->fd = fd;
+        curl_multi_assign(h->multi, fd, s);
+    } else {
+        ev_io_stop(h->loop, &s->io);
+    }
+    ev_io_init(&s->io, on_io, fd, events);
+    ev_io_start(h->loop, &s->io);
+    (void)e;
+    return 0;
+}
+
+static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
+{
+    hsc_http *h = userp;
+    ev_timer_stop(h->loop, &h->timer);
+    if (timeout_ms >= 0) {
+        ev_timer_set(&h->timer, (double)timeout_ms / 1000.0, 0.);
+        ev_timer_start(h->loop, &h->timer);
+    }
+    (void)multi;
+    return 0;
+}
+
+static size_t on_write(char *p, size_t size, size_t n, void *arg)
+{
+    struct req *r = arg;
+    return hsc_buf_append(&r->resp, p, size * n) ? 0 : size * n;
+}
+
+hsc_http *hsc_http_new(struct ev_loop *loop, hsc_err *err)
+{
+    static int global_done;
+    if (!global_done) {
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+            hsc_err_set(err, HSC_EIO, "curl_global_init failed");
+            return NULL;
+        }
+        global_done = 1;
+    }
+    hsc_http *h = calloc(1, sizeof(*h));
+    if (!h || !(h->multi = curl_multi_init())) {
+        free(h);
+        hsc_err_set(err, HSC_ENOMEM, "out of memory");
+        return NULL;
+    }
+    h->loop = loop;
+    ev_timer_init(&h->timer, on_timer, 0., 0.);
+    h->timer.data = h;
+    curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, sock_cb);
+    curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
+    curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
+    curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
+    /* Enough connections per server for a worker's concurrent calls, kept open. */
+    curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 16L);
+    curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, 32L);
+    return h;
+}
+
+int hsc_http_request(hsc_http *h, const struct hsc_http_request *q, hsc_http_fn cb, void *arg,
+                     hsc_err *err)
+{
+    struct req *r = calloc(1, sizeof(*r));
+    if (!r)
+        return hsc_err_set(err, HSC_ENOMEM, "out of memory");
+    r->h = h;
+    r->cb = cb;
+    r->arg = arg;
+    r->retries = q->retries < 0 ? 0 : q->retries;
+    hsc_backoff_init(&r->bo, q->backoff_initial_ms > 0 ? q->backoff_initial_ms : 100,
+                     q->backoff_max_ms > 0 ? q->backoff_max_ms : 2000,
+                     (uint64_t)hsc_mono_us() ^ (uintptr_t)r);
+    ev_timer_init(&r->retry_timer, on_retry_timer, 0., 0.);
+    r->method = strdup(q->method);
+    r->url = strdup(q->url);
+    r->easy = curl_easy_init();
+    if (q->body) {
+        r->body = hsc_strndup(q->body, q->body_len);
+        r->body_len = q->body_len;
+    }
+    if (!r->method || !r->url || !r->easy || (q->body && !r->body)) {
+        free_req(r);
+        return hsc_err_set(err, HSC_ENOMEM, "out of memory");
+    }
+    for (const char *const *hd = q->headers; hd && *hd; hd++) {
+        struct curl_slist *n = curl_slist_append(r->hdrs, *hd);
+        if (!n) {
+            free_req(r);
+            return hsc_err_set(err, HSC_ENOMEM, "out of memory");
+        }
+        r->hdrs = n;
+    }
+    CURL *e = r->easy;
+    curl_easy_setopt(e, CURLOPT_URL, r->url);
+    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r->method);
+    if (r->body) {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
+    } else if (!strcmp(r->method, "GET")) {
+        curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+    }
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->hdrs);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, r);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(q->timeout_ms > 0 ? q->timeout_ms : 30000));
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    /* "Expect: 100-continue" would cost a round trip on every large body. */
+    struct curl_slist *n = curl_slist_append(r->hdrs, "Expect:");
+    if (n) {
+        r->hdrs = n;
+        curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->hdrs);
+    }
+    r->next = h->reqs;
+    if (h->reqs)
+        h->reqs->prev = r;
+    h->reqs = r;
+    h->nreqs++;
+    if (start_attempt(r, err)) {
+        unlink_req(r);
+        free_req(r);
+        return err->code;
+    }
+    return HSC_OK;
+}
+
+size_t hsc_http_in_flight(const hsc_http *h)
+{
+    return h->nreqs;
+}
+
+void hsc_http_free(hsc_http *h)
+{
+    if (!h)
+        return;
+    while (h->reqs) {
+        struct req *r = h->reqs;
+        curl_multi_remove_handle(h->multi, r->easy);
+        hsc_err err;
+        hsc_err_set(&err, HSC_ECANCELED, "%s %s: cancelled by shutdown", r->method, r->url);
+        complete(r, NULL, &err);
+    }
+    ev_timer_stop(h->loop, &h->timer);
+    curl_multi_cleanup(h->multi); /* closes the sockets, calling sock_cb to free watchers */
+    free(h);
+}

@@ -1,0 +1,64 @@
+/*
+ * An asynchronous HTTP client: libcurl's multi interface driven by a libev
+ * loop, so one worker keeps many requests in flight without threads, and
+ * connections are reused across requests (Milvus, Neo4j, embeddings).
+ *
+ * Transient failures (connect errors, timeouts, HTTP 5xx, 429) are retried
+ * with capped exponential backoff and jitter; a rejected request (other 4xx)
+ * is never retried. A response that arrives is handed over whatever its
+ * status: the caller knows what its API's errors mean.
+ */
+#ifndef HSC_HTTP_H
+#define HSC_HTTP_H
+
+#include <ev.h>
+#include <stddef.h>
+
+#include "hsc/error.h"
+
+/* A client on one loop: a curl multi handle and its sockets and timer. */
+typedef struct hsc_http hsc_http;
+
+/* A response: the status and the body (NUL-terminated; owned by the client). */
+typedef struct hsc_http_response {
+    long status;
+    const char *body;
+    size_t len;
+    double seconds; /* the last attempt's total time */
+} hsc_http_response;
+
+/*
+ * Completion: res when a response arrived (err NULL), else err (res NULL):
+ * HSC_ETRANSIENT after the retries ran out, HSC_ECANCELED on shutdown.
+ */
+typedef void (*hsc_http_fn)(void *arg, const hsc_http_response *res, const hsc_err *err);
+
+/* One request. Strings are copied; headers is a NULL-terminated list of "Name: value". */
+struct hsc_http_request {
+    const char *method; /* "GET", "POST", ... */
+    const char *url;
+    const char *body; /* may be NULL */
+    size_t body_len;
+    const char *const *headers;
+    int timeout_ms;       /* per attempt; 0 means 30000 */
+    int retries;          /* extra attempts after a transient failure */
+    int backoff_initial_ms, backoff_max_ms;
+};
+
+/* Creates a client on loop. */
+hsc_http *hsc_http_new(struct ev_loop *loop, hsc_err *err);
+
+/* Starts req; cb is called exactly once (never from inside this call). */
+int hsc_http_request(hsc_http *h, const struct hsc_http_request *req, hsc_http_fn cb,
+                     void *arg, hsc_err *err);
+
+/* Requests started and not yet completed. */
+size_t hsc_http_in_flight(const hsc_http *h);
+
+/* Cancels every request (callbacks get HSC_ECANCELED) and frees the client. */
+void hsc_http_free(hsc_http *h);
+
+/* True if a status is worth retrying (5xx, 429, 408). */
+int hsc_http_status_transient(long status);
+
+#endif

@@ -1,0 +1,40 @@
+/*
+ * An asynchronous Redis client: hiredis with its libev adapter, on the
+ * worker's loop. It connects on first use and again after a disconnect, and
+ * bounds every command with a timeout (hiredis 0.14 has none of its own), so
+ * a hung server surfaces as a transient error instead of a stalled worker.
+ */
+#ifndef HSC_REDIS_H
+#define HSC_REDIS_H
+
+#include <ev.h>
+#include <hiredis/hiredis.h>
+#include <stddef.h>
+
+#include "hsc/error.h"
+
+/* A connection (opened lazily) to one Redis server and database. */
+typedef struct hsc_redis hsc_redis;
+
+/* Completion: reply on success (valid during the call only), else err. */
+typedef void (*hsc_redis_fn)(void *arg, const redisReply *reply, const hsc_err *err);
+
+/* Parses redis://[[user]:password@]host[:port][/db] into its parts; 0 or HSC_ECONFIG. */
+int hsc_redis_parse_url(const char *url, char *host, size_t hostcap, int *port, int *db,
+                        char *password, size_t pwcap, hsc_err *err);
+
+/* Creates a client for url; nothing is sent until the first command. */
+hsc_redis *hsc_redis_new(struct ev_loop *loop, const char *url, int timeout_ms, hsc_err *err);
+
+/*
+ * Sends one command (binary-safe arguments). cb is called exactly once: with
+ * the reply (an error reply is HSC_EINVAL), HSC_ETRANSIENT when the server
+ * is unreachable or slow, HSC_ECANCELED when the client is freed first.
+ */
+int hsc_redis_command(hsc_redis *r, hsc_redis_fn cb, void *arg, int argc, const char **argv,
+                      const size_t *lens, hsc_err *err);
+
+/* Cancels pending commands (callbacks get HSC_ECANCELED) and closes. */
+void hsc_redis_free(hsc_redis *r);
+
+#endif

@@ -1,0 +1,543 @@
+/*
+ * hsc-embed-index's stage. A batch is written to Milvus as at most two
+ * concurrent calls, one upsert and one delete, after keeping only the newest
+ * event per id (one key must not appear twice in one write). Both are keyed
+ * by content id, so replaying a batch after a crash, an outage or a
+ * rebalance rewrites the same entities and duplicates none.
+ *
+ * Order of effects: embeddings (if any are missing and an endpoint is
+ * configured), the Milvus writes, the epoch bump in Redis, then the indexed
+ * records. Any transient failure retries the whole batch from the start of
+ * what is left; embeddings already fetched are kept on the events.
+ */
+#include "embed_index.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hsc/codec.h"
+#include "log.h"
+#include "normalize.h"
+#include "util.h"
+
+static const char NO_ENDPOINT[] = "no embedding and no embeddings endpoint configured";
+
+/* ---------------- embeddings endpoint: pure parts ---------------- */
+
+char *embed_index_text(const hsc_content_event *ev)
+{
+    hsc_buf b = {0};
+    hsc_buf_printf(&b, "%s", ev->title ? ev->title : "");
+    if (ev->description && *ev->description)
+        hsc_buf_printf(&b, ". %s", ev->description);
+    if (hsc_buf_append(&b, "", 1)) {
+        hsc_buf_free(&b);
+        return NULL;
+    }
+    return b.data;
+}
+
+char *embed_index_request_json(const char *model, const char *const *texts, size_t n)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "model", json_string(model));
+    json_t *in = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(in, json_string(texts[i]));
+    json_object_set_new(o, "input", in);
+    json_object_set_new(o, "encoding_format", json_string("float"));
+    char *s = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    return s;
+}
+
+int embed_index_parse_embeddings(const char *body, size_t len, size_t n, int dim, float **out,
+                                 hsc_err *err)
+{
+    json_error_t je;
+    json_t *o = json_loadb(body, len, 0, &je);
+    json_t *data = json_object_get(o, "data");
+    int rc = HSC_OK;
+    for (size_t i = 0; i < n; i++)
+        out[i] = NULL;
+    if (!json_is_array(data)) {
+        rc = hsc_err_set(err, HSC_ETRANSIENT, "embeddings: response has no data array%s%s",
+                         o ? "" : ": ", o ? "" : je.text);
+        goto done;
+    }
+    if (json_array_size(data) != n) {
+        rc = hsc_err_set(err, HSC_ETRANSIENT, "embeddings: asked for %zu, got %zu", n,
+                         json_array_size(data));
+        goto done;
+    }
+    size_t i;
+    json_t *e;
+    json_array_foreach(data, i, e) {
+        json_t *idx = json_object_get(e, "index");
+        size_t at = json_is_integer(idx) ? (size_t)json_integer_value(idx) : i;
+        json_t *v = json_object_get(e, "embedding");
+        if (at >= n || out[at]) {
+            rc = hsc_err_set(err, HSC_ETRANSIENT, "embeddings: data[%zu].index: %zu is bad", i,
+                             at);
+            goto done;
+        }
+        if (!json_is_array(v) || json_array_size(v) != (size_t)dim) {
+            rc = hsc_err_set(err, HSC_ETRANSIENT,
+                             "embeddings: data[%zu].embedding: %zu values, but milvus.dimension "
+                             "is %d (is embeddings.model right?)",
+                             i, json_is_array(v) ? json_array_size(v) : 0, dim);
+            goto done;
+        }
+        out[at] = malloc((size_t)dim * sizeof(float));
+        if (!out[at]) {
+            rc = hsc_err_set(err, HSC_ENOMEM, "out of memory");
+            goto done;
+        }
+        for (int k = 0; k < dim; k++)
+            out[at][k] = (float)json_number_value(json_array_get(v, (size_t)k));
+    }
+done:
+    if (rc)
+        for (size_t k = 0; k < n; k++) {
+            free(out[k]);
+            out[k] = NULL;
+        }
+    json_decref(o);
+    return rc;
+}
+
+/* ---------------- stage operations ---------------- */
+
+static int ei_decode(void *vctx, const rd_kafka_message_t *rkm, void **out, hsc_err *err)
+{
+    struct embed_index_ctx *ctx = vctx;
+    if (rkm->len > ctx->max_message_bytes)
+        return hsc_err_set(err, HSC_EINVAL,
+                           "message: %zu bytes is more than embed_index.max_message_bytes (%zu)",
+                           rkm->len, ctx->max_message_bytes);
+    hsc_content_event *ev = calloc(1, sizeof(*ev));
+    if (!ev)
+        return hsc_err_set(err, HSC_ENOMEM, "out of memory");
+    int rc = hsc_codec_decode_content(rkm->payload, rkm->len, ev, err);
+    if (!rc)
+        rc = hsc_normalize_content(ev, err);
+    if (!rc && ev->op == HSC_OP_UPSERT && ev->embedding && ev->dim != (size_t)ctx->dim)
+        rc = hsc_err_set(err, HSC_EINVAL,
+                         "embedding: %zu values, but the collection holds vectors of dimension "
+                         "%d (milvus.dimension)",
+                         ev->dim, ctx->dim);
+    if (rc) {
+        hsc_content_event_clear(ev);
+        free(ev);
+        return rc;
+    }
+    *out = ev;
+    return HSC_OK;
+}
+
+static void ei_free(void *vctx, void *decoded)
+{
+    hsc_content_event *ev = decoded;
+    if (ev) {
+        hsc_content_event_clear(ev);
+        free(ev);
+    }
+    (void)vctx;
+}
+
+/* The state of one process() call across its asynchronous steps. */
+struct job {
+    struct embed_index_ctx *ctx;
+    hsc_stage_batch *b;
+    hsc_stage_done_fn done;
+    hsc_content_event **evs;
+    size_t n;
+    int *winner;
+    size_t *need; /* indexes of winners that need an embedding */
+    size_t nneed;
+    int pending; /* Milvus calls in flight */
+    hsc_err first_err;
+    size_t nup, ndel;
+    int64_t epoch;
+};
+
+static void job_free(struct job *j)
+{
+    free(j->evs);
+    free(j->winner);
+    free(j->need);
+    free(j);
+}
+
+static void job_end(struct job *j, int code, const hsc_err *err)
+{
+    hsc_stage_batch *b = j->b;
+    hsc_stage_done_fn done = j->done;
+    hsc_err e2 = {0};
+    if (code == HSC_ECONFIG || code == HSC_ENOTFOUND || code == HSC_ETIMEDOUT ||
+        code == HSC_ECANCELED) {
+        /* Not the data's fault: keep the batch and retry after the operator's fix. */
+        hsc_log_error("embed-index cannot write", "error", err ? err->msg : "", NULL);
+        hsc_err_set(&e2, HSC_ETRANSIENT, "%s", err ? err->msg : "");
+        code = HSC_ETRANSIENT;
+        err = &e2;
+    }
+    job_free(j);
+    done(b, code, err);
+}
+
+static const char *reason_of(const struct job *j, size_t i)
+{
+    const hsc_content_event *ev = j->evs[i];
+    if (!j->winner[i])
+        return "superseded by a newer event for the same id in the same batch";
+    if (ev->op == HSC_OP_UPSERT && !ev->embedding)
+        return NO_ENDPOINT;
+    return NULL;
+}
+
+static void emit_records(struct job *j)
+{
+    struct embed_index_ctx *ctx = j->ctx;
+    int64_t now = hsc_now_ms();
+    int rc = HSC_OK;
+    for (size_t i = 0; i < j->n && !rc; i++) {
+        const hsc_content_event *ev = j->evs[i];
+        const char *reason = reason_of(j, i);
+        hsc_indexed_record r = {
+            .v = HSC_SCHEMA_VERSION,
+            .id = ev->id,
+            .version = ev->version,
+            .op = ev->op,
+            .indexed = reason == NULL,
+            .reason = (char *)reason,
+            .epoch = reason ? 0 : j->epoch,
+            .dim = (ev->op == HSC_OP_UPSERT && ev->embedding) ? (int32_t)ev->dim : 0,
+            .ts = now,
+        };
+        if (reason && j->winner[i]) {
+            ctx->stats.not_indexed++;
+            hsc_log_info("title not indexed", "id", ev->id, "reason", reason, NULL);
+        }
+        char *buf;
+        size_t len;
+        hsc_err e = {0};
+        rc = hsc_codec_encode_indexed(&r, &buf, &len, &e);
+        if (!rc) {
+            rc = hsc_stage_emit(j->b, ctx->indexed_topic, ev->id, strlen(ev->id), buf, len,
+                                NULL);
+            free(buf);
+        }
+    }
+    ctx->stats.upserted += j->nup;
+    ctx->stats.deleted += j->ndel;
+    if (hsc_log_enabled(HSC_LOG_DEBUG)) {
+        char up[24], del[24], ep[24];
+        snprintf(up, sizeof(up), "%zu", j->nup);
+        snprintf(del, sizeof(del), "%zu", j->ndel);
+        snprintf(ep, sizeof(ep), "%lld", (long long)j->epoch);
+        hsc_log_debug("milvus batch written", "upserted", up, "deleted", del, "epoch", ep, NULL);
+    }
+    hsc_err e;
+    if (rc)
+        hsc_err_set(&e, rc, "embed-index: cannot queue the indexed records");
+    job_end(j, rc, rc ? &e : NULL);
+}
+
+static void on_epoch(void *arg, const redisReply *reply, const hsc_err *err)
+{
+    struct job *j = arg;
+    if (!reply) {
+        job_end(j, err->code == HSC_EINVAL ? HSC_ETRANSIENT : err->code, err);
+        return;
+    }
+    j->epoch = reply->type == REDIS_REPLY_INTEGER ? reply->integer : 0;
+    emit_records(j);
+}
+
+static void bump_epoch(struct job *j)
+{
+    if (j->nup + j->ndel == 0) {
+        emit_records(j);
+        return;
+    }
+    const char *argv[2] = {"INCR", j->ctx->epoch_key};
+    size_t lens[2] = {4, strlen(j->ctx->epoch_key)};
+    hsc_err err = {0};
+    if (hsc_redis_command(j->ctx->redis, on_epoch, j, 2, argv, lens, &err))
+        job_end(j, err.code, &err);
+}
+
+static void on_written(void *arg, const hsc_milvus_result *res, const hsc_err *err)
+{
+    struct job *j = arg;
+    if (!res && !j->first_err.code)
+        j->first_err = *err;
+    if (--j->pending > 0)
+        return;
+    if (j->first_err.code) {
+        job_end(j, j->first_err.code, &j->first_err);
+        return;
+    }
+    bump_epoch(j);
+}
+
+static void write_milvus(struct job *j)
+{
+    struct embed_index_ctx *ctx = j->ctx;
+    const hsc_content_event **ups = malloc(j->n * sizeof(*ups));
+    const char **dels = malloc(j->n * sizeof(*dels));
+    hsc_err err = {0};
+    if (!ups || !dels) {
+        free(ups);
+        free(dels);
+        hsc_err_set(&err, HSC_ETRANSIENT, "out of memory");
+        job_end(j, err.code, &err);
+        return;
+    }
+    for (size_t i = 0; i < j->n; i++) {
+        if (!j->winner[i])
+            continue;
+        if (j->evs[i]->op == HSC_OP_DELETE)
+            dels[j->ndel++] = j->evs[i]->id;
+        else if (j->evs[i]->embedding)
+            ups[j->nup++] = j->evs[i];
+    }
+    /* Both calls go out together; each id appears in at most one of them. */
+    j->pending = 1; /* held until both are started, so neither completion ends the job */
+    if (j->nup) {
+        j->pending++;
+        if (hsc_milvus_upsert(ctx->milvus, ups, j->nup, on_written, j, &err)) {
+            j->pending--;
+            if (!j->first_err.code)
+                j->first_err = err;
+        }
+    }
+    if (j->ndel && !j->first_err.code) {
+        j->pending++;
+        if (hsc_milvus_delete(ctx->milvus, dels, j->ndel, on_written, j, &err)) {
+            j->pending--;
+            j->first_err = err;
+        }
+    }
+    free(ups);
+    free(dels);
+    on_written(j, &(hsc_milvus_result){0}, NULL); /* releases the hold */
+}
+
+static void on_embeddings(void *arg, const hsc_http_response *res, const hsc_err *herr)
+{
+    struct job *j = arg;
+    struct embed_index_ctx *ctx = j->ctx;
+    hsc_err err = {0};
+    if (!res) {
+        job_end(j, herr->code, herr);
+        return;
+    }
+    if (res->status != 200) {
+        hsc_err_set(&err, HSC_ETRANSIENT, "embeddings: HTTP %ld: %.200s", res->status,
+                    res->body);
+        job_end(j, err.code, &err);
+        return;
+    }
+    float **vecs = calloc(j->nneed, sizeof(*vecs));
+    if (!vecs) {
+        hsc_err_set(&err, HSC_ETRANSIENT, "out of memory");
+        job_end(j, err.code, &err);
+        return;
+    }
+    if (embed_index_parse_embeddings(res->body, res->len, j->nneed, ctx->dim, vecs, &err)) {
+        free(vecs);
+        job_end(j, err.code, &err);
+        return;
+    }
+    for (size_t k = 0; k < j->nneed; k++) {
+        hsc_content_event *ev = j->evs[j->need[k]];
+        ev->embedding = vecs[k];
+        ev->dim = (size_t)ctx->dim;
+    }
+    ctx->stats.embedded += j->nneed;
+    free(vecs);
+    write_milvus(j);
+}
+
+static void fetch_embeddings(struct job *j)
+{
+    struct embed_index_ctx *ctx = j->ctx;
+    j->nneed = 0;
+    for (size_t i = 0; i < j->n; i++)
+        if (j->winner[i] && j->evs[i]->op == HSC_OP_UPSERT && !j->evs[i]->embedding)
+            j->need[j->nneed++] = i;
+    if (!ctx->embed_url || !j->nneed) {
+        write_milvus(j);
+        return;
+    }
+    char **texts = calloc(j->nneed, sizeof(*texts));
+    int oom = !texts;
+    for (size_t k = 0; !oom && k < j->nneed; k++)
+        oom = !(texts[k] = embed_index_text(j->evs[j->need[k]]));
+    char *body = oom ? NULL : embed_index_request_json(ctx->embed_model,
+                                                       (const char *const *)texts, j->nneed);
+    for (size_t k = 0; texts && k < j->nneed; k++)
+        free(texts[k]);
+    free(texts);
+    hsc_err err = {0};
+    if (!body) {
+        hsc_err_set(&err, HSC_ETRANSIENT, "out of memory");
+        job_end(j, err.code, &err);
+        return;
+    }
+    const char *headers[3] = {"Content-Type: application/json", ctx->embed_auth, NULL};
+    struct hsc_http_request q = {
+        .method = "POST",
+        .url = ctx->embed_url,
+        .body = body,
+        .body_len = strlen(body),
+        .headers = headers,
+        .timeout_ms = ctx->embed_timeout_ms,
+        .retries = ctx->retries,
+        .backoff_initial_ms = ctx->backoff_initial_ms,
+        .backoff_max_ms = ctx->backoff_max_ms,
+    };
+    int rc = hsc_http_request(ctx->http, &q, on_embeddings, j, &err);
+    free(body);
+    if (rc)
+        job_end(j, err.code, &err);
+}
+
+static void on_ensured(void *arg, const hsc_milvus_result *res, const hsc_err *err)
+{
+    struct job *j = arg;
+    if (!res) {
+        job_end(j, err->code, err);
+        return;
+    }
+    fetch_embeddings(j);
+}
+
+static int ei_process(void *vctx, hsc_stage_batch *b, hsc_stage_msg **msgs, size_t n,
+                      hsc_stage_done_fn done)
+{
+    struct embed_index_ctx *ctx = vctx;
+    struct job *j = calloc(1, sizeof(*j));
+    if (!j)
+        return HSC_ENOMEM;
+    j->ctx = ctx;
+    j->b = b;
+    j->done = done;
+    j->n = n;
+    j->evs = malloc(n * sizeof(*j->evs));
+    j->winner = calloc(n, sizeof(int));
+    j->need = calloc(n, sizeof(size_t));
+    if (!j->evs || !j->winner || !j->need) {
+        job_free(j);
+        return HSC_ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++)
+        j->evs[i] = msgs[i]->decoded;
+    hsc_content_pick_winners((const hsc_content_event *const *)j->evs, n, j->winner);
+    if (!hsc_milvus_ready(ctx->milvus)) {
+        hsc_err err = {0};
+        int rc = hsc_milvus_ensure(ctx->milvus, on_ensured, j, &err);
+        if (rc) {
+            job_free(j);
+            return rc == HSC_EINVAL ? HSC_ETRANSIENT : rc;
+        }
+        return HSC_OK;
+    }
+    fetch_embeddings(j);
+    return HSC_OK;
+}
+
+const struct hsc_stage_ops embed_index_ops = {
+    .decode = ei_decode,
+    .free_decoded = ei_free,
+    .process = ei_process,
+};
+
+/* ---------------- setup ---------------- */
+
+int embed_index_ctx_init(struct embed_index_ctx *ctx, struct ev_loop *loop,
+                         const hsc_config *cfg, hsc_err *err)
+{
+    memset(ctx, 0, sizeof(*ctx));
+    ctx->loop = loop;
+    const char *input = hsc_config_str(cfg, "embed_index.input");
+    snprintf(ctx->input_topic, sizeof(ctx->input_topic), "%s",
+             hsc_config_topic(cfg, !strcmp(input, "content_ingested")
+                                       ? "topics.content_ingested"
+                                       : "topics.content_enriched"));
+    snprintf(ctx->indexed_topic, sizeof(ctx->indexed_topic), "%s",
+             hsc_config_topic(cfg, "topics.content_indexed"));
+    snprintf(ctx->epoch_key, sizeof(ctx->epoch_key), "%s", hsc_config_str(cfg, "redis.epoch_key"));
+    ctx->max_message_bytes = (size_t)hsc_config_int(cfg, "embed_index.max_message_bytes");
+    ctx->dim = (int)hsc_config_int(cfg, "milvus.dimension");
+    ctx->retries = (int)hsc_config_int(cfg, "milvus.retries");
+    ctx->backoff_initial_ms = (int)hsc_config_int(cfg, "backoff.initial_ms");
+    ctx->backoff_max_ms = (int)hsc_config_int(cfg, "backoff.max_ms");
+    ctx->embed_timeout_ms = (int)hsc_config_int(cfg, "embeddings.timeout_ms");
+
+    char schema[1024];
+    const char *sp = hsc_config_str(cfg, "milvus.schema");
+    if (!*sp) {
+        snprintf(schema, sizeof(schema), "%s/milvus/content.json",
+                 hsc_config_str(cfg, "paths.schemas"));
+        sp = schema;
+    }
+    const char *d = hsc_config_str(cfg, "milvus.dialect");
+    struct hsc_milvus_settings ms = {
+        .url = hsc_config_str(cfg, "milvus.url"),
+        .token = hsc_config_str(cfg, "milvus.token"),
+        .collection = hsc_config_str(cfg, "milvus.collection"),
+        .schema_path = sp,
+        .dim = ctx->dim,
+        .dialect = !strcmp(d, "v1") ? HSC_MILVUS_V1 : !strcmp(d, "v2") ? HSC_MILVUS_V2
+                                                                        : HSC_MILVUS_AUTO,
+        .timeout_ms = (int)hsc_config_int(cfg, "milvus.timeout_ms"),
+        .retries = ctx->retries,
+        .backoff_initial_ms = ctx->backoff_initial_ms,
+        .backoff_max_ms = ctx->backoff_max_ms,
+        .ef = (int)hsc_config_int(cfg, "milvus.ef"),
+    };
+    if (!(ctx->http = hsc_http_new(loop, err)))
+        return err->code;
+    if (!(ctx->milvus = hsc_milvus_new(loop, ctx->http, &ms, err)) ||
+        !(ctx->redis = hsc_redis_new(loop, hsc_config_str(cfg, "redis.url"),
+                                     (int)hsc_config_int(cfg, "redis.timeout_ms"), err))) {
+        embed_index_ctx_destroy(ctx);
+        return err->code;
+    }
+    const char *eu = hsc_config_str(cfg, "embeddings.url");
+    if (*eu) {
+        size_t n = strlen(eu);
+        while (n && eu[n - 1] == '/')
+            n--;
+        hsc_buf b = {0};
+        hsc_buf_printf(&b, "%.*s/v1/embeddings", (int)n, eu);
+        ctx->embed_url = b.data;
+        ctx->embed_model = strdup(hsc_config_str(cfg, "embeddings.model"));
+        const char *key = hsc_config_str(cfg, "embeddings.api_key");
+        if (*key) {
+            hsc_buf a = {0};
+            hsc_buf_printf(&a, "Authorization: Bearer %s", key);
+            ctx->embed_auth = a.data;
+        }
+        if (!ctx->embed_url || !ctx->embed_model || (*key && !ctx->embed_auth)) {
+            embed_index_ctx_destroy(ctx);
+            return hsc_err_set(err, HSC_ENOMEM, "out of memory");
+        }
+    }
+    return HSC_OK;
+}
+
+void embed_index_ctx_destroy(struct embed_index_ctx *ctx)
+{
+    hsc_http_free(ctx->http); /* cancels Milvus and embeddings calls in flight */
+    hsc_milvus_free(ctx->milvus);
+    hsc_redis_free(ctx->redis);
+    free(ctx->embed_url);
+    free(ctx->embed_model);
+    free(ctx->embed_auth);
+    memset(ctx, 0, sizeof(*ctx));
+}
