@@ -793,7 +793,9 @@ static void on_http(void *arg, const hsc_http_response *res, const hsc_err *herr
         return;
     }
     if (hsc_milvus_check(m->dialect, res->status, res->body, res->len, &err)) {
-        if (strstr(err.msg, "code 100:")) /* the collection went away: ensure again */
+        /* The collection went away (100) or was released (101, e.g. after a restart
+         * on v2): ensure again, which creates and loads it. */
+        if (strstr(err.msg, "code 100:") || strstr(err.msg, "code 101:"))
             m->ready = 0;
         fail(c, &err);
         return;

@@ -1,6 +1,10 @@
 /* The integration-test harness (see harness.h). */
 #include "harness.h"
 
+#include <curl/curl.h>
+#include <hiredis/hiredis.h>
+#include <jansson.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -80,6 +84,12 @@ void it_setup(struct it *t)
     snprintf(t->env_pg, sizeof(t->env_pg), "HSC_PG_URL=%s", t->pg_url);
     snprintf(t->env_brokers, sizeof(t->env_brokers), "HSC_KAFKA_BROKERS=%s", t->brokers);
     snprintf(t->env_cfg, sizeof(t->env_cfg), "HSC_CONFIG=");
+    snprintf(t->collection, sizeof(t->collection), "it_%d_%d", (int)getpid(), seq - 1);
+    snprintf(t->epoch_key, sizeof(t->epoch_key), "hsc:it:%d:%d:epoch", (int)getpid(), seq - 1);
+    snprintf(t->env_coll, sizeof(t->env_coll), "HSC_MILVUS_COLLECTION=%s", t->collection);
+    snprintf(t->env_epoch, sizeof(t->env_epoch), "HSC_REDIS_EPOCH_KEY=%s", t->epoch_key);
+    /* Until hsc-enrich runs in a test, embed-index reads what ingest produces. */
+    snprintf(t->env_input, sizeof(t->env_input), "HSC_EMBED_INDEX_INPUT=content_ingested");
     const char *schema[] = {"schema", "apply", NULL};
     if (it_run(t, "hsc", schema, NULL) != 0)
         die("hsc schema apply failed");
@@ -101,6 +111,174 @@ void it_teardown(struct it *t)
     snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", t->db);
     PQclear(PQexec(admin, sql));
     PQfinish(admin);
+    const char *mv = getenv("HSC_MILVUS_URL");
+    if (mv) {
+        char url[512], body[128];
+        snprintf(url, sizeof(url), "%s/v1/vector/collections/drop", mv);
+        snprintf(body, sizeof(body), "{\"collectionName\":\"%s\"}", t->collection);
+        long st;
+        free(it_http("POST", url, body, &st));
+    }
+}
+
+/* ---------------- Milvus and Redis probes (v1 REST, what the local stack runs) ---------------- */
+
+static size_t it_http_write(char *p, size_t size, size_t n, void *arg)
+{
+    struct { char *d; size_t len; } *b = arg;
+    char *nd = realloc(b->d, b->len + size * n + 1);
+    if (!nd)
+        return 0;
+    memcpy(nd + b->len, p, size * n);
+    b->len += size * n;
+    nd[b->len] = '\0';
+    b->d = nd;
+    return size * n;
+}
+
+char *it_http(const char *method, const char *url, const char *body, long *status)
+{
+    struct { char *d; size_t len; } b = {NULL, 0};
+    CURL *c = curl_easy_init();
+    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    if (body)
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, it_http_write);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+    CURLcode rc = curl_easy_perform(c);
+    *status = 0;
+    if (rc == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    if (rc != CURLE_OK) {
+        free(b.d);
+        return NULL;
+    }
+    return b.d ? b.d : strdup("");
+}
+
+static json_t *milvus_post(const char *path, json_t *req)
+{
+    const char *mv = need_env("HSC_MILVUS_URL");
+    char url[512];
+    snprintf(url, sizeof(url), "%s%s", mv, path);
+    char *body = json_dumps(req, JSON_COMPACT | JSON_REAL_PRECISION(9));
+    json_decref(req);
+    long st;
+    char *resp = it_http("POST", url, body, &st);
+    free(body);
+    json_t *o = resp ? json_loads(resp, 0, NULL) : NULL;
+    free(resp);
+    if (o && json_integer_value(json_object_get(o, "code")) != 200) {
+        fprintf(stderr, "milvus %s: %s\n", path,
+                json_string_value(json_object_get(o, "message")));
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+long long it_milvus_count(struct it *t)
+{
+    json_t *q = json_pack("{s:s, s:s, s:[s], s:i}", "collectionName", t->collection, "filter",
+                          "pk > 0", "outputFields", "count(*)", "limit", 0);
+    json_t *o = milvus_post("/v1/vector/query", q);
+    if (!o)
+        return -1;
+    json_t *c = json_object_get(json_array_get(json_object_get(o, "data"), 0), "count(*)");
+    long long n = json_is_string(c) ? atoll(json_string_value(c)) : json_is_integer(c) ? json_integer_value(c) : -1;
+    json_decref(o);
+    return n;
+}
+
+long long it_milvus_wait_count(struct it *t, long long want, int timeout_ms)
+{
+    long long end = it_ms() + timeout_ms, v = -1;
+    while (it_ms() < end) {
+        v = it_milvus_count(t);
+        if (v == want)
+            break;
+        usleep(300000);
+    }
+    return v;
+}
+
+size_t it_milvus_ids(struct it *t, char ***ids)
+{
+    *ids = NULL;
+    size_t n = 0;
+    /* Pages by the automatic key, since one query window holds at most 16384 rows. */
+    long long after = 0;
+    for (;;) {
+        char filter[64];
+        snprintf(filter, sizeof(filter), "pk > %lld", after);
+        json_t *q = json_pack("{s:s, s:s, s:[s,s], s:i}", "collectionName", t->collection,
+                              "filter", filter, "outputFields", "content_id", "pk", "limit",
+                              16384);
+        json_t *o = milvus_post("/v1/vector/query", q);
+        json_t *data = json_object_get(o, "data");
+        size_t m = json_array_size(data);
+        if (!m) {
+            json_decref(o);
+            break;
+        }
+        *ids = realloc(*ids, (n + m) * sizeof(char *));
+        size_t i;
+        json_t *e;
+        json_array_foreach(data, i, e) {
+            (*ids)[n++] = strdup(json_string_value(json_object_get(e, "content_id")));
+            json_t *pk = json_object_get(e, "pk");
+            long long v = json_is_string(pk) ? atoll(json_string_value(pk)) : json_integer_value(pk);
+            if (v > after)
+                after = v;
+        }
+        json_decref(o);
+        if (m < 16384)
+            break;
+    }
+    return n;
+}
+
+int it_milvus_nearest(struct it *t, const float *vec, size_t dim, char *out, size_t cap)
+{
+    json_t *v = json_array();
+    for (size_t i = 0; i < dim; i++)
+        json_array_append_new(v, json_real(vec[i]));
+    json_t *q = json_pack("{s:s, s:o, s:i, s:[s]}", "collectionName", t->collection, "vector", v,
+                          "limit", 3, "outputFields", "content_id");
+    json_t *o = milvus_post("/v1/vector/search", q);
+    const char *id = json_string_value(
+        json_object_get(json_array_get(json_object_get(o, "data"), 0), "content_id"));
+    int rc = id ? 0 : -1;
+    if (id)
+        snprintf(out, cap, "%s", id);
+    json_decref(o);
+    return rc;
+}
+
+long long it_redis_int(const char *key)
+{
+    const char *url = need_env("HSC_REDIS_URL"); /* redis://host:port/db */
+    char host[128] = "127.0.0.1";
+    int port = 6379;
+    sscanf(url, "redis://%127[^:]:%d", host, &port);
+    redisContext *c = redisConnect(host, port);
+    if (!c || c->err) {
+        if (c)
+            redisFree(c);
+        return -1;
+    }
+    redisReply *r = redisCommand(c, "GET %s", key);
+    long long v = (r && r->type == REDIS_REPLY_STRING) ? atoll(r->str) : -1;
+    if (r)
+        freeReplyObject(r);
+    redisFree(c);
+    return v;
 }
 
 const char *it_topic(struct it *t, const char *key)
@@ -126,6 +304,10 @@ static void exec_in_ns(struct it *t, const char *binary, const char *const *args
     putenv(t->env_pg);
     putenv(t->env_brokers);
     putenv(t->env_cfg);
+    putenv(t->env_coll);
+    putenv(t->env_epoch);
+    if (!getenv("HSC_EMBED_INDEX_INPUT"))
+        putenv(t->env_input);
     char path[1024];
     snprintf(path, sizeof(path), "%s/%s", HSC_BUILD_DIR, binary);
     const char *argv[64];

@@ -19,6 +19,9 @@ struct it {
     char pg_url[512];  /* URL of the test's database */
     char brokers[256];
     char env_prefix[96], env_pg[600], env_brokers[300], env_cfg[64];
+    char collection[64];  /* the test's Milvus collection */
+    char epoch_key[96];   /* the test's catalogue epoch key in Redis */
+    char env_coll[128], env_epoch[160], env_input[64];
     PGconn *pg;
 };
 
@@ -84,6 +87,24 @@ int it_wait_caught_up(struct it *t, const char *group, const char *topic, int ti
 
 /* Writes text to a new temporary file; returns its malloc'd path. */
 char *it_temp_file(const char *text, size_t len);
+
+/* A blocking HTTP call (libcurl easy); returns the malloc'd body or NULL, and the status. */
+char *it_http(const char *method, const char *url, const char *body, long *status);
+
+/* Entities in the test's Milvus collection, by a count(*) query; -1 on error. */
+long long it_milvus_count(struct it *t);
+
+/* Polls it_milvus_count until it equals want or timeout_ms passes; returns the last count. */
+long long it_milvus_wait_count(struct it *t, long long want, int timeout_ms);
+
+/* Every content id stored in the test's collection (malloc'd array of malloc'd strings). */
+size_t it_milvus_ids(struct it *t, char ***ids);
+
+/* The content id of the nearest neighbour of vec, into out; 0 or -1. */
+int it_milvus_nearest(struct it *t, const float *vec, size_t dim, char *out, size_t cap);
+
+/* Reads an integer key from Redis (HSC_REDIS_URL); -1 when absent or on error. */
+long long it_redis_int(const char *key);
 
 /* Milliseconds of monotonic time, for timeouts. */
 long long it_ms(void);
