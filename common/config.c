@@ -55,6 +55,7 @@ static const struct key_def KEYS[] = {
     {"milvus.timeout_ms", T_INT, "10000", 100, 600000, NULL},
     {"milvus.retries", T_INT, "3", 0, 100, NULL},
     {"milvus.ef", T_INT, "64", 1, 32768, NULL},
+    {"milvus.write_chunk", T_INT, "250", 1, 100000, NULL},
     {"embeddings.url", T_STR, "", 0, 0, NULL},
     {"embeddings.model", T_STR, "text-embedding-3-small", 0, 0, NULL},
     {"embeddings.api_key", T_SECRET, "", 0, 0, NULL},

@@ -200,34 +200,55 @@ static json_t *base(const char *collection)
     return o;
 }
 
-static json_t *entity(hsc_milvus_dialect d, const hsc_content_event *ev)
+/* Appends a string literal (its length known at compile time). */
+#define LIT(b, s) hsc_buf_append((b), (s), sizeof(s) - 1)
+
+/* One entity written straight into the body: jansson's generic float formatting
+ * costs more than the whole server call for a batch of 1000 x 384. */
+static int put_entity(hsc_buf *b, hsc_milvus_dialect d, const hsc_content_event *ev)
 {
-    json_t *e = json_object();
-    json_object_set_new(e, d == HSC_MILVUS_V1 ? V1_ID_FIELD : "id", json_string(ev->id));
-    json_object_set_new(e, VEC_FIELD, jvec(ev->embedding, ev->dim));
-    json_t *g = json_array();
-    for (size_t i = 0; i < ev->genres.n; i++)
-        json_array_append_new(g, json_string(ev->genres.v[i]));
-    json_object_set_new(e, "genres", g);
-    json_object_set_new(e, "language", json_string(ev->language ? ev->language : ""));
-    json_object_set_new(e, "year", json_integer((ev->has & HSC_HAS_YEAR)
-                                                    ? ev->year
-                                                    : HSC_MILVUS_UNKNOWN_YEAR));
-    json_object_set_new(e, "maturity", json_integer((ev->has & HSC_HAS_MATURITY)
-                                                        ? ev->maturity
-                                                        : HSC_MILVUS_UNKNOWN_MATURITY));
-    return e;
+    int rc = hsc_buf_printf(b, "{\"%s\":", d == HSC_MILVUS_V1 ? V1_ID_FIELD : "id");
+    rc |= hsc_buf_json_str(b, ev->id);
+    rc |= LIT(b, ",\"" VEC_FIELD "\":[");
+    char num[32];
+    for (size_t i = 0; i < ev->dim; i++) {
+        num[0] = ',';
+        size_t n = hsc_fmt_float(ev->embedding[i], num + 1);
+        rc |= i ? hsc_buf_append(b, num, n + 1) : hsc_buf_append(b, num + 1, n);
+    }
+    rc |= LIT(b, "],\"genres\":[");
+    for (size_t i = 0; i < ev->genres.n; i++) {
+        if (i)
+            rc |= LIT(b, ",");
+        rc |= hsc_buf_json_str(b, ev->genres.v[i]);
+    }
+    rc |= LIT(b, "],\"language\":");
+    rc |= hsc_buf_json_str(b, ev->language ? ev->language : "");
+    rc |= hsc_buf_printf(b, ",\"year\":%d,\"maturity\":%d}",
+                         (ev->has & HSC_HAS_YEAR) ? ev->year : HSC_MILVUS_UNKNOWN_YEAR,
+                         (ev->has & HSC_HAS_MATURITY) ? ev->maturity
+                                                      : HSC_MILVUS_UNKNOWN_MATURITY);
+    return rc ? HSC_ENOMEM : HSC_OK;
 }
 
 char *hsc_milvus_build_upsert(hsc_milvus_dialect d, const char *collection,
                               const hsc_content_event *const *evs, size_t n)
 {
-    json_t *o = base(collection);
-    json_t *data = json_array();
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(data, entity(d, evs[i]));
-    json_object_set_new(o, "data", data);
-    return dump(o);
+    hsc_buf b = {0};
+    int rc = LIT(&b, "{\"collectionName\":");
+    rc |= hsc_buf_json_str(&b, collection);
+    rc |= LIT(&b, ",\"data\":[");
+    for (size_t i = 0; i < n && !rc; i++) {
+        if (i)
+            rc |= LIT(&b, ",");
+        rc |= put_entity(&b, d, evs[i]);
+    }
+    rc |= hsc_buf_append(&b, "]}", 3); /* with its NUL: the body is a C string */
+    if (rc) {
+        hsc_buf_free(&b);
+        return NULL;
+    }
+    return b.data;
 }
 
 char *hsc_milvus_build_delete(hsc_milvus_dialect d, const char *collection,
@@ -583,7 +604,7 @@ struct hsc_milvus {
     struct ev_loop *loop;
     hsc_http *http;
     char *url, *collection, *schema_path, *auth;
-    int dim, timeout_ms, retries, backoff_initial_ms, backoff_max_ms, ef;
+    int dim, timeout_ms, retries, backoff_initial_ms, backoff_max_ms, ef, write_chunk;
     hsc_milvus_dialect want, dialect;
     int ready;
 };
@@ -597,7 +618,10 @@ struct call {
     int step;
     hsc_milvus_fn cb;
     void *arg;
-    char *next_body; /* v1 upsert: the insert that follows the delete */
+    char **chunks; /* upsert: the write bodies, sent concurrently */
+    size_t nchunks;
+    int pending; /* chunk calls in flight */
+    hsc_err first_err;
     int with_vectors;
     hsc_milvus_result res;
 };
@@ -605,11 +629,20 @@ struct call {
 static int send(struct call *c, const char *method, const char *path, const char *body,
                 hsc_err *err);
 
+static void free_chunks(struct call *c)
+{
+    for (size_t i = 0; i < c->nchunks; i++)
+        free(c->chunks[i]);
+    free(c->chunks);
+    c->chunks = NULL;
+    c->nchunks = 0;
+}
+
 static void finish(struct call *c, const hsc_err *err)
 {
     c->cb(c->arg, err ? NULL : &c->res, err);
     hsc_milvus_result_clear(&c->res);
-    free(c->next_body);
+    free_chunks(c);
     free(c);
 }
 
@@ -706,6 +739,31 @@ static int post(struct call *c, const char *path, char *body, hsc_err *err)
     return rc;
 }
 
+/*
+ * Sends every chunk of an upsert at once: the server parses JSON on several
+ * cores, and the chunks hold different ids, so their order does not matter.
+ * Returns an error only if none could be sent.
+ */
+static int send_chunks(struct call *c, const char *path, hsc_err *err)
+{
+    c->step = 1;
+    c->pending = 1; /* held while sending, so an early answer cannot finish the call */
+    for (size_t i = 0; i < c->nchunks; i++) {
+        c->pending++;
+        if (send(c, "POST", path, c->chunks[i], err)) {
+            c->pending--;
+            if (!c->first_err.code)
+                c->first_err = *err;
+            break;
+        }
+    }
+    if (--c->pending == 0) { /* nothing went out */
+        *err = c->first_err;
+        return err->code ? err->code : HSC_ETRANSIENT;
+    }
+    return HSC_OK;
+}
+
 /* Next step of ensure; returns 1 when it finished the call. */
 static int ensure_step(struct call *c, const hsc_http_response *res, hsc_err *err)
 {
@@ -738,7 +796,6 @@ static int ensure_step(struct call *c, const hsc_http_response *res, hsc_err *er
             if (!body)
                 return -1;
             c->step = E_CREATE;
-            hsc_log_info("milvus collection created", "collection", m->collection, NULL);
             return post(c, path_of(m, "/v1/vector/collections/create",
                                    "/v2/vectordb/collections/create"),
                         body, err)
@@ -764,6 +821,7 @@ static int ensure_step(struct call *c, const hsc_http_response *res, hsc_err *er
     case E_CREATE:
         if (hsc_milvus_check(m->dialect, res->status, res->body, res->len, err))
             return -1;
+        hsc_log_info("milvus collection created", "collection", m->collection, NULL);
         return ensure_describe(c, E_REDESCRIBE, err) ? -1 : 0;
     case E_LOAD:
         if (hsc_milvus_check(m->dialect, res->status, res->body, res->len, err))
@@ -792,25 +850,31 @@ static void on_http(void *arg, const hsc_http_response *res, const hsc_err *herr
             finish(c, NULL);
         return;
     }
-    if (hsc_milvus_check(m->dialect, res->status, res->body, res->len, &err)) {
-        /* The collection went away (100) or was released (101, e.g. after a restart
-         * on v2): ensure again, which creates and loads it. */
-        if (strstr(err.msg, "code 100:") || strstr(err.msg, "code 101:"))
-            m->ready = 0;
+    int bad = hsc_milvus_check(m->dialect, res->status, res->body, res->len, &err);
+    if (bad && (strstr(err.msg, "code 100:") || strstr(err.msg, "code 101:")))
+        m->ready = 0; /* the collection went away (100) or was released (101, e.g. after a
+                       * restart on v2): ensure again, which creates and loads it */
+    if (c->op == OP_UPSERT && c->step == 1) { /* one of the concurrent writes */
+        if (bad && !c->first_err.code)
+            c->first_err = err;
+        if (--c->pending == 0) {
+            if (c->first_err.code)
+                fail(c, &c->first_err);
+            else
+                finish(c, NULL);
+        }
+        return;
+    }
+    if (bad) {
         fail(c, &err);
         return;
     }
     int rc = HSC_OK;
     switch (c->op) {
-    case OP_UPSERT:
-        if (c->next_body) { /* v1: the delete is done, now the insert */
-            char *body = c->next_body;
-            c->next_body = NULL;
-            if (post(c, "/v1/vector/insert", body, &err))
-                fail(c, &err);
-            return;
-        }
-        break;
+    case OP_UPSERT: /* v1: the delete is done, now the inserts */
+        if (send_chunks(c, "/v1/vector/insert", &err))
+            fail(c, &err);
+        return;
     case OP_SEARCH:
         rc = hsc_milvus_parse_hits(m->dialect, res->body, res->len, &c->res.hits,
                                    &c->res.nhits, &err);
@@ -860,7 +924,7 @@ static int start(struct call *c, const char *v1_path, const char *v2_path, char 
 {
     int rc = post(c, path_of(c->m, v1_path, v2_path), body, err);
     if (rc) {
-        free(c->next_body);
+        free_chunks(c);
         free(c);
     }
     return rc;
@@ -910,6 +974,7 @@ hsc_milvus *hsc_milvus_new(struct ev_loop *loop, hsc_http *http,
     m->backoff_initial_ms = s->backoff_initial_ms;
     m->backoff_max_ms = s->backoff_max_ms;
     m->ef = s->ef > 0 ? s->ef : 64;
+    m->write_chunk = s->write_chunk > 0 ? s->write_chunk : 250;
     m->want = m->dialect = s->dialect;
     return m;
 }
@@ -971,18 +1036,31 @@ int hsc_milvus_upsert(hsc_milvus *m, const hsc_content_event *const *evs, size_t
     if (!c)
         return err->code;
     c->res.count = (int64_t)n;
-    char *body = hsc_milvus_build_upsert(m->dialect, m->collection, evs, n);
-    if (m->dialect == HSC_MILVUS_V2)
-        return start(c, NULL, "/v2/vectordb/entities/upsert", body, err);
-    /* v1 has no upsert and its keys are automatic: replace by content id. */
-    if (!body) {
+    size_t per = (size_t)m->write_chunk;
+    c->nchunks = (n + per - 1) / per;
+    c->chunks = calloc(c->nchunks ? c->nchunks : 1, sizeof(char *));
+    int oom = !c->chunks;
+    for (size_t i = 0; !oom && i < c->nchunks; i++) {
+        size_t k = n - i * per < per ? n - i * per : per;
+        oom = !(c->chunks[i] = hsc_milvus_build_upsert(m->dialect, m->collection, evs + i * per, k));
+    }
+    if (oom) {
+        free_chunks(c);
         free(c);
         return hsc_err_set(err, HSC_ENOMEM, "out of memory");
     }
-    c->next_body = body;
+    if (m->dialect == HSC_MILVUS_V2) {
+        int rc = send_chunks(c, "/v2/vectordb/entities/upsert", err);
+        if (rc) {
+            free_chunks(c);
+            free(c);
+        }
+        return rc;
+    }
+    /* v1 has no upsert and its keys are automatic: replace by content id. */
     const char **ids = malloc(n * sizeof(*ids));
     if (!ids) {
-        free(c->next_body);
+        free_chunks(c);
         free(c);
         return hsc_err_set(err, HSC_ENOMEM, "out of memory");
     }

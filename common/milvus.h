@@ -44,6 +44,7 @@ struct hsc_milvus_settings {
     hsc_milvus_dialect dialect;
     int timeout_ms, retries, backoff_initial_ms, backoff_max_ms;
     int ef; /* HNSW search width (64) */
+    int write_chunk; /* rows per write call; a batch's calls go out concurrently (250) */
 };
 
 /* One hit of a search: a content id and its COSINE similarity (higher is closer). */

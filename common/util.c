@@ -1,6 +1,8 @@
 /* Small shared helpers: clocks, parsing, buffers, validation, masking. */
 #include "util.h"
 
+#include <math.h>
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -184,4 +186,95 @@ char *hsc_strndup(const char *s, size_t n)
         memcpy(d, s, n);
     d[n] = '\0';
     return d;
+}
+
+size_t hsc_fmt_float(float f, char *out)
+{
+    char *p = out;
+    double x = (double)f;
+    if (x == 0.0) {
+        memcpy(out, "0", 2);
+        return 1;
+    }
+    if (x < 0) {
+        *p++ = '-';
+        x = -x;
+    }
+    /* x = m * 10^(e - 8) with m a 9-digit integer. The double product is exact to
+     * ~1e-16 relative, far inside the 6e-8 gap between neighbouring float32s. */
+    int e = (int)floor(log10(x));
+    double m = round(x * pow(10.0, 8 - e));
+    if (m >= 1e9) { /* log10 rounded down at a power of ten */
+        e++;
+        m = round(x * pow(10.0, 8 - e));
+    } else if (m < 1e8) {
+        e--;
+        m = round(x * pow(10.0, 8 - e));
+    }
+    char digits[16];
+    unsigned long long im = (unsigned long long)m;
+    for (int i = 8; i >= 0; i--) {
+        digits[i] = (char)('0' + im % 10);
+        im /= 10;
+    }
+    int nd = 9;
+    while (nd > 1 && digits[nd - 1] == '0')
+        nd--;
+    if (e >= 0 && e < 9) { /* plain: 123.456 */
+        for (int i = 0; i <= e; i++)
+            *p++ = i < nd ? digits[i] : '0';
+        if (nd > e + 1) {
+            *p++ = '.';
+            for (int i = e + 1; i < nd; i++)
+                *p++ = digits[i];
+        }
+    } else if (e < 0 && e >= -5) { /* plain: 0.000123 */
+        *p++ = '0';
+        *p++ = '.';
+        for (int i = -1; i > e; i--)
+            *p++ = '0';
+        for (int i = 0; i < nd; i++)
+            *p++ = digits[i];
+    } else { /* scientific: 1.23e-07 */
+        *p++ = digits[0];
+        if (nd > 1) {
+            *p++ = '.';
+            for (int i = 1; i < nd; i++)
+                *p++ = digits[i];
+        }
+        p += sprintf(p, "e%d", e);
+    }
+    *p = '\0';
+    return (size_t)(p - out);
+}
+
+int hsc_buf_json_str(hsc_buf *b, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    if (hsc_buf_append(b, "\"", 1))
+        return HSC_ENOMEM;
+    const char *run = s;
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        if (hsc_buf_append(b, run, (size_t)(s - run)))
+            return HSC_ENOMEM;
+        char esc[7] = {'\\', (char)c, 0};
+        size_t n = 2;
+        if (c < 0x20) {
+            esc[1] = 'u';
+            esc[2] = '0';
+            esc[3] = '0';
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 15];
+            n = 6;
+        }
+        if (hsc_buf_append(b, esc, n))
+            return HSC_ENOMEM;
+        run = s + 1;
+    }
+    if (hsc_buf_append(b, run, (size_t)(s - run)) || hsc_buf_append(b, "\"", 1))
+        return HSC_ENOMEM;
+    return HSC_OK;
 }

@@ -42,6 +42,17 @@ int hsc_buf_printf(hsc_buf *b, const char *fmt, ...) __attribute__((format(print
 /* Releases the buffer's memory and zeroes it. */
 void hsc_buf_free(hsc_buf *b);
 
+/*
+ * Writes a finite float32 in decimal with 9 significant digits (trailing
+ * zeros dropped), enough for strtof to give back the same bits; out needs 24
+ * bytes. Returns the length. Much faster than printf("%.9g"), which matters
+ * for a batch of 1000 x 768 floats.
+ */
+size_t hsc_fmt_float(float f, char *out);
+
+/* Appends s as a JSON string literal (quoted, escaped); 0 or HSC_ENOMEM. */
+int hsc_buf_json_str(hsc_buf *b, const char *s);
+
 /* strdup of n bytes with a terminating NUL; NULL on allocation failure. */
 char *hsc_strndup(const char *s, size_t n);
 

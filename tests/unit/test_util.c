@@ -5,6 +5,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <math.h>
+#include <stdlib.h>
+
 #include <string.h>
 
 #include "util.h"
@@ -69,9 +72,51 @@ static void test_buf(void **s)
     (void)s;
 }
 
+static void test_fmt_float_round_trips_exactly(void **state)
+{
+    (void)state;
+    char buf[32];
+    uint32_t x = 2463534242u;
+    for (int i = 0; i < 2000000; i++) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        float f;
+        memcpy(&f, &x, 4);
+        if (!isfinite(f))
+            continue;
+        hsc_fmt_float(f, buf);
+        float back = strtof(buf, NULL);
+        if (memcmp(&back, &f, 4))
+            fail_msg("%.9g printed as %s came back as %.9g", (double)f, buf, (double)back);
+    }
+    const struct {
+        float f;
+        const char *want;
+    } cases[] = {{0.0f, "0"}, {1.0f, "1"}, {-2.5f, "-2.5"}, {100.0f, "100"},
+                 {0.001f, "0.00100000005"}, {1e-7f, "1.00000001e-7"}, {3e38f, "3.00000001e38"},
+                 {123456.789f, "123456.789"}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        hsc_fmt_float(cases[i].f, buf);
+        assert_string_equal(buf, cases[i].want);
+    }
+}
+
+static void test_json_str_escapes(void **state)
+{
+    (void)state;
+    hsc_buf b = {0};
+    assert_int_equal(hsc_buf_json_str(&b, "a\"b\\c\n\x01é"), 0);
+    assert_int_equal(hsc_buf_append(&b, "", 1), 0);
+    assert_string_equal(b.data, "\"a\\\"b\\\\c\\u000a\\u0001é\"");
+    hsc_buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_fmt_float_round_trips_exactly),
+        cmocka_unit_test(test_json_str_escapes),
         cmocka_unit_test(test_utf8),
         cmocka_unit_test(test_ids),
         cmocka_unit_test(test_mask_secrets),

@@ -499,6 +499,7 @@ int embed_index_ctx_init(struct embed_index_ctx *ctx, struct ev_loop *loop,
         .backoff_initial_ms = ctx->backoff_initial_ms,
         .backoff_max_ms = ctx->backoff_max_ms,
         .ef = (int)hsc_config_int(cfg, "milvus.ef"),
+        .write_chunk = (int)hsc_config_int(cfg, "milvus.write_chunk"),
     };
     if (!(ctx->http = hsc_http_new(loop, err)))
         return err->code;
