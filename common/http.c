@@ -169,11 +169,12 @@ static void check_done(hsc_http *h)
 static void on_io(struct ev_loop *loop, ev_io *w, int revents)
 {
     struct sock *s = (struct sock *)w;
+    hsc_http *h = s->h; /* curl may free s (CURL_POLL_REMOVE) inside socket_action */
     int action = ((revents & EV_READ) ? CURL_CSELECT_IN : 0) |
                  ((revents & EV_WRITE) ? CURL_CSELECT_OUT : 0);
     int running;
-    curl_multi_socket_action(s->h->multi, s->fd, action, &running);
-    check_done(s->h);
+    curl_multi_socket_action(h->multi, s->fd, action, &running);
+    check_done(h);
     (void)loop;
 }
 

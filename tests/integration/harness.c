@@ -175,7 +175,8 @@ static json_t *milvus_post(const char *path, json_t *req)
     json_t *o = resp ? json_loads(resp, 0, NULL) : NULL;
     free(resp);
     if (o && json_integer_value(json_object_get(o, "code")) != 200) {
-        fprintf(stderr, "milvus %s: %s\n", path,
+        if (json_integer_value(json_object_get(o, "code")) != 100) /* not created yet: polled */
+            fprintf(stderr, "milvus %s: %s\n", path,
                 json_string_value(json_object_get(o, "message")));
         json_decref(o);
         return NULL;
@@ -310,13 +311,24 @@ static void exec_in_ns(struct it *t, const char *binary, const char *const *args
         putenv(t->env_input);
     char path[1024];
     snprintf(path, sizeof(path), "%s/%s", HSC_BUILD_DIR, binary);
-    const char *argv[64];
+    const char *argv[72];
     int n = 0;
+    if (t->valgrind) {
+        argv[n++] = "valgrind";
+        argv[n++] = "-q";
+        argv[n++] = "--leak-check=full";
+        argv[n++] = "--show-leak-kinds=definite,indirect";
+        argv[n++] = "--errors-for-leak-kinds=definite,indirect";
+        argv[n++] = "--error-exitcode=99";
+    }
     argv[n++] = path;
-    for (int i = 0; args && args[i] && n < 63; i++)
+    for (int i = 0; args && args[i] && n < 71; i++)
         argv[n++] = args[i];
     argv[n] = NULL;
-    execv(path, (char *const *)argv);
+    if (t->valgrind)
+        execvp("valgrind", (char *const *)argv);
+    else
+        execv(path, (char *const *)argv);
     fprintf(stderr, "exec %s: %s\n", path, strerror(errno));
     _exit(127);
 }

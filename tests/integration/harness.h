@@ -22,6 +22,7 @@ struct it {
     char collection[64];  /* the test's Milvus collection */
     char epoch_key[96];   /* the test's catalogue epoch key in Redis */
     char env_coll[128], env_epoch[160], env_input[64];
+    int valgrind; /* spawn workers under valgrind: a leak or a bad access makes them exit 99 */
     PGconn *pg;
 };
 

@@ -4,7 +4,8 @@
  * indexes the answers in the real Milvus. The endpoint here is a small HTTP
  * server in the test that derives a vector from the text, so the test can
  * search with the vector a title must have got. (Milvus, Kafka, PostgreSQL
- * and Redis are the real servers.)
+ * and Redis are the real servers.) Both workers run under valgrind: they must
+ * exit cleanly, with no leak and no invalid access, after real network work.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -124,8 +125,10 @@ static void test_titles_without_embeddings_get_one(void **state)
     const char *ei_args[] = {"--set", "embed_index.group=it-embeddings", "--set",
                              "milvus.dimension=16", "--set", url, "--set",
                              "embeddings.model=test-model", NULL};
+    t.valgrind = 1;
     pid_t ingest = it_spawn(&t, "hsc-ingest", ingest_args);
     pid_t ei = it_spawn(&t, "hsc-embed-index", ei_args);
+    t.valgrind = 0;
 
     for (int i = 0; i < N; i++) {
         char id[32], title[64];
@@ -163,8 +166,8 @@ static void test_titles_without_embeddings_get_one(void **state)
     }
     it_records_free(recs, n);
 
-    assert_int_equal(it_stop(ei, SIGTERM, 30000), 0);
-    assert_int_equal(it_stop(ingest, SIGTERM, 30000), 0);
+    assert_int_equal(it_stop(ei, SIGTERM, 60000), 0);
+    assert_int_equal(it_stop(ingest, SIGTERM, 60000), 0);
     shutdown(listen_fd, SHUT_RDWR);
     close(listen_fd);
     pthread_join(th, NULL);
