@@ -233,6 +233,9 @@ export HSC_KAFKA_BROKERS=127.0.0.1:$KAFKA_PORT
 export HSC_PG_URL=postgresql://hsc:$pass@127.0.0.1:$PG_PORT/hsc
 export HSC_REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0
 export HSC_MILVUS_URL=http://127.0.0.1:$MILVUS_PORT
+export HSC_NEO4J_URL=http://127.0.0.1:$NEO4J_HTTP_PORT
+export HSC_NEO4J_USER=neo4j
+export HSC_NEO4J_PASSWORD=$(cat "$HSC_RUN/secrets/neo4j_password" 2>/dev/null)
 export HSC_RUN=$HSC_RUN
 export HSC_BIN=$HSC_BUILD
 ENV
@@ -316,3 +319,72 @@ milvus_stop() {
   fi
   stop_pid milvus "$dir/pid"
 }
+
+# ---------------------------------------------------------------- neo4j
+# Neo4j Community 5.26 from Maven Central (see deploy/local/neo4j/pom.xml), run
+# through the server's own entry point with a neo4j.conf written here, so its
+# data persists under $HSC_RUN/neo4j. Authentication is on; the password is
+# generated once into $HSC_RUN/secrets/neo4j_password and set through the
+# HTTP API on first start (Neo4j requires the default one to be changed).
+
+NEO4J_HTTP_PORT="${NEO4J_HTTP_PORT:-17474}"
+NEO4J_BOLT_PORT="${NEO4J_BOLT_PORT:-17687}"
+
+neo4j_running() { curl -sf "http://127.0.0.1:$NEO4J_HTTP_PORT/" >/dev/null 2>&1; }
+
+neo4j_start() {
+  local dir=$HSC_RUN/neo4j
+  mkdir -p "$dir/conf" "$dir/data" "$dir/logs" "$HSC_RUN/logs" "$HSC_RUN/secrets"
+  if pid_alive "$dir/pid" && neo4j_running; then say "neo4j already running on $NEO4J_HTTP_PORT"; return; fi
+  if [[ ! -f $dir/libs/.complete ]]; then
+    say "fetching Neo4j Community 5.26 from Maven Central"
+    (cd "$HSC_ROOT/deploy/local/neo4j" &&
+      mvn -q -B dependency:copy-dependencies -DoutputDirectory="$dir/libs" >"$HSC_RUN/logs/neo4j-fetch.log" 2>&1) ||
+      die "mvn could not fetch the Neo4j jars (see $HSC_RUN/logs/neo4j-fetch.log)"
+    touch "$dir/libs/.complete"
+  fi
+  cat >"$dir/conf/neo4j.conf" <<CONF
+server.directories.data=$dir/data
+server.directories.logs=$dir/logs
+server.default_listen_address=127.0.0.1
+server.default_advertised_address=127.0.0.1
+server.http.enabled=true
+server.http.listen_address=127.0.0.1:$NEO4J_HTTP_PORT
+server.https.enabled=false
+server.bolt.enabled=true
+server.bolt.listen_address=127.0.0.1:$NEO4J_BOLT_PORT
+server.bolt.advertised_address=127.0.0.1:$NEO4J_BOLT_PORT
+server.memory.pagecache.size=256m
+db.tx_log.rotation.retention_policy=1 days
+dbms.security.auth_enabled=true
+dbms.usage_report.enabled=false
+CONF
+  local java; java=$(java17)
+  say "starting neo4j on 127.0.0.1:$NEO4J_HTTP_PORT (HTTP), $NEO4J_BOLT_PORT (Bolt)"
+  setsid nohup "$java" -Xms256m -Xmx768m -XX:+UseG1GC -Djava.awt.headless=true \
+    -cp "$dir/libs/*" org.neo4j.server.CommunityEntryPoint \
+    --home-dir="$dir" --config-dir="$dir/conf" >>"$HSC_RUN/logs/neo4j.log" 2>&1 </dev/null &
+  echo $! >"$dir/pid"
+  wait_for neo4j 180 neo4j_running
+  local pw=$HSC_RUN/secrets/neo4j_password
+  if [[ ! -s $pw ]]; then
+    (umask 077; head -c 18 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' >"$pw")
+  fi
+  if ! neo4j_auth_ok "$(cat "$pw")"; then
+    say "setting the neo4j password"
+    curl -sf -u neo4j:neo4j -H 'Content-Type: application/json' \
+      -X POST "http://127.0.0.1:$NEO4J_HTTP_PORT/db/system/tx/commit" \
+      -d "{\"statements\":[{\"statement\":\"ALTER CURRENT USER SET PASSWORD FROM 'neo4j' TO \$new\",\"parameters\":{\"new\":\"$(cat "$pw")\"}}]}" \
+      >/dev/null || die "could not set the neo4j password"
+    neo4j_auth_ok "$(cat "$pw")" || die "neo4j does not accept the generated password"
+  fi
+}
+
+# neo4j_auth_ok PASSWORD: true if a query as neo4j with it succeeds.
+neo4j_auth_ok() {
+  curl -sf -u "neo4j:$1" -H 'Content-Type: application/json' \
+    -X POST "http://127.0.0.1:$NEO4J_HTTP_PORT/db/neo4j/tx/commit" \
+    -d '{"statements":[{"statement":"RETURN 1"}]}' 2>/dev/null | grep -q '"errors":\[\]'
+}
+
+neo4j_stop() { stop_pid neo4j "$HSC_RUN/neo4j/pid"; }
