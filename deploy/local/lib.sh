@@ -244,9 +244,7 @@ ENV
 
 # ---------------------------------------------------------------- workers
 
-HSC_WORKERS=(hsc-ingest hsc-embed-index)
-# Until hsc-enrich runs in the pipeline, embed-index reads what ingest produces.
-export HSC_EMBED_INDEX_INPUT="${HSC_EMBED_INDEX_INPUT:-content_ingested}"
+HSC_WORKERS=(hsc-ingest hsc-enrich hsc-embed-index)
 
 workers_start() {
   mkdir -p "$HSC_RUN/workers" "$HSC_RUN/logs"

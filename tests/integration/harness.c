@@ -631,3 +631,72 @@ char *it_temp_file(const char *text, size_t len)
     close(fd);
     return path;
 }
+
+/* ---------------- Neo4j probes (the Query API, on the local stack) ---------------- */
+
+json_t *it_neo4j(const char *cypher, const char *params_json)
+{
+    const char *url = need_env("HSC_NEO4J_URL");
+    char full[512], auth[512];
+    snprintf(full, sizeof(full), "%s/db/neo4j/query/v2", url);
+    snprintf(auth, sizeof(auth), "%s:%s", getenv("HSC_NEO4J_USER") ? getenv("HSC_NEO4J_USER") : "neo4j",
+             need_env("HSC_NEO4J_PASSWORD"));
+    json_t *req = json_pack("{s:s}", "statement", cypher);
+    json_object_set_new(req, "parameters",
+                        params_json ? json_loads(params_json, 0, NULL) : json_object());
+    char *body = json_dumps(req, JSON_COMPACT);
+    json_decref(req);
+    struct { char *d; size_t len; } b = {NULL, 0};
+    CURL *c = curl_easy_init();
+    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+    curl_easy_setopt(c, CURLOPT_URL, full);
+    curl_easy_setopt(c, CURLOPT_USERPWD, auth);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, it_http_write);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
+    CURLcode rc = curl_easy_perform(c);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    free(body);
+    json_t *o = rc == CURLE_OK && b.d ? json_loads(b.d, 0, NULL) : NULL;
+    free(b.d);
+    json_t *errors = json_object_get(o, "errors");
+    if (!o || json_array_size(errors)) {
+        if (o)
+            fprintf(stderr, "neo4j: %s\n",
+                    json_string_value(json_object_get(json_array_get(errors, 0), "message")));
+        json_decref(o);
+        return NULL;
+    }
+    json_t *rows = json_incref(json_object_get(json_object_get(o, "data"), "values"));
+    json_decref(o);
+    return rows;
+}
+
+long long it_neo4j_int(const char *cypher)
+{
+    json_t *rows = it_neo4j(cypher, NULL);
+    json_t *v = json_array_get(json_array_get(rows, 0), 0);
+    long long n = json_is_integer(v) ? json_integer_value(v) : -1;
+    json_decref(rows);
+    return n;
+}
+
+long long it_neo4j_wait(const char *cypher, long long want, int timeout_ms)
+{
+    long long end = it_ms() + timeout_ms, v = -1;
+    while (it_ms() < end) {
+        v = it_neo4j_int(cypher);
+        if (v == want)
+            break;
+        usleep(300000);
+    }
+    return v;
+}
+
+void it_neo4j_reset(void)
+{
+    json_decref(it_neo4j("MATCH (n) CALL { WITH n DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS", NULL));
+}

@@ -104,6 +104,18 @@ size_t it_milvus_ids(struct it *t, char ***ids);
 /* The content id of the nearest neighbour of vec, into out; 0 or -1. */
 int it_milvus_nearest(struct it *t, const float *vec, size_t dim, char *out, size_t cap);
 
+/* Runs a Cypher statement on the local Neo4j (HSC_NEO4J_*); returns its rows (json array of arrays) or NULL. */
+struct json_t *it_neo4j(const char *cypher, const char *params_json);
+
+/* The first value of the first row of a Cypher statement, as an integer (-1 on error). */
+long long it_neo4j_int(const char *cypher);
+
+/* Polls a Cypher count until it equals want or timeout_ms passes; returns the last value. */
+long long it_neo4j_wait(const char *cypher, long long want, int timeout_ms);
+
+/* Empties the graph (the tests that count nodes share one database, one at a time). */
+void it_neo4j_reset(void);
+
 /* Reads an integer key from Redis (HSC_REDIS_URL); -1 when absent or on error. */
 long long it_redis_int(const char *key);
 

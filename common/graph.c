@@ -1,0 +1,197 @@
+/*
+ * Graph queries for search. The candidate query bounds its fan-out (8 tags
+ * per seed, 25 titles per tag) so a popular genre cannot make it scan the
+ * catalogue; SIMILAR_TO already holds each title's best matches.
+ */
+#include "graph.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+const char HSC_GRAPH_CANDIDATES_CYPHER[] =
+    "UNWIND $seeds AS sid\n"
+    "MATCH (s:Content {id: sid})\n"
+    "CALL {\n"
+    "  WITH s MATCH (s)-[r:SIMILAR_TO]-(c:Content)\n"
+    "  RETURN c, r.score AS score, 'similar' AS via, null AS through\n"
+    "  UNION\n"
+    "  WITH s MATCH (s)-[:RELATED_TO]-(c:Content)\n"
+    "  RETURN c, 1.0 AS score, 'related' AS via, null AS through\n"
+    "  UNION\n"
+    "  WITH s MATCH (s)-[:BELONGS_TO|HAS_THEME]->(a)\n"
+    "  WITH s, a LIMIT 8\n"
+    "  CALL { WITH s, a MATCH (a)<-[:BELONGS_TO|HAS_THEME]-(c:Content) WHERE c <> s\n"
+    "         RETURN c LIMIT 25 }\n"
+    "  RETURN c, 0.1 AS score, 'shared' AS via, a.name AS through\n"
+    "}\n"
+    "WITH s, c, score, via, through WHERE c.stub IS NULL AND NOT c.id IN $seeds\n"
+    "WITH c, sum(score) AS gscore,\n"
+    "     collect({seed: s.id, via: via, score: score, through: through}) AS paths\n"
+    "RETURN c.id AS id, gscore AS score, paths[..3] AS why\n"
+    "ORDER BY score DESC, id\n"
+    "LIMIT $limit";
+
+const char HSC_GRAPH_ENRICH_CYPHER[] =
+    "UNWIND $ids AS cid\n"
+    "MATCH (c:Content {id: cid})\n"
+    "RETURN c.id AS id,\n"
+    "  COLLECT { MATCH (c)-[:BELONGS_TO]->(g:Genre) RETURN g.name } AS genres,\n"
+    "  COLLECT { MATCH (c)-[:HAS_THEME]->(t:Theme) RETURN t.name } AS themes,\n"
+    "  COLLECT { MATCH (c)-[:HAS_MOOD]->(m:Mood) RETURN m.name } AS moods,\n"
+    "  COLLECT { MATCH (c)-[r:SIMILAR_TO|RELATED_TO]-(s:Content) WHERE s.id IN $seeds\n"
+    "            RETURN {seed: s.id, type: type(r), score: r.score} } AS links";
+
+static json_t *str_array(const char *const *v, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(a, json_string(v[i]));
+    return a;
+}
+
+static int copy_id(json_t *v, char *out, hsc_err *err)
+{
+    if (!json_is_string(v) || json_string_length(v) > HSC_MAX_ID_LEN)
+        return hsc_err_set(err, HSC_ETRANSIENT, "neo4j: a row has no usable id");
+    memcpy(out, json_string_value(v), json_string_length(v) + 1);
+    return HSC_OK;
+}
+
+void hsc_graph_candidates_free(hsc_graph_candidate *c, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(c[i].why);
+    free(c);
+}
+
+void hsc_graph_info_free(hsc_graph_info *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        hsc_strlist_clear(&v[i].genres);
+        hsc_strlist_clear(&v[i].themes);
+        hsc_strlist_clear(&v[i].moods);
+        free(v[i].links);
+    }
+    free(v);
+}
+
+int hsc_graph_parse_candidates(const hsc_neo4j_result *r, hsc_graph_candidate **out, size_t *n,
+                               hsc_err *err)
+{
+    size_t cnt = json_array_size(r->rows);
+    hsc_graph_candidate *c = calloc(cnt ? cnt : 1, sizeof(*c));
+    if (!c)
+        return hsc_err_set(err, HSC_ENOMEM, "out of memory");
+    for (size_t i = 0; i < cnt; i++) {
+        json_t *row = json_array_get(r->rows, i);
+        if (copy_id(json_array_get(row, 0), c[i].id, err)) {
+            hsc_graph_candidates_free(c, cnt);
+            return err->code;
+        }
+        c[i].score = json_number_value(json_array_get(row, 1));
+        c[i].why = json_dumps(json_array_get(row, 2), JSON_COMPACT | JSON_ENCODE_ANY);
+    }
+    *out = c;
+    *n = cnt;
+    return HSC_OK;
+}
+
+static void fill_list(hsc_strlist *l, json_t *a)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(a, i, v) if (json_is_string(v))
+        hsc_strlist_push(l, json_string_value(v), json_string_length(v));
+}
+
+int hsc_graph_parse_info(const hsc_neo4j_result *r, hsc_graph_info **out, size_t *n, hsc_err *err)
+{
+    size_t cnt = json_array_size(r->rows);
+    hsc_graph_info *v = calloc(cnt ? cnt : 1, sizeof(*v));
+    if (!v)
+        return hsc_err_set(err, HSC_ENOMEM, "out of memory");
+    for (size_t i = 0; i < cnt; i++) {
+        json_t *row = json_array_get(r->rows, i);
+        if (copy_id(json_array_get(row, 0), v[i].id, err)) {
+            hsc_graph_info_free(v, cnt);
+            return err->code;
+        }
+        fill_list(&v[i].genres, json_array_get(row, 1));
+        fill_list(&v[i].themes, json_array_get(row, 2));
+        fill_list(&v[i].moods, json_array_get(row, 3));
+        v[i].links = json_dumps(json_array_get(row, 4), JSON_COMPACT | JSON_ENCODE_ANY);
+    }
+    *out = v;
+    *n = cnt;
+    return HSC_OK;
+}
+
+/* The state of one query: which parser and which callback. */
+struct q {
+    hsc_graph_candidates_fn ccb;
+    hsc_graph_info_fn icb;
+    void *arg;
+};
+
+static void on_candidates(void *arg, const hsc_neo4j_result *res, const hsc_err *err)
+{
+    struct q *q = arg;
+    hsc_graph_candidate *c = NULL;
+    size_t n = 0;
+    hsc_err e = {0};
+    if (!res)
+        q->ccb(q->arg, NULL, 0, 0, err);
+    else if (hsc_graph_parse_candidates(res, &c, &n, &e))
+        q->ccb(q->arg, NULL, 0, 0, &e);
+    else
+        q->ccb(q->arg, c, n, res->seconds, NULL);
+    hsc_graph_candidates_free(c, n);
+    free(q);
+}
+
+static void on_info(void *arg, const hsc_neo4j_result *res, const hsc_err *err)
+{
+    struct q *q = arg;
+    hsc_graph_info *v = NULL;
+    size_t n = 0;
+    hsc_err e = {0};
+    if (!res)
+        q->icb(q->arg, NULL, 0, 0, err);
+    else if (hsc_graph_parse_info(res, &v, &n, &e))
+        q->icb(q->arg, NULL, 0, 0, &e);
+    else
+        q->icb(q->arg, v, n, res->seconds, NULL);
+    hsc_graph_info_free(v, n);
+    free(q);
+}
+
+int hsc_graph_candidates(hsc_neo4j *n, const char *const *seeds, size_t nseeds, int limit,
+                         hsc_graph_candidates_fn cb, void *arg, hsc_err *err)
+{
+    struct q *q = calloc(1, sizeof(*q));
+    if (!q)
+        return hsc_err_set(err, HSC_ENOMEM, "out of memory");
+    q->ccb = cb;
+    q->arg = arg;
+    json_t *p = json_pack("{s:o, s:i}", "seeds", str_array(seeds, nseeds), "limit", limit);
+    int rc = hsc_neo4j_run(n, HSC_GRAPH_CANDIDATES_CYPHER, p, on_candidates, q, err);
+    if (rc)
+        free(q);
+    return rc;
+}
+
+int hsc_graph_enrich(hsc_neo4j *n, const char *const *ids, size_t nids, const char *const *seeds,
+                     size_t nseeds, hsc_graph_info_fn cb, void *arg, hsc_err *err)
+{
+    struct q *q = calloc(1, sizeof(*q));
+    if (!q)
+        return hsc_err_set(err, HSC_ENOMEM, "out of memory");
+    q->icb = cb;
+    q->arg = arg;
+    json_t *p = json_pack("{s:o, s:o}", "ids", str_array(ids, nids), "seeds",
+                          str_array(seeds, nseeds));
+    int rc = hsc_neo4j_run(n, HSC_GRAPH_ENRICH_CYPHER, p, on_info, q, err);
+    if (rc)
+        free(q);
+    return rc;
+}

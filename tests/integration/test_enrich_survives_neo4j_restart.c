@@ -1,0 +1,100 @@
+/*
+ * Neo4j is stopped in the middle of a stream and started again: hsc-enrich
+ * pauses, retries with backoff, and in the end the graph is complete: every
+ * title once, with all its tag edges. Half the events are published before
+ * the outage and half during it.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <signal.h>
+
+#include "it_common.h"
+
+#define N 1500
+
+/* Splits a JSON-lines file into its first `head` lines and the rest. */
+static void split(const char *path, int head, char **a, char **b)
+{
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    char *line = NULL, *bufs[2] = {NULL, NULL};
+    size_t cap = 0, lens[2] = {0, 0};
+    FILE *out[2] = {open_memstream(&bufs[0], &lens[0]), open_memstream(&bufs[1], &lens[1])};
+    for (int i = 0; getline(&line, &cap, f) > 0; i++)
+        fputs(line, out[i >= head]);
+    free(line);
+    fclose(f);
+    fclose(out[0]);
+    fclose(out[1]);
+    *a = it_temp_file(bufs[0], lens[0]);
+    *b = it_temp_file(bufs[1], lens[1]);
+    free(bufs[0]);
+    free(bufs[1]);
+}
+
+static void test_neo4j_restart_mid_stream(void **state)
+{
+    struct it t;
+    it_setup(&t);
+    it_neo4j_reset();
+    char *content = it_sample(&t, "content", "1500", "1500");
+    char *first, *second;
+    split(content, N / 2, &first, &second);
+    const char *ingest_args[] = {"--set", "ingest.group=it-neorestart-ingest", NULL};
+    const char *enrich_args[] = {"--set", "enrich.group=it-neorestart", "--set",
+                                 "enrich.batch_max=100", "--set", "backoff.max_ms=1000", "--set",
+                                 "neo4j.retries=1", NULL};
+    pid_t ingest = it_spawn(&t, "hsc-ingest", ingest_args);
+    pid_t enrich = it_spawn(&t, "hsc-enrich", enrich_args);
+
+    assert_int_equal(it_publish(&t, "content", first), 0);
+    long long end = it_ms() + 120000, seen = -1;
+    while (it_ms() < end &&
+           (seen = it_neo4j_int("MATCH (c:Content) WHERE c.stub IS NULL RETURN count(c)")) < 100)
+        usleep(100000);
+    assert_true(seen >= 100);
+
+    fprintf(stderr, "-- stopping neo4j\n");
+    assert_int_equal(it_shell("%s/deploy/local/down neo4j", HSC_SOURCE_DIR), 0);
+    assert_int_equal(it_publish(&t, "content", second), 0);
+    sleep(3); /* enrich meets the outage: its writes fail and it backs off */
+    fprintf(stderr, "-- starting neo4j\n");
+    assert_int_equal(it_shell("HSC_SKIP_INSTALL=1 HSC_REBUILD=0 %s/deploy/local/up neo4j "
+                              ">/dev/null 2>&1", HSC_SOURCE_DIR), 0);
+
+    assert_int_equal(it_neo4j_wait("MATCH (c:Content) WHERE c.stub IS NULL RETURN count(c)", N,
+                                   240000), N);
+    assert_int_equal(it_wait_caught_up(&t, "it-neorestart", it_topic(&t, "content_ingested"),
+                                       120000), 0);
+    /* Complete: every title has its genres, and no id appears twice. */
+    assert_int_equal(it_neo4j_int("MATCH (c:Content) WHERE c.stub IS NULL AND "
+                                  "NOT (c)-[:BELONGS_TO]->() RETURN count(c)"), 0);
+    assert_int_equal(it_neo4j_int("MATCH (c:Content) WITH c.id AS id, count(*) AS k "
+                                  "WHERE k > 1 RETURN count(id)"), 0);
+    /* The enriched topic got every title (at least once). */
+    struct it_record *recs;
+    size_t n = it_consume_all(&t, it_topic(&t, "content_enriched"), N, 60000, &recs);
+    assert_true(n >= N);
+    it_records_free(recs, n);
+
+    assert_int_equal(it_stop(enrich, SIGTERM, 30000), 0);
+    assert_int_equal(it_stop(ingest, SIGTERM, 30000), 0);
+    remove(content);
+    remove(first);
+    remove(second);
+    free(content);
+    free(first);
+    free(second);
+    it_teardown(&t);
+    (void)state;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_neo4j_restart_mid_stream)};
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

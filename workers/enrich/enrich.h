@@ -1,0 +1,86 @@
+/*
+ * The enrich stage: canonical content records into the Neo4j graph (titles,
+ * genres, themes, moods, editorial and similarity edges), one transaction per
+ * batch, then the enriched record (with the tags found by keyword) on to
+ * hsc.content.enriched. The pure parts (vocabulary, extraction, the batch's
+ * parameters, the similarity formula) are exported for the unit tests.
+ */
+#ifndef HSC_ENRICH_H
+#define HSC_ENRICH_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "config.h"
+#include "hsc/message.h"
+#include "http.h"
+#include "neo4j.h"
+#include "stage.h"
+
+/* One vocabulary entry: a theme or mood and the words that reveal it. */
+struct enrich_term {
+    int is_mood;
+    char *name;
+    char **keywords; /* lower case */
+    size_t nkeywords;
+};
+
+/* The vocabulary of schemas/vocabulary.tsv (enrich.vocabulary). */
+struct enrich_vocab {
+    struct enrich_term *terms;
+    size_t n;
+};
+
+/* Weights of the similarity formula and its bounds. */
+struct enrich_weights {
+    double genre, theme, mood;
+    double min_score;
+    int top_n;
+};
+
+/* What the stage needs. */
+struct enrich_ctx {
+    hsc_http *http;
+    hsc_neo4j *neo4j;
+    struct enrich_vocab vocab;
+    struct enrich_weights w;
+    char input_topic[256], enriched_topic[256], schemas_dir[1024];
+    size_t max_message_bytes;
+    int constraints_done;
+    unsigned long long written, deleted, derived_tags;
+};
+
+/* Loads a vocabulary file; an error names the line. */
+int enrich_vocab_load(const char *path, struct enrich_vocab *v, hsc_err *err);
+
+/* Frees a vocabulary. */
+void enrich_vocab_free(struct enrich_vocab *v);
+
+/*
+ * Adds to ev's themes and moods the terms whose keywords occur (whole words,
+ * case-insensitive) in its title or description. Returns how many were added.
+ */
+size_t enrich_extract(const struct enrich_vocab *v, hsc_content_event *ev);
+
+/* The weighted Jaccard similarity of two titles' genres, themes and moods. */
+double enrich_similarity(const hsc_content_event *a, const hsc_content_event *b,
+                         const struct enrich_weights *w);
+
+/* The parameters of ENRICH_WRITE_CYPHER for the winners of a batch (new reference). */
+json_t *enrich_params(hsc_content_event *const *evs, const int *winner, size_t n,
+                      const struct enrich_weights *w);
+
+/* The one statement (one transaction) that writes a batch into the graph. */
+extern const char ENRICH_WRITE_CYPHER[];
+
+/* Fills ctx from cfg (clients on loop; nothing connects yet). */
+int enrich_ctx_init(struct enrich_ctx *ctx, struct ev_loop *loop, const hsc_config *cfg,
+                    hsc_err *err);
+
+/* Cancels what is in flight and frees everything. */
+void enrich_ctx_destroy(struct enrich_ctx *ctx);
+
+/* The stage operations of enrich. */
+extern const struct hsc_stage_ops enrich_ops;
+
+#endif
