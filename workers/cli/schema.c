@@ -1,5 +1,6 @@
 /*
- * hsc schema: versioned PostgreSQL migrations from schemas/postgres. Each
+ * hsc schema: versioned PostgreSQL migrations from schemas/postgres, and the
+ * graph's constraints from schemas/neo4j (idempotent statements). Each
  * NNN_name.sql file is applied once, in order, in its own transaction, under
  * an advisory lock so two workers starting together cannot race. A file that
  * changed after it was applied is an error: migrations are append-only.
@@ -12,6 +13,8 @@
 #include <string.h>
 
 #include "cli.h"
+#include "http.h"
+#include "neo4j.h"
 #include "util.h"
 
 #define LOCK_KEY "7401931"
@@ -208,15 +211,88 @@ out:
     return rc == 3 ? 1 : rc;
 }
 
+/* Completion of one graph statement: remember the error, stop the loop. */
+struct graph_run {
+    hsc_err err;
+    int done;
+};
+
+static void on_graph(void *arg, const hsc_neo4j_result *res, const hsc_err *err)
+{
+    struct graph_run *g = arg;
+    if (!res)
+        g->err = *err;
+    g->done = 1;
+}
+
+/* Applies schemas/neo4j/ *.cypher, one statement at a time (each is idempotent). */
+static int apply_graph(hsc_config *cfg)
+{
+    char dir[1100];
+    snprintf(dir, sizeof(dir), "%s/neo4j", hsc_config_str(cfg, "paths.schemas"));
+    char **st;
+    size_t n;
+    hsc_err err = {0};
+    if (hsc_neo4j_load_statements(dir, &st, &n, &err)) {
+        fprintf(stderr, "hsc schema: %s\n", err.msg);
+        return 2;
+    }
+    struct ev_loop *loop = ev_loop_new(0);
+    hsc_http *http = hsc_http_new(loop, &err);
+    const char *d = hsc_config_str(cfg, "neo4j.dialect");
+    struct hsc_neo4j_settings s = {
+        .url = hsc_config_str(cfg, "neo4j.url"),
+        .user = hsc_config_str(cfg, "neo4j.user"),
+        .password = hsc_config_str(cfg, "neo4j.password"),
+        .database = hsc_config_str(cfg, "neo4j.database"),
+        .dialect = !strcmp(d, "query") ? HSC_NEO4J_QUERY_API : !strcmp(d, "tx") ? HSC_NEO4J_TX
+                                                                                 : HSC_NEO4J_AUTO,
+        .timeout_ms = (int)hsc_config_int(cfg, "neo4j.timeout_ms"),
+        .retries = 2,
+    };
+    hsc_neo4j *neo = http ? hsc_neo4j_new(loop, http, &s, &err) : NULL;
+    int rc = neo ? 0 : 1;
+    for (size_t i = 0; i < n && !rc; i++) {
+        struct graph_run g = {0};
+        if (hsc_neo4j_run(neo, st[i], NULL, on_graph, &g, &g.err) == 0)
+            while (!g.done)
+                ev_run(loop, EVRUN_ONCE);
+        if (g.err.code) {
+            fprintf(stderr, "hsc schema: neo4j %s: %s\n", hsc_config_str(cfg, "neo4j.url"),
+                    g.err.msg);
+            rc = 1;
+        }
+    }
+    if (!rc)
+        printf("graph constraints applied (%zu statements)\n", n);
+    for (size_t i = 0; i < n; i++)
+        free(st[i]);
+    free(st);
+    hsc_http_free(http);
+    hsc_neo4j_free(neo);
+    ev_loop_destroy(loop);
+    return rc;
+}
+
 int cli_schema(hsc_config *cfg, int argc, char **argv)
 {
-    if (argc >= 2 && !strcmp(argv[1], "apply"))
-        return run(cfg, 1);
+    if (argc >= 2 && !strcmp(argv[1], "apply")) {
+        const char *only = argc >= 3 ? argv[2] : "all";
+        if (strcmp(only, "all") && strcmp(only, "pg") && strcmp(only, "neo4j")) {
+            fprintf(stderr, "hsc schema apply: '%s' is not pg, neo4j or all\n", only);
+            return 2;
+        }
+        int rc = strcmp(only, "neo4j") ? run(cfg, 1) : 0;
+        if (!rc && strcmp(only, "pg"))
+            rc = apply_graph(cfg);
+        return rc;
+    }
     if (argc >= 2 && !strcmp(argv[1], "status"))
         return run(cfg, 0);
     int help = argc >= 2 && !strcmp(argv[1], "--help");
-    fputs("Usage: hsc schema apply|status\n"
-          "  apply   applies the migrations of schemas/postgres not applied yet\n"
+    fputs("Usage: hsc schema apply [pg|neo4j|all]|status\n"
+          "  apply   applies the migrations of schemas/postgres not applied yet, then the\n"
+          "          graph constraints of schemas/neo4j (default: both)\n"
           "  status  lists them as applied or pending (exits 1 if any is pending)\n",
           help ? stdout : stderr);
     return help ? 0 : 2;
