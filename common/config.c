@@ -61,7 +61,7 @@ static const struct key_def KEYS[] = {
     {"neo4j.password", T_SECRET, "", 0, 0, NULL},
     {"neo4j.database", T_STR, "neo4j", 0, 0, NULL},
     {"neo4j.dialect", T_ENUM, "auto", 0, 0, "auto|query|tx"},
-    {"neo4j.timeout_ms", T_INT, "30000", 100, 600000, NULL},
+    {"neo4j.timeout_ms", T_INT, "120000", 100, 3600000, NULL},
     {"neo4j.retries", T_INT, "3", 0, 100, NULL},
     {"embeddings.url", T_STR, "", 0, 0, NULL},
     {"embeddings.model", T_STR, "text-embedding-3-small", 0, 0, NULL},

@@ -39,6 +39,9 @@ int hsc_neo4j_classify(const char *code)
     if (!strncmp(code, "Neo.ClientError.Security.", 25) ||
         !strcmp(code, "Neo.ClientError.Database.DatabaseNotFound"))
         return HSC_ECONFIG;
+    /* A transaction that timed out or lost its lock client is worth running again. */
+    if (!strncmp(code, "Neo.ClientError.Transaction.", 28))
+        return HSC_ETRANSIENT;
     if (!strncmp(code, "Neo.ClientError.", 16))
         return HSC_EINVAL;
     return HSC_ETRANSIENT; /* TransientError, DatabaseError, anything new */

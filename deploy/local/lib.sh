@@ -354,6 +354,10 @@ server.bolt.listen_address=127.0.0.1:$NEO4J_BOLT_PORT
 server.bolt.advertised_address=127.0.0.1:$NEO4J_BOLT_PORT
 server.memory.pagecache.size=256m
 db.tx_log.rotation.retention_policy=1 days
+# A statement the client gave up on must not keep running: the server aborts it
+# first (neo4j.timeout_ms, 120 s, is longer), so a retry never races the original.
+db.transaction.timeout=60s
+dbms.memory.transaction.total.max=600m
 dbms.security.auth_enabled=true
 dbms.usage_report.enabled=false
 CONF

@@ -333,6 +333,17 @@ static void exec_in_ns(struct it *t, const char *binary, const char *const *args
     _exit(127);
 }
 
+/* Workers a failed assertion left running: killed at exit, so they hold no pipe open. */
+static pid_t spawned[64];
+static int nspawned;
+
+static void kill_spawned(void)
+{
+    for (int i = 0; i < nspawned; i++)
+        if (spawned[i] > 0)
+            kill(spawned[i], SIGKILL);
+}
+
 pid_t it_spawn(struct it *t, const char *binary, const char *const *args)
 {
     pid_t pid = fork();
@@ -340,6 +351,10 @@ pid_t it_spawn(struct it *t, const char *binary, const char *const *args)
         die("fork: %s", strerror(errno));
     if (pid == 0)
         exec_in_ns(t, binary, args);
+    if (nspawned == 0)
+        atexit(kill_spawned);
+    if (nspawned < 64)
+        spawned[nspawned++] = pid;
     return pid;
 }
 
@@ -351,6 +366,11 @@ int it_stop(pid_t pid, int sig, int timeout_ms)
     int status;
     while (it_ms() < end) {
         pid_t r = waitpid(pid, &status, WNOHANG);
+        if (r == pid) {
+            for (int i = 0; i < nspawned; i++)
+                if (spawned[i] == pid)
+                    spawned[i] = 0; /* reaped: its pid may be reused */
+        }
         if (r == pid)
             return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
         usleep(20000);

@@ -89,6 +89,8 @@ static void test_errors_are_classified(void **state)
     assert_int_equal(hsc_neo4j_classify("Neo.ClientError.Schema.ConstraintValidationFailed"),
                      HSC_EINVAL);
     assert_int_equal(hsc_neo4j_classify("Neo.ClientError.Database.DatabaseNotFound"), HSC_ECONFIG);
+    assert_int_equal(hsc_neo4j_classify("Neo.ClientError.Transaction.TransactionTimedOut"),
+                     HSC_ETRANSIENT);
 }
 
 static void test_discovery(void **state)

@@ -1,8 +1,10 @@
 /*
  * hsc-enrich's stage. A batch is one Cypher statement, so one transaction:
  * deletes, then upserts of titles and their tag and editorial edges, then
- * SIMILAR_TO recomputed for the titles written and for their neighbours
- * (titles that pointed at them before, and the ones they point at now).
+ * SIMILAR_TO: each written title gets its list from scratch, the titles it
+ * scores with merge it into theirs (the score is symmetric), and titles that
+ * lost an edge (to a deleted title, or to one whose score fell) are
+ * recomputed in full.
  * Edges are replaced, never accumulated, so a replay leaves the graph as it
  * was. Only the newest event per id in a batch is written.
  *
@@ -23,7 +25,21 @@
 #include "normalize.h"
 #include "util.h"
 
-/* Recomputes SIMILAR_TO for the titles whose ids are in the list named LIST. */
+/*
+ * The scores of c against every title sharing a tag with it, at least $min,
+ * as `cands` (a list of {o, score}). Similarity is symmetric, so the same
+ * list tells which other titles might now want c in their own top list.
+ */
+#define CANDIDATES                                                                                \
+    "    MATCH (c)-[r1:BELONGS_TO|HAS_THEME|HAS_MOOD]->(a)<-[:BELONGS_TO|HAS_THEME|HAS_MOOD]-"     \
+    "(o:Content)\n"                                                                               \
+    "    WHERE o <> c AND o.stub IS NULL\n"                                                       \
+    "    WITH c, o, sum(CASE type(r1) WHEN 'BELONGS_TO' THEN $wg WHEN 'HAS_THEME' THEN $wt\n"     \
+    "                   ELSE $wm END) AS shared\n"                                                \
+    "    WITH c, o, shared / (c.attr_w + o.attr_w - shared) AS score\n"                           \
+    "    WHERE score >= $min\n"
+
+/* Replaces the SIMILAR_TO list of every title whose id is in the list named LIST. */
 #define RECOMPUTE(LIST)                                                                           \
     "CALL {\n"                                                                                    \
     "  WITH " LIST "\n"                                                                           \
@@ -31,26 +47,22 @@
     "  MATCH (c:Content {id: sid}) WHERE c.stub IS NULL\n"                                        \
     "  CALL { WITH c MATCH (c)-[s:SIMILAR_TO]->() DELETE s }\n"                                   \
     "  CALL {\n"                                                                                  \
-    "    WITH c\n"                                                                                \
-    "    MATCH (c)-[r1:BELONGS_TO|HAS_THEME|HAS_MOOD]->(a)<-[:BELONGS_TO|HAS_THEME|HAS_MOOD]-"     \
-    "(o:Content)\n"                                                                               \
-    "    WHERE o <> c\n"                                                                          \
-    "    WITH c, o, sum(CASE type(r1) WHEN 'BELONGS_TO' THEN $wg WHEN 'HAS_THEME' THEN $wt\n"     \
-    "                   ELSE $wm END) AS shared\n"                                                \
-    "    WITH c, o, shared / (c.attr_w + o.attr_w - shared) AS score\n"                           \
-    "    WHERE score >= $min\n"                                                                   \
-    "    ORDER BY score DESC, o.id\n"                                                             \
-    "    LIMIT $top\n"                                                                            \
+    "    WITH c\n" CANDIDATES                                                                     \
+    "    WITH c, o, score ORDER BY score DESC, o.id LIMIT $top\n"                                 \
     "    CREATE (c)-[:SIMILAR_TO {score: score}]->(o)\n"                                          \
     "  }\n"                                                                                       \
     "}\n"
 
+/*
+ * Cypher runs clause by clause over all rows, so each step below touches
+ * only edges no other row of the same step touches: a title's own out-edges.
+ */
 const char ENRICH_WRITE_CYPHER[] =
-    /* Who pointed at the titles about to change: their top lists may change too. */
+    /* Titles that pointed at a deleted title lose an edge: they are recomputed. */
     "CALL {\n"
-    "  UNWIND $deletes + [r IN $rows | r.id] AS tid\n"
-    "  MATCH (:Content {id: tid})<-[:SIMILAR_TO]-(n:Content)\n"
-    "  RETURN collect(DISTINCT n.id) AS before\n"
+    "  UNWIND $deletes AS did\n"
+    "  MATCH (:Content {id: did})<-[:SIMILAR_TO]-(n:Content)\n"
+    "  RETURN collect(DISTINCT n.id) AS orphaned\n"
     "}\n"
     "CALL {\n"
     "  UNWIND $deletes AS did\n"
@@ -76,17 +88,77 @@ const char ENRICH_WRITE_CYPHER[] =
     "         ON CREATE SET o.stub = true\n"
     "         CREATE (c)-[:RELATED_TO]->(o) }\n"
     "}\n"
-    "WITH before, [r IN $rows | r.id] AS ups\n" RECOMPUTE("ups")
+    "WITH orphaned, [r IN $rows | r.id] AS ups\n"
+    /* Every pair (written title, other title) scoring at least $min, from the new tags. */
     "CALL {\n"
     "  WITH ups\n"
     "  UNWIND ups AS uid\n"
-    "  MATCH (:Content {id: uid})-[:SIMILAR_TO]->(n:Content)\n"
-    "  RETURN collect(DISTINCT n.id) AS after\n"
+    "  MATCH (c:Content {id: uid}) WHERE c.stub IS NULL\n" CANDIDATES
+    "  RETURN collect({c: c, o: o, score: score}) AS pairs\n"
     "}\n"
-    "WITH ups, [x IN before + after WHERE NOT x IN ups] AS neighbours\n"
-    "WITH ups, reduce(acc = [], x IN neighbours | CASE WHEN x IN acc THEN acc ELSE acc + x END)"
-    " AS neighbours\n" RECOMPUTE("neighbours")
-    "RETURN size(ups) AS written, size(neighbours) AS neighbours";
+    /* Who pointed at a written title, and at what score. */
+    "CALL {\n"
+    "  WITH ups\n"
+    "  UNWIND ups AS uid\n"
+    "  MATCH (:Content {id: uid})<-[e:SIMILAR_TO]-(o:Content) WHERE NOT o.id IN ups\n"
+    "  RETURN collect({o: o, t: uid, s: e.score, e: e}) AS pointers\n"
+    "}\n"
+    /* The written titles' own lists, from scratch. */
+    "CALL { WITH ups UNWIND ups AS uid MATCH (:Content {id: uid})-[s:SIMILAR_TO]->() DELETE s }\n"
+    "CALL {\n"
+    "  WITH pairs\n"
+    "  UNWIND pairs AS p\n"
+    "  WITH p.c AS c, p.o AS o, p.score AS score ORDER BY score DESC, o.id\n"
+    "  WITH c, collect({o: o, score: score})[..$top] AS best\n"
+    "  UNWIND best AS b\n"
+    "  WITH c, b.o AS o, b.score AS score\n"
+    "  CREATE (c)-[:SIMILAR_TO {score: score}]->(o)\n"
+    "}\n"
+    /*
+     * Every other title o that scores with a written title or pointed at one. If
+     * one of its edges to a written title lost score (or its target no longer
+     * qualifies), a title o does not link to may now belong in its list: o is
+     * recomputed in full below. Otherwise its list is merged: its edges to
+     * unchanged titles plus the written titles it scores with, best $top kept.
+     */
+    "CALL {\n"
+    "  WITH pairs, pointers, ups\n"
+    "  CALL {\n"
+    "    WITH pairs, ups\n"
+    "    UNWIND pairs AS p\n"
+    "    WITH p WHERE NOT p.o.id IN ups\n"
+    "    RETURN p.o AS o, p.c AS c, p.score AS score, null AS t, null AS s, null AS e\n"
+    "    UNION ALL\n"
+    "    WITH pointers\n"
+    "    UNWIND pointers AS x\n"
+    "    RETURN x.o AS o, null AS c, null AS score, x.t AS t, x.s AS s, x.e AS e\n"
+    "  }\n"
+    "  WITH o, collect(CASE WHEN c IS NOT NULL THEN {c: c, score: score} END) AS mine,\n"
+    "       collect(CASE WHEN t IS NOT NULL THEN {t: t, s: s, e: e} END) AS prev\n"
+    "  WITH o, mine, prev, any(pv IN prev WHERE NOT any(m IN mine\n"
+    "       WHERE m.c.id = pv.t AND m.score >= pv.s)) AS weakened\n"
+    "  CALL {\n"
+    "    WITH o, mine, prev, weakened\n"
+    "    WITH o, mine, prev WHERE NOT weakened\n"
+    "    CALL { WITH prev UNWIND prev AS pv WITH pv.e AS e DELETE e }\n"
+    "    OPTIONAL MATCH (o)-[e:SIMILAR_TO]->(x:Content)\n"
+    "    WITH o, mine, collect({id: x.id, score: e.score, e: e, n: null}) AS kept\n"
+    "    UNWIND [k IN kept WHERE k.e IS NOT NULL] +\n"
+    "           [m IN mine | {id: m.c.id, score: m.score, e: null, n: m.c}] AS a\n"
+    "    WITH o, a ORDER BY a.score DESC, a.id\n"
+    "    WITH o, collect(a) AS ranked\n"
+    "    CALL { WITH ranked UNWIND ranked[$top..] AS d WITH d.e AS e WHERE e IS NOT NULL\n"
+    "           DELETE e }\n"
+    "    CALL { WITH o, ranked UNWIND ranked[..$top] AS t WITH o, t WHERE t.e IS NULL\n"
+    "           WITH o, t.n AS n, t.score AS score\n"
+    "           CREATE (o)-[:SIMILAR_TO {score: score}]->(n) }\n"
+    "  }\n"
+    "  RETURN collect(CASE WHEN weakened THEN o.id END) AS weakened\n"
+    "}\n"
+    "WITH ups, reduce(acc = [], x IN orphaned + weakened |\n"
+    "       CASE WHEN x IN acc OR x IN ups THEN acc ELSE acc + x END) AS neighbours\n"
+    RECOMPUTE("neighbours")
+    "RETURN size(ups) AS written, size(neighbours) AS recomputed";
 
 /* ---------------- vocabulary and extraction ---------------- */
 
