@@ -84,6 +84,7 @@ static const struct key_def KEYS[] = {
     {"enrich.vocabulary", T_STR, "", 0, 0, NULL},
     {"enrich.similar_top_n", T_INT, "10", 0, 1000, NULL},
     {"enrich.similar_min", T_DOUBLE, "0.2", 0, 1, NULL},
+    {"enrich.similar_fanout", T_INT, "2000", 1, 10000000, NULL},
     {"enrich.weight_genre", T_DOUBLE, "1.0", 0, 100, NULL},
     {"enrich.weight_theme", T_DOUBLE, "0.7", 0, 100, NULL},
     {"enrich.weight_mood", T_DOUBLE, "0.5", 0, 100, NULL},

@@ -223,7 +223,7 @@ int main(int argc, char **argv)
                                    .timeout_ms = 600000, .retries = 2};
     b.neo = hsc_neo4j_new(b.loop, http, &s, &err);
     struct enrich_weights w = {.genre = 1.0, .theme = 0.7, .mood = 0.5, .min_score = 0.2,
-                               .top_n = 10};
+                               .top_n = 10, .fanout = 2000};
 
     run(&b, "CREATE CONSTRAINT content_id IF NOT EXISTS FOR (c:Content) REQUIRE c.id IS UNIQUE", NULL);
     run(&b, "MATCH (c:Content) WHERE c.id STARTS WITH 'bench-' "

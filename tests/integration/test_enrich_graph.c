@@ -74,7 +74,7 @@ static void test_enrich_graph(void **state)
     assert_int_equal(enrich_vocab_load(HSC_SOURCE_DIR "/schemas/vocabulary.tsv", &vocab, &err), 0);
     load_expected(content, &vocab);
     struct enrich_weights w = {.genre = 1.0, .theme = 0.7, .mood = 0.5, .min_score = 0.2,
-                               .top_n = TOP};
+                               .top_n = TOP, .fanout = 2000};
 
     const char *ingest_args[] = {"--set", "ingest.group=it-graph-ingest", NULL};
     const char *enrich_args[] = {"--set", "enrich.group=it-graph", "--set",

@@ -31,13 +31,19 @@
  * list tells which other titles might now want c in their own top list.
  */
 #define CANDIDATES                                                                                \
-    "    MATCH (c)-[r1:BELONGS_TO|HAS_THEME|HAS_MOOD]->(a)<-[:BELONGS_TO|HAS_THEME|HAS_MOOD]-"     \
-    "(o:Content)\n"                                                                               \
-    "    WHERE o <> c AND o.stub IS NULL\n"                                                       \
+    "    MATCH (c)-[r1:BELONGS_TO|HAS_THEME|HAS_MOOD]->(a)\n"                                     \
+    "    CALL { WITH c, a MATCH (a)<-[:BELONGS_TO|HAS_THEME|HAS_MOOD]-(o:Content)\n"              \
+    "           WHERE o <> c AND o.stub IS NULL RETURN o LIMIT $fanout }\n"                       \
     "    WITH c, o, sum(CASE type(r1) WHEN 'BELONGS_TO' THEN $wg WHEN 'HAS_THEME' THEN $wt\n"     \
     "                   ELSE $wm END) AS shared\n"                                                \
     "    WITH c, o, shared / (c.attr_w + o.attr_w - shared) AS score\n"                           \
     "    WHERE score >= $min\n"
+
+/* Records on c the score a newcomer must reach to enter its list (a pruning hint). */
+#define SET_FLOOR(N)                                                                              \
+    "CALL { WITH " N " OPTIONAL MATCH (" N ")-[e:SIMILAR_TO]->()\n"                              \
+    "       WITH " N ", count(e) AS k, min(e.score) AS low\n"                                     \
+    "       SET " N ".sim_floor = CASE WHEN k >= $top THEN low ELSE $min END }\n"
 
 /* Replaces the SIMILAR_TO list of every title whose id is in the list named LIST. */
 #define RECOMPUTE(LIST)                                                                           \
@@ -51,6 +57,7 @@
     "    WITH c, o, score ORDER BY score DESC, o.id LIMIT $top\n"                                 \
     "    CREATE (c)-[:SIMILAR_TO {score: score}]->(o)\n"                                          \
     "  }\n"                                                                                       \
+    "  " SET_FLOOR("c")                                                                           \
     "}\n"
 
 /*
@@ -89,12 +96,24 @@ const char ENRICH_WRITE_CYPHER[] =
     "         CREATE (c)-[:RELATED_TO]->(o) }\n"
     "}\n"
     "WITH orphaned, [r IN $rows | r.id] AS ups\n"
-    /* Every pair (written title, other title) scoring at least $min, from the new tags. */
+    /*
+     * For each written title: its best $top, and the titles that might take it
+     * into their lists (scoring at least their floor), from the new tags.
+     */
     "CALL {\n"
     "  WITH ups\n"
     "  UNWIND ups AS uid\n"
-    "  MATCH (c:Content {id: uid}) WHERE c.stub IS NULL\n" CANDIDATES
-    "  RETURN collect({c: c, o: o, score: score}) AS pairs\n"
+    "  MATCH (c:Content {id: uid}) WHERE c.stub IS NULL\n"
+    "  CALL {\n"
+    "    WITH c, ups\n" CANDIDATES
+    "    WITH c, o, score ORDER BY score DESC, o.id\n"
+    "    WITH c, collect({o: o, score: score}) AS all\n"
+    "    RETURN all[..$top] AS best,\n"
+    "           [x IN all WHERE NOT x.o.id IN [r IN $rows | r.id] AND x.score >= coalesce(x.o.sim_floor, $min)\n"
+    "            | {o: x.o, c: c, score: x.score}] AS offered\n"
+    "  }\n"
+    "  RETURN collect({c: c, best: best}) AS bests,\n"
+    "         reduce(acc = [], l IN collect(offered) | acc + l) AS pairs\n"
     "}\n"
     /* Who pointed at a written title, and at what score. */
     "CALL {\n"
@@ -106,13 +125,12 @@ const char ENRICH_WRITE_CYPHER[] =
     /* The written titles' own lists, from scratch. */
     "CALL { WITH ups UNWIND ups AS uid MATCH (:Content {id: uid})-[s:SIMILAR_TO]->() DELETE s }\n"
     "CALL {\n"
-    "  WITH pairs\n"
-    "  UNWIND pairs AS p\n"
-    "  WITH p.c AS c, p.o AS o, p.score AS score ORDER BY score DESC, o.id\n"
-    "  WITH c, collect({o: o, score: score})[..$top] AS best\n"
-    "  UNWIND best AS b\n"
-    "  WITH c, b.o AS o, b.score AS score\n"
-    "  CREATE (c)-[:SIMILAR_TO {score: score}]->(o)\n"
+    "  WITH bests\n"
+    "  UNWIND bests AS b\n"
+    "  WITH b.c AS c, b.best AS best\n"
+    "  CALL { WITH c, best UNWIND best AS x WITH c, x.o AS o, x.score AS score\n"
+    "         CREATE (c)-[:SIMILAR_TO {score: score}]->(o) }\n"
+    "  " SET_FLOOR("c")
     "}\n"
     /*
      * Every other title o that scores with a written title or pointed at one. If
@@ -126,7 +144,6 @@ const char ENRICH_WRITE_CYPHER[] =
     "  CALL {\n"
     "    WITH pairs, ups\n"
     "    UNWIND pairs AS p\n"
-    "    WITH p WHERE NOT p.o.id IN ups\n"
     "    RETURN p.o AS o, p.c AS c, p.score AS score, null AS t, null AS s, null AS e\n"
     "    UNION ALL\n"
     "    WITH pointers\n"
@@ -152,6 +169,7 @@ const char ENRICH_WRITE_CYPHER[] =
     "    CALL { WITH o, ranked UNWIND ranked[..$top] AS t WITH o, t WHERE t.e IS NULL\n"
     "           WITH o, t.n AS n, t.score AS score\n"
     "           CREATE (o)-[:SIMILAR_TO {score: score}]->(n) }\n"
+    "    " SET_FLOOR("o")
     "  }\n"
     "  RETURN collect(CASE WHEN weakened THEN o.id END) AS weakened\n"
     "}\n"
@@ -343,9 +361,9 @@ json_t *enrich_params(hsc_content_event *const *evs, const int *winner, size_t n
         json_object_set_new(r, "attr_w", json_real(attr_weight(e, w)));
         json_array_append_new(rows, r);
     }
-    return json_pack("{s:o, s:o, s:f, s:f, s:f, s:f, s:i}", "rows", rows, "deletes", deletes, "wg",
-                     w->genre, "wt", w->theme, "wm", w->mood, "min", w->min_score, "top",
-                     w->top_n);
+    return json_pack("{s:o, s:o, s:f, s:f, s:f, s:f, s:i, s:i}", "rows", rows, "deletes", deletes,
+                     "wg", w->genre, "wt", w->theme, "wm", w->mood, "min", w->min_score, "top",
+                     w->top_n, "fanout", w->fanout > 0 ? w->fanout : 2000);
 }
 
 /* ---------------- stage operations ---------------- */
@@ -538,6 +556,7 @@ int enrich_ctx_init(struct enrich_ctx *ctx, struct ev_loop *loop, const hsc_conf
         .mood = hsc_config_double(cfg, "enrich.weight_mood"),
         .min_score = hsc_config_double(cfg, "enrich.similar_min"),
         .top_n = (int)hsc_config_int(cfg, "enrich.similar_top_n"),
+        .fanout = (int)hsc_config_int(cfg, "enrich.similar_fanout"),
     };
     char vocab[1100];
     const char *vp = hsc_config_str(cfg, "enrich.vocabulary");

@@ -36,6 +36,7 @@ struct enrich_weights {
     double genre, theme, mood;
     double min_score;
     int top_n;
+    int fanout; /* titles considered per tag when scoring (exact below it) */
 };
 
 /* What the stage needs. */
