@@ -227,7 +227,7 @@ int main(int argc, char **argv)
 
     run(&b, "CREATE CONSTRAINT content_id IF NOT EXISTS FOR (c:Content) REQUIRE c.id IS UNIQUE", NULL);
     run(&b, "MATCH (c:Content) WHERE c.id STARTS WITH 'bench-' "
-            "CALL { WITH c DETACH DELETE c } IN TRANSACTIONS OF 5000 ROWS", NULL);
+            "CALL { WITH c DETACH DELETE c } IN TRANSACTIONS OF 1000 ROWS", NULL);
 
     /* Load the titles and their tags. */
     b.evs = calloc((size_t)b.titles + 2500, sizeof(*b.evs));
@@ -314,7 +314,7 @@ int main(int argc, char **argv)
 
     if (!keep)
         run(&b, "MATCH (c:Content) WHERE c.id STARTS WITH 'bench-' "
-                "CALL { WITH c DETACH DELETE c } IN TRANSACTIONS OF 5000 ROWS", NULL);
+                "CALL { WITH c DETACH DELETE c } IN TRANSACTIONS OF 1000 ROWS", NULL);
     for (long i = 0; i < b.titles + 2500; i++)
         hsc_content_event_clear(&b.evs[i]);
     free(b.evs);

@@ -718,5 +718,5 @@ long long it_neo4j_wait(const char *cypher, long long want, int timeout_ms)
 
 void it_neo4j_reset(void)
 {
-    json_decref(it_neo4j("MATCH (n) CALL { WITH n DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS", NULL));
+    json_decref(it_neo4j("MATCH (n) CALL { WITH n DETACH DELETE n } IN TRANSACTIONS OF 1000 ROWS", NULL));
 }

@@ -113,7 +113,7 @@ const char ENRICH_WRITE_CYPHER[] =
     "            | {o: x.o, c: c, score: x.score}] AS offered\n"
     "  }\n"
     "  RETURN collect({c: c, best: best}) AS bests,\n"
-    "         reduce(acc = [], l IN collect(offered) | acc + l) AS pairs\n"
+    "         collect(offered) AS offered_lists\n"
     "}\n"
     /* Who pointed at a written title, and at what score. */
     "CALL {\n"
@@ -140,10 +140,11 @@ const char ENRICH_WRITE_CYPHER[] =
      * unchanged titles plus the written titles it scores with, best $top kept.
      */
     "CALL {\n"
-    "  WITH pairs, pointers, ups\n"
+    "  WITH offered_lists, pointers\n"
     "  CALL {\n"
-    "    WITH pairs, ups\n"
-    "    UNWIND pairs AS p\n"
+    "    WITH offered_lists\n"
+    "    UNWIND offered_lists AS l\n"
+    "    UNWIND l AS p\n"
     "    RETURN p.o AS o, p.c AS c, p.score AS score, null AS t, null AS s, null AS e\n"
     "    UNION ALL\n"
     "    WITH pointers\n"
