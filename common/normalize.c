@@ -6,6 +6,8 @@
  */
 #include "normalize.h"
 
+#include "hsc/codec.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -113,5 +115,33 @@ void hsc_content_pick_winners(const hsc_content_event *const *evs, size_t n, int
                 keep = 0;
         }
         winner[i] = keep;
+    }
+}
+
+int hsc_content_from_message(const void *buf, size_t len, size_t max, const char *max_key,
+                             hsc_content_event **out, hsc_err *err)
+{
+    if (len > max)
+        return hsc_err_set(err, HSC_EINVAL, "message: %zu bytes is more than %s (%zu)", len,
+                           max_key, max);
+    hsc_content_event *ev = calloc(1, sizeof(*ev));
+    if (!ev)
+        return hsc_err_set(err, HSC_ENOMEM, "out of memory");
+    int rc = hsc_codec_decode_content(buf, len, ev, err);
+    if (!rc)
+        rc = hsc_normalize_content(ev, err);
+    if (rc) {
+        hsc_content_free(ev);
+        return rc;
+    }
+    *out = ev;
+    return HSC_OK;
+}
+
+void hsc_content_free(hsc_content_event *ev)
+{
+    if (ev) {
+        hsc_content_event_clear(ev);
+        free(ev);
     }
 }

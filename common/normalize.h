@@ -5,6 +5,8 @@
 #ifndef HSC_NORMALIZE_H
 #define HSC_NORMALIZE_H
 
+#include <stddef.h>
+
 #include "hsc/error.h"
 #include "hsc/message.h"
 
@@ -16,6 +18,16 @@ void hsc_normalize_tag(char *s);
 
 /* Removes leading and trailing ASCII whitespace in place. */
 void hsc_trim(char *s);
+
+/*
+ * Decodes a content message of at most max bytes (the limit's config key is
+ * max_key, for the error), validates and normalises it into a new event.
+ */
+int hsc_content_from_message(const void *buf, size_t len, size_t max, const char *max_key,
+                             hsc_content_event **out, hsc_err *err);
+
+/* Frees an event made by hsc_content_from_message (NULL is fine). */
+void hsc_content_free(hsc_content_event *ev);
 
 /* True if a supersedes b: a higher version, or a delete at the same version. */
 int hsc_content_supersedes(const hsc_content_event *a, const hsc_content_event *b);

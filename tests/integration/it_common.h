@@ -59,4 +59,27 @@ static inline long long it_pg_wait_at_least(struct it *t, const char *sql, long 
     return v;
 }
 
+/* Splits a JSON-lines file into its first `head` lines and the rest (two new temp files). */
+static inline void it_split_lines(const char *path, int head, char **a, char **b)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        fprintf(stderr, "cannot read %s\n", path);
+        exit(1);
+    }
+    char *line = NULL, *bufs[2] = {NULL, NULL};
+    size_t cap = 0, lens[2] = {0, 0};
+    FILE *out[2] = {open_memstream(&bufs[0], &lens[0]), open_memstream(&bufs[1], &lens[1])};
+    for (int i = 0; getline(&line, &cap, f) > 0; i++)
+        fputs(line, out[i >= head]);
+    free(line);
+    fclose(f);
+    fclose(out[0]);
+    fclose(out[1]);
+    *a = it_temp_file(bufs[0], lens[0]);
+    *b = it_temp_file(bufs[1], lens[1]);
+    free(bufs[0]);
+    free(bufs[1]);
+}
+
 #endif

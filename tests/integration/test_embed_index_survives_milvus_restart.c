@@ -21,27 +21,6 @@ static int strcmp_ptr(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Splits a JSON-lines file into its first `head` lines and the rest. */
-static void split(const char *path, int head, char **a, char **b)
-{
-    FILE *f = fopen(path, "r");
-    assert_non_null(f);
-    char *line = NULL;
-    size_t cap = 0;
-    char *bufs[2] = {NULL, NULL};
-    size_t lens[2] = {0, 0};
-    FILE *out[2] = {open_memstream(&bufs[0], &lens[0]), open_memstream(&bufs[1], &lens[1])};
-    for (int i = 0; getline(&line, &cap, f) > 0; i++)
-        fputs(line, out[i >= head]);
-    free(line);
-    fclose(f);
-    fclose(out[0]);
-    fclose(out[1]);
-    *a = it_temp_file(bufs[0], lens[0]);
-    *b = it_temp_file(bufs[1], lens[1]);
-    free(bufs[0]);
-    free(bufs[1]);
-}
 
 static void test_milvus_restart_mid_stream(void **state)
 {
@@ -49,7 +28,7 @@ static void test_milvus_restart_mid_stream(void **state)
     it_setup(&t);
     char *content = it_sample(&t, "content", "6000", "6000");
     char *first, *second;
-    split(content, N / 2, &first, &second);
+    it_split_lines(content, N / 2, &first, &second);
     const char *ingest_args[] = {"--set", "ingest.group=it-mvrestart-ingest", NULL};
     const char *ei_args[] = {"--set", "embed_index.group=it-mvrestart", "--set",
                              "milvus.dimension=16", "--set", "embed_index.batch_max=100",

@@ -16,25 +16,6 @@
 
 #define N 1500
 
-/* Splits a JSON-lines file into its first `head` lines and the rest. */
-static void split(const char *path, int head, char **a, char **b)
-{
-    FILE *f = fopen(path, "r");
-    assert_non_null(f);
-    char *line = NULL, *bufs[2] = {NULL, NULL};
-    size_t cap = 0, lens[2] = {0, 0};
-    FILE *out[2] = {open_memstream(&bufs[0], &lens[0]), open_memstream(&bufs[1], &lens[1])};
-    for (int i = 0; getline(&line, &cap, f) > 0; i++)
-        fputs(line, out[i >= head]);
-    free(line);
-    fclose(f);
-    fclose(out[0]);
-    fclose(out[1]);
-    *a = it_temp_file(bufs[0], lens[0]);
-    *b = it_temp_file(bufs[1], lens[1]);
-    free(bufs[0]);
-    free(bufs[1]);
-}
 
 static void test_neo4j_restart_mid_stream(void **state)
 {
@@ -43,7 +24,7 @@ static void test_neo4j_restart_mid_stream(void **state)
     it_neo4j_reset();
     char *content = it_sample(&t, "content", "1500", "1500");
     char *first, *second;
-    split(content, N / 2, &first, &second);
+    it_split_lines(content, N / 2, &first, &second);
     const char *ingest_args[] = {"--set", "ingest.group=it-neorestart-ingest", NULL};
     const char *enrich_args[] = {"--set", "enrich.group=it-neorestart", "--set",
                                  "enrich.batch_max=100", "--set", "backoff.max_ms=1000", "--set",

@@ -112,25 +112,18 @@ done:
 static int ei_decode(void *vctx, const rd_kafka_message_t *rkm, void **out, hsc_err *err)
 {
     struct embed_index_ctx *ctx = vctx;
-    if (rkm->len > ctx->max_message_bytes)
-        return hsc_err_set(err, HSC_EINVAL,
-                           "message: %zu bytes is more than embed_index.max_message_bytes (%zu)",
-                           rkm->len, ctx->max_message_bytes);
-    hsc_content_event *ev = calloc(1, sizeof(*ev));
-    if (!ev)
-        return hsc_err_set(err, HSC_ENOMEM, "out of memory");
-    int rc = hsc_codec_decode_content(rkm->payload, rkm->len, ev, err);
-    if (!rc)
-        rc = hsc_normalize_content(ev, err);
-    if (!rc && ev->op == HSC_OP_UPSERT && ev->embedding && ev->dim != (size_t)ctx->dim)
-        rc = hsc_err_set(err, HSC_EINVAL,
-                         "embedding: %zu values, but the collection holds vectors of dimension "
-                         "%d (milvus.dimension)",
-                         ev->dim, ctx->dim);
-    if (rc) {
-        hsc_content_event_clear(ev);
-        free(ev);
+    hsc_content_event *ev;
+    int rc = hsc_content_from_message(rkm->payload, rkm->len, ctx->max_message_bytes,
+                                      "embed_index.max_message_bytes", &ev, err);
+    if (rc)
         return rc;
+    if (ev->op == HSC_OP_UPSERT && ev->embedding && ev->dim != (size_t)ctx->dim) {
+        hsc_err_set(err, HSC_EINVAL,
+                    "embedding: %zu values, but the collection holds vectors of dimension %d "
+                    "(milvus.dimension)",
+                    ev->dim, ctx->dim);
+        hsc_content_free(ev);
+        return HSC_EINVAL;
     }
     *out = ev;
     return HSC_OK;
@@ -138,11 +131,7 @@ static int ei_decode(void *vctx, const rd_kafka_message_t *rkm, void **out, hsc_
 
 static void ei_free(void *vctx, void *decoded)
 {
-    hsc_content_event *ev = decoded;
-    if (ev) {
-        hsc_content_event_clear(ev);
-        free(ev);
-    }
+    hsc_content_free(decoded);
     (void)vctx;
 }
 

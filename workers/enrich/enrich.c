@@ -372,21 +372,11 @@ json_t *enrich_params(hsc_content_event *const *evs, const int *winner, size_t n
 static int en_decode(void *vctx, const rd_kafka_message_t *rkm, void **out, hsc_err *err)
 {
     struct enrich_ctx *ctx = vctx;
-    if (rkm->len > ctx->max_message_bytes)
-        return hsc_err_set(err, HSC_EINVAL,
-                           "message: %zu bytes is more than enrich.max_message_bytes (%zu)",
-                           rkm->len, ctx->max_message_bytes);
-    hsc_content_event *ev = calloc(1, sizeof(*ev));
-    if (!ev)
-        return hsc_err_set(err, HSC_ENOMEM, "out of memory");
-    int rc = hsc_codec_decode_content(rkm->payload, rkm->len, ev, err);
-    if (!rc)
-        rc = hsc_normalize_content(ev, err);
-    if (rc) {
-        hsc_content_event_clear(ev);
-        free(ev);
+    hsc_content_event *ev;
+    int rc = hsc_content_from_message(rkm->payload, rkm->len, ctx->max_message_bytes,
+                                      "enrich.max_message_bytes", &ev, err);
+    if (rc)
         return rc;
-    }
     ctx->derived_tags += enrich_extract(&ctx->vocab, ev);
     *out = ev;
     return HSC_OK;
@@ -394,11 +384,7 @@ static int en_decode(void *vctx, const rd_kafka_message_t *rkm, void **out, hsc_
 
 static void en_free(void *vctx, void *decoded)
 {
-    hsc_content_event *ev = decoded;
-    if (ev) {
-        hsc_content_event_clear(ev);
-        free(ev);
-    }
+    hsc_content_free(decoded);
     (void)vctx;
 }
 
