@@ -651,27 +651,6 @@ static void fail(struct call *c, const hsc_err *err)
     finish(c, err);
 }
 
-static char *read_file(const char *path, hsc_err *err)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        hsc_err_set(err, HSC_ECONFIG, "milvus.schema: cannot open %s", path);
-        return NULL;
-    }
-    hsc_buf b = {0};
-    char chunk[4096];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-        hsc_buf_append(&b, chunk, n);
-    fclose(f);
-    if (hsc_buf_append(&b, "", 1)) {
-        hsc_buf_free(&b);
-        hsc_err_set(err, HSC_ENOMEM, "out of memory");
-        return NULL;
-    }
-    return b.data;
-}
-
 /* The ensure sequence, one step per HTTP answer. */
 enum {
     E_PROBE,     /* POST v2 has: 404 means a v1 server */
@@ -788,9 +767,11 @@ static int ensure_step(struct call *c, const hsc_http_response *res, hsc_err *er
         if (rc && !(missing && c->step == E_DESCRIBE))
             return -1;
         if (missing) {
-            char *schema = read_file(m->schema_path, err);
-            if (!schema)
+            char *schema = hsc_read_file(m->schema_path);
+            if (!schema) {
+                hsc_err_set(err, HSC_ECONFIG, "milvus.schema: cannot read %s", m->schema_path);
                 return -1;
+            }
             char *body = hsc_milvus_build_create(m->dialect, m->collection, schema, m->dim, err);
             free(schema);
             if (!body)

@@ -278,3 +278,23 @@ int hsc_buf_json_str(hsc_buf *b, const char *s)
         return HSC_ENOMEM;
     return HSC_OK;
 }
+
+char *hsc_read_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    hsc_buf b = {0};
+    char chunk[8192];
+    size_t n;
+    int rc = 0;
+    while (!rc && (n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        rc = hsc_buf_append(&b, chunk, n);
+    int bad = ferror(f);
+    fclose(f);
+    if (rc || bad || hsc_buf_append(&b, "", 1)) {
+        hsc_buf_free(&b);
+        return NULL;
+    }
+    return b.data;
+}

@@ -53,6 +53,9 @@ size_t hsc_fmt_float(float f, char *out);
 /* Appends s as a JSON string literal (quoted, escaped); 0 or HSC_ENOMEM. */
 int hsc_buf_json_str(hsc_buf *b, const char *s);
 
+/* Reads a whole file into a malloc'd NUL-terminated string; NULL if it cannot be read. */
+char *hsc_read_file(const char *path);
+
 /* strdup of n bytes with a terminating NUL; NULL on allocation failure. */
 char *hsc_strndup(const char *s, size_t n);
 

@@ -41,22 +41,6 @@ static void fnv1a(const char *s, char out[17])
     snprintf(out, 17, "%016llx", (unsigned long long)h);
 }
 
-static char *read_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    hsc_buf b = {0};
-    char chunk[8192];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-        hsc_buf_append(&b, chunk, n);
-    fclose(f);
-    if (!b.data)
-        hsc_buf_append(&b, "", 0);
-    return b.data;
-}
-
 static int load(const char *dir, struct migration **out, int *n)
 {
     DIR *d = opendir(dir);
@@ -81,7 +65,7 @@ static int load(const char *dir, struct migration **out, int *n)
         snprintf(x->name, sizeof(x->name), "%s", e->d_name);
         char path[2048];
         snprintf(path, sizeof(path), "%.1000s/%.1000s", dir, e->d_name);
-        x->sql = read_file(path);
+        x->sql = hsc_read_file(path);
         if (!x->sql) {
             fprintf(stderr, "hsc schema: cannot read %s\n", path);
             closedir(d);
