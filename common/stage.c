@@ -468,8 +468,10 @@ static void on_process_done(hsc_stage_batch *b, int code, const hsc_err *err)
     char d[32], n[32];
     snprintf(d, sizeof(d), "%lld", (long long)ms);
     snprintf(n, sizeof(n), "%zu", b->ncur);
-    hsc_log_warn("backend write failed; pausing and retrying", "stage", st->name, "error",
-                 err ? err->msg : hsc_code_name(code), "retry_in_ms", d, "messages", n, NULL);
+    /* A configuration error (bad credentials, wrong dimension) waits for an operator: say so loudly. */
+    hsc_log(code == HSC_ECONFIG ? HSC_LOG_ERROR : HSC_LOG_WARN,
+            "backend write failed; pausing and retrying", "stage", st->name, "error",
+            err ? err->msg : hsc_code_name(code), "retry_in_ms", d, "messages", n, NULL);
     st->stats.retries++;
     set_reason(st, PAUSE_BACKOFF, 1);
     ev_timer_set(&st->retry, (double)ms / 1000.0, 0);

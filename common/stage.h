@@ -34,7 +34,10 @@ typedef struct hsc_stage_msg {
 /* The batch being processed: the messages in, the records to produce out. */
 typedef struct hsc_stage_batch hsc_stage_batch;
 
-/* Completion of process(): HSC_OK, HSC_ETRANSIENT (retry) or HSC_EINVAL (isolate). */
+/*
+ * Completion of process(): HSC_OK, HSC_EINVAL (isolate, DLQ the bad one), or
+ * any other code (keep the batch and retry; HSC_ECONFIG is logged as an error).
+ */
 typedef void (*hsc_stage_done_fn)(hsc_stage_batch *b, int code, const hsc_err *err);
 
 /* What a stage plugs in. */

@@ -159,19 +159,11 @@ static void job_free(struct job *j)
     free(j);
 }
 
+/* Any code but HSC_OK and HSC_EINVAL makes the stage keep the batch and retry it. */
 static void job_end(struct job *j, int code, const hsc_err *err)
 {
     hsc_stage_batch *b = j->b;
     hsc_stage_done_fn done = j->done;
-    hsc_err e2 = {0};
-    if (code == HSC_ECONFIG || code == HSC_ENOTFOUND || code == HSC_ETIMEDOUT ||
-        code == HSC_ECANCELED) {
-        /* Not the data's fault: keep the batch and retry after the operator's fix. */
-        hsc_log_error("embed-index cannot write", "error", err ? err->msg : "", NULL);
-        hsc_err_set(&e2, HSC_ETRANSIENT, "%s", err ? err->msg : "");
-        code = HSC_ETRANSIENT;
-        err = &e2;
-    }
     job_free(j);
     done(b, code, err);
 }

@@ -400,18 +400,11 @@ struct job {
     size_t nconstraints, next_constraint;
 };
 
+/* Any code but HSC_OK and HSC_EINVAL makes the stage keep the batch and retry it. */
 static void job_end(struct job *j, int code, const hsc_err *err)
 {
     hsc_stage_batch *b = j->b;
     hsc_stage_done_fn done = j->done;
-    hsc_err e2 = {0};
-    if (code == HSC_ECONFIG || code == HSC_ECANCELED || code == HSC_ENOMEM) {
-        if (code == HSC_ECONFIG)
-            hsc_log_error("enrich cannot write", "error", err ? err->msg : "", NULL);
-        hsc_err_set(&e2, HSC_ETRANSIENT, "%s", err ? err->msg : "");
-        code = HSC_ETRANSIENT;
-        err = &e2;
-    }
     for (size_t i = 0; i < j->nconstraints; i++)
         free(j->constraints[i]);
     free(j->constraints);
