@@ -1,5 +1,6 @@
 /*
- * MessagePack codec for ContentEvent and LearningEvent (schemas/README.md).
+ * MessagePack codec for hsc's messages (schemas/README.md): content and
+ * learning events, indexed records, search requests and replies.
  * Decoding walks the map once: unknown keys are skipped, known keys are type
  * checked as they are read, then the whole event is validated by the same
  * function that checks events built from JSON, so both paths agree on what is
@@ -756,4 +757,510 @@ int hsc_codec_encode_indexed(const hsc_indexed_record *r, char **out, size_t *le
     pack_key(&pk, "ts");
     msgpack_pack_int64(&pk, r->ts);
     return finish(&sb, out, len, err);
+}
+
+/* ---------- SearchRequest and SearchReply ---------- */
+
+static const char *STRATEGY_NAMES[] = {"auto",          "vector_only",       "graph_only",
+                                       "hybrid_parallel", "hybrid_sequential", "cached_only"};
+
+const char *hsc_strategy_name(hsc_strategy s)
+{
+    return (unsigned)s < sizeof(STRATEGY_NAMES) / sizeof(*STRATEGY_NAMES) ? STRATEGY_NAMES[s]
+                                                                          : "unknown";
+}
+
+int hsc_strategy_parse(const char *name, hsc_strategy *out)
+{
+    for (size_t i = 0; i < sizeof(STRATEGY_NAMES) / sizeof(*STRATEGY_NAMES); i++)
+        if (!strcmp(name, STRATEGY_NAMES[i])) {
+            *out = (hsc_strategy)i;
+            return 0;
+        }
+    return -1;
+}
+
+void hsc_search_request_init(hsc_search_request *r)
+{
+    memset(r, 0, sizeof(*r));
+    r->v = HSC_SCHEMA_VERSION;
+    r->k = HSC_SEARCH_K_DEFAULT;
+    r->strategy = HSC_STRATEGY_AUTO;
+    r->cache = true;
+}
+
+void hsc_search_request_clear(hsc_search_request *r)
+{
+    free(r->user_id);
+    free(r->embedding);
+    hsc_strlist_clear(&r->seed_ids);
+    hsc_strlist_clear(&r->filters.genres);
+    hsc_strlist_clear(&r->filters.exclude_ids);
+    free(r->filters.language);
+    memset(r, 0, sizeof(*r));
+}
+
+void hsc_search_result_clear(hsc_search_result *r)
+{
+    free(r->id);
+    free(r->title);
+    hsc_strlist_clear(&r->genres);
+    for (size_t i = 0; i < r->nrels; i++) {
+        free(r->rels[i].type);
+        free(r->rels[i].seed);
+    }
+    free(r->rels);
+    memset(r, 0, sizeof(*r));
+}
+
+void hsc_search_reply_clear(hsc_search_reply *r)
+{
+    free(r->correlation_id);
+    free(r->error_code);
+    free(r->error_message);
+    free(r->plan);
+    hsc_strlist_clear(&r->degraded);
+    for (size_t i = 0; i < r->nresults; i++)
+        hsc_search_result_clear(&r->results[i]);
+    free(r->results);
+    memset(r, 0, sizeof(*r));
+}
+
+static int get_bool(const char *field, const msgpack_object *o, bool *out, hsc_err *err)
+{
+    int rc = want(field, o, MSGPACK_OBJECT_BOOLEAN, "a boolean", err);
+    if (!rc)
+        *out = o->via.boolean;
+    return rc;
+}
+
+static int get_num(const char *field, const msgpack_object *o, double *out, hsc_err *err)
+{
+    if (o->type == MSGPACK_OBJECT_FLOAT32 || o->type == MSGPACK_OBJECT_FLOAT64)
+        *out = o->via.f64;
+    else if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+        *out = (double)o->via.u64;
+    else if (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER)
+        *out = (double)o->via.i64;
+    else
+        return hsc_err_set(err, HSC_EINVAL, "%s: expected a number, got %s", field,
+                           type_name(o->type));
+    return HSC_OK;
+}
+
+static int check_ids(const char *field, const hsc_strlist *l, hsc_err *err)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (!hsc_id_valid(l->v[i], strlen(l->v[i])))
+            return hsc_err_set(err, HSC_EINVAL, "%s[%zu]: must be 1-%d of [A-Za-z0-9._:-]",
+                               field, i, HSC_MAX_ID_LEN);
+    return HSC_OK;
+}
+
+static int decode_filters(const msgpack_object *o, hsc_search_filters *f, hsc_err *err)
+{
+    int rc = want("filters", o, MSGPACK_OBJECT_MAP, "a map", err);
+    if (rc)
+        return rc;
+    const msgpack_object_map *m = &o->via.map;
+    for (uint32_t i = 0; i < m->size && !rc; i++) {
+        const msgpack_object *k = &m->ptr[i].key, *val = &m->ptr[i].val;
+        int64_t n;
+        if (k->type != MSGPACK_OBJECT_STR)
+            return hsc_err_set(err, HSC_EINVAL, "filters: key %u is not a string", i);
+        if (val->type == MSGPACK_OBJECT_NIL)
+            continue;
+        if (key_is(k, "genres")) {
+            if (!(rc = get_strlist("filters.genres", val, &f->genres, err)))
+                rc = check_tags("filters.genres", &f->genres, err);
+        } else if (key_is(k, "exclude_ids")) {
+            if (!(rc = get_strlist("filters.exclude_ids", val, &f->exclude_ids, err)))
+                rc = check_ids("filters.exclude_ids", &f->exclude_ids, err);
+        } else if (key_is(k, "language")) {
+            if (!(rc = get_str("filters.language", val, &f->language, err)))
+                rc = check_text("filters.language", f->language, 16, err);
+        } else if (key_is(k, "year_min")) {
+            if (!(rc = get_int("filters.year_min", val, 0, 9999, &n, err)))
+                f->year_min = (int32_t)n, f->has |= HSC_FILTER_YEAR_MIN;
+        } else if (key_is(k, "year_max")) {
+            if (!(rc = get_int("filters.year_max", val, 0, 9999, &n, err)))
+                f->year_max = (int32_t)n, f->has |= HSC_FILTER_YEAR_MAX;
+        } else if (key_is(k, "max_maturity")) {
+            if (!(rc = get_int("filters.max_maturity", val, 0, 21, &n, err)))
+                f->max_maturity = (int32_t)n, f->has |= HSC_FILTER_MAX_MATURITY;
+        }
+    }
+    if (!rc && (f->has & HSC_FILTER_YEAR_MIN) && (f->has & HSC_FILTER_YEAR_MAX) &&
+        f->year_min > f->year_max)
+        rc = hsc_err_set(err, HSC_EINVAL, "filters.year_min: %d is after year_max %d",
+                         f->year_min, f->year_max);
+    return rc;
+}
+
+static int decode_request_fields(const msgpack_object_map *m, hsc_search_request *r,
+                                 hsc_err *err)
+{
+    int have_v = 0;
+    for (uint32_t i = 0; i < m->size; i++) {
+        const msgpack_object *k = &m->ptr[i].key, *o = &m->ptr[i].val;
+        int64_t n;
+        int rc = HSC_OK;
+        if (o->type == MSGPACK_OBJECT_NIL && !key_is(k, "v"))
+            continue;
+        if (key_is(k, "v")) {
+            if (!(rc = get_int("v", o, 1, 1, &n, err)))
+                r->v = (int)n, have_v = 1;
+        } else if (key_is(k, "user_id")) {
+            if (!(rc = get_str("user_id", o, &r->user_id, err)))
+                rc = check_id("user_id", r->user_id, err);
+        } else if (key_is(k, "embedding")) {
+            rc = get_embedding(o, &r->embedding, &r->dim, err);
+            for (size_t d = 0; !rc && d < r->dim; d++)
+                if (!isfinite(r->embedding[d]))
+                    rc = hsc_err_set(err, HSC_EINVAL, "embedding: value %zu is not finite", d);
+        } else if (key_is(k, "seed_ids")) {
+            if (!(rc = get_strlist("seed_ids", o, &r->seed_ids, err)))
+                rc = check_ids("seed_ids", &r->seed_ids, err);
+        } else if (key_is(k, "k")) {
+            if (!(rc = get_int("k", o, 1, HSC_SEARCH_K_MAX, &n, err)))
+                r->k = (int)n;
+        } else if (key_is(k, "filters")) {
+            rc = decode_filters(o, &r->filters, err);
+        } else if (key_is(k, "include_relationships")) {
+            rc = get_bool("include_relationships", o, &r->include_relationships, err);
+        } else if (key_is(k, "strategy")) {
+            char *s = NULL;
+            if (!(rc = get_str("strategy", o, &s, err)) && hsc_strategy_parse(s, &r->strategy))
+                rc = hsc_err_set(err, HSC_EINVAL,
+                                 "strategy: \"%.40s\" is not one of auto, vector_only, "
+                                 "graph_only, hybrid_parallel, hybrid_sequential, cached_only",
+                                 s);
+            free(s);
+        } else if (key_is(k, "cache")) {
+            rc = get_bool("cache", o, &r->cache, err);
+        }
+        if (rc)
+            return rc;
+    }
+    if (!have_v)
+        return hsc_err_set(err, HSC_EINVAL, "v: missing");
+    return HSC_OK;
+}
+
+int hsc_codec_decode_search_request(const void *buf, size_t len, hsc_search_request *r,
+                                    hsc_err *err)
+{
+    hsc_search_request_init(r);
+    msgpack_unpacked res;
+    int rc = unpack_map(buf, len, &res, err);
+    if (!rc)
+        rc = decode_request_fields(&res.data.via.map, r, err);
+    msgpack_unpacked_destroy(&res);
+    if (rc)
+        hsc_search_request_clear(r);
+    return rc;
+}
+
+static void pack_bool(msgpack_packer *pk, const char *k, bool v)
+{
+    pack_key(pk, k);
+    if (v)
+        msgpack_pack_true(pk);
+    else
+        msgpack_pack_false(pk);
+}
+
+static void pack_int(msgpack_packer *pk, const char *k, int64_t v)
+{
+    pack_key(pk, k);
+    msgpack_pack_int64(pk, v);
+}
+
+int hsc_codec_encode_search_request(const hsc_search_request *r, char **out, size_t *len,
+                                    hsc_err *err)
+{
+    if (r->k < 1 || r->k > HSC_SEARCH_K_MAX)
+        return hsc_err_set(err, HSC_EINVAL, "k: %d is outside 1..%d", r->k, HSC_SEARCH_K_MAX);
+    if (r->user_id && check_id("user_id", r->user_id, err))
+        return err->code;
+    const hsc_search_filters *f = &r->filters;
+    int nf = !!f->genres.n + !!f->exclude_ids.n + !!f->language +
+             !!(f->has & HSC_FILTER_YEAR_MIN) + !!(f->has & HSC_FILTER_YEAR_MAX) +
+             !!(f->has & HSC_FILTER_MAX_MATURITY);
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 5 + !!r->user_id + !!r->embedding + !!r->seed_ids.n + !!nf);
+    pack_int(&pk, "v", r->v ? r->v : HSC_SCHEMA_VERSION);
+    if (r->user_id)
+        pack_str(&pk, "user_id", r->user_id);
+    if (r->embedding) {
+        pack_key(&pk, "embedding");
+        msgpack_pack_bin(&pk, r->dim * 4);
+        for (size_t i = 0; i < r->dim; i++) {
+            uint32_t bits;
+            memcpy(&bits, &r->embedding[i], 4);
+            unsigned char b[4] = {(unsigned char)bits, (unsigned char)(bits >> 8),
+                                  (unsigned char)(bits >> 16), (unsigned char)(bits >> 24)};
+            msgpack_pack_bin_body(&pk, b, 4);
+        }
+    }
+    if (r->seed_ids.n)
+        pack_list(&pk, "seed_ids", &r->seed_ids);
+    pack_int(&pk, "k", r->k);
+    if (nf) {
+        pack_key(&pk, "filters");
+        msgpack_pack_map(&pk, nf);
+        if (f->genres.n)
+            pack_list(&pk, "genres", &f->genres);
+        if (f->exclude_ids.n)
+            pack_list(&pk, "exclude_ids", &f->exclude_ids);
+        if (f->language)
+            pack_str(&pk, "language", f->language);
+        if (f->has & HSC_FILTER_YEAR_MIN)
+            pack_int(&pk, "year_min", f->year_min);
+        if (f->has & HSC_FILTER_YEAR_MAX)
+            pack_int(&pk, "year_max", f->year_max);
+        if (f->has & HSC_FILTER_MAX_MATURITY)
+            pack_int(&pk, "max_maturity", f->max_maturity);
+    }
+    pack_bool(&pk, "include_relationships", r->include_relationships);
+    pack_str(&pk, "strategy", hsc_strategy_name(r->strategy));
+    pack_bool(&pk, "cache", r->cache);
+    return finish(&sb, out, len, err);
+}
+
+static void pack_double(msgpack_packer *pk, const char *k, double v)
+{
+    pack_key(pk, k);
+    msgpack_pack_double(pk, v);
+}
+
+/* Packs results only (the part the cache stores). */
+void hsc_codec_pack_results(void *packer, const hsc_search_result *res, size_t n)
+{
+    msgpack_packer *pk = packer;
+    msgpack_pack_array(pk, n);
+    for (size_t i = 0; i < n; i++) {
+        const hsc_search_result *x = &res[i];
+        msgpack_pack_map(pk, 7 + x->has_rels);
+        pack_str(pk, "id", x->id);
+        pack_double(pk, "score", x->score);
+        pack_double(pk, "vector_score", x->vector_score);
+        pack_double(pk, "graph_score", x->graph_score);
+        pack_double(pk, "policy_score", x->policy_score);
+        pack_str(pk, "title", x->title ? x->title : "");
+        pack_list(pk, "genres", &x->genres);
+        if (x->has_rels) {
+            pack_key(pk, "relationships");
+            msgpack_pack_array(pk, x->nrels);
+            for (size_t j = 0; j < x->nrels; j++) {
+                msgpack_pack_map(pk, 3);
+                pack_str(pk, "type", x->rels[j].type);
+                pack_str(pk, "seed", x->rels[j].seed);
+                pack_double(pk, "score", x->rels[j].score);
+            }
+        }
+    }
+}
+
+int hsc_codec_encode_search_reply(const hsc_search_reply *r, char **out, size_t *len,
+                                  hsc_err *err)
+{
+    if (!r->correlation_id)
+        return hsc_err_set(err, HSC_EINVAL, "correlation_id: missing");
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 8 + !r->ok + !!r->plan);
+    pack_int(&pk, "v", r->v ? r->v : HSC_SCHEMA_VERSION);
+    pack_str(&pk, "correlation_id", r->correlation_id);
+    pack_str(&pk, "status", r->ok ? "ok" : "error");
+    if (!r->ok) {
+        pack_key(&pk, "error");
+        msgpack_pack_map(&pk, 2);
+        pack_str(&pk, "code", r->error_code ? r->error_code : "internal");
+        pack_str(&pk, "message", r->error_message ? r->error_message : "");
+    }
+    pack_str(&pk, "strategy", hsc_strategy_name(r->strategy));
+    if (r->plan)
+        pack_str(&pk, "plan", r->plan);
+    pack_bool(&pk, "cache_hit", r->cache_hit);
+    pack_list(&pk, "degraded", &r->degraded);
+    pack_key(&pk, "results");
+    hsc_codec_pack_results(&pk, r->results, r->nresults);
+    pack_key(&pk, "timings_us");
+    msgpack_pack_map(&pk, 6);
+    pack_int(&pk, "total", r->timings_us.total);
+    pack_int(&pk, "cache", r->timings_us.cache);
+    pack_int(&pk, "vector", r->timings_us.vector);
+    pack_int(&pk, "graph", r->timings_us.graph);
+    pack_int(&pk, "policy", r->timings_us.policy);
+    pack_int(&pk, "rank", r->timings_us.rank);
+    return finish(&sb, out, len, err);
+}
+
+static int decode_rels(const msgpack_object *o, hsc_search_result *x, hsc_err *err)
+{
+    int rc = want("relationships", o, MSGPACK_OBJECT_ARRAY, "an array", err);
+    if (rc)
+        return rc;
+    x->has_rels = true;
+    x->rels = calloc(o->via.array.size ? o->via.array.size : 1, sizeof(*x->rels));
+    if (!x->rels)
+        return hsc_err_set(err, HSC_ENOMEM, "relationships: out of memory");
+    for (uint32_t i = 0; i < o->via.array.size && !rc; i++) {
+        const msgpack_object *e = &o->via.array.ptr[i];
+        if ((rc = want("relationships[]", e, MSGPACK_OBJECT_MAP, "a map", err)))
+            break;
+        hsc_search_relationship *rel = &x->rels[x->nrels++];
+        for (uint32_t j = 0; j < e->via.map.size && !rc; j++) {
+            const msgpack_object *k = &e->via.map.ptr[j].key, *val = &e->via.map.ptr[j].val;
+            if (k->type != MSGPACK_OBJECT_STR)
+                continue;
+            if (key_is(k, "type"))
+                rc = get_str("relationships[].type", val, &rel->type, err);
+            else if (key_is(k, "seed"))
+                rc = get_str("relationships[].seed", val, &rel->seed, err);
+            else if (key_is(k, "score") && val->type != MSGPACK_OBJECT_NIL)
+                rc = get_num("relationships[].score", val, &rel->score, err);
+        }
+    }
+    return rc;
+}
+
+static int decode_result(const msgpack_object *o, hsc_search_result *x, hsc_err *err)
+{
+    int rc = want("results[]", o, MSGPACK_OBJECT_MAP, "a map", err);
+    for (uint32_t j = 0; !rc && j < o->via.map.size; j++) {
+        const msgpack_object *k = &o->via.map.ptr[j].key, *val = &o->via.map.ptr[j].val;
+        if (k->type != MSGPACK_OBJECT_STR)
+            continue;
+        if (key_is(k, "id"))
+            rc = get_str("results[].id", val, &x->id, err);
+        else if (key_is(k, "score"))
+            rc = get_num("results[].score", val, &x->score, err);
+        else if (key_is(k, "vector_score"))
+            rc = get_num("results[].vector_score", val, &x->vector_score, err);
+        else if (key_is(k, "graph_score"))
+            rc = get_num("results[].graph_score", val, &x->graph_score, err);
+        else if (key_is(k, "policy_score"))
+            rc = get_num("results[].policy_score", val, &x->policy_score, err);
+        else if (key_is(k, "title"))
+            rc = get_str("results[].title", val, &x->title, err);
+        else if (key_is(k, "genres"))
+            rc = get_strlist("results[].genres", val, &x->genres, err);
+        else if (key_is(k, "relationships"))
+            rc = decode_rels(val, x, err);
+    }
+    if (!rc && !x->id)
+        rc = hsc_err_set(err, HSC_EINVAL, "results[].id: missing");
+    return rc;
+}
+
+int hsc_codec_unpack_results(const void *obj, hsc_search_result **out, size_t *n, hsc_err *err)
+{
+    const msgpack_object *o = obj;
+    int rc = want("results", o, MSGPACK_OBJECT_ARRAY, "an array", err);
+    if (rc)
+        return rc;
+    hsc_search_result *v = calloc(o->via.array.size ? o->via.array.size : 1, sizeof(*v));
+    if (!v)
+        return hsc_err_set(err, HSC_ENOMEM, "results: out of memory");
+    size_t cnt = 0;
+    for (uint32_t i = 0; i < o->via.array.size && !rc; i++)
+        rc = decode_result(&o->via.array.ptr[i], &v[cnt++], err);
+    *out = v;
+    *n = cnt;
+    return rc;
+}
+
+static int decode_timings(const msgpack_object *o, hsc_search_timings *t, hsc_err *err)
+{
+    int rc = want("timings_us", o, MSGPACK_OBJECT_MAP, "a map", err);
+    static const char *names[] = {"total", "cache", "vector", "graph", "policy", "rank"};
+    int64_t *slots[] = {&t->total, &t->cache, &t->vector, &t->graph, &t->policy, &t->rank};
+    for (uint32_t j = 0; !rc && j < o->via.map.size; j++) {
+        const msgpack_object *k = &o->via.map.ptr[j].key;
+        for (size_t s = 0; k->type == MSGPACK_OBJECT_STR && s < 6; s++)
+            if (key_is(k, names[s]))
+                rc = get_int("timings_us", &o->via.map.ptr[j].val, 0, INT64_MAX, slots[s], err);
+    }
+    return rc;
+}
+
+static int decode_reply_fields(const msgpack_object_map *m, hsc_search_reply *r, hsc_err *err)
+{
+    int have_v = 0, have_status = 0;
+    for (uint32_t i = 0; i < m->size; i++) {
+        const msgpack_object *k = &m->ptr[i].key, *o = &m->ptr[i].val;
+        int64_t n;
+        int rc = HSC_OK;
+        if (o->type == MSGPACK_OBJECT_NIL)
+            continue;
+        if (key_is(k, "v")) {
+            if (!(rc = get_int("v", o, 1, 1000, &n, err)))
+                r->v = (int)n, have_v = 1;
+        } else if (key_is(k, "correlation_id")) {
+            rc = get_str("correlation_id", o, &r->correlation_id, err);
+        } else if (key_is(k, "status")) {
+            char *s = NULL;
+            if (!(rc = get_str("status", o, &s, err))) {
+                if (strcmp(s, "ok") && strcmp(s, "error"))
+                    rc = hsc_err_set(err, HSC_EINVAL, "status: must be \"ok\" or \"error\"");
+                r->ok = !strcmp(s, "ok"), have_status = 1;
+            }
+            free(s);
+        } else if (key_is(k, "error")) {
+            if (!(rc = want("error", o, MSGPACK_OBJECT_MAP, "a map", err)))
+                for (uint32_t j = 0; !rc && j < o->via.map.size; j++) {
+                    const msgpack_object *ek = &o->via.map.ptr[j].key;
+                    if (ek->type == MSGPACK_OBJECT_STR && key_is(ek, "code"))
+                        rc = get_str("error.code", &o->via.map.ptr[j].val, &r->error_code, err);
+                    else if (ek->type == MSGPACK_OBJECT_STR && key_is(ek, "message"))
+                        rc = get_str("error.message", &o->via.map.ptr[j].val,
+                                     &r->error_message, err);
+                }
+        } else if (key_is(k, "strategy")) {
+            char *s = NULL;
+            if (!(rc = get_str("strategy", o, &s, err)) && hsc_strategy_parse(s, &r->strategy))
+                rc = hsc_err_set(err, HSC_EINVAL, "strategy: unknown \"%.40s\"", s);
+            free(s);
+        } else if (key_is(k, "plan")) {
+            rc = get_str("plan", o, &r->plan, err);
+        } else if (key_is(k, "cache_hit")) {
+            rc = get_bool("cache_hit", o, &r->cache_hit, err);
+        } else if (key_is(k, "degraded")) {
+            rc = get_strlist("degraded", o, &r->degraded, err);
+        } else if (key_is(k, "results")) {
+            rc = hsc_codec_unpack_results(o, &r->results, &r->nresults, err);
+        } else if (key_is(k, "timings_us")) {
+            rc = decode_timings(o, &r->timings_us, err);
+        }
+        if (rc)
+            return rc;
+    }
+    if (!have_v)
+        return hsc_err_set(err, HSC_EINVAL, "v: missing");
+    if (!r->correlation_id)
+        return hsc_err_set(err, HSC_EINVAL, "correlation_id: missing");
+    if (!have_status)
+        return hsc_err_set(err, HSC_EINVAL, "status: missing");
+    return HSC_OK;
+}
+
+int hsc_codec_decode_search_reply(const void *buf, size_t len, hsc_search_reply *r,
+                                  hsc_err *err)
+{
+    memset(r, 0, sizeof(*r));
+    msgpack_unpacked res;
+    int rc = unpack_map(buf, len, &res, err);
+    if (!rc)
+        rc = decode_reply_fields(&res.data.via.map, r, err);
+    msgpack_unpacked_destroy(&res);
+    if (rc)
+        hsc_search_reply_clear(r);
+    return rc;
 }

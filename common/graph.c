@@ -5,6 +5,7 @@
  */
 #include "graph.h"
 
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,6 +26,14 @@ const char HSC_GRAPH_CANDIDATES_CYPHER[] =
     "  RETURN c, 0.1 AS score, 'shared' AS via, a.name AS through\n"
     "}\n"
     "WITH s, c, score, via, through WHERE c.stub IS NULL AND NOT c.id IN $seeds\n"
+    "  AND NOT c.id IN $exclude_ids\n"
+    "  AND ($max_maturity IS NULL OR c.maturity <= $max_maturity)\n"
+    "  AND (size($languages) = 0 OR c.language IN $languages)\n"
+    "  AND ($year_min IS NULL OR c.year >= $year_min)\n"
+    "  AND ($year_max IS NULL OR c.year <= $year_max)\n"
+    "  AND (size($genres) = 0 OR EXISTS { MATCH (c)-[:BELONGS_TO]->(g:Genre)\n"
+    "                                    WHERE g.name IN $genres })\n"
+    "  AND NOT EXISTS { MATCH (c)-[:BELONGS_TO]->(x:Genre) WHERE x.name IN $excluded_genres }\n"
     "WITH c, sum(score) AS gscore,\n"
     "     collect({seed: s.id, via: via, score: score, through: through}) AS paths\n"
     "RETURN c.id AS id, gscore AS score, paths[..3] AS why\n"
@@ -165,15 +174,46 @@ static void on_info(void *arg, const hsc_neo4j_result *res, const hsc_err *err)
     free(q);
 }
 
-int hsc_graph_candidates(hsc_neo4j *n, const char *const *seeds, size_t nseeds, int limit,
-                         hsc_graph_candidates_fn cb, void *arg, hsc_err *err)
+/* Tags are stored lower-case in the graph (enrich normalises them). */
+static json_t *list_array(const hsc_strlist *l, int lower)
 {
+    json_t *a = json_array();
+    for (size_t i = 0; l && i < l->n; i++) {
+        char *v = strdup(l->v[i]);
+        for (char *c = v; lower && c && *c; c++)
+            *c = (char)tolower((unsigned char)*c);
+        if (v)
+            json_array_append_new(a, json_string(v));
+        free(v);
+    }
+    return a;
+}
+
+static json_t *opt_int(int present, int v)
+{
+    return present ? json_integer(v) : json_null();
+}
+
+int hsc_graph_candidates(hsc_neo4j *n, const char *const *seeds, size_t nseeds, int limit,
+                         const hsc_graph_filter *f, hsc_graph_candidates_fn cb, void *arg,
+                         hsc_err *err)
+{
+    static const hsc_graph_filter none = {.max_maturity = -1};
+    if (!f)
+        f = &none;
     struct q *q = calloc(1, sizeof(*q));
     if (!q)
         return hsc_err_set(err, HSC_ENOMEM, "out of memory");
     q->ccb = cb;
     q->arg = arg;
-    json_t *p = json_pack("{s:o, s:i}", "seeds", str_array(seeds, nseeds), "limit", limit);
+    json_t *p = json_pack("{s:o, s:i, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "seeds",
+                          str_array(seeds, nseeds), "limit", limit, "exclude_ids",
+                          list_array(f->exclude_ids, 0), "genres", list_array(f->genres, 1),
+                          "excluded_genres", list_array(f->excluded_genres, 1), "languages",
+                          list_array(f->languages, 1), "max_maturity",
+                          opt_int(f->max_maturity >= 0, f->max_maturity), "year_min",
+                          opt_int(f->year_min > 0, f->year_min), "year_max",
+                          opt_int(f->year_max > 0, f->year_max));
     int rc = hsc_neo4j_run(n, HSC_GRAPH_CANDIDATES_CYPHER, p, on_candidates, q, err);
     if (rc)
         free(q);

@@ -35,9 +35,20 @@ typedef void (*hsc_graph_candidates_fn)(void *arg, const hsc_graph_candidate *c,
 typedef void (*hsc_graph_info_fn)(void *arg, const hsc_graph_info *v, size_t n, double seconds,
                                   const hsc_err *err);
 
-/* Finds up to limit candidates for the seed titles (the seeds themselves excluded). */
+/* Hard constraints pushed into the candidate query; every member is optional. */
+typedef struct hsc_graph_filter {
+    const hsc_strlist *genres;          /* any of these (NULL/empty: any) */
+    const hsc_strlist *excluded_genres; /* none of these */
+    const hsc_strlist *exclude_ids;     /* never these titles */
+    const hsc_strlist *languages;       /* any of these (NULL/empty: any) */
+    int year_min, year_max;             /* 0: unbounded */
+    int max_maturity;                   /* -1: unbounded; unrated titles never pass a ceiling */
+} hsc_graph_filter;
+
+/* Finds up to limit candidates for the seed titles (seeds excluded); f may be NULL. */
 int hsc_graph_candidates(hsc_neo4j *n, const char *const *seeds, size_t nseeds, int limit,
-                         hsc_graph_candidates_fn cb, void *arg, hsc_err *err);
+                         const hsc_graph_filter *f, hsc_graph_candidates_fn cb, void *arg,
+                         hsc_err *err);
 
 /* Describes ids: tags and links to the seeds (nseeds may be 0). */
 int hsc_graph_enrich(hsc_neo4j *n, const char *const *ids, size_t nids, const char *const *seeds,

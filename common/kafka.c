@@ -150,7 +150,22 @@ static void producer_io_cb(struct ev_loop *loop, ev_io *w, int revents)
     (void)revents;
 }
 
+static hsc_producer *producer_create(struct ev_loop *loop, const hsc_config *cfg,
+                                     const char *linger_ms, hsc_err *err);
+
 hsc_producer *hsc_producer_new(struct ev_loop *loop, const hsc_config *cfg, hsc_err *err)
+{
+    return producer_create(loop, cfg, "5", err);
+}
+
+hsc_producer *hsc_producer_new_interactive(struct ev_loop *loop, const hsc_config *cfg,
+                                           hsc_err *err)
+{
+    return producer_create(loop, cfg, "0", err);
+}
+
+static hsc_producer *producer_create(struct ev_loop *loop, const hsc_config *cfg,
+                                     const char *linger_ms, hsc_err *err)
 {
     hsc_producer *p = calloc(1, sizeof(*p));
     if (!p) {
@@ -159,8 +174,7 @@ hsc_producer *hsc_producer_new(struct ev_loop *loop, const hsc_config *cfg, hsc_
     }
     p->fds[0] = p->fds[1] = -1;
     /* Idempotence keeps per-partition order and removes duplicates on retry. */
-    static const char *const defaults[] = {"enable.idempotence", "true", "linger.ms", "5",
-                                           NULL};
+    const char *const defaults[] = {"enable.idempotence", "true", "linger.ms", linger_ms, NULL};
     rd_kafka_conf_t *conf = hsc_kafka_conf(cfg, "producer", defaults, err);
     if (!conf)
         goto fail;
@@ -277,6 +291,7 @@ struct hsc_consumer {
     int paused;
     int closed;
     int assigned;
+    int solo; /* one assigned partition, no group */
 };
 
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -374,9 +389,53 @@ static void consumer_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
     (void)revents;
 }
 
+static hsc_consumer *consumer_create(struct ev_loop *loop, const hsc_config *cfg,
+                                     const char *group, const char *const *topics,
+                                     size_t ntopics, const char *topic, int32_t partition,
+                                     const struct hsc_consumer_handlers *h, void *arg,
+                                     hsc_err *err);
+
 hsc_consumer *hsc_consumer_new(struct ev_loop *loop, const hsc_config *cfg, const char *group,
                                const char *const *topics, size_t ntopics,
                                const struct hsc_consumer_handlers *h, void *arg, hsc_err *err)
+{
+    return consumer_create(loop, cfg, group, topics, ntopics, NULL, -1, h, arg, err);
+}
+
+hsc_consumer *hsc_consumer_new_partition(struct ev_loop *loop, const hsc_config *cfg,
+                                         const char *topic, int32_t partition,
+                                         const struct hsc_consumer_handlers *h, void *arg,
+                                         hsc_err *err)
+{
+    return consumer_create(loop, cfg, NULL, NULL, 0, topic, partition, h, arg, err);
+}
+
+/* Assigns topic[partition] at its current end, so nothing produced from now on is missed. */
+static int assign_at_end(hsc_consumer *c, const char *topic, int32_t partition, hsc_err *err)
+{
+    int64_t lo = 0, hi = 0;
+    rd_kafka_resp_err_t e =
+        rd_kafka_query_watermark_offsets(c->rk, topic, partition, &lo, &hi, 10000);
+    if (e)
+        return hsc_err_set(err, e == RD_KAFKA_RESP_ERR__TIMED_OUT ? HSC_ETRANSIENT : HSC_ECONFIG,
+                           "%s[%d]: cannot read its end offset: %s", topic, partition,
+                           rd_kafka_err2str(e));
+    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(parts, topic, partition)->offset = hi;
+    e = rd_kafka_assign(c->rk, parts);
+    rd_kafka_topic_partition_list_destroy(parts);
+    if (e)
+        return hsc_err_set(err, HSC_ECONFIG, "assign %s[%d]: %s", topic, partition,
+                           rd_kafka_err2str(e));
+    c->assigned = 1;
+    return HSC_OK;
+}
+
+static hsc_consumer *consumer_create(struct ev_loop *loop, const hsc_config *cfg,
+                                     const char *group, const char *const *topics,
+                                     size_t ntopics, const char *topic, int32_t partition,
+                                     const struct hsc_consumer_handlers *h, void *arg,
+                                     hsc_err *err)
 {
     hsc_consumer *c = calloc(1, sizeof(*c));
     if (!c) {
@@ -396,7 +455,14 @@ hsc_consumer *hsc_consumer_new(struct ev_loop *loop, const hsc_config *cfg, cons
                                     "auto.offset.reset", "earliest",
                                     "auto.commit.interval.ms", "1000",
                                     NULL};
-    rd_kafka_conf_t *conf = hsc_kafka_conf(cfg, "consumer", defaults, err);
+    /* A reader of one partition (a reply inbox) has no group and commits nothing. */
+    const char *const solo[] = {"enable.auto.commit", "false",
+                                "enable.auto.offset.store", "false",
+                                "auto.offset.reset", "latest",
+                                "fetch.wait.max.ms", "10",
+                                NULL};
+    c->solo = !group;
+    rd_kafka_conf_t *conf = hsc_kafka_conf(cfg, "consumer", group ? defaults : solo, err);
     if (!conf)
         goto fail;
     rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
@@ -409,14 +475,19 @@ hsc_consumer *hsc_consumer_new(struct ev_loop *loop, const hsc_config *cfg, cons
         goto fail;
     }
     rd_kafka_poll_set_consumer(c->rk);
-    rd_kafka_topic_partition_list_t *subs = rd_kafka_topic_partition_list_new((int)ntopics);
-    for (size_t i = 0; i < ntopics; i++)
-        rd_kafka_topic_partition_list_add(subs, topics[i], RD_KAFKA_PARTITION_UA);
-    rd_kafka_resp_err_t e = rd_kafka_subscribe(c->rk, subs);
-    rd_kafka_topic_partition_list_destroy(subs);
-    if (e) {
-        hsc_err_set(err, HSC_ECONFIG, "subscribe: %s", rd_kafka_err2str(e));
-        goto fail;
+    if (c->solo) {
+        if (assign_at_end(c, topic, partition, err))
+            goto fail;
+    } else {
+        rd_kafka_topic_partition_list_t *subs = rd_kafka_topic_partition_list_new((int)ntopics);
+        for (size_t i = 0; i < ntopics; i++)
+            rd_kafka_topic_partition_list_add(subs, topics[i], RD_KAFKA_PARTITION_UA);
+        rd_kafka_resp_err_t e = rd_kafka_subscribe(c->rk, subs);
+        rd_kafka_topic_partition_list_destroy(subs);
+        if (e) {
+            hsc_err_set(err, HSC_ECONFIG, "subscribe: %s", rd_kafka_err2str(e));
+            goto fail;
+        }
     }
     if (make_pipe(c->fds, err))
         goto fail;
@@ -474,7 +545,7 @@ void hsc_consumer_close(hsc_consumer *c)
 {
     if (!c || !c->rk || c->closed)
         return;
-    rd_kafka_resp_err_t e = rd_kafka_commit(c->rk, NULL, 0);
+    rd_kafka_resp_err_t e = c->solo ? RD_KAFKA_RESP_ERR_NO_ERROR : rd_kafka_commit(c->rk, NULL, 0);
     if (e && e != RD_KAFKA_RESP_ERR__NO_OFFSET)
         hsc_log_warn("final commit failed", "error", rd_kafka_err2str(e), NULL);
     rd_kafka_consumer_close(c->rk);

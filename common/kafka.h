@@ -26,6 +26,10 @@ typedef void (*hsc_delivery_fn)(void *arg, int code, const char *errstr,
 /* Creates an idempotent producer (acks=all) on loop. */
 hsc_producer *hsc_producer_new(struct ev_loop *loop, const hsc_config *cfg, hsc_err *err);
 
+/* The same without batching delay (linger.ms 0), for request/reply traffic. */
+hsc_producer *hsc_producer_new_interactive(struct ev_loop *loop, const hsc_config *cfg,
+                                           hsc_err *err);
+
 /*
  * Sends value to topic (partition -1: by key). hdrs (may be NULL) is owned by
  * the producer once this returns 0. Returns an error now (cb never called) or
@@ -70,6 +74,16 @@ hsc_consumer *hsc_consumer_new(struct ev_loop *loop, const hsc_config *cfg, cons
                                const char *const *topics, size_t ntopics,
                                const struct hsc_consumer_handlers *h, void *arg,
                                hsc_err *err);
+
+/*
+ * Creates a consumer of one partition without a group (a reply inbox): it
+ * starts at the partition's current end, read synchronously here so that
+ * nothing produced after this returns is missed, and commits nothing.
+ */
+hsc_consumer *hsc_consumer_new_partition(struct ev_loop *loop, const hsc_config *cfg,
+                                         const char *topic, int32_t partition,
+                                         const struct hsc_consumer_handlers *h, void *arg,
+                                         hsc_err *err);
 
 /* Drains messages now (the owner calls this after making room). */
 void hsc_consumer_poll(hsc_consumer *c);

@@ -10,6 +10,7 @@
 
 #include <ctype.h>
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -1105,4 +1106,30 @@ int hsc_milvus_drop(hsc_milvus *m, hsc_milvus_fn cb, void *arg, hsc_err *err)
         return err->code;
     return start(c, "/v1/vector/collections/drop", "/v2/vectordb/collections/drop",
                  dump(base(m->collection)), err);
+}
+
+void hsc_milvus_settings_load(const hsc_config *cfg, struct hsc_milvus_settings *s,
+                              char *schema_buf, size_t cap)
+{
+    const char *sp = hsc_config_str(cfg, "milvus.schema");
+    if (!*sp) {
+        snprintf(schema_buf, cap, "%s/milvus/content.json", hsc_config_str(cfg, "paths.schemas"));
+        sp = schema_buf;
+    }
+    const char *d = hsc_config_str(cfg, "milvus.dialect");
+    *s = (struct hsc_milvus_settings){
+        .url = hsc_config_str(cfg, "milvus.url"),
+        .token = hsc_config_str(cfg, "milvus.token"),
+        .collection = hsc_config_str(cfg, "milvus.collection"),
+        .schema_path = sp,
+        .dim = (int)hsc_config_int(cfg, "milvus.dimension"),
+        .dialect = !strcmp(d, "v1") ? HSC_MILVUS_V1 : !strcmp(d, "v2") ? HSC_MILVUS_V2
+                                                                        : HSC_MILVUS_AUTO,
+        .timeout_ms = (int)hsc_config_int(cfg, "milvus.timeout_ms"),
+        .retries = (int)hsc_config_int(cfg, "milvus.retries"),
+        .backoff_initial_ms = (int)hsc_config_int(cfg, "backoff.initial_ms"),
+        .backoff_max_ms = (int)hsc_config_int(cfg, "backoff.max_ms"),
+        .ef = (int)hsc_config_int(cfg, "milvus.ef"),
+        .write_chunk = (int)hsc_config_int(cfg, "milvus.write_chunk"),
+    };
 }

@@ -21,6 +21,7 @@
 
 #include "hsc/error.h"
 #include "hsc/message.h"
+#include "config.h"
 #include "http.h"
 
 /* Which REST API the server speaks. */
@@ -203,5 +204,9 @@ int hsc_milvus_parse_count(const char *body, size_t len, int64_t *count, hsc_err
 /* Parses a describe response: the vector dimension (0 if not found). */
 int hsc_milvus_parse_dim(hsc_milvus_dialect d, const char *body, size_t len, int *dim,
                          hsc_err *err);
+
+/* Fills s from the milvus.* keys; schema_buf holds the default schema path. */
+void hsc_milvus_settings_load(const hsc_config *cfg, struct hsc_milvus_settings *s,
+                              char *schema_buf, size_t cap);
 
 #endif

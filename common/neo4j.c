@@ -416,3 +416,21 @@ int hsc_neo4j_load_statements(const char *dir, char ***stmts, size_t *n, hsc_err
     free(files);
     return rc;
 }
+
+void hsc_neo4j_settings_load(const hsc_config *cfg, struct hsc_neo4j_settings *s)
+{
+    const char *d = hsc_config_str(cfg, "neo4j.dialect");
+    *s = (struct hsc_neo4j_settings){
+        .url = hsc_config_str(cfg, "neo4j.url"),
+        .user = hsc_config_str(cfg, "neo4j.user"),
+        .password = hsc_config_str(cfg, "neo4j.password"),
+        .database = hsc_config_str(cfg, "neo4j.database"),
+        .dialect = !strcmp(d, "query") ? HSC_NEO4J_QUERY_API
+                   : !strcmp(d, "tx")  ? HSC_NEO4J_TX
+                                       : HSC_NEO4J_AUTO,
+        .timeout_ms = (int)hsc_config_int(cfg, "neo4j.timeout_ms"),
+        .retries = (int)hsc_config_int(cfg, "neo4j.retries"),
+        .backoff_initial_ms = (int)hsc_config_int(cfg, "backoff.initial_ms"),
+        .backoff_max_ms = (int)hsc_config_int(cfg, "backoff.max_ms"),
+    };
+}

@@ -17,6 +17,7 @@
 #include <ev.h>
 #include <jansson.h>
 
+#include "config.h"
 #include "hsc/error.h"
 #include "http.h"
 
@@ -93,5 +94,8 @@ void hsc_neo4j_result_clear(hsc_neo4j_result *res);
 
 /* The dialect a discovery document (GET /) offers: the Query API if it lists one. */
 hsc_neo4j_dialect hsc_neo4j_discover(const char *body, size_t len);
+
+/* Fills s from the neo4j.* and backoff.* keys. */
+void hsc_neo4j_settings_load(const hsc_config *cfg, struct hsc_neo4j_settings *s);
 
 #endif

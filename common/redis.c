@@ -220,3 +220,44 @@ void hsc_redis_free(hsc_redis *r)
     }
     free(r);
 }
+
+/*
+ * Raising instead of setting makes the write order irrelevant: a retried or
+ * late writer holding an older version can never move a key backwards.
+ */
+static const char RAISE_LUA[] =
+    "for i, k in ipairs(KEYS) do\n"
+    "  local cur = tonumber(redis.call('GET', k) or '-1')\n"
+    "  if tonumber(ARGV[i]) > cur then redis.call('SET', k, ARGV[i]) end\n"
+    "end\n"
+    "return #KEYS";
+
+int hsc_redis_raise(hsc_redis *r, const char *const *keys, const long long *vals, size_t n,
+                    hsc_redis_fn cb, void *arg, hsc_err *err)
+{
+    size_t argc = 3 + 2 * n;
+    const char **argv = calloc(argc, sizeof(*argv));
+    size_t *lens = calloc(argc, sizeof(*lens));
+    char *nums = calloc(n + 1, 24);
+    if (!argv || !lens || !nums) {
+        free(argv);
+        free(lens);
+        free(nums);
+        return hsc_err_set(err, HSC_ENOMEM, "out of memory");
+    }
+    char nkeys[24];
+    snprintf(nkeys, sizeof(nkeys), "%zu", n);
+    argv[0] = "EVAL", argv[1] = RAISE_LUA, argv[2] = nkeys;
+    for (size_t i = 0; i < n; i++) {
+        argv[3 + i] = keys[i];
+        snprintf(nums + 24 * i, 24, "%lld", vals[i]);
+        argv[3 + n + i] = nums + 24 * i;
+    }
+    for (size_t i = 0; i < argc; i++)
+        lens[i] = strlen(argv[i]);
+    int rc = hsc_redis_command(r, cb, arg, (int)argc, argv, lens, err);
+    free(argv);
+    free(lens);
+    free(nums);
+    return rc;
+}

@@ -37,4 +37,12 @@ int hsc_redis_command(hsc_redis *r, hsc_redis_fn cb, void *arg, int argc, const 
 /* Cancels pending commands (callbacks get HSC_ECANCELED) and closes. */
 void hsc_redis_free(hsc_redis *r);
 
+/*
+ * Raises each of keys to its value in vals when that is greater than what the
+ * key holds (absent counts as -1), in one atomic round trip. Used for
+ * versions, so writers that race or retry never move a version backwards.
+ */
+int hsc_redis_raise(hsc_redis *r, const char *const *keys, const long long *vals, size_t n,
+                    hsc_redis_fn cb, void *arg, hsc_err *err);
+
 #endif

@@ -298,3 +298,14 @@ char *hsc_read_file(const char *path)
     }
     return b.data;
 }
+
+char *hsc_strcat2(const char *a, const char *b)
+{
+    size_t na = strlen(a), nb = strlen(b);
+    char *s = malloc(na + nb + 1);
+    if (s) {
+        memcpy(s, a, na);
+        memcpy(s + na, b, nb + 1);
+    }
+    return s;
+}

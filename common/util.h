@@ -59,4 +59,7 @@ char *hsc_read_file(const char *path);
 /* strdup of n bytes with a terminating NUL; NULL on allocation failure. */
 char *hsc_strndup(const char *s, size_t n);
 
+/* a followed by b in a new malloc'd string (NULL when out of memory). */
+char *hsc_strcat2(const char *a, const char *b);
+
 #endif

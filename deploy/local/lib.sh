@@ -244,7 +244,7 @@ ENV
 
 # ---------------------------------------------------------------- workers
 
-HSC_WORKERS=(hsc-ingest hsc-enrich hsc-embed-index)
+HSC_WORKERS=(hsc-ingest hsc-enrich hsc-embed-index hsc-query)
 
 workers_start() {
   mkdir -p "$HSC_RUN/workers" "$HSC_RUN/logs"

@@ -174,8 +174,8 @@ static void next_query(struct bench *b)
     hsc_err err = {0};
     q->start = hsc_mono_us();
     int rc = b->kind == 2 ? hsc_graph_enrich(b->neo, ids, 30, seeds, 3, on_info, q, &err)
-                          : hsc_graph_candidates(b->neo, seeds, b->kind ? 5 : 1, 30, on_cands, q,
-                                                 &err);
+                          : hsc_graph_candidates(b->neo, seeds, b->kind ? 5 : 1, 30, NULL, on_cands,
+                                                 q, &err);
     if (rc)
         die_on(&err, "query");
 }

@@ -98,7 +98,7 @@ static void test_graph_queries(void **state)
 
     struct got *g = calloc(1, sizeof(*g));
     const char *seeds[] = {"gq-s1"};
-    assert_int_equal(hsc_graph_candidates(neo, seeds, 1, 10, on_candidates, g, &err), 0);
+    assert_int_equal(hsc_graph_candidates(neo, seeds, 1, 10, NULL, on_candidates, g, &err), 0);
     while (!g->done)
         ev_run(loop, EVRUN_ONCE);
     if (g->err.code)

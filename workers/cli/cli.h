@@ -16,4 +16,7 @@ int cli_schema(hsc_config *cfg, int argc, char **argv);
 /* hsc sample: synthetic catalogue and interactions as JSON lines. */
 int cli_sample(hsc_config *cfg, int argc, char **argv);
 
+/* hsc search: one search over request/reply, as a table or JSON. */
+int cli_search(hsc_config *cfg, int argc, char **argv);
+
 #endif

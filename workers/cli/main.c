@@ -12,6 +12,7 @@ static const char USAGE[] =
     "  topics create|list                            create or list hsc's Kafka topics\n"
     "  schema apply|status                           apply or show PostgreSQL migrations\n"
     "  sample content|learning [--count N] ...       synthetic JSON lines for demos and tests\n"
+    "  search [--user ID] [--like ID] [--seed ID]... search over request/reply (--json for scripts)\n"
     "Run 'hsc COMMAND --help' for a command's own options.\n\n";
 
 int main(int argc, char **argv)
@@ -35,6 +36,8 @@ int main(int argc, char **argv)
         rc = cli_topics(cfg, sub_argc, sub_argv);
     else if (!strcmp(cmd, "sample"))
         rc = cli_sample(cfg, sub_argc, sub_argv);
+    else if (!strcmp(cmd, "search"))
+        rc = cli_search(cfg, sub_argc, sub_argv);
     else if (!strcmp(cmd, "schema"))
         rc = cli_schema(cfg, sub_argc, sub_argv);
     else {

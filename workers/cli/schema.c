@@ -223,17 +223,9 @@ static int apply_graph(hsc_config *cfg)
     }
     struct ev_loop *loop = ev_loop_new(0);
     hsc_http *http = hsc_http_new(loop, &err);
-    const char *d = hsc_config_str(cfg, "neo4j.dialect");
-    struct hsc_neo4j_settings s = {
-        .url = hsc_config_str(cfg, "neo4j.url"),
-        .user = hsc_config_str(cfg, "neo4j.user"),
-        .password = hsc_config_str(cfg, "neo4j.password"),
-        .database = hsc_config_str(cfg, "neo4j.database"),
-        .dialect = !strcmp(d, "query") ? HSC_NEO4J_QUERY_API : !strcmp(d, "tx") ? HSC_NEO4J_TX
-                                                                                 : HSC_NEO4J_AUTO,
-        .timeout_ms = (int)hsc_config_int(cfg, "neo4j.timeout_ms"),
-        .retries = 2,
-    };
+    struct hsc_neo4j_settings s;
+    hsc_neo4j_settings_load(cfg, &s);
+    s.retries = 2;
     hsc_neo4j *neo = http ? hsc_neo4j_new(loop, http, &s, &err) : NULL;
     int rc = neo ? 0 : 1;
     for (size_t i = 0; i < n && !rc; i++) {

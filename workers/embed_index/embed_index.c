@@ -460,28 +460,8 @@ int embed_index_ctx_init(struct embed_index_ctx *ctx, struct ev_loop *loop,
     ctx->embed_timeout_ms = (int)hsc_config_int(cfg, "embeddings.timeout_ms");
 
     char schema[1024];
-    const char *sp = hsc_config_str(cfg, "milvus.schema");
-    if (!*sp) {
-        snprintf(schema, sizeof(schema), "%s/milvus/content.json",
-                 hsc_config_str(cfg, "paths.schemas"));
-        sp = schema;
-    }
-    const char *d = hsc_config_str(cfg, "milvus.dialect");
-    struct hsc_milvus_settings ms = {
-        .url = hsc_config_str(cfg, "milvus.url"),
-        .token = hsc_config_str(cfg, "milvus.token"),
-        .collection = hsc_config_str(cfg, "milvus.collection"),
-        .schema_path = sp,
-        .dim = ctx->dim,
-        .dialect = !strcmp(d, "v1") ? HSC_MILVUS_V1 : !strcmp(d, "v2") ? HSC_MILVUS_V2
-                                                                        : HSC_MILVUS_AUTO,
-        .timeout_ms = (int)hsc_config_int(cfg, "milvus.timeout_ms"),
-        .retries = ctx->retries,
-        .backoff_initial_ms = ctx->backoff_initial_ms,
-        .backoff_max_ms = ctx->backoff_max_ms,
-        .ef = (int)hsc_config_int(cfg, "milvus.ef"),
-        .write_chunk = (int)hsc_config_int(cfg, "milvus.write_chunk"),
-    };
+    struct hsc_milvus_settings ms;
+    hsc_milvus_settings_load(cfg, &ms, schema, sizeof(schema));
     if (!(ctx->http = hsc_http_new(loop, err)))
         return err->code;
     if (!(ctx->milvus = hsc_milvus_new(loop, ctx->http, &ms, err)) ||

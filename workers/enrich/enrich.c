@@ -546,20 +546,8 @@ int enrich_ctx_init(struct enrich_ctx *ctx, struct ev_loop *loop, const hsc_conf
     }
     if (enrich_vocab_load(vp, &ctx->vocab, err))
         return err->code;
-    const char *d = hsc_config_str(cfg, "neo4j.dialect");
-    struct hsc_neo4j_settings ns = {
-        .url = hsc_config_str(cfg, "neo4j.url"),
-        .user = hsc_config_str(cfg, "neo4j.user"),
-        .password = hsc_config_str(cfg, "neo4j.password"),
-        .database = hsc_config_str(cfg, "neo4j.database"),
-        .dialect = !strcmp(d, "query") ? HSC_NEO4J_QUERY_API
-                   : !strcmp(d, "tx")  ? HSC_NEO4J_TX
-                                       : HSC_NEO4J_AUTO,
-        .timeout_ms = (int)hsc_config_int(cfg, "neo4j.timeout_ms"),
-        .retries = (int)hsc_config_int(cfg, "neo4j.retries"),
-        .backoff_initial_ms = (int)hsc_config_int(cfg, "backoff.initial_ms"),
-        .backoff_max_ms = (int)hsc_config_int(cfg, "backoff.max_ms"),
-    };
+    struct hsc_neo4j_settings ns;
+    hsc_neo4j_settings_load(cfg, &ns);
     if (!(ctx->http = hsc_http_new(loop, err)) ||
         !(ctx->neo4j = hsc_neo4j_new(loop, ctx->http, &ns, err))) {
         enrich_ctx_destroy(ctx);

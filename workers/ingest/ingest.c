@@ -73,11 +73,16 @@ const char INGEST_LEARNING_SQL[] =
     "  SELECT user_id, dim, name, d FROM deltas\n"
     "  ON CONFLICT (user_id, dim, name) DO UPDATE SET weight = p.weight + excluded.weight\n"
     "  RETURNING 1\n"
+    "), upd AS (\n"
+    "  INSERT INTO user_policies AS up (user_id)\n"
+    "  SELECT DISTINCT user_id FROM ins\n"
+    "  ON CONFLICT (user_id) DO UPDATE SET version = up.version + 1, updated_at = now()\n"
+    "  RETURNING user_id, version\n"
     ")\n"
-    "INSERT INTO user_policies AS up (user_id)\n"
-    "SELECT DISTINCT user_id FROM ins\n"
-    "ON CONFLICT (user_id) DO UPDATE SET version = up.version + 1, updated_at = now()\n"
-    "RETURNING user_id, version, (SELECT count(*) FROM pref) AS prefs";
+    "SELECT user_id, version, (SELECT count(*) FROM pref) AS prefs FROM upd\n"
+    "UNION ALL\n"
+    "SELECT p.user_id, p.version, 0 FROM user_policies p\n"
+    "WHERE p.user_id IN (SELECT user_id FROM input) AND p.user_id NOT IN (SELECT user_id FROM upd)";
 
 /* ---------------- pure batch builders ---------------- */
 
@@ -272,6 +277,19 @@ static void job_finish(struct job *j, int code, const hsc_err *err)
     done(b, code, err);
 }
 
+static void on_versions(void *arg, const redisReply *reply, const hsc_err *err)
+{
+    struct job *j = arg;
+    (void)reply;
+    /* Any failure here is transient for the batch: the statement is idempotent. */
+    job_finish(j, err ? HSC_ETRANSIENT : HSC_OK, err);
+}
+
+/*
+ * Publishes each user's policy version to Redis once it is committed, so the
+ * query cache (whose keys include it) misses from now on. A replayed batch
+ * gets the stored versions back and raises them again, which is harmless.
+ */
 static void on_learning(void *arg, PGresult *res, const hsc_err *err)
 {
     struct job *j = arg;
@@ -279,7 +297,30 @@ static void on_learning(void *arg, PGresult *res, const hsc_err *err)
         job_finish(j, err->code, err);
         return;
     }
-    job_finish(j, HSC_OK, NULL);
+    int n = PQntuples(res);
+    if (n == 0 || !j->ctx->redis) {
+        job_finish(j, HSC_OK, NULL);
+        return;
+    }
+    char **keys = calloc((size_t)n, sizeof(*keys));
+    long long *vals = calloc((size_t)n, sizeof(*vals));
+    hsc_err e = {0};
+    int rc = keys && vals ? HSC_OK : hsc_err_set(&e, HSC_ENOMEM, "out of memory");
+    for (int i = 0; !rc && i < n; i++) {
+        keys[i] = hsc_strcat2(j->ctx->policy_key_prefix, PQgetvalue(res, i, 0));
+        vals[i] = strtoll(PQgetvalue(res, i, 1), NULL, 10);
+        if (!keys[i])
+            rc = hsc_err_set(&e, HSC_ENOMEM, "out of memory");
+    }
+    if (!rc)
+        rc = hsc_redis_raise(j->ctx->redis, (const char *const *)keys, vals, (size_t)n,
+                             on_versions, j, &e);
+    for (int i = 0; keys && i < n; i++)
+        free(keys[i]);
+    free(keys);
+    free(vals);
+    if (rc)
+        job_finish(j, rc == HSC_ENOMEM ? rc : HSC_ETRANSIENT, &e);
 }
 
 static void run_learning(struct job *j)
@@ -373,13 +414,26 @@ int ingest_ctx_init(struct ingest_ctx *ctx, struct ev_loop *loop, const hsc_conf
     snprintf(ctx->ingested_topic, sizeof(ctx->ingested_topic), "%s",
              hsc_config_topic(cfg, "topics.content_ingested"));
     ctx->max_message_bytes = (size_t)hsc_config_int(cfg, "ingest.max_message_bytes");
+    snprintf(ctx->policy_key_prefix, sizeof(ctx->policy_key_prefix), "%s",
+             hsc_config_str(cfg, "redis.policy_key_prefix"));
     ctx->pg = hsc_pg_new(loop, hsc_config_str(cfg, "pg.url"),
                          (int)hsc_config_int(cfg, "pg.query_timeout_ms"), err);
-    return ctx->pg ? HSC_OK : err->code;
+    if (!ctx->pg)
+        return err->code;
+    ctx->redis = hsc_redis_new(loop, hsc_config_str(cfg, "redis.url"),
+                               (int)hsc_config_int(cfg, "redis.timeout_ms"), err);
+    if (!ctx->redis) {
+        hsc_pg_free(ctx->pg);
+        ctx->pg = NULL;
+        return err->code;
+    }
+    return HSC_OK;
 }
 
 void ingest_ctx_destroy(struct ingest_ctx *ctx)
 {
     hsc_pg_free(ctx->pg);
+    hsc_redis_free(ctx->redis);
     ctx->pg = NULL;
+    ctx->redis = NULL;
 }

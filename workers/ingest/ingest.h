@@ -11,6 +11,7 @@
 #include "config.h"
 #include "hsc/message.h"
 #include "pg.h"
+#include "redis.h"
 #include "stage.h"
 
 /* One decoded input message of either topic. */
@@ -20,10 +21,12 @@ struct ingest_item {
     hsc_learning_event learning;
 };
 
-/* What the ingest stage needs: its database and topic names. */
+/* What the ingest stage needs: its database, the Redis that holds policy versions, topics. */
 struct ingest_ctx {
     hsc_pg *pg;
+    hsc_redis *redis;
     char content_topic[256], learning_topic[256], ingested_topic[256];
+    char policy_key_prefix[128];
     size_t max_message_bytes;
 };
 

@@ -1,0 +1,276 @@
+/*
+ * The search client. Correlation ids are "<client tag>.<sequence>": the tag
+ * (random per client) lets a client sharing a reply partition skip other
+ * clients' replies without a lookup, and the sequence indexes a small hash
+ * of pending searches. A pending search leaves the table when it ends, so a
+ * second reply for it finds nothing and is counted as unmatched.
+ */
+#include "hsc/client.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "hsc/codec.h"
+#include "kafka.h"
+#include "log.h"
+#include "util.h"
+
+#define NBUCKETS 4096
+
+/* One search in flight. */
+struct pending {
+    struct pending *next;
+    hsc_client *c;
+    uint64_t seq;
+    ev_timer timer;
+    hsc_client_reply_fn cb;
+    void *arg;
+};
+
+struct hsc_client {
+    struct ev_loop *loop;
+    hsc_producer *prod;
+    hsc_consumer *cons;
+    char request_topic[256], reply_topic[256];
+    int32_t partition;
+    int timeout_ms;
+    char tag[20];
+    uint64_t next_seq;
+    int inflight;
+    struct pending *buckets[NBUCKETS];
+    struct hsc_client_stats stats;
+};
+
+static struct pending *take(hsc_client *c, uint64_t seq)
+{
+    struct pending **pp = &c->buckets[seq % NBUCKETS];
+    for (; *pp; pp = &(*pp)->next)
+        if ((*pp)->seq == seq) {
+            struct pending *p = *pp;
+            *pp = p->next;
+            c->inflight--;
+            ev_timer_stop(c->loop, &p->timer);
+            return p;
+        }
+    return NULL;
+}
+
+static void on_timeout(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct pending *p = w->data;
+    hsc_client *c = p->c;
+    take(c, p->seq);
+    c->stats.timed_out++;
+    hsc_err err;
+    hsc_err_set(&err, HSC_ETIMEDOUT, "no reply within the deadline");
+    p->cb(p->arg, NULL, &err);
+    free(p);
+    (void)loop;
+    (void)revents;
+}
+
+static void on_reply_message(void *arg, rd_kafka_message_t *rkm)
+{
+    hsc_client *c = arg;
+    if (rkm->err) {
+        hsc_log_warn("reply consumer error", "error", rd_kafka_message_errstr(rkm), NULL);
+        rd_kafka_message_destroy(rkm);
+        return;
+    }
+    char corr[128];
+    size_t tl = strlen(c->tag);
+    if (hsc_kafka_header(rkm, HSC_HDR_CORRELATION_ID, corr, sizeof(corr)) < 0 ||
+        strncmp(corr, c->tag, tl) || corr[tl] != '.') {
+        rd_kafka_message_destroy(rkm); /* another client's reply on a shared partition */
+        return;
+    }
+    long long seq;
+    struct pending *p = NULL;
+    if (!hsc_parse_ll(corr + tl + 1, &seq))
+        p = take(c, (uint64_t)seq);
+    if (!p) {
+        c->stats.unmatched++;
+        rd_kafka_message_destroy(rkm);
+        return;
+    }
+    hsc_search_reply reply;
+    hsc_err err = {0};
+    if (hsc_codec_decode_search_reply(rkm->payload, rkm->len, &reply, &err)) {
+        c->stats.failed++;
+        p->cb(p->arg, NULL, &err);
+    } else {
+        c->stats.answered++;
+        p->cb(p->arg, &reply, NULL);
+        hsc_search_reply_clear(&reply);
+    }
+    free(p);
+    rd_kafka_message_destroy(rkm);
+}
+
+static void on_sent(void *arg, int code, const char *errstr, const rd_kafka_message_t *rkm)
+{
+    hsc_client *c = arg;
+    if (code == HSC_OK)
+        return;
+    /* The request never reached Kafka: end it now rather than at its timeout. */
+    char corr[128];
+    long long seq;
+    size_t tl = strlen(c->tag);
+    struct pending *p = NULL;
+    if (hsc_kafka_header(rkm, HSC_HDR_CORRELATION_ID, corr, sizeof(corr)) >= 0 &&
+        !hsc_parse_ll(corr + tl + 1, &seq))
+        p = take(c, (uint64_t)seq);
+    if (!p)
+        return;
+    c->stats.failed++;
+    hsc_err err;
+    hsc_err_set(&err, code, "request not sent: %s", errstr ? errstr : "unknown");
+    p->cb(p->arg, NULL, &err);
+    free(p);
+}
+
+static uint64_t client_random(void)
+{
+    uint64_t r = 0;
+    FILE *f = fopen("/dev/urandom", "rb");
+    if (!f || fread(&r, sizeof(r), 1, f) != 1)
+        r = (uint64_t)hsc_mono_us() ^ ((uint64_t)getpid() << 32);
+    if (f)
+        fclose(f);
+    return r;
+}
+
+hsc_client *hsc_client_new(struct ev_loop *loop, const hsc_config *cfg, hsc_err *err)
+{
+    hsc_client *c = calloc(1, sizeof(*c));
+    if (!c) {
+        hsc_err_set(err, HSC_ENOMEM, "client: out of memory");
+        return NULL;
+    }
+    c->loop = loop;
+    snprintf(c->request_topic, sizeof(c->request_topic), "%s",
+             hsc_config_topic(cfg, "topics.search_requests"));
+    snprintf(c->reply_topic, sizeof(c->reply_topic), "%s",
+             hsc_config_topic(cfg, "topics.search_replies"));
+    c->timeout_ms = (int)hsc_config_int(cfg, "client.timeout_ms");
+    uint64_t r = client_random();
+    snprintf(c->tag, sizeof(c->tag), "%012llx", (unsigned long long)(r & 0xffffffffffffULL));
+    c->next_seq = 1;
+    c->prod = hsc_producer_new_interactive(loop, cfg, err);
+    if (!c->prod)
+        goto fail;
+    int32_t part = (int32_t)hsc_config_int(cfg, "client.reply_partition");
+    if (part < 0) {
+        const rd_kafka_metadata_t *md = NULL;
+        rd_kafka_topic_t *t = rd_kafka_topic_new(hsc_producer_handle(c->prod), c->reply_topic, NULL);
+        rd_kafka_resp_err_t e =
+            rd_kafka_metadata(hsc_producer_handle(c->prod), 0, t, &md, 10000);
+        int nparts = (!e && md->topic_cnt == 1 && !md->topics[0].err)
+                         ? md->topics[0].partition_cnt
+                         : 0;
+        if (md)
+            rd_kafka_metadata_destroy(md);
+        rd_kafka_topic_destroy(t);
+        if (nparts <= 0) {
+            hsc_err_set(err, HSC_ECONFIG,
+                        "topics.search_replies: topic %s is missing or unreachable (%s); "
+                        "create it with `hsc topics create`",
+                        c->reply_topic, e ? rd_kafka_err2str(e) : "no partitions");
+            goto fail;
+        }
+        part = (int32_t)((r >> 48) % (uint64_t)nparts);
+    }
+    c->partition = part;
+    struct hsc_consumer_handlers h = {.on_message = on_reply_message};
+    c->cons = hsc_consumer_new_partition(loop, cfg, c->reply_topic, part, &h, c, err);
+    if (!c->cons)
+        goto fail;
+    return c;
+fail:
+    hsc_client_free(c);
+    return NULL;
+}
+
+int hsc_client_search(hsc_client *c, const hsc_search_request *req, int timeout_ms,
+                      hsc_client_reply_fn cb, void *arg, char *corr_out, hsc_err *err)
+{
+    char *buf;
+    size_t len;
+    if (hsc_codec_encode_search_request(req, &buf, &len, err))
+        return err->code;
+    if (timeout_ms <= 0)
+        timeout_ms = c->timeout_ms;
+    struct pending *p = calloc(1, sizeof(*p));
+    if (!p) {
+        free(buf);
+        return hsc_err_set(err, HSC_ENOMEM, "client: out of memory");
+    }
+    p->c = c;
+    p->seq = c->next_seq++;
+    p->cb = cb;
+    p->arg = arg;
+    char corr[64], part[16], deadline[24];
+    snprintf(corr, sizeof(corr), "%s.%llu", c->tag, (unsigned long long)p->seq);
+    snprintf(part, sizeof(part), "%d", c->partition);
+    snprintf(deadline, sizeof(deadline), "%lld", (long long)(hsc_now_ms() + timeout_ms));
+    rd_kafka_headers_t *hdrs = rd_kafka_headers_new(4);
+    rd_kafka_header_add(hdrs, HSC_HDR_CORRELATION_ID, -1, corr, -1);
+    rd_kafka_header_add(hdrs, HSC_HDR_REPLY_TOPIC, -1, c->reply_topic, -1);
+    rd_kafka_header_add(hdrs, HSC_HDR_REPLY_PARTITION, -1, part, -1);
+    rd_kafka_header_add(hdrs, HSC_HDR_DEADLINE_MS, -1, deadline, -1);
+    /* Register before sending: the reply can never beat the table entry. */
+    p->next = c->buckets[p->seq % NBUCKETS];
+    c->buckets[p->seq % NBUCKETS] = p;
+    c->inflight++;
+    ev_timer_init(&p->timer, on_timeout, timeout_ms / 1000.0, 0.);
+    p->timer.data = p;
+    ev_timer_start(c->loop, &p->timer);
+    /* keyed by correlation id: requests spread over the request partitions */
+    int rc = hsc_producer_send(c->prod, c->request_topic, RD_KAFKA_PARTITION_UA, corr,
+                               strlen(corr), buf, len, hdrs, on_sent, c, err);
+    free(buf);
+    if (rc) {
+        rd_kafka_headers_destroy(hdrs);
+        free(take(c, p->seq));
+        return rc;
+    }
+    c->stats.sent++;
+    if (corr_out)
+        snprintf(corr_out, 64, "%s", corr);
+    return HSC_OK;
+}
+
+int hsc_client_inflight(const hsc_client *c)
+{
+    return c->inflight;
+}
+
+int32_t hsc_client_reply_partition(const hsc_client *c)
+{
+    return c->partition;
+}
+
+void hsc_client_get_stats(const hsc_client *c, struct hsc_client_stats *out)
+{
+    *out = c->stats;
+}
+
+void hsc_client_free(hsc_client *c)
+{
+    if (!c)
+        return;
+    hsc_err err;
+    hsc_err_set(&err, HSC_ECANCELED, "client closed");
+    for (int b = 0; b < NBUCKETS; b++)
+        while (c->buckets[b]) {
+            struct pending *p = take(c, c->buckets[b]->seq);
+            p->cb(p->arg, NULL, &err);
+            free(p);
+        }
+    hsc_consumer_free(c->cons);
+    hsc_producer_free(c->prod);
+    free(c);
+}

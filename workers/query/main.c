@@ -1,0 +1,426 @@
+/*
+ * hsc-query: the query engine behind the search request topic.
+ *
+ * Requests are answered concurrently (up to query.max_inflight), so replies
+ * finish out of order; a partition's offset is stored only up to the first
+ * request not yet answered (its reply acknowledged by Kafka), which means a
+ * member that dies loses nothing: its unanswered requests are read again by
+ * the member that takes its partitions, and answered if their deadline has
+ * not passed. Clients drop a second reply to one correlation id.
+ */
+#include <ev.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli_common.h"
+#include "hsc/codec.h"
+#include "kafka.h"
+#include "log.h"
+#include "query.h"
+#include "util.h"
+
+static const char USAGE[] =
+    "Usage: hsc-query [options]\n"
+    "Answers search requests from the request topic: plans a strategy, queries Redis,\n"
+    "Milvus, Neo4j and PostgreSQL concurrently, ranks, and replies to the topic and\n"
+    "partition named in each request's headers. Stops gracefully on SIGINT/SIGTERM.\n\n";
+
+/* Offsets of one partition in consumption order, with which are answered. */
+struct ptrack {
+    int64_t *off;
+    unsigned char *done;
+    size_t head, len, cap;
+    unsigned gen; /* bumped when the partition is revoked, so late answers are ignored */
+};
+
+/* The worker: engine, Kafka handles, offset tracking and counters. */
+struct worker {
+    struct ev_loop *loop;
+    struct query_engine eng;
+    hsc_consumer *cons;
+    hsc_producer *prod;
+    char topic[256], dlq[256];
+    int max_inflight, default_deadline_ms, shutdown_timeout_ms;
+    struct ptrack *parts;
+    int nparts;
+    int inflight, stopping;
+    double stop_started;
+    ev_signal sigint, sigterm;
+    ev_timer stop_timer;
+    unsigned long long expired, dlq_count, reply_failures;
+};
+
+/* One request being answered. */
+struct job {
+    struct worker *w;
+    int32_t partition;
+    int64_t offset;
+    unsigned gen;
+    char reply_topic[256];
+    int32_t reply_partition;
+};
+
+static struct ptrack *track(struct worker *w, int32_t p)
+{
+    if (p < 0)
+        return NULL;
+    if (p >= w->nparts) {
+        struct ptrack *n = realloc(w->parts, (size_t)(p + 1) * sizeof(*n));
+        if (!n)
+            return NULL;
+        memset(n + w->nparts, 0, (size_t)(p + 1 - w->nparts) * sizeof(*n));
+        w->parts = n;
+        w->nparts = p + 1;
+    }
+    return &w->parts[p];
+}
+
+static int track_push(struct ptrack *t, int64_t off)
+{
+    if (t->len == t->cap) {
+        size_t cap = t->cap ? 2 * t->cap : 256;
+        int64_t *o = malloc(cap * sizeof(*o));
+        unsigned char *d = malloc(cap);
+        if (!o || !d) {
+            free(o);
+            free(d);
+            return HSC_ENOMEM;
+        }
+        for (size_t i = 0; i < t->len; i++) {
+            o[i] = t->off[(t->head + i) % t->cap];
+            d[i] = t->done[(t->head + i) % t->cap];
+        }
+        free(t->off);
+        free(t->done);
+        t->off = o;
+        t->done = d;
+        t->head = 0;
+        t->cap = cap;
+    }
+    size_t i = (t->head + t->len++) % t->cap;
+    t->off[i] = off;
+    t->done[i] = 0;
+    return HSC_OK;
+}
+
+/* Marks off answered and stores the offset after the longest answered prefix. */
+static void mark_done(struct worker *w, int32_t partition, int64_t off, unsigned gen)
+{
+    struct ptrack *t = track(w, partition);
+    if (!t || t->gen != gen)
+        return; /* revoked meanwhile: the new owner answers again from the commit */
+    for (size_t i = 0; i < t->len; i++)
+        if (t->off[(t->head + i) % t->cap] == off) {
+            t->done[(t->head + i) % t->cap] = 1;
+            break;
+        }
+    int64_t last = -1;
+    while (t->len && t->done[t->head]) {
+        last = t->off[t->head];
+        t->head = (t->head + 1) % t->cap;
+        t->len--;
+    }
+    if (last < 0)
+        return;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, w->topic, partition)->offset = last + 1;
+    hsc_err err = {0};
+    if (hsc_consumer_store(w->cons, l, &err))
+        hsc_log_warn("cannot store offset", "error", err.msg, NULL);
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+static void job_end(struct job *j)
+{
+    struct worker *w = j->w;
+    mark_done(w, j->partition, j->offset, j->gen);
+    w->inflight--;
+    free(j);
+    if (!w->stopping)
+        hsc_consumer_poll(w->cons); /* room for one more */
+}
+
+static void on_reply_sent(void *arg, int code, const char *errstr, const rd_kafka_message_t *rkm)
+{
+    struct job *j = arg;
+    (void)rkm;
+    if (code) {
+        /* A reply that cannot be delivered is not retried: its deadline is past by then. */
+        j->w->reply_failures++;
+        hsc_log_warn("reply not delivered", "topic", j->reply_topic, "error",
+                     errstr ? errstr : "unknown", NULL);
+    }
+    job_end(j);
+}
+
+static void send_reply(struct job *j, const hsc_search_reply *r)
+{
+    struct worker *w = j->w;
+    char *buf;
+    size_t len;
+    hsc_err err = {0};
+    if (hsc_codec_encode_search_reply(r, &buf, &len, &err)) {
+        hsc_log_error("cannot encode reply", "correlation_id", r->correlation_id, "error",
+                      err.msg, NULL);
+        job_end(j);
+        return;
+    }
+    rd_kafka_headers_t *h = rd_kafka_headers_new(1);
+    rd_kafka_header_add(h, HSC_HDR_CORRELATION_ID, -1, r->correlation_id, -1);
+    if (hsc_producer_send(w->prod, j->reply_topic, j->reply_partition, r->correlation_id,
+                          strlen(r->correlation_id), buf, len, h, on_reply_sent, j, &err)) {
+        rd_kafka_headers_destroy(h);
+        w->reply_failures++;
+        hsc_log_warn("reply not sent", "correlation_id", r->correlation_id, "topic",
+                     j->reply_topic, "error", err.msg, NULL);
+        job_end(j);
+    }
+    free(buf);
+}
+
+static void on_answer(void *arg, hsc_search_reply *r)
+{
+    struct job *j = arg;
+    char total[24];
+    snprintf(total, sizeof(total), "%lld", (long long)r->timings_us.total);
+    hsc_log_debug("answered", "correlation_id", r->correlation_id, "status",
+                  r->ok ? "ok" : r->error_code, "strategy", hsc_strategy_name(r->strategy),
+                  "total_us", total, NULL);
+    send_reply(j, r);
+}
+
+static void on_dlq_sent(void *arg, int code, const char *errstr, const rd_kafka_message_t *rkm)
+{
+    struct job *j = arg;
+    (void)rkm;
+    if (code)
+        hsc_log_error("DLQ write failed", "error", errstr ? errstr : "unknown", NULL);
+    job_end(j);
+}
+
+/* Sends a bad request to the DLQ and, when it says where, tells the caller why. */
+static void reject(struct job *j, const rd_kafka_message_t *rkm, const char *corr,
+                   const hsc_err *why)
+{
+    struct worker *w = j->w;
+    hsc_log_warn("bad search request", "correlation_id", corr ? corr : "", "error", why->msg,
+                 NULL);
+    w->dlq_count++;
+    if (corr && j->reply_topic[0] && j->reply_partition >= 0) {
+        hsc_search_reply r = {.v = 1, .correlation_id = (char *)corr,
+                              .error_code = "bad_request", .error_message = (char *)why->msg};
+        char *buf;
+        size_t len;
+        hsc_err e = {0};
+        if (!hsc_codec_encode_search_reply(&r, &buf, &len, &e)) {
+            rd_kafka_headers_t *h = rd_kafka_headers_new(1);
+            rd_kafka_header_add(h, HSC_HDR_CORRELATION_ID, -1, corr, -1);
+            if (hsc_producer_send(w->prod, j->reply_topic, j->reply_partition, corr,
+                                  strlen(corr), buf, len, h, NULL, NULL, &e))
+                rd_kafka_headers_destroy(h);
+            free(buf);
+        }
+    }
+    hsc_err e = {0};
+    if (hsc_dlq_send(w->prod, w->dlq, "query", rkm, why, on_dlq_sent, j, &e)) {
+        hsc_log_error("DLQ write failed", "error", e.msg, NULL);
+        job_end(j);
+    }
+}
+
+static void on_message(void *arg, rd_kafka_message_t *rkm)
+{
+    struct worker *w = arg;
+    if (rkm->err) {
+        if (rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+            hsc_log_warn("consumer error", "error", rd_kafka_message_errstr(rkm), NULL);
+        rd_kafka_message_destroy(rkm);
+        return;
+    }
+    struct ptrack *t = track(w, rkm->partition);
+    struct job *j = calloc(1, sizeof(*j));
+    if (!t || !j || track_push(t, rkm->offset)) {
+        /* Not stored, so it is read again after a restart; nothing is lost. */
+        hsc_log_error("out of memory; request left for redelivery", NULL);
+        free(j);
+        rd_kafka_message_destroy(rkm);
+        return;
+    }
+    j->w = w;
+    j->partition = rkm->partition;
+    j->offset = rkm->offset;
+    j->gen = t->gen;
+    j->reply_partition = -1;
+    w->inflight++;
+    char corr[129], part[24], deadline[24];
+    hsc_err err = {0};
+    int have_corr = hsc_kafka_header(rkm, HSC_HDR_CORRELATION_ID, corr, sizeof(corr)) >= 0 &&
+                    corr[0];
+    int have_topic =
+        hsc_kafka_header(rkm, HSC_HDR_REPLY_TOPIC, j->reply_topic, sizeof(j->reply_topic)) >= 0 &&
+        j->reply_topic[0];
+    long long v;
+    if (hsc_kafka_header(rkm, HSC_HDR_REPLY_PARTITION, part, sizeof(part)) >= 0 &&
+        !hsc_parse_ll(part, &v) && v >= 0 && v < INT32_MAX)
+        j->reply_partition = (int32_t)v;
+    int64_t dl = hsc_now_ms() + w->default_deadline_ms;
+    int bad_deadline = 0;
+    if (hsc_kafka_header(rkm, HSC_HDR_DEADLINE_MS, deadline, sizeof(deadline)) >= 0) {
+        if (hsc_parse_ll(deadline, &v) || v < 0)
+            bad_deadline = 1;
+        else
+            dl = v;
+    }
+    if (!have_corr)
+        hsc_err_set(&err, HSC_EINVAL, "%s: header missing or empty", HSC_HDR_CORRELATION_ID);
+    else if (!have_topic)
+        hsc_err_set(&err, HSC_EINVAL, "%s: header missing or empty", HSC_HDR_REPLY_TOPIC);
+    else if (j->reply_partition < 0)
+        hsc_err_set(&err, HSC_EINVAL, "%s: header missing or not a partition number",
+                    HSC_HDR_REPLY_PARTITION);
+    else if (bad_deadline)
+        hsc_err_set(&err, HSC_EINVAL, "%s: '%s' is not epoch milliseconds", HSC_HDR_DEADLINE_MS,
+                    deadline);
+    if (err.code) {
+        reject(j, rkm, have_corr ? corr : NULL, &err);
+        rd_kafka_message_destroy(rkm);
+        return;
+    }
+    if (dl <= hsc_now_ms()) {
+        w->expired++; /* the caller has given up: an answer would only be noise */
+        hsc_log_debug("expired before start", "correlation_id", corr, NULL);
+        rd_kafka_message_destroy(rkm);
+        job_end(j);
+        return;
+    }
+    hsc_search_request req;
+    if (hsc_codec_decode_search_request(rkm->payload, rkm->len, &req, &err)) {
+        reject(j, rkm, corr, &err);
+        rd_kafka_message_destroy(rkm);
+        return;
+    }
+    rd_kafka_message_destroy(rkm);
+    query_engine_search(&w->eng, &req, corr, dl, on_answer, j);
+}
+
+static int can_accept(void *arg)
+{
+    struct worker *w = arg;
+    return !w->stopping && w->inflight < w->max_inflight;
+}
+
+static void on_revoke(void *arg, const rd_kafka_topic_partition_list_t *parts)
+{
+    struct worker *w = arg;
+    for (int i = 0; i < parts->cnt; i++) {
+        struct ptrack *t = track(w, parts->elems[i].partition);
+        if (!t)
+            continue;
+        t->gen++;
+        t->head = t->len = 0;
+    }
+}
+
+static void on_stop_timer(struct ev_loop *loop, ev_timer *w_, int revents)
+{
+    struct worker *w = w_->data;
+    (void)revents;
+    int waited_ms = (int)((ev_now(loop) - w->stop_started) * 1000);
+    if (w->inflight > 0 && waited_ms < w->shutdown_timeout_ms)
+        return;
+    if (w->inflight > 0) {
+        char n[16];
+        snprintf(n, sizeof(n), "%d", w->inflight);
+        hsc_log_warn("shutdown timeout; unanswered requests are left for redelivery", "inflight",
+                     n, NULL);
+    }
+    ev_timer_stop(loop, w_);
+    hsc_producer_flush(w->prod, 5000);
+    hsc_consumer_close(w->cons);
+    ev_break(loop, EVBREAK_ALL);
+}
+
+static void on_signal(struct ev_loop *loop, ev_signal *s, int revents)
+{
+    struct worker *w = s->data;
+    (void)revents;
+    if (w->stopping)
+        return;
+    hsc_log_info("stopping: answering what is in flight", NULL);
+    w->stopping = 1;
+    w->stop_started = ev_now(loop);
+    hsc_consumer_set_paused(w->cons, 1);
+    ev_timer_init(&w->stop_timer, on_stop_timer, 0.02, 0.02);
+    w->stop_timer.data = w;
+    ev_timer_start(loop, &w->stop_timer);
+}
+
+int main(int argc, char **argv)
+{
+    hsc_config *cfg;
+    int rc = hsc_cli_start(argc, argv, "hsc-query", USAGE, &cfg, NULL);
+    if (rc)
+        return rc == 1 ? 0 : rc;
+    struct ev_loop *loop = ev_default_loop(0);
+    hsc_err err = {0};
+    static struct worker w;
+    w.loop = loop;
+    snprintf(w.topic, sizeof(w.topic), "%s", hsc_config_topic(cfg, "topics.search_requests"));
+    snprintf(w.dlq, sizeof(w.dlq), "%s", hsc_config_topic(cfg, "topics.dlq"));
+    w.max_inflight = (int)hsc_config_int(cfg, "query.max_inflight");
+    w.default_deadline_ms = (int)hsc_config_int(cfg, "query.default_deadline_ms");
+    w.shutdown_timeout_ms = (int)hsc_config_int(cfg, "shutdown.timeout_ms");
+    if (query_engine_init(&w.eng, loop, cfg, &err)) {
+        hsc_log_error("cannot start", "error", err.msg, NULL);
+        hsc_config_free(cfg);
+        return 2;
+    }
+    const char *topics[] = {w.topic};
+    struct hsc_consumer_handlers h = {.on_message = on_message, .on_revoke = on_revoke,
+                                      .can_accept = can_accept};
+    w.prod = hsc_producer_new_interactive(loop, cfg, &err);
+    if (w.prod)
+        w.cons = hsc_consumer_new(loop, cfg, hsc_config_str(cfg, "query.group"), topics, 1, &h,
+                                  &w, &err);
+    if (!w.prod || !w.cons) {
+        hsc_log_error("cannot start", "error", err.msg, NULL);
+        hsc_producer_free(w.prod);
+        query_engine_destroy(&w.eng);
+        hsc_config_free(cfg);
+        return 2;
+    }
+    ev_signal_init(&w.sigint, on_signal, SIGINT);
+    ev_signal_init(&w.sigterm, on_signal, SIGTERM);
+    w.sigint.data = w.sigterm.data = &w;
+    ev_signal_start(loop, &w.sigint);
+    ev_signal_start(loop, &w.sigterm);
+    hsc_log_info("query starting", "input", w.topic, "group", hsc_config_str(cfg, "query.group"),
+                 "milvus", hsc_config_str(cfg, "milvus.url"), NULL);
+    ev_run(loop, 0);
+    ev_signal_stop(loop, &w.sigint);
+    ev_signal_stop(loop, &w.sigterm);
+    const struct query_stats *s = &w.eng.stats;
+    char req[24], ok[24], er[24], hit[24], deg[24], exp[24], dlq[24];
+    snprintf(req, sizeof(req), "%llu", s->requests);
+    snprintf(ok, sizeof(ok), "%llu", s->ok);
+    snprintf(er, sizeof(er), "%llu", s->errors);
+    snprintf(hit, sizeof(hit), "%llu", s->cache_hits);
+    snprintf(deg, sizeof(deg), "%llu", s->degraded);
+    snprintf(exp, sizeof(exp), "%llu", w.expired);
+    snprintf(dlq, sizeof(dlq), "%llu", w.dlq_count);
+    hsc_log_info("query stopped", "requests", req, "ok", ok, "errors", er, "cache_hits", hit,
+                 "degraded", deg, "expired", exp, "dlq", dlq, NULL);
+    hsc_consumer_free(w.cons);
+    hsc_producer_free(w.prod);
+    query_engine_destroy(&w.eng);
+    for (int i = 0; i < w.nparts; i++) {
+        free(w.parts[i].off);
+        free(w.parts[i].done);
+    }
+    free(w.parts);
+    hsc_config_free(cfg);
+    ev_loop_destroy(loop);
+    return 0;
+}
