@@ -456,7 +456,9 @@ static hsc_consumer *consumer_create(struct ev_loop *loop, const hsc_config *cfg
                                     "auto.commit.interval.ms", "1000",
                                     NULL};
     /* A reader of one partition (a reply inbox) has no group and commits nothing. */
-    const char *const solo[] = {"enable.auto.commit", "false",
+    /* librdkafka wants a group.id even for assign(); it is never joined or committed. */
+    const char *const solo[] = {"group.id", "hsc-inbox",
+                                "enable.auto.commit", "false",
                                 "enable.auto.offset.store", "false",
                                 "auto.offset.reset", "latest",
                                 "fetch.wait.max.ms", "10",

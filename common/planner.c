@@ -50,7 +50,7 @@ double hsc_latency_p99(hsc_latency *l)
     if (!l->n)
         return 0;
     /* sorting a window per request is wasteful; every 16 samples is plenty fresh */
-    if (l->dirty >= 16 || l->dirty == l->n) {
+    if (l->dirty && (l->dirty >= 16 || l->n < 64)) {
         double tmp[l->n];
         memcpy(tmp, l->ring, sizeof(double) * (size_t)l->n);
         qsort(tmp, (size_t)l->n, sizeof(double), cmp_double);
