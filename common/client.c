@@ -184,6 +184,15 @@ hsc_client *hsc_client_new(struct ev_loop *loop, const hsc_config *cfg, hsc_err 
         part = (int32_t)((r >> 48) % (uint64_t)nparts);
     }
     c->partition = part;
+    {
+        /* Learn the request topic's partitions now, not on the first search. */
+        const rd_kafka_metadata_t *md = NULL;
+        rd_kafka_topic_t *t =
+            rd_kafka_topic_new(hsc_producer_handle(c->prod), c->request_topic, NULL);
+        if (rd_kafka_metadata(hsc_producer_handle(c->prod), 0, t, &md, 10000) == 0)
+            rd_kafka_metadata_destroy(md);
+        rd_kafka_topic_destroy(t);
+    }
     struct hsc_consumer_handlers h = {.on_message = on_reply_message};
     c->cons = hsc_consumer_new_partition(loop, cfg, c->reply_topic, part, &h, c, err);
     if (!c->cons)
@@ -225,6 +234,8 @@ int hsc_client_search(hsc_client *c, const hsc_search_request *req, int timeout_
     p->next = c->buckets[p->seq % NBUCKETS];
     c->buckets[p->seq % NBUCKETS] = p;
     c->inflight++;
+    /* the caller may not have run the loop for a while: time the deadline from now */
+    ev_now_update(c->loop);
     ev_timer_init(&p->timer, on_timeout, timeout_ms / 1000.0, 0.);
     p->timer.data = p;
     ev_timer_start(c->loop, &p->timer);

@@ -288,7 +288,7 @@ static void on_message(void *arg, rd_kafka_message_t *rkm)
         rd_kafka_message_destroy(rkm);
         return;
     }
-    if (dl <= hsc_now_ms()) {
+    if (dl <= hsc_now_ms() + w->eng.reserve_ms) {
         w->expired++; /* the caller has given up: an answer would only be noise */
         hsc_log_debug("expired before start", "correlation_id", corr, NULL);
         rd_kafka_message_destroy(rkm);

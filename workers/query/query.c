@@ -1141,7 +1141,23 @@ static void plan_and_launch(struct qreq *q)
         add_degraded(q, q->plan.use_vector ? "graph" : "vector");
     double attrs_budget = 1.5 * in.policy_p99;
     attrs_budget = attrs_budget < 2 ? 2 : attrs_budget > remaining / 2 ? remaining / 2 : attrs_budget;
-    double backends_s = (remaining - attrs_budget) / 1000.0;
+    double backends_ms = remaining - attrs_budget;
+    /*
+     * A backend's budget is a multiple of its recent p99 (at least
+     * budget_min_ms), so a hung server costs a search tens of milliseconds,
+     * not its whole deadline. With no history yet the deadline is the budget.
+     */
+    double p99 = 0;
+    if (q->plan.use_vector && e->lat_vector.n)
+        p99 = in.vector_p99 > p99 ? in.vector_p99 : p99;
+    if (q->plan.use_graph && e->lat_graph.n)
+        p99 = hsc_latency_p99(&e->lat_graph) > p99 ? hsc_latency_p99(&e->lat_graph) : p99;
+    if (p99 > 0) {
+        double budget = e->budget_factor * p99;
+        budget = budget < e->budget_min_ms ? e->budget_min_ms : budget;
+        backends_ms = budget < backends_ms ? budget : backends_ms;
+    }
+    double backends_s = backends_ms / 1000.0;
     ev_timer_set(&q->due_backends, backends_s > 0 ? backends_s : 0, 0.);
     ev_timer_start(e->loop, &q->due_backends);
     if (q->plan.use_vector)
@@ -1364,6 +1380,7 @@ void query_engine_search(struct query_engine *e, hsc_search_request *req,
     e->active = q;
     e->inflight++;
     e->stats.requests++;
+    ev_now_update(e->loop); /* the deadline timers count from now, not the loop's last wake */
     ev_timer_init(&q->due_backends, on_due_backends, 0., 0.);
     q->due_backends.data = q;
     double left = (double)(deadline_ms - hsc_now_ms() - e->reserve_ms) / 1000.0;
@@ -1444,6 +1461,8 @@ int query_engine_init(struct query_engine *e, struct ev_loop *loop, const hsc_co
     e->ttl_personal_s = (int)hsc_config_int(cfg, "query.cache_ttl_personal_s");
     e->ttl_s = (int)hsc_config_int(cfg, "query.cache_ttl_s");
     e->reserve_ms = (int)hsc_config_int(cfg, "query.reserve_ms");
+    e->budget_factor = hsc_config_double(cfg, "query.budget_factor");
+    e->budget_min_ms = (int)hsc_config_int(cfg, "query.budget_min_ms");
     e->cooldown_s = (double)hsc_config_int(cfg, "query.down_cooldown_ms") / 1000.0;
     e->fusion = (hsc_fusion){
         .rrf = !strcmp(hsc_config_str(cfg, "query.fusion"), "rrf"),
@@ -1469,7 +1488,8 @@ int query_engine_init(struct query_engine *e, struct ev_loop *loop, const hsc_co
     hsc_neo4j_settings_load(cfg, &ns);
     ns.retries = 0;
     int tmo = (int)hsc_config_int(cfg, "query.default_deadline_ms");
-    ms.timeout_ms = ns.timeout_ms = tmo > 100 ? tmo : 100;
+    /* the engine's timers enforce each search's budget; this only bounds abandoned calls */
+    ms.timeout_ms = ns.timeout_ms = tmo > 10000 ? tmo : 10000;
     e->npg = (int)hsc_config_int(cfg, "query.pg_connections");
     e->pg = calloc((size_t)e->npg, sizeof(*e->pg));
     if (!e->pg || !(e->http = hsc_http_new(loop, err)) ||

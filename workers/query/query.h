@@ -51,7 +51,8 @@ struct query_engine {
     int milvus_ready, milvus_ensuring;
     ev_timer ensure_timer;
     char epoch_key[256], policy_prefix[128], cache_prefix[64], scope[512];
-    int dim, overfetch, history_seeds, ttl_personal_s, ttl_s, reserve_ms;
+    int dim, overfetch, history_seeds, ttl_personal_s, ttl_s, reserve_ms, budget_min_ms;
+    double budget_factor;
     double cooldown_s;
     hsc_fusion fusion;
     hsc_latency lat_vector, lat_graph, lat_policy, lat_cache;
