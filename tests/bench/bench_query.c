@@ -60,8 +60,10 @@ static void ended(struct run *r, long i, const hsc_search_reply *rep, int timed_
     r->ended++;
     if (timed_out)
         r->timeouts++;
-    else if (!rep || !rep->ok)
-        r->errors++;
+    else if (!rep || !rep->ok) {
+        if (!r->errors++ && rep)
+            fprintf(stderr, "first error: %s: %s\n", rep->error_code, rep->error_message);
+    }
     else {
         r->server[i] = rep->timings_us.total / 1000.0;
         r->degraded += rep->degraded.n > 0;

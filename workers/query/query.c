@@ -59,6 +59,7 @@ struct qreq {
     struct qreq *prev, *next; /* the engine's list, for shutdown */
     struct query_engine *e;
     int refs, replied, phase;
+    int out_of_time; /* the deadline timer fired: nothing more may be started */
     hsc_search_request *req;
     char corr[128];
     int64_t deadline_ms, t0_us;
@@ -409,7 +410,7 @@ static void on_rels(void *arg, const hsc_graph_info *v, size_t n, double seconds
 static int start_rels(struct qreq *q, size_t top)
 {
     struct query_engine *e = q->e;
-    if (!q->req->include_relationships || is_down(e, &e->lat_graph))
+    if (!q->req->include_relationships || is_down(e, &e->lat_graph) || q->out_of_time)
         return 0;
     hsc_strlist seeds = {0};
     seeds_of(q, &seeds);
@@ -1033,6 +1034,7 @@ static void on_due_final(struct ev_loop *loop, ev_timer *w, int revents)
     if (q->replied)
         return;
     q->refs++; /* the reply may drop the last reference */
+    q->out_of_time = 1;
     switch (q->phase) {
     case PH_VERSIONS:
     case PH_CACHE:
@@ -1143,16 +1145,20 @@ static void plan_and_launch(struct qreq *q)
     attrs_budget = attrs_budget < 2 ? 2 : attrs_budget > remaining / 2 ? remaining / 2 : attrs_budget;
     double backends_ms = remaining - attrs_budget;
     /*
-     * A backend's budget is a multiple of its recent p99 (at least
-     * budget_min_ms), so a hung server costs a search tens of milliseconds,
-     * not its whole deadline. With no history yet the deadline is the budget.
+     * In a hybrid, a backend's budget is a multiple of its recent p99 (at
+     * least budget_min_ms), so a hung server costs a search tens of
+     * milliseconds, not its whole deadline, and the other backend answers.
+     * With no history yet, or one source, the deadline is the budget.
      */
     double p99 = 0;
     if (q->plan.use_vector && e->lat_vector.n)
         p99 = in.vector_p99 > p99 ? in.vector_p99 : p99;
-    if (q->plan.use_graph && e->lat_graph.n)
-        p99 = hsc_latency_p99(&e->lat_graph) > p99 ? hsc_latency_p99(&e->lat_graph) : p99;
-    if (p99 > 0) {
+    if (q->plan.use_graph && e->lat_graph.n) {
+        double g = hsc_latency_p99(&e->lat_graph);
+        p99 = q->plan.sequential ? p99 + g : g > p99 ? g : p99; /* sequential: one after the other */
+    }
+    /* cutting the only source would turn a slow answer into none: only hybrids are cut */
+    if (p99 > 0 && q->plan.use_vector && q->plan.use_graph) {
         double budget = e->budget_factor * p99;
         budget = budget < e->budget_min_ms ? e->budget_min_ms : budget;
         backends_ms = budget < backends_ms ? budget : backends_ms;
