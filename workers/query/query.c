@@ -113,6 +113,15 @@ static void note_failure(struct qreq *q, const char *what, const hsc_err *err)
              err ? err->msg : "missed its budget");
 }
 
+/* A part that will not contribute: why goes into an error reply, its name into `degraded`. */
+static void fail_part(struct qreq *q, const char *backend, const char *part, int *state,
+                      const hsc_err *err)
+{
+    note_failure(q, backend, err);
+    add_degraded(q, part);
+    *state = P_FAIL;
+}
+
 static void backend_failed(struct query_engine *e, hsc_latency *l, const hsc_err *err)
 {
     if (err && err->code == HSC_ECANCELED)
@@ -779,9 +788,7 @@ static void on_vector(void *arg, const hsc_milvus_result *res, const hsc_err *er
     q->t.vector += since_us(q->started_vec);
     if (!res) {
         backend_failed(e, &e->lat_vector, err);
-        note_failure(q, "milvus", err);
-        add_degraded(q, "vector");
-        q->vec_state = P_FAIL;
+        fail_part(q, "milvus", "vector", &q->vec_state, err);
     } else {
         for (size_t i = 0; i < res->nhits; i++) {
             hsc_candidate *c = cand_get(q, res->hits[i].id);
@@ -805,9 +812,7 @@ static void start_vector(struct qreq *q)
     hsc_err err = {0};
     if (!hsc_milvus_ready(e->milvus)) {
         hsc_err_set(&err, HSC_ETRANSIENT, "the collection is not ready yet");
-        note_failure(q, "milvus", &err);
-        add_degraded(q, "vector");
-        q->vec_state = P_FAIL;
+        fail_part(q, "milvus", "vector", &q->vec_state, &err);
         return;
     }
     hsc_milvus_filter f = {0};
@@ -821,33 +826,35 @@ static void start_vector(struct qreq *q)
         q->refs--;
         if (!expr)
             hsc_err_set(&err, HSC_EINVAL, "the filter could not be built");
-        note_failure(q, "milvus", &err);
-        add_degraded(q, "vector");
-        q->vec_state = P_FAIL;
+        fail_part(q, "milvus", "vector", &q->vec_state, &err);
     }
     hsc_milvus_filter_free(&f);
 }
 
 /* ---------------- graph (Neo4j) ---------------- */
 
+/* Books a graph call's end; true if its rows are wanted (in time, and no error). */
+static int graph_answered(struct qreq *q, const hsc_err *err)
+{
+    struct query_engine *e = q->e;
+    hsc_latency_add(&e->lat_graph, since_us(q->started_graph) / 1000.0);
+    if (q->replied || q->graph_state != P_RUN)
+        return 0; /* cut meanwhile: only the latency counts */
+    q->t.graph += since_us(q->started_graph);
+    if (err) {
+        backend_failed(e, &e->lat_graph, err);
+        fail_part(q, "neo4j", "graph", &q->graph_state, err);
+        return 0;
+    }
+    return 1;
+}
+
 static void on_graph_cands(void *arg, const hsc_graph_candidate *v, size_t n, double seconds,
                            const hsc_err *err)
 {
     struct qreq *q = arg;
-    struct query_engine *e = q->e;
-    hsc_latency_add(&e->lat_graph, since_us(q->started_graph) / 1000.0);
     (void)seconds;
-    if (q->replied || q->graph_state != P_RUN) {
-        unref(q);
-        return;
-    }
-    q->t.graph += since_us(q->started_graph);
-    if (err) {
-        backend_failed(e, &e->lat_graph, err);
-        note_failure(q, "neo4j", err);
-        add_degraded(q, "graph");
-        q->graph_state = P_FAIL;
-    } else {
+    if (graph_answered(q, err)) {
         for (size_t i = 0; i < n; i++) {
             hsc_candidate *c = cand_get(q, v[i].id);
             if (!c)
@@ -925,9 +932,7 @@ static void start_graph(struct qreq *q)
     if (hsc_graph_candidates(e->neo, (const char *const *)seeds.v, seeds.n, fetch_k(q, 3000), &gf,
                              on_graph_cands, q, &err)) {
         q->refs--;
-        note_failure(q, "neo4j", &err);
-        add_degraded(q, "graph");
-        q->graph_state = P_FAIL;
+        fail_part(q, "neo4j", "graph", &q->graph_state, &err);
     }
     hsc_strlist_clear(&langs);
     hsc_strlist_clear(&seeds);
@@ -937,20 +942,8 @@ static void on_graph_info(void *arg, const hsc_graph_info *v, size_t n, double s
                           const hsc_err *err)
 {
     struct qreq *q = arg;
-    struct query_engine *e = q->e;
-    hsc_latency_add(&e->lat_graph, since_us(q->started_graph) / 1000.0);
     (void)seconds;
-    if (q->replied || q->graph_state != P_RUN) {
-        unref(q);
-        return;
-    }
-    q->t.graph += since_us(q->started_graph);
-    if (err) {
-        backend_failed(e, &e->lat_graph, err);
-        note_failure(q, "neo4j", err);
-        add_degraded(q, "graph");
-        q->graph_state = P_FAIL;
-    } else {
+    if (graph_answered(q, err)) {
         for (size_t i = 0; i < n; i++) {
             hsc_candidate *c = cand_find(q, v[i].id);
             if (!c)
@@ -959,14 +952,13 @@ static void on_graph_info(void *arg, const hsc_graph_info *v, size_t n, double s
             c->in_graph = s > 0;
             c->graph_raw = s;
         }
-        int rank = 0; /* ranks by link score, for RRF */
+        /* ranks by link score, for RRF */
         for (size_t i = 0; i < q->nc; i++)
             if (q->c[i].in_graph) {
                 int r = 1;
                 for (size_t j = 0; j < q->nc; j++)
                     r += q->c[j].in_graph && q->c[j].graph_raw > q->c[i].graph_raw;
                 q->c[i].graph_rank = r;
-                rank++;
             }
         q->graph_state = P_DONE;
     }
@@ -993,9 +985,7 @@ static void start_graph_enrich(struct qreq *q)
     if (!ids || hsc_graph_enrich(e->neo, ids, q->nc, (const char *const *)seeds.v, seeds.n,
                                  on_graph_info, q, &err)) {
         q->refs--;
-        note_failure(q, "neo4j", &err);
-        add_degraded(q, "graph");
-        q->graph_state = P_FAIL;
+        fail_part(q, "neo4j", "graph", &q->graph_state, &err);
     }
     free(ids);
     hsc_strlist_clear(&seeds);
