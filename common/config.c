@@ -69,6 +69,7 @@ static const struct key_def KEYS[] = {
     {"embeddings.model", T_STR, "text-embedding-3-small", 0, 0, NULL},
     {"embeddings.api_key", T_SECRET, "", 0, 0, NULL},
     {"embeddings.timeout_ms", T_INT, "30000", 100, 600000, NULL},
+    {"metrics.port", T_INT, "0", 0, 65535, NULL},
     {"log.level", T_ENUM, "info", 0, 0, "debug|info|warn|error"},
     {"log.format", T_ENUM, "logfmt", 0, 0, "logfmt|json"},
     {"backoff.initial_ms", T_INT, "100", 1, 600000, NULL},

@@ -29,10 +29,12 @@ static struct it T;
 static struct itq Q;
 static pid_t query_pid;
 static char user_nohorror[96], user_fan[96], user_new[96];
+static int metrics_port, cache_hits_seen;
 
 static void search(const hsc_search_request *req, struct itq_result *res)
 {
     assert_int_equal(itq_search(&Q, req, 5000, res), 0);
+    cache_hits_seen += res->reply.cache_hit;
     if (!res->reply.ok)
         fail_msg("search failed: %s: %s", res->reply.error_code, res->reply.error_message);
 }
@@ -390,6 +392,39 @@ static void test_bad_request_gets_an_error_reply_and_the_dlq(void **s)
     (void)s;
 }
 
+/* The worker's own account matches what the client saw, and it says it is healthy. */
+static void test_metrics_and_health_endpoints(void **s)
+{
+    char url[128];
+    long st;
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/healthz", metrics_port);
+    free(it_http("GET", url, NULL, &st));
+    assert_int_equal(st, 200);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/readyz", metrics_port);
+    free(it_http("GET", url, NULL, &st));
+    assert_int_equal(st, 200);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", metrics_port);
+    char *m = it_http("GET", url, NULL, &st);
+    assert_int_equal(st, 200);
+    char want[256];
+    snprintf(want, sizeof(want), "\nhsc_query_cache_hits_total %d\n", cache_hits_seen);
+    if (!strstr(m, want))
+        fail_msg("expected '%s' in the metrics:\n%s", want + 1, m);
+    snprintf(want, sizeof(want), "\nhsc_dlq_messages_total{topic=\"%s\"} 1\n",
+             it_topic(&T, "search_requests"));
+    assert_non_null(strstr(m, want));
+    assert_non_null(strstr(m, "# TYPE hsc_query_request_duration_seconds histogram\n"));
+    assert_non_null(strstr(m, "hsc_query_requests_total{strategy=\"vector_only\",status=\"ok\"} "));
+    assert_non_null(strstr(m, "hsc_backend_request_duration_seconds_count{backend=\"milvus\","
+                              "op=\"search\"} "));
+    assert_non_null(strstr(m, "hsc_backend_request_duration_seconds_bucket{backend=\"neo4j\","
+                              "op=\"candidates\",le=\"+Inf\"} "));
+    fprintf(stderr, "-- metrics: %d cache hits seen by the client and counted by the worker\n",
+            cache_hits_seen);
+    free(m);
+    (void)s;
+}
+
 static int setup(void **s)
 {
     it_setup(&T);
@@ -419,7 +454,11 @@ static int setup(void **s)
     snprintf(sql, sizeof(sql),
              "SELECT count(*) FROM learning_events WHERE user_id = '%s'", user_fan);
     assert_int_equal(it_pg_wait(&T, sql, 3, 60000), 3);
-    const char *qa[] = {ITQ_QUERY_ARGS, "--set", "query.group=it-qsearch-query", NULL};
+    metrics_port = 20000 + (int)(getpid() % 20000);
+    char mp[48];
+    snprintf(mp, sizeof(mp), "metrics.port=%d", metrics_port);
+    const char *qa[] = {ITQ_QUERY_ARGS, "--set", "query.group=it-qsearch-query", "--set", mp,
+                        NULL};
     query_pid = it_spawn(&T, "hsc-query", qa);
     itq_client(&Q);
     hsc_search_request req;
@@ -453,6 +492,7 @@ int main(void)
         cmocka_unit_test(test_science_fiction_fan_sees_more_of_it),
         cmocka_unit_test(test_cache_hits_and_invalidation),
         cmocka_unit_test(test_bad_request_gets_an_error_reply_and_the_dlq),
+        cmocka_unit_test(test_metrics_and_health_endpoints),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

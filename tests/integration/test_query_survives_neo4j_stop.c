@@ -14,6 +14,15 @@
 
 #define DEADLINE_MS 1000
 
+static long readyz(int port)
+{
+    char url[96];
+    long st = 0;
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/readyz", port);
+    free(it_http("GET", url, NULL, &st));
+    return st;
+}
+
 static void hybrid_request(struct it *t, hsc_search_request *req)
 {
     itq_request_like(t, "t000020", req);
@@ -26,8 +35,11 @@ static void test_hybrid_degrades_without_neo4j(void **s)
     struct itq q;
     it_setup(&t);
     char *content = itq_catalogue(&q, &t, "300", "it-qneo");
+    int port = 20000 + (int)((getpid() + 7) % 20000);
+    char mp[48];
+    snprintf(mp, sizeof(mp), "metrics.port=%d", port);
     const char *qa[] = {ITQ_QUERY_ARGS, "--set", "query.group=it-qneo-query", "--set",
-                        "query.down_cooldown_ms=500", NULL};
+                        "query.down_cooldown_ms=2000", "--set", mp, NULL};
     pid_t query = it_spawn(&t, "hsc-query", qa);
     itq_client(&q);
     hsc_search_request req;
@@ -37,6 +49,7 @@ static void test_hybrid_degrades_without_neo4j(void **s)
     itq_search_ok(&q, &req, &res);
     assert_int_equal(res.reply.strategy, HSC_STRATEGY_HYBRID_PARALLEL);
     hsc_search_reply_clear(&res.reply);
+    assert_int_equal(readyz(port), 200);
 
     fprintf(stderr, "-- stopping neo4j\n");
     assert_int_equal(it_shell("%s/deploy/local/down neo4j", HSC_SOURCE_DIR), 0);
@@ -57,6 +70,8 @@ static void test_hybrid_degrades_without_neo4j(void **s)
         assert_true(res.reply.timings_us.total < DEADLINE_MS * 1000);
         if (res.round_trip_ms > worst)
             worst = res.round_trip_ms;
+        if (i == 0) /* the worker has just met the outage: orchestrators stop routing to it */
+            assert_int_equal(readyz(port), 503);
         hsc_search_reply_clear(&res.reply);
         usleep(50000);
     }
@@ -73,6 +88,10 @@ static void test_hybrid_degrades_without_neo4j(void **s)
     assert_int_equal(res.reply.strategy, HSC_STRATEGY_HYBRID_PARALLEL);
     assert_true(res.reply.timings_us.graph > 0);
     hsc_search_reply_clear(&res.reply);
+    long long end = it_ms() + 10000; /* ready again once the cooldown after the last failure ends */
+    while (readyz(port) != 200 && it_ms() < end)
+        usleep(100000);
+    assert_int_equal(readyz(port), 200);
 
     hsc_search_request_clear(&req);
     assert_int_equal(it_stop(query, SIGTERM, 30000), 0);

@@ -18,6 +18,7 @@
 #include "hsc/codec.h"
 #include "kafka.h"
 #include "log.h"
+#include "metrics.h"
 #include "query.h"
 #include "util.h"
 
@@ -48,6 +49,8 @@ struct worker {
     int inflight, stopping;
     double stop_started;
     ev_signal sigint, sigterm;
+    hsc_metrics *metrics;
+    hsc_httpd *httpd;
     ev_timer stop_timer;
     unsigned long long expired, dlq_count, reply_failures;
 };
@@ -183,6 +186,17 @@ static void send_reply(struct job *j, const hsc_search_reply *r)
 static void on_answer(void *arg, hsc_search_reply *r)
 {
     struct job *j = arg;
+    char labels[96];
+    snprintf(labels, sizeof(labels), "strategy=\"%s\",status=\"%s\"",
+             hsc_strategy_name(r->strategy), r->ok ? "ok" : r->error_code);
+    hsc_metrics_inc(j->w->metrics, "hsc_query_requests_total", labels, 1);
+    snprintf(labels, sizeof(labels), "strategy=\"%s\"", hsc_strategy_name(r->strategy));
+    hsc_metrics_observe(j->w->metrics, "hsc_query_request_duration_seconds", labels,
+                        r->timings_us.total / 1e6);
+    for (size_t i = 0; i < r->degraded.n; i++) {
+        snprintf(labels, sizeof(labels), "backend=\"%s\"", r->degraded.v[i]);
+        hsc_metrics_inc(j->w->metrics, "hsc_query_degraded_total", labels, 1);
+    }
     char total[24];
     snprintf(total, sizeof(total), "%lld", (long long)r->timings_us.total);
     hsc_log_debug("answered", "correlation_id", r->correlation_id, "status",
@@ -208,6 +222,9 @@ static void reject(struct job *j, const rd_kafka_message_t *rkm, const char *cor
     hsc_log_warn("bad search request", "correlation_id", corr ? corr : "", "error", why->msg,
                  NULL);
     w->dlq_count++;
+    char tl[300];
+    snprintf(tl, sizeof(tl), "topic=\"%s\"", w->topic);
+    hsc_metrics_inc(w->metrics, "hsc_dlq_messages_total", tl, 1);
     if (corr && j->reply_topic[0] && j->reply_partition >= 0) {
         hsc_search_reply r = {.v = 1, .correlation_id = (char *)corr,
                               .error_code = "bad_request", .error_message = (char *)why->msg};
@@ -239,6 +256,9 @@ static void on_message(void *arg, rd_kafka_message_t *rkm)
         rd_kafka_message_destroy(rkm);
         return;
     }
+    char tl[300];
+    snprintf(tl, sizeof(tl), "topic=\"%s\"", w->topic);
+    hsc_metrics_inc(w->metrics, "hsc_messages_consumed_total", tl, 1);
     struct ptrack *t = track(w, rkm->partition);
     struct job *j = calloc(1, sizeof(*j));
     if (!t || !j || track_push(t, rkm->offset)) {
@@ -290,6 +310,7 @@ static void on_message(void *arg, rd_kafka_message_t *rkm)
     }
     if (dl <= hsc_now_ms() + w->eng.reserve_ms) {
         w->expired++; /* the caller has given up: an answer would only be noise */
+        hsc_metrics_inc(w->metrics, "hsc_query_expired_total", "", 1);
         hsc_log_debug("expired before start", "correlation_id", corr, NULL);
         rd_kafka_message_destroy(rkm);
         job_end(j);
@@ -303,6 +324,34 @@ static void on_message(void *arg, rd_kafka_message_t *rkm)
     }
     rd_kafka_message_destroy(rkm);
     query_engine_search(&w->eng, &req, corr, dl, on_answer, j);
+}
+
+static int is_ready(void *arg, char *why, size_t cap)
+{
+    struct worker *w = arg;
+    double now = ev_now(w->loop);
+    if (w->stopping)
+        return snprintf(why, cap, "stopping"), 0;
+    if (hsc_consumer_assigned_count(w->cons) <= 0)
+        return snprintf(why, cap, "no partitions of %s assigned", w->topic), 0;
+    if (!hsc_milvus_ready(w->eng.milvus) || now < w->eng.lat_vector.down_until)
+        return snprintf(why, cap, "milvus unreachable"), 0;
+    if (now < w->eng.lat_graph.down_until)
+        return snprintf(why, cap, "neo4j unreachable"), 0;
+    if (now < w->eng.lat_policy.down_until)
+        return snprintf(why, cap, "postgresql unreachable"), 0;
+    return 1;
+}
+
+static void refresh(void *arg, hsc_metrics *m)
+{
+    struct worker *w = arg;
+    hsc_metrics_set(m, "hsc_query_inflight", "", w->inflight);
+    hsc_metrics_count(m, "hsc_query_cache_hits_total", "", (double)w->eng.stats.cache_hits);
+    hsc_metrics_count(m, "hsc_query_cache_misses_total", "", (double)w->eng.stats.cache_misses);
+    hsc_metrics_set(m, "hsc_consumer_assigned_partitions", "",
+                    hsc_consumer_assigned_count(w->cons));
+    hsc_metrics_set(m, "hsc_consumer_paused", "", hsc_consumer_paused(w->cons));
 }
 
 static int can_accept(void *arg)
@@ -391,6 +440,12 @@ int main(int argc, char **argv)
         hsc_config_free(cfg);
         return 2;
     }
+    w.metrics = hsc_metrics_new();
+    w.eng.metrics = w.metrics;
+    int port = (int)hsc_config_int(cfg, "metrics.port");
+    w.httpd = hsc_httpd_new(loop, port, w.metrics, is_ready, refresh, &w, &err);
+    if (port > 0 && !w.httpd)
+        hsc_log_warn("metrics endpoint off", "error", err.msg, NULL);
     ev_signal_init(&w.sigint, on_signal, SIGINT);
     ev_signal_init(&w.sigterm, on_signal, SIGTERM);
     w.sigint.data = w.sigterm.data = &w;
@@ -412,9 +467,11 @@ int main(int argc, char **argv)
     snprintf(dlq, sizeof(dlq), "%llu", w.dlq_count);
     hsc_log_info("query stopped", "requests", req, "ok", ok, "errors", er, "cache_hits", hit,
                  "degraded", deg, "expired", exp, "dlq", dlq, NULL);
+    hsc_httpd_free(w.httpd);
     hsc_consumer_free(w.cons);
     hsc_producer_free(w.prod);
     query_engine_destroy(&w.eng);
+    hsc_metrics_free(w.metrics);
     for (int i = 0; i < w.nparts; i++) {
         free(w.parts[i].off);
         free(w.parts[i].done);

@@ -130,6 +130,19 @@ static void backend_failed(struct query_engine *e, hsc_latency *l, const hsc_err
     l->down_until = now_s(e) + e->cooldown_s;
 }
 
+/* Books one backend call's duration: the planner's window and the latency histogram. */
+static void booked(struct query_engine *e, hsc_latency *l, const char *backend, const char *op,
+                   double ms)
+{
+    hsc_latency_add(l, ms);
+    if (e->metrics) {
+        char labels[96];
+        snprintf(labels, sizeof(labels), "backend=\"%s\",op=\"%s\"", backend, op);
+        hsc_metrics_observe(e->metrics, "hsc_backend_request_duration_seconds", labels,
+                            ms / 1000.0);
+    }
+}
+
 static int is_down(struct query_engine *e, const hsc_latency *l)
 {
     return now_s(e) < l->down_until;
@@ -393,7 +406,7 @@ static void on_rels(void *arg, const hsc_graph_info *v, size_t n, double seconds
                     const hsc_err *err)
 {
     struct qreq *q = arg;
-    hsc_latency_add(&q->e->lat_graph, seconds * 1000);
+    booked(q->e, &q->e->lat_graph, "neo4j", "enrich", seconds * 1000);
     if (q->replied || q->rels_state != P_RUN) {
         unref(q);
         return;
@@ -543,7 +556,7 @@ static void on_attrs(void *arg, PGresult *res, const hsc_err *err)
     struct qreq *q = arg;
     struct query_engine *e = q->e;
     double ms = since_us(q->started_attrs) / 1000.0;
-    hsc_latency_add(&e->lat_policy, ms);
+    booked(e, &e->lat_policy, "postgresql", "attributes", ms);
     if (q->replied || q->attrs_state != P_RUN) {
         unref(q);
         return;
@@ -679,7 +692,7 @@ static void on_policy(void *arg, PGresult *res, const hsc_err *err)
 {
     struct qreq *q = arg;
     struct query_engine *e = q->e;
-    hsc_latency_add(&e->lat_policy, since_us(q->started_pol) / 1000.0);
+    booked(e, &e->lat_policy, "postgresql", "policy", since_us(q->started_pol) / 1000.0);
     if (q->replied || q->policy_state != P_RUN) {
         unref(q);
         return;
@@ -780,7 +793,7 @@ static void on_vector(void *arg, const hsc_milvus_result *res, const hsc_err *er
 {
     struct qreq *q = arg;
     struct query_engine *e = q->e;
-    hsc_latency_add(&e->lat_vector, since_us(q->started_vec) / 1000.0);
+    booked(e, &e->lat_vector, "milvus", "search", since_us(q->started_vec) / 1000.0);
     if (q->replied || q->vec_state != P_RUN) {
         unref(q);
         return;
@@ -837,7 +850,8 @@ static void start_vector(struct qreq *q)
 static int graph_answered(struct qreq *q, const hsc_err *err)
 {
     struct query_engine *e = q->e;
-    hsc_latency_add(&e->lat_graph, since_us(q->started_graph) / 1000.0);
+    booked(e, &e->lat_graph, "neo4j", q->plan.sequential ? "enrich" : "candidates",
+           since_us(q->started_graph) / 1000.0);
     if (q->replied || q->graph_state != P_RUN)
         return 0; /* cut meanwhile: only the latency counts */
     q->t.graph += since_us(q->started_graph);
@@ -1221,6 +1235,7 @@ static void on_cache_get(void *arg, const redisReply *reply, const hsc_err *err)
         return;
     }
     q->t.cache += since_us(q->started_cache);
+    booked(q->e, &q->e->lat_cache, "redis", "get", since_us(q->started_cache) / 1000.0);
     if (err) {
         add_degraded(q, "cache");
         q->epoch = -1;
@@ -1257,6 +1272,7 @@ static void on_versions(void *arg, const redisReply *reply, const hsc_err *err)
         return;
     }
     q->t.cache += since_us(q->started_cache);
+    booked(e, &e->lat_cache, "redis", "mget", since_us(q->started_cache) / 1000.0);
     if (err || !reply || reply->type != REDIS_REPLY_ARRAY || reply->elements < 1) {
         if (q->req->cache)
             add_degraded(q, "cache");

@@ -15,6 +15,7 @@
 #include "graph.h"
 #include "hsc/search.h"
 #include "http.h"
+#include "metrics.h"
 #include "milvus.h"
 #include "neo4j.h"
 #include "pg.h"
@@ -57,6 +58,7 @@ struct query_engine {
     hsc_fusion fusion;
     hsc_latency lat_vector, lat_graph, lat_policy, lat_cache;
     struct query_policy_slot *policies;
+    hsc_metrics *metrics; /* backend latency histograms go here when set (not owned) */
     struct qreq *active; /* searches in flight, so shutdown can abandon them cleanly */
     int inflight;
     struct query_stats stats;

@@ -1,0 +1,66 @@
+/*
+ * Prometheus metrics and health endpoints for a worker: a registry of
+ * counters, gauges and histograms rendered in the text exposition format,
+ * and a tiny HTTP/1.0 server on the worker's own libev loop that serves
+ * /metrics, /healthz (the loop turns) and /readyz (the worker says it is
+ * ready). One connection at a time is plenty for a scraper and an orchestrator.
+ */
+#ifndef HSC_METRICS_H
+#define HSC_METRICS_H
+
+#include <ev.h>
+#include <stddef.h>
+
+#include "hsc/error.h"
+#include "util.h"
+
+/* A registry of metric families. */
+typedef struct hsc_metrics hsc_metrics;
+
+/* A histogram's bucket upper bounds in seconds, shared by every latency histogram. */
+#define HSC_METRICS_NBUCKETS 12
+
+/* Creates an empty registry. */
+hsc_metrics *hsc_metrics_new(void);
+
+/* Frees the registry. */
+void hsc_metrics_free(hsc_metrics *m);
+
+/* Adds v to the counter name{labels} ("" for none, e.g. "topic=\"x\""); created on first use. */
+void hsc_metrics_inc(hsc_metrics *m, const char *name, const char *labels, double v);
+
+/* Sets the counter name{labels} to a cumulative count kept elsewhere (mirrored stats). */
+void hsc_metrics_count(hsc_metrics *m, const char *name, const char *labels, double total);
+
+/* Sets the gauge name{labels} to v. */
+void hsc_metrics_set(hsc_metrics *m, const char *name, const char *labels, double v);
+
+/* Records one observation (seconds) in the histogram name{labels}. */
+void hsc_metrics_observe(hsc_metrics *m, const char *name, const char *labels, double seconds);
+
+/* Declares the help text of a family (shown as # HELP); optional. */
+void hsc_metrics_help(hsc_metrics *m, const char *name, const char *help);
+
+/* Renders the registry in the Prometheus text format; 0 or HSC_ENOMEM. */
+int hsc_metrics_render(const hsc_metrics *m, hsc_buf *out);
+
+/* The value of counter or gauge name{labels} (0 if absent), for tests. */
+double hsc_metrics_value(const hsc_metrics *m, const char *name, const char *labels);
+
+/* Says whether the worker is ready, and if not why (into why, cap bytes). */
+typedef int (*hsc_ready_fn)(void *arg, char *why, size_t cap);
+
+/* Called before each /metrics render, to refresh gauges. */
+typedef void (*hsc_refresh_fn)(void *arg, hsc_metrics *m);
+
+/* The HTTP server of one worker. */
+typedef struct hsc_httpd hsc_httpd;
+
+/* Listens on 0.0.0.0:port (0: returns NULL without error: endpoints off). */
+hsc_httpd *hsc_httpd_new(struct ev_loop *loop, int port, hsc_metrics *m, hsc_ready_fn ready,
+                         hsc_refresh_fn refresh, void *arg, hsc_err *err);
+
+/* Closes the listener. */
+void hsc_httpd_free(hsc_httpd *h);
+
+#endif
