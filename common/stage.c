@@ -18,6 +18,7 @@
 
 #include "backoff.h"
 #include "log.h"
+#include "metrics.h"
 #include "util.h"
 
 /* Why fetching is paused. A full buffer does not pause: pausing purges
@@ -79,6 +80,9 @@ struct hsc_stage {
     ev_signal sigint, sigterm;
     int stopping, finished;
     struct hsc_stage_stats stats;
+    hsc_metrics *metrics;
+    hsc_httpd *httpd;
+    char label[96]; /* stage="name" */
 };
 
 static void maybe_start_batch(hsc_stage *st);
@@ -311,6 +315,8 @@ static void finish_batch(hsc_stage_batch *b)
     rd_kafka_topic_partition_list_destroy(offs);
     st->stats.processed += b->n;
     st->stats.batches++;
+    hsc_metrics_observe(st->metrics, "hsc_batch_duration_seconds", st->label,
+                        (hsc_mono_us() - b->started_us) / 1e6);
     if (hsc_log_enabled(HSC_LOG_DEBUG)) {
         char n[32], us[32], q[32];
         snprintf(n, sizeof(n), "%zu", b->n);
@@ -652,6 +658,35 @@ static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 
 /* ---------------- construction ---------------- */
 
+/* Ready: partitions assigned, and not backing off from a failing backend. */
+static int stage_ready(void *arg, char *why, size_t cap)
+{
+    hsc_stage *st = arg;
+    if (st->stopping)
+        return snprintf(why, cap, "stopping"), 0;
+    if (hsc_consumer_assigned_count(st->consumer) <= 0)
+        return snprintf(why, cap, "no partitions assigned"), 0;
+    if (st->pause_reasons & PAUSE_BACKOFF)
+        return snprintf(why, cap, "its backend is failing; retrying with backoff"), 0;
+    return 1;
+}
+
+static void stage_refresh(void *arg, hsc_metrics *m)
+{
+    hsc_stage *st = arg;
+    const char *l = st->label;
+    hsc_metrics_count(m, "hsc_messages_consumed_total", l, (double)st->stats.consumed);
+    hsc_metrics_count(m, "hsc_messages_processed_total", l, (double)st->stats.processed);
+    hsc_metrics_count(m, "hsc_messages_produced_total", l, (double)st->stats.produced);
+    hsc_metrics_count(m, "hsc_dlq_messages_total", l, (double)st->stats.dlq);
+    hsc_metrics_count(m, "hsc_retries_total", l, (double)st->stats.retries);
+    hsc_metrics_count(m, "hsc_batches_total", l, (double)st->stats.batches);
+    hsc_metrics_set(m, "hsc_pending_messages", l, (double)st->qlen);
+    hsc_metrics_set(m, "hsc_consumer_paused", l, hsc_consumer_paused(st->consumer));
+    hsc_metrics_set(m, "hsc_consumer_assigned_partitions", l,
+                    hsc_consumer_assigned_count(st->consumer));
+}
+
 hsc_stage *hsc_stage_new(struct ev_loop *loop, const hsc_config *cfg,
                          const struct hsc_stage_settings *s, const struct hsc_stage_ops *ops,
                          void *ctx, hsc_err *err)
@@ -683,6 +718,12 @@ hsc_stage *hsc_stage_new(struct ev_loop *loop, const hsc_config *cfg,
     st->consumer = hsc_consumer_new(loop, cfg, s->group, s->topics, s->ntopics, &h, st, err);
     if (!st->consumer)
         goto fail;
+    snprintf(st->label, sizeof(st->label), "stage=\"%s\"", s->name);
+    st->metrics = hsc_metrics_new();
+    int port = (int)hsc_config_int(cfg, "metrics.port");
+    st->httpd = hsc_httpd_new(loop, port, st->metrics, stage_ready, stage_refresh, st, err);
+    if (port > 0 && !st->httpd)
+        goto fail; /* a port asked for and not had is a configuration error */
     return st;
 fail:
     hsc_stage_free(st);
@@ -708,6 +749,8 @@ void hsc_stage_free(hsc_stage *st)
     ev_timer_stop(st->loop, &st->retry);
     ev_timer_stop(st->loop, &st->kick);
     ev_timer_stop(st->loop, &st->shutdown);
+    hsc_httpd_free(st->httpd);
+    hsc_metrics_free(st->metrics);
     hsc_producer_free(st->producer);
     if (st->batch)
         batch_free(st, st->batch);

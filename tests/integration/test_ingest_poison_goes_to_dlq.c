@@ -125,8 +125,11 @@ static void test_poison_to_dlq(void **state)
     for (int i = 0; i < nbad; i++)
         assert_true(bad[i].offset >= 0);
 
+    int port = 20000 + (int)((getpid() + 13) % 20000);
+    char mp[48];
+    snprintf(mp, sizeof(mp), "metrics.port=%d", port);
     const char *args[] = {"--set", "ingest.group=it-poison", "--set", "ingest.max_message_bytes=8192",
-                          "--set", "ingest.linger_ms=50", NULL};
+                          "--set", "ingest.linger_ms=50", "--set", mp, NULL};
     pid_t ingest = it_spawn(&t, "hsc-ingest", args);
     assert_int_equal(it_pg_wait(&t, "SELECT count(*) FROM content", nvalid, 60000), nvalid);
 
@@ -158,6 +161,30 @@ static void test_poison_to_dlq(void **state)
             assert_memory_equal(recs[k].value, "\xc1\xc1garbage", 9);
     it_records_free(recs, n);
     assert_int_equal(it_pg_int(&t, "SELECT count(*) FROM content WHERE title = 'fine'"), nvalid);
+    /* The worker's own metrics count what the test sent: every message, and the bad ones. */
+    char url[96], want_c[96], want_d[96];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", port);
+    snprintf(want_c, sizeof(want_c), "\nhsc_messages_consumed_total{stage=\"ingest\"} %d\n",
+             nvalid + nbad);
+    snprintf(want_d, sizeof(want_d), "\nhsc_dlq_messages_total{stage=\"ingest\"} %d\n", nbad);
+    long long until = it_ms() + 10000;
+    char *m = NULL;
+    long st = 0;
+    for (;;) {
+        free(m);
+        m = it_http("GET", url, NULL, &st);
+        if ((m && strstr(m, want_c) && strstr(m, want_d)) || it_ms() > until)
+            break;
+        usleep(200000);
+    }
+    assert_int_equal(st, 200);
+    if (!strstr(m, want_c) || !strstr(m, want_d))
+        fail_msg("expected%s and%s in:\n%s", want_c, want_d, m);
+    assert_non_null(strstr(m, "# TYPE hsc_batch_duration_seconds histogram"));
+    free(m);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/readyz", port);
+    free(it_http("GET", url, NULL, &st));
+    assert_int_equal(st, 200);
     /* And the worker is still up, and stops cleanly. */
     assert_int_equal(it_stop(ingest, SIGTERM, 30000), 0);
     assert_int_equal(it_group_lag(&t, "it-poison", topic), 0);
