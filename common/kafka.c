@@ -10,11 +10,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "util.h"
 
 #define DRAIN_BUDGET 2000   /* messages per loop turn, so timers still run */
@@ -292,6 +294,8 @@ struct hsc_consumer {
     int closed;
     int assigned;
     int solo; /* one assigned partition, no group */
+    struct hsc_lag *lag; /* the last statistics' consumer lag per assigned partition */
+    size_t nlag;
 };
 
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -395,6 +399,64 @@ static hsc_consumer *consumer_create(struct ev_loop *loop, const hsc_config *cfg
                                      const struct hsc_consumer_handlers *h, void *arg,
                                      hsc_err *err);
 
+/*
+ * librdkafka's statistics (every statistics.interval.ms) carry each
+ * partition's consumer_lag; keep the assigned ones for the metrics endpoint.
+ */
+static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+    hsc_consumer *c = opaque;
+    json_t *root = json_loadb(json, len, 0, NULL);
+    json_t *topics = json_object_get(root, "topics");
+    const char *tname;
+    json_t *t;
+    struct hsc_lag *v = NULL;
+    size_t n = 0;
+    json_object_foreach(topics, tname, t)
+    {
+        const char *pname;
+        json_t *p;
+        json_object_foreach(json_object_get(t, "partitions"), pname, p)
+        {
+            json_int_t id = json_integer_value(json_object_get(p, "partition"));
+            json_int_t lag = json_integer_value(json_object_get(p, "consumer_lag"));
+            const char *fs = json_string_value(json_object_get(p, "fetch_state"));
+            if (id < 0 || lag < 0 || !fs || !strcmp(fs, "none"))
+                continue; /* the internal partition, unknown lag, or not ours */
+            struct hsc_lag *nv = realloc(v, (n + 1) * sizeof(*nv));
+            if (!nv)
+                break;
+            v = nv;
+            snprintf(v[n].topic, sizeof(v[n].topic), "%s", tname);
+            v[n].partition = (int32_t)id;
+            v[n].lag = (int64_t)lag;
+            n++;
+        }
+    }
+    json_decref(root);
+    free(c->lag);
+    c->lag = v;
+    c->nlag = n;
+    (void)rk;
+    return 0; /* librdkafka frees json */
+}
+
+size_t hsc_consumer_lag(const hsc_consumer *c, const struct hsc_lag **out)
+{
+    *out = c->lag;
+    return c->nlag;
+}
+
+void hsc_consumer_export_lag(const hsc_consumer *c, hsc_metrics *m, const char *labels)
+{
+    for (size_t i = 0; i < c->nlag; i++) {
+        char l[400];
+        snprintf(l, sizeof(l), "%s%stopic=\"%s\",partition=\"%d\"", labels, *labels ? "," : "",
+                 c->lag[i].topic, c->lag[i].partition);
+        hsc_metrics_set(m, "hsc_consumer_lag", l, (double)c->lag[i].lag);
+    }
+}
+
 hsc_consumer *hsc_consumer_new(struct ev_loop *loop, const hsc_config *cfg, const char *group,
                                const char *const *topics, size_t ntopics,
                                const struct hsc_consumer_handlers *h, void *arg, hsc_err *err)
@@ -454,6 +516,7 @@ static hsc_consumer *consumer_create(struct ev_loop *loop, const hsc_config *cfg
                                     "enable.auto.offset.store", "false",
                                     "auto.offset.reset", "earliest",
                                     "auto.commit.interval.ms", "1000",
+                                    "statistics.interval.ms", "5000",
                                     NULL};
     /* A reader of one partition (a reply inbox) has no group and commits nothing. */
     /* librdkafka wants a group.id even for assign(); it is never joined or committed. */
@@ -468,6 +531,8 @@ static hsc_consumer *consumer_create(struct ev_loop *loop, const hsc_config *cfg
     if (!conf)
         goto fail;
     rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+    if (group)
+        rd_kafka_conf_set_stats_cb(conf, stats_cb);
     rd_kafka_conf_set_opaque(conf, c);
     char errstr[512];
     c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
@@ -584,6 +649,7 @@ void hsc_consumer_free(hsc_consumer *c)
         close(c->fds[0]);
     if (c->fds[1] >= 0)
         close(c->fds[1]);
+    free(c->lag);
     free(c);
 }
 

@@ -106,6 +106,21 @@ int hsc_consumer_assigned_count(hsc_consumer *c);
 /* The librdkafka handle. */
 rd_kafka_t *hsc_consumer_handle(hsc_consumer *c);
 
+/* One assigned partition's consumer lag, from librdkafka's statistics. */
+struct hsc_lag {
+    char topic[256];
+    int32_t partition;
+    int64_t lag;
+};
+
+/* The lag of each assigned partition as of the last statistics (statistics.interval.ms). */
+size_t hsc_consumer_lag(const hsc_consumer *c, const struct hsc_lag **out);
+
+struct hsc_metrics;
+
+/* Sets the gauge hsc_consumer_lag{labels,topic,partition} for each assigned partition. */
+void hsc_consumer_export_lag(const hsc_consumer *c, struct hsc_metrics *m, const char *labels);
+
 /* Destroys c (closing it first if hsc_consumer_close was not called). */
 void hsc_consumer_free(hsc_consumer *c);
 

@@ -685,6 +685,7 @@ static void stage_refresh(void *arg, hsc_metrics *m)
     hsc_metrics_set(m, "hsc_consumer_paused", l, hsc_consumer_paused(st->consumer));
     hsc_metrics_set(m, "hsc_consumer_assigned_partitions", l,
                     hsc_consumer_assigned_count(st->consumer));
+    hsc_consumer_export_lag(st->consumer, m, l);
 }
 
 hsc_stage *hsc_stage_new(struct ev_loop *loop, const hsc_config *cfg,

@@ -422,6 +422,21 @@ static void test_metrics_and_health_endpoints(void **s)
     fprintf(stderr, "-- metrics: %d cache hits seen by the client and counted by the worker\n",
             cache_hits_seen);
     free(m);
+    /* every request partition is assigned and, everything answered, its lag drains to 0 */
+    long long until = it_ms() + 15000;
+    int zero = 0;
+    while (zero < 6 && it_ms() < until) {
+        usleep(300000);
+        m = it_http("GET", url, NULL, &st);
+        zero = 0;
+        for (int p = 0; m && p < 6; p++) {
+            snprintf(want, sizeof(want), "hsc_consumer_lag{topic=\"%s\",partition=\"%d\"} 0\n",
+                     it_topic(&T, "search_requests"), p);
+            zero += strstr(m, want) != NULL;
+        }
+        free(m);
+    }
+    assert_int_equal(zero, 6);
     (void)s;
 }
 
@@ -458,7 +473,7 @@ static int setup(void **s)
     char mp[48];
     snprintf(mp, sizeof(mp), "metrics.port=%d", metrics_port);
     const char *qa[] = {ITQ_QUERY_ARGS, "--set", "query.group=it-qsearch-query", "--set", mp,
-                        NULL};
+                        "--set", "rdkafka.consumer.statistics.interval.ms=1000", NULL};
     query_pid = it_spawn(&T, "hsc-query", qa);
     itq_client(&Q);
     hsc_search_request req;
