@@ -952,6 +952,32 @@ static void start_graph(struct qreq *q)
     hsc_strlist_clear(&seeds);
 }
 
+static int by_graph_raw(const void *a, const void *b)
+{
+    double x = (*(hsc_candidate *const *)a)->graph_raw, y = (*(hsc_candidate *const *)b)->graph_raw;
+    return (x < y) - (x > y);
+}
+
+/*
+ * Ranks the linked candidates by link score, for RRF (ties share a rank).
+ * Sorted once rather than compared pairwise: k = 1000 means 3000 candidates.
+ */
+static void rank_by_graph_score(struct qreq *q)
+{
+    hsc_candidate **v = malloc((q->nc ? q->nc : 1) * sizeof(*v));
+    size_t n = 0;
+    for (size_t i = 0; v && i < q->nc; i++)
+        if (q->c[i].in_graph)
+            v[n++] = &q->c[i];
+    if (!v)
+        return;
+    qsort(v, n, sizeof(*v), by_graph_raw);
+    for (size_t i = 0; i < n; i++)
+        v[i]->graph_rank = i && v[i]->graph_raw == v[i - 1]->graph_raw ? v[i - 1]->graph_rank
+                                                                       : (int)i + 1;
+    free(v);
+}
+
 static void on_graph_info(void *arg, const hsc_graph_info *v, size_t n, double seconds,
                           const hsc_err *err)
 {
@@ -966,14 +992,7 @@ static void on_graph_info(void *arg, const hsc_graph_info *v, size_t n, double s
             c->in_graph = s > 0;
             c->graph_raw = s;
         }
-        /* ranks by link score, for RRF */
-        for (size_t i = 0; i < q->nc; i++)
-            if (q->c[i].in_graph) {
-                int r = 1;
-                for (size_t j = 0; j < q->nc; j++)
-                    r += q->c[j].in_graph && q->c[j].graph_raw > q->c[i].graph_raw;
-                q->c[i].graph_rank = r;
-            }
+        rank_by_graph_score(q);
         q->graph_state = P_DONE;
     }
     check_backends_done(q);
