@@ -4,6 +4,7 @@
 
 #include "cli.h"
 #include "cli_common.h"
+#include "migrate.h"
 
 static const char USAGE[] =
     "Usage: hsc [options] COMMAND [ARGS]\n"
@@ -13,6 +14,7 @@ static const char USAGE[] =
     "  schema apply|status                           apply or show PostgreSQL migrations\n"
     "  sample content|learning [--count N] ...       synthetic JSON lines for demos and tests\n"
     "  search [--user ID] [--like ID] [--seed ID]... search over request/reply (--json for scripts)\n"
+    "  migrate [--dry-run|--verify] [--rate N]       stream a legacy Neo4j catalogue into hsc\n"
     "Run 'hsc COMMAND --help' for a command's own options.\n\n";
 
 int main(int argc, char **argv)
@@ -38,6 +40,8 @@ int main(int argc, char **argv)
         rc = cli_sample(cfg, sub_argc, sub_argv);
     else if (!strcmp(cmd, "search"))
         rc = cli_search(cfg, sub_argc, sub_argv);
+    else if (!strcmp(cmd, "migrate"))
+        rc = migrate_main(cfg, sub_argc, sub_argv);
     else if (!strcmp(cmd, "schema"))
         rc = cli_schema(cfg, sub_argc, sub_argv);
     else {
