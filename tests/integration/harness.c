@@ -140,7 +140,8 @@ char *it_http(const char *method, const char *url, const char *body, long *statu
 {
     struct { char *d; size_t len; } b = {NULL, 0};
     CURL *c = curl_easy_init();
-    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+    /* no "Expect: 100-continue": Neo4j can answer a large body before it arrives */
+    struct curl_slist *h = curl_slist_append(curl_slist_append(NULL, "Content-Type: application/json"), "Expect:");
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     if (body)
@@ -668,7 +669,8 @@ json_t *it_neo4j(const char *cypher, const char *params_json)
     json_decref(req);
     struct { char *d; size_t len; } b = {NULL, 0};
     CURL *c = curl_easy_init();
-    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+    /* no "Expect: 100-continue": Neo4j can answer a large body before it arrives */
+    struct curl_slist *h = curl_slist_append(curl_slist_append(NULL, "Content-Type: application/json"), "Expect:");
     curl_easy_setopt(c, CURLOPT_URL, full);
     curl_easy_setopt(c, CURLOPT_USERPWD, auth);
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);

@@ -250,7 +250,9 @@ static inline const char **itl_args(struct itl_fixture *f, const char *const *ex
         args[n++] = f->set[k];
     }
     args[n++] = "--set";
-    args[n++] = "milvus.dimension=16";
+    static char dim[48];
+    snprintf(dim, sizeof(dim), "milvus.dimension=%d", f->dim);
+    args[n++] = dim;
     for (; extra && *extra && n < 94; extra++)
         args[n++] = *extra;
     args[n] = NULL;

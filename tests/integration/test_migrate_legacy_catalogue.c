@@ -66,7 +66,9 @@ static void test_dry_run_reports_exactly_the_broken_ones(void **s)
 {
     char *out;
     const char *extra[] = {"--dry-run", "--json", "--quiet", NULL};
+    T.valgrind = 1; /* and no leak or bad access on the way */
     assert_int_equal(migrate(extra, &out), 1); /* problems found */
+    T.valgrind = 0;
     json_t *r = report(out);
     assert_int_equal(jint(r, "titles"), F.nodes);
     assert_int_equal(jint(r, "migratable"), F.good);
@@ -229,7 +231,9 @@ static void test_verify_passes_then_names_what_is_missing(void **s)
     it_pg_int(&T, "DELETE FROM content WHERE id = 'm000042'; SELECT 0");
     json_decref(it_neo4j("MATCH (:Content {id: 'm000077'})-[r:HAS_MOOD]->() DELETE r", NULL));
     const char *again[] = {"--verify", "--json", "--quiet", NULL};
+    T.valgrind = 1;
     assert_int_equal(migrate(again, &out), 1);
+    T.valgrind = 0;
     r = report(out);
     assert_false(json_is_true(json_object_get(r, "ok")));
     assert_int_equal(jint(r, "postgresql"), F.good - 1);
@@ -271,7 +275,9 @@ static void test_policies_are_mapped_and_versions_published(void **s)
     free(out);
     long long v = it_pg_int(&T, "SELECT sum(version) FROM user_policies");
     const char *restart[] = {"--restart", "--quiet", NULL};
+    T.valgrind = 1;
     assert_int_equal(migrate(restart, &out), 0);
+    T.valgrind = 0;
     free(out);
     assert_int_equal(it_pg_int(&T, "SELECT sum(version) FROM user_policies"), v);
     /* the republished titles (same versions) bring back the row taken away, and nothing more */

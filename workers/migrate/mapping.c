@@ -5,6 +5,7 @@
  * check every rule without a server.
  */
 #include <ctype.h>
+#include <float.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -196,7 +197,16 @@ char *migrate_page_cypher(const struct migrate_mapping *mp)
                    L, I, I, I, L, I);
     for (int i = 0; i < MP_COUNT; i++) {
         hsc_buf_printf(&b, ", ");
-        prop_expr(&b, "m", mp->prop[i]);
+        if (i == MP_EMBEDDING)
+            /* Numbers as text: the Query API serialises a float array about 7x
+             * slower than strings (0.87 s against 0.13 s for 500 x 384 on
+             * 5.26), and Java's shortest round-trip form loses nothing. */
+            hsc_buf_printf(&b,
+                           "CASE WHEN m.`%s` IS :: LIST<ANY> THEN [x IN m.`%s` | toString(x)]"
+                           " ELSE m.`%s` END",
+                           mp->prop[i], mp->prop[i], mp->prop[i]);
+        else
+            prop_expr(&b, "m", mp->prop[i]);
         hsc_buf_printf(&b, " AS p%d", i);
     }
     for (int i = 0; i < MR_COUNT; i++) {
@@ -381,9 +391,16 @@ static int get_embedding(const struct migrate_mapping *mp, const json_t *v, hsc_
         for (size_t i = 0; i < n && !rc; i++) {
             const json_t *x = json_array_get(v, i);
             double d = json_number_value(x);
-            if (!json_is_number(x) || !isfinite(d) || fabs(d) > 3.4e38)
+            int ok = json_is_number(x);
+            if (json_is_string(x)) { /* the page query sends numbers as text */
+                char *end;
+                const char *t = json_string_value(x);
+                d = strtod(t, &end);
+                ok = *t && !*end;
+            }
+            if (!ok || !isfinite(d) || fabs(d) > FLT_MAX)
                 rc = problem(pb, MPK_INVALID, "embedding[%zu]: %s is not a finite float32", i,
-                             json_is_number(x) ? "value" : type_name(x));
+                             ok ? "the value" : json_is_string(x) ? "text" : type_name(x));
             ev->embedding[i] = (float)d;
         }
     }
@@ -557,9 +574,10 @@ static int policy_list(const char *col, const char *json_text, int lang, hsc_str
     json_decref(v);
     if (!rc && lang)
         for (size_t i = 0; i < out->n && !rc; i++)
-            if (strlen(out->v[i]) < 2 || strlen(out->v[i]) > 8)
-                rc = problem(pb, MPK_POLICY, "%s: '%.16s' is not a language code", col,
-                             out->v[i]);
+            if (strlen(out->v[i]) != 2 || !isalpha((unsigned char)out->v[i][0]) ||
+                !isalpha((unsigned char)out->v[i][1]))
+                rc = problem(pb, MPK_POLICY, "%s: '%.16s' is not a two-letter ISO 639-1 code",
+                             col, out->v[i]);
     return rc;
 }
 

@@ -640,6 +640,7 @@ static int run_pages(struct mig *m, char *after, size_t after_cap, hsc_err *err)
         if (g_stop)
             return hsc_err_set(err, HSC_ECANCELED, "stopped by signal %d after id '%s'",
                                (int)g_stop, after);
+        int64_t t_read = hsc_mono_us();
         json_t *rows = read_page(m, after, err);
         if (!rows)
             return err->code;
@@ -648,6 +649,7 @@ static int run_pages(struct mig *m, char *after, size_t after_cap, hsc_err *err)
             json_decref(rows);
             return 0;
         }
+        int64_t t_send = hsc_mono_us();
         long long pub = 0;
         int rc = 0;
         for (size_t i = 0; i < n && !rc; i++) {
@@ -676,13 +678,27 @@ static int run_pages(struct mig *m, char *after, size_t after_cap, hsc_err *err)
         }
         migrate_row_id(json_array_get(rows, n - 1), after, after_cap);
         json_decref(rows);
+        int64_t t_ack = hsc_mono_us();
         if (!rc && !m->dry_run)
             rc = await_deliveries(m, err);
         if (rc)
             return rc;
         m->published += pub;
+        int64_t t_ckpt = hsc_mono_us();
         if (!m->dry_run && (rc = checkpoint_save(m, after, 0, err)))
             return rc;
+        if (hsc_log_enabled(HSC_LOG_DEBUG)) {
+            /* where a page's time goes, to tell a slow source from a slow broker */
+            char rows_s[24], rd[24], sd[24], ak[24], ck[24];
+            int64_t end = hsc_mono_us();
+            snprintf(rows_s, sizeof(rows_s), "%zu", n);
+            snprintf(rd, sizeof(rd), "%.1f", (double)(t_send - t_read) / 1000.0);
+            snprintf(sd, sizeof(sd), "%.1f", (double)(t_ack - t_send) / 1000.0);
+            snprintf(ak, sizeof(ak), "%.1f", (double)(t_ckpt - t_ack) / 1000.0);
+            snprintf(ck, sizeof(ck), "%.1f", (double)(end - t_ckpt) / 1000.0);
+            hsc_log_debug("page", "rows", rows_s, "after", after, "read_ms", rd, "send_ms", sd,
+                          "ack_ms", ak, "checkpoint_ms", ck, NULL);
+        }
         progress(m, 0);
     }
 }
