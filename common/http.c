@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "backoff.h"
+#include "metrics.h"
 #include "log.h"
 #include "util.h"
 
@@ -22,6 +23,7 @@ struct req {
     size_t body_len;
     hsc_buf resp;
     int attempt, retries;
+    const char *backend, *op; /* static strings, for the metrics; backend NULL: not recorded */
     hsc_backoff bo;
     ev_timer retry_timer;
     hsc_http_fn cb;
@@ -116,6 +118,8 @@ static void retry_or_fail(struct req *r, const hsc_http_response *res, const cha
         snprintf(attempt, sizeof(attempt), "%d", r->attempt);
         hsc_log_debug("http retry", "method", r->method, "url", r->url, "error", why,
                       "attempt", attempt, NULL);
+        if (r->backend)
+            hsc_metrics_backend_retry(r->backend, delay);
         ev_timer_set(&r->retry_timer, delay, 0.);
         ev_timer_start(r->h->loop, &r->retry_timer);
         return;
@@ -141,6 +145,11 @@ static void check_done(hsc_http *h)
         curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
         CURLcode rc = m->data.result;
         curl_multi_remove_handle(h->multi, m->easy_handle);
+        if (r->backend) { /* every attempt, failed ones too: a timeout is a latency */
+            double secs = 0;
+            curl_easy_getinfo(r->easy, CURLINFO_TOTAL_TIME, &secs);
+            hsc_metrics_backend_call(r->backend, r->op, secs);
+        }
         if (rc != CURLE_OK) {
             retry_or_fail(r, NULL, r->errbuf[0] ? r->errbuf : curl_easy_strerror(rc));
             continue;
@@ -274,6 +283,8 @@ int hsc_http_request(hsc_http *h, const struct hsc_http_request *q, hsc_http_fn 
     r->cb = cb;
     r->arg = arg;
     r->retries = q->retries < 0 ? 0 : q->retries;
+    r->backend = q->backend;
+    r->op = q->op;
     hsc_backoff_init(&r->bo, q->backoff_initial_ms > 0 ? q->backoff_initial_ms : 100,
                      q->backoff_max_ms > 0 ? q->backoff_max_ms : 2000,
                      (uint64_t)hsc_mono_us() ^ (uintptr_t)r);

@@ -43,6 +43,8 @@ struct hsc_http_request {
     int timeout_ms;       /* per attempt; 0 means 30000 */
     int retries;          /* extra attempts after a transient failure */
     int backoff_initial_ms, backoff_max_ms;
+    /* For the metrics (static strings): "milvus", "neo4j", ...; NULL records nothing. */
+    const char *backend, *op;
 };
 
 /* Creates a client on loop. */

@@ -67,10 +67,15 @@ static void put_logfmt_value(hsc_buf *b, const char *v)
 
 static void put_json_string(hsc_buf *b, const char *v)
 {
+    /* Bytes of a value that is not UTF-8 (a poison message's text) are written
+     * as code points, so a line is always valid JSON. */
+    int latin1 = !hsc_utf8_valid(v, strlen(v));
     hsc_buf_append(b, "\"", 1);
     for (const char *p = v; *p; p++) {
         unsigned char c = (unsigned char)*p;
-        if (c == '"' || c == '\\') {
+        if (latin1 && c >= 0x80) {
+            hsc_buf_printf(b, "\\u%04x", c);
+        } else if (c == '"' || c == '\\') {
             hsc_buf_append(b, "\\", 1);
             hsc_buf_append(b, p, 1);
         } else if (c == '\n') {
@@ -87,10 +92,7 @@ static void put_json_string(hsc_buf *b, const char *v)
 static void put_field(hsc_buf *b, const char *k, const char *v, int first)
 {
     char masked[2048];
-    if (strstr(v, "://") || strstr(v, "password="))
-        hsc_mask_secrets(v, masked, sizeof(masked));
-    else
-        snprintf(masked, sizeof(masked), "%s", v);
+    hsc_mask_secrets(v, masked, sizeof(masked)); /* every value: an error may quote a URL */
     if (g_json) {
         if (!first)
             hsc_buf_append(b, ",", 1);

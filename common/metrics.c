@@ -17,6 +17,10 @@
 static const double BUCKETS[HSC_METRICS_NBUCKETS] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
                                                      0.05,   0.1,   0.25,   0.5,   1,    2.5};
 
+/* Buckets for counts (batch sizes) rather than seconds. */
+const double HSC_METRICS_SIZE_BUCKETS[HSC_METRICS_NBUCKETS] = {1,   2,   5,    10,   25,   50,
+                                                               100, 250, 500, 1000, 2500, 10000};
+
 enum { M_COUNTER, M_GAUGE, M_HISTOGRAM };
 
 /* One time series. */
@@ -25,6 +29,7 @@ struct series {
     int type;
     double value, sum;
     unsigned long long count, buckets[HSC_METRICS_NBUCKETS];
+    const double *bounds; /* a histogram's upper bounds */
 };
 
 /* One family's help text. */
@@ -104,16 +109,52 @@ void hsc_metrics_set(hsc_metrics *m, const char *name, const char *labels, doubl
         s->value = v;
 }
 
-void hsc_metrics_observe(hsc_metrics *m, const char *name, const char *labels, double seconds)
+void hsc_metrics_observe_in(hsc_metrics *m, const char *name, const char *labels, double v,
+                            const double *bounds)
 {
     struct series *s = m ? get(m, name, labels, M_HISTOGRAM) : NULL;
     if (!s)
         return;
+    if (!s->bounds)
+        s->bounds = bounds;
     s->count++;
-    s->sum += seconds;
+    s->sum += v;
     for (int i = 0; i < HSC_METRICS_NBUCKETS; i++)
-        if (seconds <= BUCKETS[i])
+        if (v <= s->bounds[i])
             s->buckets[i]++;
+}
+
+void hsc_metrics_observe(hsc_metrics *m, const char *name, const char *labels, double seconds)
+{
+    hsc_metrics_observe_in(m, name, labels, seconds, BUCKETS);
+}
+
+static hsc_metrics *g_backend_metrics;
+
+void hsc_metrics_set_backend_registry(hsc_metrics *m)
+{
+    g_backend_metrics = m;
+}
+
+/* Labels are built here so every client spells them the same way. */
+void hsc_metrics_backend_call(const char *backend, const char *op, double seconds)
+{
+    if (!g_backend_metrics)
+        return;
+    char labels[160];
+    snprintf(labels, sizeof(labels), "backend=\"%s\",op=\"%s\"", backend, op ? op : "call");
+    hsc_metrics_observe(g_backend_metrics, "hsc_backend_request_duration_seconds", labels,
+                        seconds);
+}
+
+void hsc_metrics_backend_retry(const char *backend, double delay_s)
+{
+    if (!g_backend_metrics)
+        return;
+    char labels[96];
+    snprintf(labels, sizeof(labels), "backend=\"%s\"", backend);
+    hsc_metrics_inc(g_backend_metrics, "hsc_backend_retries_total", labels, 1);
+    hsc_metrics_inc(g_backend_metrics, "hsc_backend_backoff_seconds_total", labels, delay_s);
 }
 
 void hsc_metrics_help(hsc_metrics *m, const char *name, const char *help)
@@ -163,7 +204,7 @@ int hsc_metrics_render(const hsc_metrics *m, hsc_buf *out)
             }
             for (int b = 0; b < HSC_METRICS_NBUCKETS && !rc; b++)
                 rc = hsc_buf_printf(out, "%s_bucket{%s%sle=\"%g\"} %llu\n", x->name, x->labels,
-                                    sep, BUCKETS[b], x->buckets[b]);
+                                    sep, x->bounds[b], x->buckets[b]);
             rc = rc ? rc
                     : hsc_buf_printf(out,
                                      "%s_bucket{%s%sle=\"+Inf\"} %llu\n%s_sum%s%s%s %.17g\n"

@@ -38,6 +38,26 @@ void hsc_metrics_set(hsc_metrics *m, const char *name, const char *labels, doubl
 /* Records one observation (seconds) in the histogram name{labels}. */
 void hsc_metrics_observe(hsc_metrics *m, const char *name, const char *labels, double seconds);
 
+/* Histogram upper bounds for counts such as batch sizes (1 ... 10000). */
+extern const double HSC_METRICS_SIZE_BUCKETS[HSC_METRICS_NBUCKETS];
+
+/* Like hsc_metrics_observe, with the series' own bucket bounds (fixed at its first observation). */
+void hsc_metrics_observe_in(hsc_metrics *m, const char *name, const char *labels, double v,
+                            const double *bounds);
+
+/*
+ * The registry the backend clients (PostgreSQL, HTTP for Milvus, Neo4j and
+ * embeddings, Redis) record their calls in; NULL (the default) records
+ * nothing. The pipeline workers set it; hsc-query records its own, per step.
+ */
+void hsc_metrics_set_backend_registry(hsc_metrics *m);
+
+/* Records one backend call: hsc_backend_request_duration_seconds{backend,op}. */
+void hsc_metrics_backend_call(const char *backend, const char *op, double seconds);
+
+/* Records a retry and its delay: hsc_backend_retries_total, hsc_backend_backoff_seconds_total. */
+void hsc_metrics_backend_retry(const char *backend, double delay_s);
+
 /* Declares the help text of a family (shown as # HELP); optional. */
 void hsc_metrics_help(hsc_metrics *m, const char *name, const char *help);
 

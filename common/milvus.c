@@ -611,6 +611,8 @@ struct hsc_milvus {
 };
 
 enum op { OP_ENSURE, OP_UPSERT, OP_DELETE, OP_SEARCH, OP_GET, OP_COUNT, OP_DROP };
+static const char *const OP_NAMES[] = {"ensure", "upsert", "delete", "search",
+                                       "get",    "count",  "drop"};
 
 /* One operation in flight, possibly several calls long. */
 struct call {
@@ -706,6 +708,8 @@ static int send(struct call *c, const char *method, const char *path, const char
         .retries = m->retries,
         .backoff_initial_ms = m->backoff_initial_ms,
         .backoff_max_ms = m->backoff_max_ms,
+        .backend = "milvus",
+        .op = OP_NAMES[c->op],
     };
     return hsc_http_request(m->http, &q, on_http, c, err);
 }

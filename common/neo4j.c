@@ -193,6 +193,8 @@ static int request(hsc_neo4j *n, const char *method, const char *path, const cha
         .retries = n->retries,
         .backoff_initial_ms = n->backoff_initial_ms,
         .backoff_max_ms = n->backoff_max_ms,
+        .backend = "neo4j",
+        .op = strcmp(method, "GET") ? "statement" : "discover",
     };
     return hsc_http_request(n->http, &q, cb, arg, err);
 }

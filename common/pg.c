@@ -6,15 +6,20 @@
  */
 #include "pg.h"
 
+#include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "util.h"
 
 enum { ST_IDLE_DISCONNECTED, ST_CONNECTING, ST_READY, ST_BUSY };
 
 struct query {
+    char op[16]; /* the statement's first word, lower case, for the metrics */
+    int64_t sent_us;
     char *sql;
     int nparams;
     char **params;
@@ -166,6 +171,7 @@ static void start_connect(hsc_pg *pg)
 static void finish_query(hsc_pg *pg)
 {
     struct query *q = pop(pg);
+    hsc_metrics_backend_call("postgresql", q->op, (double)(hsc_mono_us() - q->sent_us) / 1e6);
     PGresult *res = pg->result;
     pg->result = NULL;
     ev_timer_stop(pg->loop, &pg->timer);
@@ -221,6 +227,7 @@ static void read_results(hsc_pg *pg)
 static void send_head(hsc_pg *pg)
 {
     struct query *q = pg->head;
+    q->sent_us = hsc_mono_us();
     if (!PQsendQueryParams(pg->conn, q->sql, q->nparams, NULL, (const char *const *)q->params,
                            NULL, NULL, 0)) {
         conn_error(pg, HSC_ETRANSIENT, "send failed");
@@ -323,10 +330,23 @@ hsc_pg *hsc_pg_new(struct ev_loop *loop, const char *url, int query_timeout_ms, 
 int hsc_pg_query(hsc_pg *pg, const char *sql, int nparams, const char *const *params,
                  hsc_pg_fn cb, void *arg, hsc_err *err)
 {
+    return hsc_pg_query_op(pg, NULL, sql, nparams, params, cb, arg, err);
+}
+
+int hsc_pg_query_op(hsc_pg *pg, const char *op, const char *sql, int nparams,
+                    const char *const *params, hsc_pg_fn cb, void *arg, hsc_err *err)
+{
     struct query *q = calloc(1, sizeof(*q));
     if (!q)
         return hsc_err_set(err, HSC_ENOMEM, "postgresql: out of memory");
     q->sql = strdup(sql);
+    if (op) {
+        snprintf(q->op, sizeof(q->op), "%s", op);
+    } else {
+        const char *w = sql + strspn(sql, " \t\r\n(");
+        for (size_t i = 0; i + 1 < sizeof(q->op) && isalpha((unsigned char)w[i]); i++)
+            q->op[i] = (char)tolower((unsigned char)w[i]);
+    }
     q->params = calloc((size_t)(nparams ? nparams : 1), sizeof(char *));
     if (!q->sql || !q->params) {
         query_free(q);

@@ -30,6 +30,10 @@ hsc_pg *hsc_pg_new(struct ev_loop *loop, const char *url, int query_timeout_ms, 
 int hsc_pg_query(hsc_pg *pg, const char *sql, int nparams, const char *const *params,
                  hsc_pg_fn cb, void *arg, hsc_err *err);
 
+/* The same, naming the statement for the metrics (op "content": hsc_backend_request_duration_seconds{backend="postgresql",op="content"}); NULL: its first word. */
+int hsc_pg_query_op(hsc_pg *pg, const char *op, const char *sql, int nparams,
+                    const char *const *params, hsc_pg_fn cb, void *arg, hsc_err *err);
+
 /* HSC_EINVAL for SQLSTATEs caused by the data (classes 22, 23, 54), else HSC_ETRANSIENT. */
 int hsc_pg_classify(const char *sqlstate);
 

@@ -8,11 +8,14 @@
 
 #include <hiredis/adapters/libev.h>
 #include <hiredis/async.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
+#include "metrics.h"
+#include "util.h"
 
 struct hsc_redis {
     struct ev_loop *loop;
@@ -29,7 +32,15 @@ struct pending {
     void *arg;
     ev_timer timer;
     int answered;
+    int64_t start_us;
+    char op[16]; /* the command, lower case, for the metrics */
 };
+
+/* Records the call for the metrics once, when it is answered or times out. */
+static void record(struct pending *p)
+{
+    hsc_metrics_backend_call("redis", p->op, (double)(hsc_mono_us() - p->start_us) / 1e6);
+}
 
 int hsc_redis_parse_url(const char *url, char *host, size_t hostcap, int *port, int *db,
                         char *password, size_t pwcap, hsc_err *err)
@@ -122,6 +133,7 @@ static void on_reply(redisAsyncContext *ac, void *vreply, void *privdata)
     ev_timer_stop(r->loop, &p->timer);
     if (!p->answered) {
         p->answered = 1;
+        record(p);
         hsc_err err = {0};
         if (!reply) {
             if (r->freeing)
@@ -149,6 +161,7 @@ static void on_timeout(struct ev_loop *loop, ev_timer *w, int revents)
     hsc_redis *r = p->r;
     if (!p->answered) {
         p->answered = 1;
+        record(p);
         hsc_err err;
         hsc_err_set(&err, HSC_ETRANSIENT, "redis %s:%d: no answer within %d ms", r->host,
                     r->port, r->timeout_ms);
@@ -198,6 +211,9 @@ int hsc_redis_command(hsc_redis *r, hsc_redis_fn cb, void *arg, int argc, const 
     p->r = r;
     p->cb = cb;
     p->arg = arg;
+    p->start_us = hsc_mono_us();
+    for (size_t i = 0; argc > 0 && i < lens[0] && i + 1 < sizeof(p->op); i++)
+        p->op[i] = (char)tolower((unsigned char)argv[0][i]);
     ev_timer_init(&p->timer, on_timeout, (double)r->timeout_ms / 1000.0, 0.);
     p->timer.data = p;
     if (redisAsyncCommandArgv(r->ac, on_reply, p, argc, argv, lens) != REDIS_OK) {

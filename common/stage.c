@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "backoff.h"
+#include "hsc/message.h"
 #include "log.h"
 #include "metrics.h"
 #include "util.h"
@@ -161,6 +162,22 @@ static int can_accept(void *arg)
     return !st->stopping && st->qlen < st->soft_cap;
 }
 
+/* Adds v to name{stage, topic}: the per-topic counts. */
+static void count_topic(hsc_stage *st, const char *name, const char *topic, double v)
+{
+    char labels[384];
+    snprintf(labels, sizeof(labels), "%s,topic=\"%s\"", st->label, topic ? topic : "");
+    hsc_metrics_inc(st->metrics, name, labels, v);
+}
+
+/* The next retry delay in ms, counted in hsc_backoff_seconds_total. */
+static int64_t stage_backoff(hsc_stage *st)
+{
+    int64_t ms = hsc_backoff_next(&st->backoff);
+    hsc_metrics_inc(st->metrics, "hsc_backoff_seconds_total", st->label, (double)ms / 1000.0);
+    return ms;
+}
+
 static void on_message(void *arg, rd_kafka_message_t *rkm)
 {
     hsc_stage *st = arg;
@@ -185,6 +202,7 @@ static void on_message(void *arg, rd_kafka_message_t *rkm)
     }
     m->rkm = rkm;
     st->stats.consumed++;
+    count_topic(st, "hsc_messages_consumed_total", rd_kafka_topic_name(rkm->rkt), 1);
     if (st->ops.decode(st->ctx, rkm, &m->decoded, &m->err) != HSC_OK) {
         if (m->decoded && st->ops.free_decoded)
             st->ops.free_decoded(st->ctx, m->decoded);
@@ -317,6 +335,8 @@ static void finish_batch(hsc_stage_batch *b)
     st->stats.batches++;
     hsc_metrics_observe(st->metrics, "hsc_batch_duration_seconds", st->label,
                         (hsc_mono_us() - b->started_us) / 1e6);
+    hsc_metrics_observe_in(st->metrics, "hsc_batch_size_messages", st->label, (double)b->n,
+                           HSC_METRICS_SIZE_BUCKETS);
     if (hsc_log_enabled(HSC_LOG_DEBUG)) {
         char n[32], us[32], q[32];
         snprintf(n, sizeof(n), "%zu", b->n);
@@ -341,10 +361,13 @@ static void on_delivery(void *arg, int code, const char *errstr, const rd_kafka_
         return; /* shutting down: the batch is freed with the stage */
     if (code == HSC_OK) {
         o->acked = 1;
-        if (o->dlq_src)
+        if (o->dlq_src) {
             st->stats.dlq++;
-        else
+            count_topic(st, "hsc_dlq_messages_total", rd_kafka_topic_name(o->dlq_src->rkm->rkt), 1);
+        } else {
             st->stats.produced++;
+            count_topic(st, "hsc_messages_produced_total", o->topic, 1);
+        }
     } else {
         b->failed++;
         hsc_log_warn("produce failed; will retry", "stage", st->name, "topic", o->topic, "error",
@@ -354,7 +377,7 @@ static void on_delivery(void *arg, int code, const char *errstr, const rd_kafka_
         return;
     if (b->failed) {
         b->failed = 0;
-        int64_t ms = hsc_backoff_next(&st->backoff);
+        int64_t ms = stage_backoff(st);
         st->stats.retries++;
         ev_timer_set(&st->retry, (double)ms / 1000.0, 0);
         ev_timer_start(st->loop, &st->retry);
@@ -398,7 +421,7 @@ static void send_outputs(hsc_stage_batch *b)
         if (b->failed) {
             b->failed = 0;
             st->stats.retries++;
-            ev_timer_set(&st->retry, (double)hsc_backoff_next(&st->backoff) / 1000.0, 0);
+            ev_timer_set(&st->retry, (double)stage_backoff(st) / 1000.0, 0);
             ev_timer_start(st->loop, &st->retry);
         } else {
             finish_batch(b);
@@ -418,9 +441,15 @@ static void start_produce(hsc_stage_batch *b)
         char off[32], part[16];
         snprintf(off, sizeof(off), "%lld", (long long)m->rkm->offset);
         snprintf(part, sizeof(part), "%d", (int)m->rkm->partition);
+        /* the key is the content id (or user id): what an operator searches for */
+        char key[HSC_MAX_ID_LEN + 1] = "";
+        if (m->rkm->key && m->rkm->key_len <= HSC_MAX_ID_LEN &&
+            hsc_utf8_valid(m->rkm->key, m->rkm->key_len))
+            memcpy(key, m->rkm->key, m->rkm->key_len), key[m->rkm->key_len] = '\0';
         hsc_log_warn("message sent to DLQ", "stage", st->name, "topic",
-                     rd_kafka_topic_name(m->rkm->rkt), "partition", part, "offset", off, "error",
-                     m->err.msg, NULL);
+                     rd_kafka_topic_name(m->rkm->rkt), "partition", part, "offset", off, "key",
+                     key, "error", m->err.msg, NULL);
+        count_topic(st, "hsc_messages_failed_total", rd_kafka_topic_name(m->rkm->rkt), 1);
         if (hsc_stage_emit(b, st->dlq_topic, "", 0, "", 0, NULL) == HSC_OK)
             b->out[b->nout - 1].dlq_src = m;
     }
@@ -470,7 +499,7 @@ static void on_process_done(hsc_stage_batch *b, int code, const hsc_err *err)
         return;
     }
     /* Transient (or unknown): keep the batch, pause fetching, retry later. */
-    int64_t ms = hsc_backoff_next(&st->backoff);
+    int64_t ms = stage_backoff(st);
     char d[32], n[32];
     snprintf(d, sizeof(d), "%lld", (long long)ms);
     snprintf(n, sizeof(n), "%zu", b->ncur);
@@ -675,10 +704,7 @@ static void stage_refresh(void *arg, hsc_metrics *m)
 {
     hsc_stage *st = arg;
     const char *l = st->label;
-    hsc_metrics_count(m, "hsc_messages_consumed_total", l, (double)st->stats.consumed);
     hsc_metrics_count(m, "hsc_messages_processed_total", l, (double)st->stats.processed);
-    hsc_metrics_count(m, "hsc_messages_produced_total", l, (double)st->stats.produced);
-    hsc_metrics_count(m, "hsc_dlq_messages_total", l, (double)st->stats.dlq);
     hsc_metrics_count(m, "hsc_retries_total", l, (double)st->stats.retries);
     hsc_metrics_count(m, "hsc_batches_total", l, (double)st->stats.batches);
     hsc_metrics_set(m, "hsc_pending_messages", l, (double)st->qlen);
@@ -721,6 +747,7 @@ hsc_stage *hsc_stage_new(struct ev_loop *loop, const hsc_config *cfg,
         goto fail;
     snprintf(st->label, sizeof(st->label), "stage=\"%s\"", s->name);
     st->metrics = hsc_metrics_new();
+    hsc_metrics_set_backend_registry(st->metrics); /* one stage per process */
     int port = (int)hsc_config_int(cfg, "metrics.port");
     st->httpd = hsc_httpd_new(loop, port, st->metrics, stage_ready, stage_refresh, st, err);
     if (port > 0 && !st->httpd)
@@ -751,6 +778,7 @@ void hsc_stage_free(hsc_stage *st)
     ev_timer_stop(st->loop, &st->kick);
     ev_timer_stop(st->loop, &st->shutdown);
     hsc_httpd_free(st->httpd);
+    hsc_metrics_set_backend_registry(NULL);
     hsc_metrics_free(st->metrics);
     hsc_producer_free(st->producer);
     if (st->batch)

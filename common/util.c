@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "hsc/error.h"
@@ -39,30 +40,48 @@ int hsc_parse_ll(const char *s, long long *out)
     return 0;
 }
 
+/* Appends n bytes of p to out[*j] while room remains. */
+static void put_n(char *out, size_t cap, size_t *j, const char *p, size_t n)
+{
+    for (size_t i = 0; i < n && *j + 1 < cap; i++)
+        out[(*j)++] = p[i];
+}
+
 void hsc_mask_secrets(const char *s, char *out, size_t cap)
 {
+    static const char *const KEYS[] = {"password=", "passwd=", "token=", "api_key=",
+                                       "apikey=",   "secret=", "bearer ", NULL};
     if (cap == 0)
         return;
     size_t j = 0;
-    const char *scheme = strstr(s, "://");
-    const char *at = scheme ? strchr(scheme + 3, '@') : NULL;
-    const char *colon = (scheme && at) ? memchr(scheme + 3, ':', (size_t)(at - scheme - 3)) : NULL;
-    for (const char *p = s; *p && j + 1 < cap; p++) {
-        if (colon && p == colon + 1) {
-            /* user:password@host -> user:****@host */
-            for (const char *m = "****"; *m && j + 1 < cap; m++)
-                out[j++] = *m;
-            p = at - 1;
-            continue;
+    const char *p = s;
+    while (*p && j + 1 < cap) {
+        if (!strncmp(p, "://", 3)) {
+            /* scheme://user:password@host -> scheme://user:****@host, for every URL */
+            const char *u = p + 3;
+            size_t ulen = strcspn(u, "/ @\"'?#");
+            const char *colon = u[ulen] == '@' ? memchr(u, ':', ulen) : NULL;
+            if (colon) {
+                put_n(out, cap, &j, p, (size_t)(colon + 1 - p));
+                put_n(out, cap, &j, "****@", 5);
+                p = u + ulen + 1;
+                continue;
+            }
         }
-        if (strncmp(p, "password=", 9) == 0 && j + 13 < cap) {
-            memcpy(out + j, "password=****", 13);
-            j += 13;
-            while (p[1] && p[1] != ' ' && p[1] != '&')
+        int masked = 0;
+        for (const char *const *k = KEYS; *k && !masked; k++) {
+            size_t kl = strlen(*k);
+            if (strncasecmp(p, *k, kl))
+                continue;
+            put_n(out, cap, &j, p, kl);
+            put_n(out, cap, &j, "****", 4);
+            p += kl;
+            while (*p && !strchr(" &;,\"'\n", *p))
                 p++;
-            continue;
+            masked = 1;
         }
-        out[j++] = *p;
+        if (!masked)
+            out[j++] = *p++;
     }
     out[j] = '\0';
 }

@@ -14,6 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
 
 #include "harness.h"
 #include "hsc/codec.h"
@@ -129,8 +132,17 @@ static void test_poison_to_dlq(void **state)
     char mp[48];
     snprintf(mp, sizeof(mp), "metrics.port=%d", port);
     const char *args[] = {"--set", "ingest.group=it-poison", "--set", "ingest.max_message_bytes=8192",
-                          "--set", "ingest.linger_ms=50", "--set", mp, NULL};
+                          "--set", "ingest.linger_ms=50", "--set", mp, "--set", "log.format=json",
+                          NULL};
+    /* the worker's stderr goes to a file, to read its log lines as a shipper would */
+    char logpath[] = "/tmp/hsc-it-log-XXXXXX";
+    int lfd = mkstemp(logpath), saved = dup(2);
+    assert_true(lfd >= 0 && saved >= 0);
+    dup2(lfd, 2);
     pid_t ingest = it_spawn(&t, "hsc-ingest", args);
+    dup2(saved, 2);
+    close(saved);
+    close(lfd);
     assert_int_equal(it_pg_wait(&t, "SELECT count(*) FROM content", nvalid, 60000), nvalid);
 
     struct it_record *recs;
@@ -162,11 +174,13 @@ static void test_poison_to_dlq(void **state)
     it_records_free(recs, n);
     assert_int_equal(it_pg_int(&t, "SELECT count(*) FROM content WHERE title = 'fine'"), nvalid);
     /* The worker's own metrics count what the test sent: every message, and the bad ones. */
-    char url[96], want_c[96], want_d[96];
+    char url[96], want_c[256], want_d[256], want_f[256];
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", port);
-    snprintf(want_c, sizeof(want_c), "\nhsc_messages_consumed_total{stage=\"ingest\"} %d\n",
+    snprintf(want_c, sizeof(want_c),
+             "\nhsc_messages_consumed_total{stage=\"ingest\",topic=\"%s\"} %d\n", topic,
              nvalid + nbad);
-    snprintf(want_d, sizeof(want_d), "\nhsc_dlq_messages_total{stage=\"ingest\"} %d\n", nbad);
+    snprintf(want_d, sizeof(want_d), "\nhsc_dlq_messages_total{stage=\"ingest\",topic=\"%s\"} %d\n",
+             topic, nbad);
     long long until = it_ms() + 10000;
     char *m = NULL;
     long st = 0;
@@ -181,6 +195,15 @@ static void test_poison_to_dlq(void **state)
     if (!strstr(m, want_c) || !strstr(m, want_d))
         fail_msg("expected%s and%s in:\n%s", want_c, want_d, m);
     assert_non_null(strstr(m, "# TYPE hsc_batch_duration_seconds histogram"));
+    /* one failed per DLQ'd message; the batch sizes; PostgreSQL's latency per statement */
+    snprintf(want_f, sizeof(want_f),
+             "\nhsc_messages_failed_total{stage=\"ingest\",topic=\"%s\"} %d\n", topic, nbad);
+    assert_non_null(strstr(m, want_f));
+    assert_non_null(strstr(m, "hsc_batch_size_messages_bucket{stage=\"ingest\",le=\"1\"}"));
+    const char *pgc = strstr(
+        m, "hsc_backend_request_duration_seconds_count{backend=\"postgresql\",op=\"content\"} ");
+    assert_non_null(pgc);
+    assert_true(atoll(strchr(pgc, '}') + 2) >= 1);
     free(m);
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/readyz", port);
     free(it_http("GET", url, NULL, &st));
@@ -188,6 +211,42 @@ static void test_poison_to_dlq(void **state)
     /* And the worker is still up, and stops cleanly. */
     assert_int_equal(it_stop(ingest, SIGTERM, 30000), 0);
     assert_int_equal(it_group_lag(&t, "it-poison", topic), 0);
+
+    /* Every log line is one JSON object with a level and the worker; each DLQ'd
+     * message has a line naming its key; the database password appears nowhere. */
+    FILE *lf = fopen(logpath, "r");
+    assert_non_null(lf);
+    char *ln = NULL;
+    size_t cap = 0;
+    int lines = 0, dlq_lines = 0, keyed = 0;
+    const char *pw_at = strchr(strstr(t.pg_url, "://") + 3, ':');
+    char pw[128] = "";
+    if (pw_at && strchr(pw_at, '@'))
+        snprintf(pw, sizeof(pw), "%.*s", (int)(strchr(pw_at, '@') - pw_at - 1), pw_at + 1);
+    while (getline(&ln, &cap, lf) > 0) {
+        lines++;
+        json_error_t je;
+        json_t *o = json_loads(ln, 0, &je);
+        if (!o)
+            fail_msg("log line is not JSON (%s): %s", je.text, ln);
+        assert_string_equal(json_string_value(json_object_get(o, "worker")), "hsc-ingest");
+        assert_non_null(json_string_value(json_object_get(o, "level")));
+        assert_non_null(json_string_value(json_object_get(o, "ts")));
+        if (!strcmp(json_string_value(json_object_get(o, "msg")), "message sent to DLQ")) {
+            dlq_lines++;
+            assert_non_null(json_string_value(json_object_get(o, "error")));
+            keyed += !strcmp(json_string_value(json_object_get(o, "key")), "ok999");
+        }
+        if (pw[0] && strstr(ln, pw))
+            fail_msg("the database password is in a log line: %s", ln);
+        json_decref(o);
+    }
+    free(ln);
+    fclose(lf);
+    unlink(logpath);
+    assert_true(lines >= 3);
+    assert_int_equal(dlq_lines, nbad);
+    assert_int_equal(keyed, 1);
     it_teardown(&t);
     (void)state;
 }

@@ -380,6 +380,8 @@ static void fetch_embeddings(struct job *j)
         .retries = ctx->retries,
         .backoff_initial_ms = ctx->backoff_initial_ms,
         .backoff_max_ms = ctx->backoff_max_ms,
+        .backend = "embeddings",
+        .op = "embed",
     };
     int rc = hsc_http_request(ctx->http, &q, on_embeddings, j, &err);
     free(body);

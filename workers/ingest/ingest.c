@@ -331,7 +331,7 @@ static void run_learning(struct job *j)
     }
     const char *params[1] = {j->learning_json};
     hsc_err err = {0};
-    if (hsc_pg_query(j->ctx->pg, INGEST_LEARNING_SQL, 1, params, on_learning, j, &err))
+    if (hsc_pg_query_op(j->ctx->pg, "learning", INGEST_LEARNING_SQL, 1, params, on_learning, j, &err))
         job_finish(j, err.code, &err);
 }
 
@@ -384,7 +384,7 @@ static int ingest_process(void *vctx, hsc_stage_batch *b, hsc_stage_msg **msgs, 
     }
     const char *params[1] = {content_json};
     hsc_err err = {0};
-    int rc = hsc_pg_query(ctx->pg, INGEST_CONTENT_SQL, 1, params, on_content, j, &err);
+    int rc = hsc_pg_query_op(ctx->pg, "content", INGEST_CONTENT_SQL, 1, params, on_content, j, &err);
     free(content_json);
     if (rc) {
         free(j->items);

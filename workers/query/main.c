@@ -63,6 +63,7 @@ struct job {
     unsigned gen;
     char reply_topic[256];
     int32_t reply_partition;
+    char correlation_id[129]; /* for the log lines about this request */
 };
 
 static struct ptrack *track(struct worker *w, int32_t p)
@@ -152,8 +153,8 @@ static void on_reply_sent(void *arg, int code, const char *errstr, const rd_kafk
     if (code) {
         /* A reply that cannot be delivered is not retried: its deadline is past by then. */
         j->w->reply_failures++;
-        hsc_log_warn("reply not delivered", "topic", j->reply_topic, "error",
-                     errstr ? errstr : "unknown", NULL);
+        hsc_log_warn("reply not delivered", "correlation_id", j->correlation_id, "topic",
+                     j->reply_topic, "error", errstr ? errstr : "unknown", NULL);
     }
     job_end(j);
 }
@@ -278,6 +279,8 @@ static void on_message(void *arg, rd_kafka_message_t *rkm)
     hsc_err err = {0};
     int have_corr = hsc_kafka_header(rkm, HSC_HDR_CORRELATION_ID, corr, sizeof(corr)) >= 0 &&
                     corr[0];
+    if (have_corr)
+        memcpy(j->correlation_id, corr, sizeof(corr));
     int have_topic =
         hsc_kafka_header(rkm, HSC_HDR_REPLY_TOPIC, j->reply_topic, sizeof(j->reply_topic)) >= 0 &&
         j->reply_topic[0];
