@@ -324,6 +324,12 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     } else {
         hsc_log_info("partitions revoked", "count", n, "lost",
                      rd_kafka_assignment_lost(rk) ? "true" : "false", NULL);
+        /* their lag is another member's to report from now on */
+        size_t k = 0;
+        for (size_t i = 0; i < c->nlag; i++)
+            if (!rd_kafka_topic_partition_list_find(parts, c->lag[i].topic, c->lag[i].partition))
+                c->lag[k++] = c->lag[i];
+        c->nlag = k;
         if (c->h.on_revoke)
             c->h.on_revoke(c->arg, parts);
         if (cooperative) {
@@ -449,6 +455,8 @@ size_t hsc_consumer_lag(const hsc_consumer *c, const struct hsc_lag **out)
 
 void hsc_consumer_export_lag(const hsc_consumer *c, hsc_metrics *m, const char *labels)
 {
+    /* Partitions revoked since the last scrape must not keep reporting a lag. */
+    hsc_metrics_drop(m, "hsc_consumer_lag", labels);
     for (size_t i = 0; i < c->nlag; i++) {
         char l[400];
         snprintf(l, sizeof(l), "%s%stopic=\"%s\",partition=\"%d\"", labels, *labels ? "," : "",

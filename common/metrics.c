@@ -88,6 +88,21 @@ static struct series *get(hsc_metrics *m, const char *name, const char *labels, 
     return s;
 }
 
+void hsc_metrics_drop(hsc_metrics *m, const char *name, const char *label_prefix)
+{
+    if (!m)
+        return;
+    size_t k = 0, plen = strlen(label_prefix);
+    for (size_t i = 0; i < m->n; i++) {
+        if (!strcmp(m->s[i].name, name) && !strncmp(m->s[i].labels, label_prefix, plen)) {
+            free(m->s[i].name), free(m->s[i].labels);
+            continue;
+        }
+        m->s[k++] = m->s[i];
+    }
+    m->n = k;
+}
+
 void hsc_metrics_inc(hsc_metrics *m, const char *name, const char *labels, double v)
 {
     struct series *s = m ? get(m, name, labels, M_COUNTER) : NULL;

@@ -38,6 +38,9 @@ void hsc_metrics_set(hsc_metrics *m, const char *name, const char *labels, doubl
 /* Records one observation (seconds) in the histogram name{labels}. */
 void hsc_metrics_observe(hsc_metrics *m, const char *name, const char *labels, double seconds);
 
+/* Removes every series of name whose labels start with label_prefix (a revoked partition's lag). */
+void hsc_metrics_drop(hsc_metrics *m, const char *name, const char *label_prefix);
+
 /* Histogram upper bounds for counts such as batch sizes (1 ... 10000). */
 extern const double HSC_METRICS_SIZE_BUCKETS[HSC_METRICS_NBUCKETS];
 
