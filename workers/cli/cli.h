@@ -19,4 +19,7 @@ int cli_sample(hsc_config *cfg, int argc, char **argv);
 /* hsc search: one search over request/reply, as a table or JSON. */
 int cli_search(hsc_config *cfg, int argc, char **argv);
 
+/* hsc status: backends' reachability and versions, consumer groups' members and lag. */
+int cli_status(hsc_config *cfg, int argc, char **argv);
+
 #endif

@@ -15,6 +15,7 @@ static const char USAGE[] =
     "  sample content|learning [--count N] ...       synthetic JSON lines for demos and tests\n"
     "  search [--user ID] [--like ID] [--seed ID]... search over request/reply (--json for scripts)\n"
     "  migrate [--dry-run|--verify] [--rate N]       stream a legacy Neo4j catalogue into hsc\n"
+    "  status [--json]                               backends, consumer groups, members and lag\n"
     "Run 'hsc COMMAND --help' for a command's own options.\n\n";
 
 int main(int argc, char **argv)
@@ -40,6 +41,8 @@ int main(int argc, char **argv)
         rc = cli_sample(cfg, sub_argc, sub_argv);
     else if (!strcmp(cmd, "search"))
         rc = cli_search(cfg, sub_argc, sub_argv);
+    else if (!strcmp(cmd, "status"))
+        rc = cli_status(cfg, sub_argc, sub_argv);
     else if (!strcmp(cmd, "migrate"))
         rc = migrate_main(cfg, sub_argc, sub_argv);
     else if (!strcmp(cmd, "schema"))
