@@ -50,7 +50,7 @@ as_root() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
 
 DEB_PACKAGES=(build-essential cmake ninja-build pkg-config git
   librdkafka-dev libpq-dev libhiredis-dev libcurl4-openssl-dev libmsgpack-dev libev-dev
-  libjansson-dev libinih-dev libcmocka-dev
+  libjansson-dev libinih-dev libcmocka-dev libyaml-dev
   postgresql-15 postgresql-client-15 redis-server redis-tools
   openjdk-17-jre-headless maven python3-venv valgrind clang-format curl iproute2)
 
