@@ -709,6 +709,10 @@ static void stage_refresh(void *arg, hsc_metrics *m)
     hsc_metrics_count(m, "hsc_batches_total", l, (double)st->stats.batches);
     hsc_metrics_set(m, "hsc_pending_messages", l, (double)st->qlen);
     hsc_metrics_set(m, "hsc_consumer_paused", l, hsc_consumer_paused(st->consumer));
+    /* pausing stops every assigned partition at once */
+    hsc_metrics_set(m, "hsc_consumer_paused_partitions", l,
+                    hsc_consumer_paused(st->consumer) ? hsc_consumer_assigned_count(st->consumer)
+                                                      : 0);
     hsc_metrics_set(m, "hsc_consumer_assigned_partitions", l,
                     hsc_consumer_assigned_count(st->consumer));
     hsc_consumer_export_lag(st->consumer, m, l);

@@ -123,14 +123,30 @@ static void test_dry_run_reports_exactly_the_broken_ones(void **s)
 static void test_killed_halfway_then_completes_without_duplicates(void **s)
 {
     /* slow enough to be killed in the middle */
-    char set_rate[] = "--rate";
+    char set_rate[] = "--rate", mport[48];
+    int port = 20000 + (int)((getpid() + 29) % 20000);
+    snprintf(mport, sizeof(mport), "metrics.port=%d", port);
     const char *args[96];
-    const char *extra[] = {set_rate, "400", "--quiet", NULL};
+    const char *extra[] = {"--set", mport, set_rate, "400", "--quiet", NULL};
     memcpy(args, itl_args(&F, extra), sizeof(args));
     pid_t pid = it_spawn(&T, "hsc-migrate", args);
     long long half = it_pg_wait_at_least(
         &T, "SELECT coalesce(max(published), 0) FROM migrate_checkpoints", F.good / 2, 60000);
     assert_true(half >= F.good / 2);
+    /* watched like a worker: progress and the legacy reads on /metrics */
+    char url[96];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", port);
+    long st = 0;
+    char *metrics = it_http("GET", url, NULL, &st);
+    assert_int_equal(st, 200);
+    const char *pub = strstr(metrics, "\nhsc_migrate_published_total{mode=\"migrate\"} ");
+    assert_non_null(pub);
+    assert_true(atoll(strchr(pub, '}') + 2) >= half);
+    char total[96];
+    snprintf(total, sizeof(total), "\nhsc_migrate_titles{mode=\"migrate\"} %d\n", F.nodes);
+    assert_non_null(strstr(metrics, total));
+    assert_non_null(strstr(metrics, "hsc_backend_request_duration_seconds_count{backend=\"neo4j\",op=\"statement\"}"));
+    free(metrics);
     kill(pid, SIGKILL);
     assert_int_equal(it_stop(pid, SIGKILL, 10000), 128 + SIGKILL);
     long long at_kill = it_pg_int(&T, "SELECT published FROM migrate_checkpoints");

@@ -25,6 +25,7 @@
 #include "hsc/codec.h"
 #include "kafka.h"
 #include "log.h"
+#include "metrics.h"
 #include "migrate.h"
 #include "milvus.h"
 #include "neo4j.h"
@@ -80,6 +81,8 @@ struct mig {
     long long sent, acked, failed;
     char deliver_err[256];
     int64_t started_us, last_progress_us;
+    hsc_metrics *metrics; /* when metrics.port is set */
+    hsc_httpd *httpd;
 };
 
 static volatile sig_atomic_t g_stop;
@@ -1241,6 +1244,27 @@ static int do_verify(struct mig *m)
     return status;
 }
 
+/* ---- metrics: a long migration is watched like any worker ---- */
+
+static void metrics_refresh(void *arg, hsc_metrics *mx)
+{
+    struct mig *m = arg;
+    const char *mode = m->verify ? "mode=\"verify\"" : m->dry_run ? "mode=\"dry_run\"" : "mode=\"migrate\"";
+    hsc_metrics_set(mx, "hsc_migrate_titles", mode, (double)m->total);
+    hsc_metrics_set(mx, "hsc_migrate_done_titles", mode, (double)m->done);
+    hsc_metrics_count(mx, "hsc_migrate_published_total", mode, (double)m->published);
+    hsc_metrics_count(mx, "hsc_migrate_problems_total", mode, (double)title_problems(m));
+    hsc_metrics_count(mx, "hsc_migrate_policies_total", mode, (double)m->policies);
+}
+
+static int metrics_ready(void *arg, char *why, size_t cap)
+{
+    (void)arg;
+    if (g_stop)
+        return snprintf(why, cap, "stopping"), 0;
+    return 1;
+}
+
 /* ---- setup ---- */
 
 static int parse_args(struct mig *m, int argc, char **argv)
@@ -1293,6 +1317,14 @@ static int setup(struct mig *m, hsc_err *err)
     m->dlq = hsc_config_topic(m->cfg, "topics.dlq");
     m->page_size = (int)hsc_config_int(m->cfg, "migrate.page_size");
     m->page_cypher = migrate_page_cypher(&m->mp);
+    int port = (int)hsc_config_int(m->cfg, "metrics.port");
+    if (port > 0) {
+        m->metrics = hsc_metrics_new();
+        hsc_metrics_set_backend_registry(m->metrics);
+        if (!(m->httpd = hsc_httpd_new(m->loop, port, m->metrics, metrics_ready, metrics_refresh,
+                                       m, err)))
+            return err->code;
+    }
     struct hsc_neo4j_settings ns;
     hsc_neo4j_settings_load(m->cfg, &ns);
     struct hsc_neo4j_settings ls = ns;
@@ -1352,6 +1384,9 @@ static void teardown(struct mig *m)
         PQfinish(m->legacy_pg);
     free(m->page_cypher);
     free(m->problems);
+    hsc_httpd_free(m->httpd);
+    hsc_metrics_set_backend_registry(NULL);
+    hsc_metrics_free(m->metrics);
 }
 
 int migrate_main(hsc_config *cfg, int argc, char **argv)

@@ -355,6 +355,9 @@ static void refresh(void *arg, hsc_metrics *m)
     hsc_metrics_set(m, "hsc_consumer_assigned_partitions", "",
                     hsc_consumer_assigned_count(w->cons));
     hsc_metrics_set(m, "hsc_consumer_paused", "", hsc_consumer_paused(w->cons));
+    /* pausing stops every assigned partition at once */
+    hsc_metrics_set(m, "hsc_consumer_paused_partitions", "",
+                    hsc_consumer_paused(w->cons) ? hsc_consumer_assigned_count(w->cons) : 0);
     hsc_consumer_export_lag(w->cons, m, "");
 }
 
