@@ -179,6 +179,17 @@ static void entities_free(hsc_milvus_entity *e, size_t n)
     free(e);
 }
 
+/* A string list as compact JSON text (malloc'd), for jsonb parameters. */
+static char *strlist_json(const hsc_strlist *l)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < l->n; i++)
+        json_array_append_new(a, json_string(l->v[i]));
+    char *s = json_dumps(a, JSON_COMPACT);
+    json_decref(a);
+    return s;
+}
+
 /* ---- PostgreSQL (synchronous: one statement at a time is all a batch tool needs) ---- */
 
 static PGresult *pg_exec(PGconn *c, const char *sql, int n, const char *const *params,
@@ -584,11 +595,15 @@ static int write_policies(struct mig *m, const struct migrate_policy *pols, size
     return rc;
 }
 
+/* What is done with each page of good legacy policies. */
+typedef int (*policy_page_fn)(struct mig *m, struct migrate_policy *pols, size_t n, void *arg,
+                              hsc_err *err);
+
 /*
- * Reads the legacy policy table a page at a time; with write, stores the good
- * rows (dry run: only counts). Returns 0, or an error that stops the run.
+ * Reads the legacy policy table a page at a time (keyset on the user column),
+ * reports the rows that cannot be migrated, and hands the good ones to fn.
  */
-static int do_policies(struct mig *m, int write, hsc_err *err)
+static int each_policy_page(struct mig *m, policy_page_fn fn, void *arg, hsc_err *err)
 {
     if (!*m->mp.policy_table)
         return 0;
@@ -606,7 +621,7 @@ static int do_policies(struct mig *m, int write, hsc_err *err)
         int n = PQntuples(r);
         struct migrate_policy *pols = calloc((size_t)(n ? n : 1), sizeof(*pols));
         size_t good = 0;
-        for (int i = 0; i < n; i++) {
+        for (int i = 0; pols && i < n; i++) {
             struct migrate_problem pb;
             const char *cols[4];
             for (int c = 0; c < 4; c++)
@@ -620,10 +635,10 @@ static int do_policies(struct mig *m, int write, hsc_err *err)
         if (n)
             snprintf(after, sizeof(after), "%s", PQgetvalue(r, n - 1, 0));
         PQclear(r);
-        if (write && good)
-            rc = write_policies(m, pols, good, err);
-        if (!rc)
-            m->policies += (long long)good;
+        if (!pols)
+            rc = hsc_err_set(err, HSC_ENOMEM, "out of memory");
+        else if (good)
+            rc = fn(m, pols, good, arg, err);
         for (size_t i = 0; i < good; i++)
             migrate_policy_clear(&pols[i]);
         free(pols);
@@ -632,6 +647,22 @@ static int do_policies(struct mig *m, int write, hsc_err *err)
     }
     free(sql);
     return rc;
+}
+
+static int store_policies(struct mig *m, struct migrate_policy *pols, size_t n, void *arg,
+                          hsc_err *err)
+{
+    int write = *(int *)arg;
+    int rc = write ? write_policies(m, pols, n, err) : 0;
+    if (!rc)
+        m->policies += (long long)n;
+    return rc;
+}
+
+/* Migrates the legacy policies (with write; a dry run only validates and counts them). */
+static int do_policies(struct mig *m, int write, hsc_err *err)
+{
+    return each_policy_page(m, store_policies, &write, err);
 }
 
 /* ---- the run ---- */
@@ -1010,67 +1041,40 @@ static int verify_page(struct mig *m, hsc_content_event *evs, size_t n, struct v
     return rc;
 }
 
+static int compare_policies(struct mig *m, struct migrate_policy *pols, size_t n, void *arg,
+                            hsc_err *err)
+{
+    struct vreport *v = arg;
+    for (size_t i = 0; i < n; i++) {
+        v->pol_total++;
+        char *ex = strlist_json(&pols[i].excluded), *la = strlist_json(&pols[i].languages);
+        char mat[16];
+        snprintf(mat, sizeof(mat), "%d", pols[i].max_maturity);
+        const char *q[] = {pols[i].user_id, ex, mat, la};
+        PGresult *r = pg_exec(
+            m->pg,
+            "SELECT count(*) FROM user_policies WHERE user_id = $1"
+            " AND excluded_genres = ARRAY(SELECT jsonb_array_elements_text($2::jsonb))"
+            " AND max_maturity IS NOT DISTINCT FROM nullif($3::int, -1)"
+            " AND languages = ARRAY(SELECT jsonb_array_elements_text($4::jsonb))",
+            4, q, err);
+        free(ex);
+        free(la);
+        if (!r)
+            return err->code;
+        if (atoll(PQgetvalue(r, 0, 0)) == 1)
+            v->pol_ok++;
+        else
+            vlist_add(v->bad_policies, "%s", pols[i].user_id);
+        PQclear(r);
+    }
+    return 0;
+}
+
+/* Every good legacy policy equals its user_policies row (bad ones were never migrated). */
 static int verify_policies(struct mig *m, struct vreport *v, hsc_err *err)
 {
-    if (!*m->mp.policy_table)
-        return 0;
-    char *sql = migrate_policy_sql(&m->mp);
-    char after[HSC_MAX_ID_LEN + 1] = "";
-    int rc = 0;
-    for (;;) {
-        const char *p[] = {after, "1000"};
-        PGresult *r = pg_exec(m->legacy_pg, sql, 2, p, err);
-        if (!r) {
-            rc = err->code;
-            break;
-        }
-        int n = PQntuples(r);
-        for (int i = 0; i < n && !rc; i++) {
-            struct migrate_problem pb;
-            struct migrate_policy pol;
-            const char *cols[4];
-            for (int c = 0; c < 4; c++)
-                cols[c] = PQgetisnull(r, i, c) ? NULL : PQgetvalue(r, i, c);
-            if (migrate_policy_from_row(&m->mp, cols[0], cols[1], cols[2], cols[3], &pol, &pb))
-                continue; /* never migrated: the dry run reports it */
-            v->pol_total++;
-            json_t *ex = json_array(), *la = json_array();
-            for (size_t j = 0; j < pol.excluded.n; j++)
-                json_array_append_new(ex, json_string(pol.excluded.v[j]));
-            for (size_t j = 0; j < pol.languages.n; j++)
-                json_array_append_new(la, json_string(pol.languages.v[j]));
-            char *ex_t = json_dumps(ex, JSON_COMPACT), *la_t = json_dumps(la, JSON_COMPACT);
-            char mat[16];
-            snprintf(mat, sizeof(mat), "%d", pol.max_maturity);
-            const char *q[] = {pol.user_id, ex_t, mat, la_t};
-            PGresult *s = pg_exec(
-                m->pg,
-                "SELECT count(*) FROM user_policies WHERE user_id = $1"
-                " AND excluded_genres = ARRAY(SELECT jsonb_array_elements_text($2::jsonb))"
-                " AND max_maturity IS NOT DISTINCT FROM nullif($3::int, -1)"
-                " AND languages = ARRAY(SELECT jsonb_array_elements_text($4::jsonb))",
-                4, q, err);
-            if (!s)
-                rc = err->code;
-            else if (atoll(PQgetvalue(s, 0, 0)) == 1)
-                v->pol_ok++;
-            else
-                vlist_add(v->bad_policies, "%s", pol.user_id);
-            PQclear(s);
-            free(ex_t);
-            free(la_t);
-            json_decref(ex);
-            json_decref(la);
-            migrate_policy_clear(&pol);
-        }
-        if (n)
-            snprintf(after, sizeof(after), "%s", PQgetvalue(r, n - 1, 0));
-        PQclear(r);
-        if (rc || n < 1000)
-            break;
-    }
-    free(sql);
-    return rc;
+    return each_policy_page(m, compare_policies, v, err);
 }
 
 static void vreport_free(struct vreport *v)
