@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "it_legacy.h"
+#include "util.h"
 
 static double seconds_since(long long ms)
 {
@@ -46,7 +47,8 @@ int main(int argc, char **argv)
     }
     struct it t;
     it_setup(&t);
-    it_neo4j_reset();
+    if (!fixture_only) /* the benchmark counts :Content nodes; a trial keeps what is there */
+        it_neo4j_reset();
     long long t0 = it_ms();
     struct itl_fixture f;
     itl_make(&t, &f, titles, dim);
@@ -54,10 +56,17 @@ int main(int argc, char **argv)
            f.nodes, f.good, f.relationships, dim, seconds_since(t0));
     if (fixture_only) {
         /* leave it in place, for trying hsc-migrate by hand */
-        printf("database %s; hsc-migrate options:\n ", t.db);
+        /* the mapping, and the legacy policy table's database; titles go to the default topics */
+        hsc_buf cmd = {0};
         for (const char **a = itl_args(&f, NULL); *a; a++)
-            printf(" %s", *a);
-        printf("\n");
+            if (!strstr(*a, "redis.policy_key_prefix") && !strstr(*a, "page_size"))
+                hsc_buf_printf(&cmd, "%s%s", strcmp(*a, "--set") ? " " : " \\\n    ", *a);
+        /* the shell expands HSC_PG_URL, so no password is printed */
+        hsc_buf_printf(&cmd, " \\\n    --set migrate.legacy_pg_url=\"${HSC_PG_URL%%/*}/%s\"", t.db);
+        printf("try it (with the pipeline running, e.g. after deploy/local/demo):\n"
+               "  build/hsc migrate --dry-run%s\n", cmd.data);
+        printf("then without --dry-run, then with --verify --wait 600.\n");
+        hsc_buf_free(&cmd);
         return 0;
     }
     char page_set[64], dim_set[64];
