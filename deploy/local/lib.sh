@@ -246,14 +246,18 @@ ENV
 
 HSC_WORKERS=(hsc-ingest hsc-enrich hsc-embed-index hsc-query)
 
+# Each worker serves /metrics, /healthz and /readyz on its own port: 9101, 9102, ...
+HSC_METRICS_BASE="${HSC_METRICS_BASE:-9101}"
+
 workers_start() {
   mkdir -p "$HSC_RUN/workers" "$HSC_RUN/logs"
-  local w
+  local w port=$HSC_METRICS_BASE
   for w in "${HSC_WORKERS[@]}"; do
-    if pid_alive "$HSC_RUN/workers/$w.pid"; then say "$w already running"; continue; fi
-    setsid nohup "$HSC_BUILD/$w" >>"$HSC_RUN/logs/$w.log" 2>&1 </dev/null &
+    if pid_alive "$HSC_RUN/workers/$w.pid"; then say "$w already running"; port=$((port + 1)); continue; fi
+    HSC_METRICS_PORT=$port setsid nohup "$HSC_BUILD/$w" >>"$HSC_RUN/logs/$w.log" 2>&1 </dev/null &
     echo $! >"$HSC_RUN/workers/$w.pid"
-    say "started $w (log: $HSC_RUN/logs/$w.log)"
+    say "started $w (log: $HSC_RUN/logs/$w.log, metrics: http://127.0.0.1:$port/metrics)"
+    port=$((port + 1))
   done
 }
 

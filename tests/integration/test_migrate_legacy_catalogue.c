@@ -298,6 +298,17 @@ static void test_policies_are_mapped_and_versions_published(void **s)
     assert_int_equal(it_pg_int(&T, "SELECT sum(version) FROM user_policies"), v);
     /* the republished titles (same versions) bring back the row taken away, and nothing more */
     assert_int_equal(it_pg_wait(&T, "SELECT count(*) FROM content", F.good, 120000), F.good);
+    /* hsc status lists the finished migration */
+    const char *st[] = {"status", "--json", NULL};
+    it_run(&T, "hsc", st, &out);
+    json_t *r = report(out);
+    json_t *mig = json_array_get(json_object_get(r, "migrations"), 0);
+    assert_string_equal(json_string_value(json_object_get(mig, "name")), "legacy");
+    assert_true(json_is_true(json_object_get(mig, "finished")));
+    assert_int_equal(jint(mig, "published"), F.good);
+    assert_int_equal(jint(mig, "titles"), F.nodes);
+    json_decref(r);
+    free(out);
 }
 
 static int setup(void **s)

@@ -76,7 +76,27 @@ static long http(const char *method, const char *url, const char *body, const ch
 
 /* ---- the probes ---- */
 
-static void probe_pg(const hsc_config *cfg, int timeout_ms, struct probe *p)
+/* The migrations hsc-migrate has checkpointed, newest first (none: an empty array). */
+static json_t *migrations(PGconn *c)
+{
+    json_t *out = json_array();
+    PGresult *r = PQexec(c, "SELECT name, source, published, problems, total,"
+                            " finished_at IS NOT NULL, extract(epoch FROM now() - updated_at)::bigint"
+                            " FROM migrate_checkpoints ORDER BY updated_at DESC");
+    for (int i = 0; PQresultStatus(r) == PGRES_TUPLES_OK && i < PQntuples(r); i++)
+        json_array_append_new(
+            out, json_pack("{s:s, s:s, s:I, s:I, s:I, s:b, s:I}", "name", PQgetvalue(r, i, 0),
+                           "source", PQgetvalue(r, i, 1), "published",
+                           (json_int_t)atoll(PQgetvalue(r, i, 2)), "problems",
+                           (json_int_t)atoll(PQgetvalue(r, i, 3)), "titles",
+                           (json_int_t)atoll(PQgetvalue(r, i, 4)), "finished",
+                           PQgetvalue(r, i, 5)[0] == 't', "seconds_since_update",
+                           (json_int_t)atoll(PQgetvalue(r, i, 6))));
+    PQclear(r);
+    return out;
+}
+
+static void probe_pg(const hsc_config *cfg, int timeout_ms, struct probe *p, json_t **migs)
 {
     p->name = "postgresql";
     char tmo[16];
@@ -97,6 +117,7 @@ static void probe_pg(const hsc_config *cfg, int timeout_ms, struct probe *p)
                      (int)strcspn(PQgetvalue(r, 0, 0), " "), PQgetvalue(r, 0, 0));
             snprintf(p->detail, sizeof(p->detail), "schema %s, %s titles", PQgetvalue(r, 0, 1),
                      PQgetvalue(r, 0, 2));
+            *migs = migrations(c);
         } else {
             /* reachable, but hsc's schema is not there */
             p->ok = 1;
@@ -432,7 +453,10 @@ int cli_status(hsc_config *cfg, int argc, char **argv)
         probe_kafka(cfg, rk, timeout_ms, &probes[0]);
     else
         probes[0].name = "kafka", snprintf(probes[0].detail, sizeof(probes[0].detail), "%s", err);
-    probe_pg(cfg, timeout_ms, &probes[1]);
+    json_t *migs = NULL;
+    probe_pg(cfg, timeout_ms, &probes[1], &migs);
+    if (!migs)
+        migs = json_array();
     probe_redis(cfg, timeout_ms, &probes[2]);
     probe_milvus(cfg, timeout_ms, &probes[3]);
     probe_neo4j(cfg, timeout_ms, &probes[4]);
@@ -474,7 +498,8 @@ int cli_status(hsc_config *cfg, int argc, char **argv)
         json_t *bk = json_array();
         for (int i = 0; i < 5; i++)
             json_array_append_new(bk, probe_json(&probes[i]));
-        json_t *o = json_pack("{s:o, s:o, s:b}", "backends", bk, "groups", groups, "ok", all_ok);
+        json_t *o = json_pack("{s:o, s:o, s:o, s:b}", "backends", bk, "groups", groups,
+                              "migrations", migs, "ok", all_ok);
         char *s = json_dumps(o, JSON_INDENT(2));
         puts(s);
         free(s);
@@ -525,6 +550,25 @@ int cli_status(hsc_config *cfg, int argc, char **argv)
                        (long long)json_integer_value(json_object_get(m, "partitions")));
         }
     }
+    size_t i;
+    json_t *mg;
+    if (json_array_size(migs))
+        printf("\n%-16s %-10s %21s %9s  %s\n", "MIGRATION", "STATE", "PUBLISHED/TITLES", "PROBLEMS",
+               "SOURCE");
+    json_array_foreach(migs, i, mg)
+    {
+        char prog[48];
+        snprintf(prog, sizeof(prog), "%lld/%lld",
+                 (long long)json_integer_value(json_object_get(mg, "published")),
+                 (long long)json_integer_value(json_object_get(mg, "titles")));
+        printf("%-16s %-10s %21s %9lld  %s\n", json_string_value(json_object_get(mg, "name")),
+               json_is_true(json_object_get(mg, "finished"))                      ? "finished"
+               : json_integer_value(json_object_get(mg, "seconds_since_update")) < 60 ? "running"
+                                                                                       : "stopped",
+               prog, (long long)json_integer_value(json_object_get(mg, "problems")),
+               json_string_value(json_object_get(mg, "source")));
+    }
+    json_decref(migs);
     json_decref(groups);
     return all_ok ? 0 : 1;
 }
