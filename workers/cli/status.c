@@ -341,11 +341,12 @@ static json_t *describe_group(rd_kafka_t *rk, const char *group, int timeout_ms)
                 rd_kafka_ConsumerGroupDescription_member(gd[0], i);
             const rd_kafka_topic_partition_list_t *a =
                 rd_kafka_MemberAssignment_partitions(rd_kafka_MemberDescription_assignment(m));
+            const char *host = rd_kafka_MemberDescription_host(m);
             json_array_append_new(
                 members, json_pack("{s:s, s:s, s:i}", "client_id",
                                    rd_kafka_MemberDescription_client_id(m), "host",
-                                   rd_kafka_MemberDescription_host(m), "partitions",
-                                   a ? a->cnt : 0));
+                                   host[0] == '/' ? host + 1 : host, /* Kafka writes "/1.2.3.4" */
+                                   "partitions", a ? a->cnt : 0));
         }
         json_object_set_new(out, "members", members);
     }
