@@ -165,12 +165,11 @@ hsc_client *hsc_client_new(struct ev_loop *loop, const hsc_config *cfg, hsc_err 
     int32_t part = (int32_t)hsc_config_int(cfg, "client.reply_partition");
     if (part < 0) {
         const rd_kafka_metadata_t *md = NULL;
-        rd_kafka_topic_t *t = rd_kafka_topic_new(hsc_producer_handle(c->prod), c->reply_topic, NULL);
-        rd_kafka_resp_err_t e =
-            rd_kafka_metadata(hsc_producer_handle(c->prod), 0, t, &md, 10000);
-        int nparts = (!e && md->topic_cnt == 1 && !md->topics[0].err)
-                         ? md->topics[0].partition_cnt
-                         : 0;
+        rd_kafka_topic_t *t =
+            rd_kafka_topic_new(hsc_producer_handle(c->prod), c->reply_topic, NULL);
+        rd_kafka_resp_err_t e = rd_kafka_metadata(hsc_producer_handle(c->prod), 0, t, &md, 10000);
+        int nparts =
+            (!e && md->topic_cnt == 1 && !md->topics[0].err) ? md->topics[0].partition_cnt : 0;
         if (md)
             rd_kafka_metadata_destroy(md);
         rd_kafka_topic_destroy(t);
@@ -240,8 +239,8 @@ int hsc_client_search(hsc_client *c, const hsc_search_request *req, int timeout_
     p->timer.data = p;
     ev_timer_start(c->loop, &p->timer);
     /* keyed by correlation id: requests spread over the request partitions */
-    int rc = hsc_producer_send(c->prod, c->request_topic, RD_KAFKA_PARTITION_UA, corr,
-                               strlen(corr), buf, len, hdrs, on_sent, c, err);
+    int rc = hsc_producer_send(c->prod, c->request_topic, RD_KAFKA_PARTITION_UA, corr, strlen(corr),
+                               buf, len, hdrs, on_sent, c, err);
     free(buf);
     if (rc) {
         rd_kafka_headers_destroy(hdrs);

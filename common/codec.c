@@ -73,8 +73,8 @@ void hsc_indexed_record_clear(hsc_indexed_record *r)
 }
 
 static const char *CONTENT_KINDS[] = {"movie", "series", "episode", NULL};
-static const char *LEARNING_KINDS[] = {"view", "like", "dislike", "skip", "complete", "rating",
-                                       NULL};
+static const char *LEARNING_KINDS[] = {"view",     "like",   "dislike", "skip",
+                                       "complete", "rating", NULL};
 
 static int one_of(const char *s, const char **set)
 {
@@ -144,7 +144,8 @@ int hsc_codec_validate_content(const hsc_content_event *ev, hsc_err *err)
     if (ev->kind && !one_of(ev->kind, CONTENT_KINDS))
         return hsc_err_set(err, HSC_EINVAL, "kind: '%.32s' is not movie, series or episode",
                            ev->kind);
-    if ((rc = check_tags("genres", &ev->genres, err)) || (rc = check_tags("themes", &ev->themes, err)) ||
+    if ((rc = check_tags("genres", &ev->genres, err)) ||
+        (rc = check_tags("themes", &ev->themes, err)) ||
         (rc = check_tags("moods", &ev->moods, err)))
         return rc;
     if (ev->language) {
@@ -220,28 +221,36 @@ int hsc_codec_validate_learning(const hsc_learning_event *ev, hsc_err *err)
 static const char *type_name(msgpack_object_type t)
 {
     switch (t) {
-    case MSGPACK_OBJECT_NIL: return "nil";
-    case MSGPACK_OBJECT_BOOLEAN: return "boolean";
+    case MSGPACK_OBJECT_NIL:
+        return "nil";
+    case MSGPACK_OBJECT_BOOLEAN:
+        return "boolean";
     case MSGPACK_OBJECT_POSITIVE_INTEGER:
-    case MSGPACK_OBJECT_NEGATIVE_INTEGER: return "integer";
+    case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+        return "integer";
     case MSGPACK_OBJECT_FLOAT32:
-    case MSGPACK_OBJECT_FLOAT64: return "float";
-    case MSGPACK_OBJECT_STR: return "string";
-    case MSGPACK_OBJECT_ARRAY: return "array";
-    case MSGPACK_OBJECT_MAP: return "map";
-    case MSGPACK_OBJECT_BIN: return "bin";
-    case MSGPACK_OBJECT_EXT: return "ext";
+    case MSGPACK_OBJECT_FLOAT64:
+        return "float";
+    case MSGPACK_OBJECT_STR:
+        return "string";
+    case MSGPACK_OBJECT_ARRAY:
+        return "array";
+    case MSGPACK_OBJECT_MAP:
+        return "map";
+    case MSGPACK_OBJECT_BIN:
+        return "bin";
+    case MSGPACK_OBJECT_EXT:
+        return "ext";
     }
     return "unknown";
 }
 
-static int want(const char *field, const msgpack_object *o, msgpack_object_type t,
-                const char *what, hsc_err *err)
+static int want(const char *field, const msgpack_object *o, msgpack_object_type t, const char *what,
+                hsc_err *err)
 {
     if (o->type == t)
         return HSC_OK;
-    return hsc_err_set(err, HSC_EINVAL, "%s: expected %s, got %s", field, what,
-                       type_name(o->type));
+    return hsc_err_set(err, HSC_EINVAL, "%s: expected %s, got %s", field, what, type_name(o->type));
 }
 
 static int get_str(const char *field, const msgpack_object *o, char **out, hsc_err *err)
@@ -274,14 +283,13 @@ static int get_int(const char *field, const msgpack_object *o, int64_t min, int6
                            type_name(o->type));
     }
     if (v < min || v > max)
-        return hsc_err_set(err, HSC_EINVAL, "%s: %lld is outside %lld..%lld", field,
-                           (long long)v, (long long)min, (long long)max);
+        return hsc_err_set(err, HSC_EINVAL, "%s: %lld is outside %lld..%lld", field, (long long)v,
+                           (long long)min, (long long)max);
     *out = v;
     return HSC_OK;
 }
 
-static int get_strlist(const char *field, const msgpack_object *o, hsc_strlist *out,
-                       hsc_err *err)
+static int get_strlist(const char *field, const msgpack_object *o, hsc_strlist *out, hsc_err *err)
 {
     int rc = want(field, o, MSGPACK_OBJECT_ARRAY, "an array of strings", err);
     if (rc)
@@ -349,8 +357,7 @@ static int unpack_map(const void *buf, size_t len, msgpack_unpacked *res, hsc_er
         return hsc_err_set(err, HSC_EINVAL, "message: not MessagePack (%s)",
                            r == MSGPACK_UNPACK_CONTINUE ? "truncated" : "malformed");
     if (off != len)
-        return hsc_err_set(err, HSC_EINVAL, "message: %zu trailing bytes after the map",
-                           len - off);
+        return hsc_err_set(err, HSC_EINVAL, "message: %zu trailing bytes after the map", len - off);
     if (res->data.type != MSGPACK_OBJECT_MAP)
         return hsc_err_set(err, HSC_EINVAL, "message: expected a map, got %s",
                            type_name(res->data.type));
@@ -369,8 +376,7 @@ static int unpack_map(const void *buf, size_t len, msgpack_unpacked *res, hsc_er
     return HSC_OK;
 }
 
-static int decode_content_fields(const msgpack_object_map *m, hsc_content_event *ev,
-                                 hsc_err *err)
+static int decode_content_fields(const msgpack_object_map *m, hsc_content_event *ev, hsc_err *err)
 {
     int have_v = 0, have_op = 0, have_version = 0;
     for (uint32_t i = 0; i < m->size; i++) {
@@ -458,8 +464,7 @@ int hsc_codec_decode_content(const void *buf, size_t len, hsc_content_event *ev,
     return rc;
 }
 
-static int decode_learning_fields(const msgpack_object_map *m, hsc_learning_event *ev,
-                                  hsc_err *err)
+static int decode_learning_fields(const msgpack_object_map *m, hsc_learning_event *ev, hsc_err *err)
 {
     int have_v = 0, have_ts = 0;
     for (uint32_t i = 0; i < m->size; i++) {
@@ -506,8 +511,7 @@ static int decode_learning_fields(const msgpack_object_map *m, hsc_learning_even
     return hsc_codec_validate_learning(ev, err);
 }
 
-int hsc_codec_decode_learning(const void *buf, size_t len, hsc_learning_event *ev,
-                              hsc_err *err)
+int hsc_codec_decode_learning(const void *buf, size_t len, hsc_learning_event *ev, hsc_err *err)
 {
     memset(ev, 0, sizeof(*ev));
     msgpack_unpacked res;
@@ -627,8 +631,7 @@ int hsc_codec_encode_content(const hsc_content_event *ev, char **out, size_t *le
     return finish(&sb, out, len, err);
 }
 
-int hsc_codec_encode_learning(const hsc_learning_event *ev, char **out, size_t *len,
-                              hsc_err *err)
+int hsc_codec_encode_learning(const hsc_learning_event *ev, char **out, size_t *len, hsc_err *err)
 {
     int rc = hsc_codec_validate_learning(ev, err);
     if (rc)
@@ -654,8 +657,7 @@ int hsc_codec_encode_learning(const hsc_learning_event *ev, char **out, size_t *
 
 /* ---------- IndexedRecord ---------- */
 
-static int decode_indexed_fields(const msgpack_object_map *m, hsc_indexed_record *r,
-                                 hsc_err *err)
+static int decode_indexed_fields(const msgpack_object_map *m, hsc_indexed_record *r, hsc_err *err)
 {
     int have_v = 0, have_version = 0, have_op = 0, have_indexed = 0, have_ts = 0;
     for (uint32_t i = 0; i < m->size; i++) {
@@ -701,8 +703,7 @@ static int decode_indexed_fields(const msgpack_object_map *m, hsc_indexed_record
     if (!r->id)
         return hsc_err_set(err, HSC_EINVAL, "id: missing");
     if (!hsc_id_valid(r->id, strlen(r->id)))
-        return hsc_err_set(err, HSC_EINVAL, "id: must be 1-%d of [A-Za-z0-9._:-]",
-                           HSC_MAX_ID_LEN);
+        return hsc_err_set(err, HSC_EINVAL, "id: must be 1-%d of [A-Za-z0-9._:-]", HSC_MAX_ID_LEN);
     if (!have_version)
         return hsc_err_set(err, HSC_EINVAL, "version: missing");
     if (!have_op)
@@ -730,8 +731,7 @@ int hsc_codec_decode_indexed(const void *buf, size_t len, hsc_indexed_record *r,
 int hsc_codec_encode_indexed(const hsc_indexed_record *r, char **out, size_t *len, hsc_err *err)
 {
     if (!r->id || !hsc_id_valid(r->id, strlen(r->id)))
-        return hsc_err_set(err, HSC_EINVAL, "id: must be 1-%d of [A-Za-z0-9._:-]",
-                           HSC_MAX_ID_LEN);
+        return hsc_err_set(err, HSC_EINVAL, "id: must be 1-%d of [A-Za-z0-9._:-]", HSC_MAX_ID_LEN);
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     msgpack_packer pk;
@@ -761,8 +761,8 @@ int hsc_codec_encode_indexed(const hsc_indexed_record *r, char **out, size_t *le
 
 /* ---------- SearchRequest and SearchReply ---------- */
 
-static const char *STRATEGY_NAMES[] = {"auto",          "vector_only",       "graph_only",
-                                       "hybrid_parallel", "hybrid_sequential", "cached_only"};
+static const char *STRATEGY_NAMES[] = {
+    "auto", "vector_only", "graph_only", "hybrid_parallel", "hybrid_sequential", "cached_only"};
 
 const char *hsc_strategy_name(hsc_strategy s)
 {
@@ -852,8 +852,8 @@ static int check_ids(const char *field, const hsc_strlist *l, hsc_err *err)
 {
     for (size_t i = 0; i < l->n; i++)
         if (!hsc_id_valid(l->v[i], strlen(l->v[i])))
-            return hsc_err_set(err, HSC_EINVAL, "%s[%zu]: must be 1-%d of [A-Za-z0-9._:-]",
-                               field, i, HSC_MAX_ID_LEN);
+            return hsc_err_set(err, HSC_EINVAL, "%s[%zu]: must be 1-%d of [A-Za-z0-9._:-]", field,
+                               i, HSC_MAX_ID_LEN);
     return HSC_OK;
 }
 
@@ -892,13 +892,12 @@ static int decode_filters(const msgpack_object *o, hsc_search_filters *f, hsc_er
     }
     if (!rc && (f->has & HSC_FILTER_YEAR_MIN) && (f->has & HSC_FILTER_YEAR_MAX) &&
         f->year_min > f->year_max)
-        rc = hsc_err_set(err, HSC_EINVAL, "filters.year_min: %d is after year_max %d",
-                         f->year_min, f->year_max);
+        rc = hsc_err_set(err, HSC_EINVAL, "filters.year_min: %d is after year_max %d", f->year_min,
+                         f->year_max);
     return rc;
 }
 
-static int decode_request_fields(const msgpack_object_map *m, hsc_search_request *r,
-                                 hsc_err *err)
+static int decode_request_fields(const msgpack_object_map *m, hsc_search_request *r, hsc_err *err)
 {
     int have_v = 0;
     for (uint32_t i = 0; i < m->size; i++) {
@@ -984,9 +983,8 @@ int hsc_codec_encode_search_request(const hsc_search_request *r, char **out, siz
     if (r->user_id && check_id("user_id", r->user_id, err))
         return err->code;
     const hsc_search_filters *f = &r->filters;
-    int nf = !!f->genres.n + !!f->exclude_ids.n + !!f->language +
-             !!(f->has & HSC_FILTER_YEAR_MIN) + !!(f->has & HSC_FILTER_YEAR_MAX) +
-             !!(f->has & HSC_FILTER_MAX_MATURITY);
+    int nf = !!f->genres.n + !!f->exclude_ids.n + !!f->language + !!(f->has & HSC_FILTER_YEAR_MIN) +
+             !!(f->has & HSC_FILTER_YEAR_MAX) + !!(f->has & HSC_FILTER_MAX_MATURITY);
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     msgpack_packer pk;
@@ -1065,8 +1063,7 @@ void hsc_codec_pack_results(void *packer, const hsc_search_result *res, size_t n
     }
 }
 
-int hsc_codec_encode_search_reply(const hsc_search_reply *r, char **out, size_t *len,
-                                  hsc_err *err)
+int hsc_codec_encode_search_reply(const hsc_search_reply *r, char **out, size_t *len, hsc_err *err)
 {
     if (!r->correlation_id)
         return hsc_err_set(err, HSC_EINVAL, "correlation_id: missing");
@@ -1220,8 +1217,8 @@ static int decode_reply_fields(const msgpack_object_map *m, hsc_search_reply *r,
                     if (ek->type == MSGPACK_OBJECT_STR && key_is(ek, "code"))
                         rc = get_str("error.code", &o->via.map.ptr[j].val, &r->error_code, err);
                     else if (ek->type == MSGPACK_OBJECT_STR && key_is(ek, "message"))
-                        rc = get_str("error.message", &o->via.map.ptr[j].val,
-                                     &r->error_message, err);
+                        rc = get_str("error.message", &o->via.map.ptr[j].val, &r->error_message,
+                                     err);
                 }
         } else if (key_is(k, "strategy")) {
             char *s = NULL;
@@ -1251,8 +1248,7 @@ static int decode_reply_fields(const msgpack_object_map *m, hsc_search_reply *r,
     return HSC_OK;
 }
 
-int hsc_codec_decode_search_reply(const void *buf, size_t len, hsc_search_reply *r,
-                                  hsc_err *err)
+int hsc_codec_decode_search_reply(const void *buf, size_t len, hsc_search_reply *r, hsc_err *err)
 {
     memset(r, 0, sizeof(*r));
     msgpack_unpacked res;

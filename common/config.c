@@ -20,7 +20,7 @@ struct key_def {
     const char *key; /* "section.key" */
     enum key_type type;
     const char *def;
-    long long min, max; /* T_INT range; T_DOUBLE uses them as whole bounds */
+    long long min, max;  /* T_INT range; T_DOUBLE uses them as whole bounds */
     const char *choices; /* T_ENUM: "a|b|c" */
 };
 
@@ -195,11 +195,10 @@ static int check_value(const struct key_def *d, const char *value, hsc_err *err)
     case T_INT: {
         long long v;
         if (hsc_parse_ll(value, &v) != 0)
-            return hsc_err_set(err, HSC_ECONFIG, "%s: '%s' is not an integer", d->key,
-                               value);
+            return hsc_err_set(err, HSC_ECONFIG, "%s: '%s' is not an integer", d->key, value);
         if (v < d->min || v > d->max)
-            return hsc_err_set(err, HSC_ECONFIG, "%s: %lld is outside %lld..%lld", d->key,
-                               v, d->min, d->max);
+            return hsc_err_set(err, HSC_ECONFIG, "%s: %lld is outside %lld..%lld", d->key, v,
+                               d->min, d->max);
         return HSC_OK;
     }
     case T_DOUBLE: {
@@ -209,16 +208,16 @@ static int check_value(const struct key_def *d, const char *value, hsc_err *err)
         if (errno || end == value || *end)
             return hsc_err_set(err, HSC_ECONFIG, "%s: '%s' is not a number", d->key, value);
         if (v < (double)d->min || v > (double)d->max)
-            return hsc_err_set(err, HSC_ECONFIG, "%s: %g is outside %lld..%lld", d->key, v,
-                               d->min, d->max);
+            return hsc_err_set(err, HSC_ECONFIG, "%s: %g is outside %lld..%lld", d->key, v, d->min,
+                               d->max);
         return HSC_OK;
     }
     case T_BOOL:
         if (!strcmp(value, "true") || !strcmp(value, "false") || !strcmp(value, "1") ||
             !strcmp(value, "0") || !strcmp(value, "yes") || !strcmp(value, "no"))
             return HSC_OK;
-        return hsc_err_set(err, HSC_ECONFIG, "%s: '%s' is not a boolean (true or false)",
-                           d->key, value);
+        return hsc_err_set(err, HSC_ECONFIG, "%s: '%s' is not a boolean (true or false)", d->key,
+                           value);
     case T_ENUM: {
         size_t n = strlen(value);
         const char *p = d->choices;
@@ -236,8 +235,8 @@ static int check_value(const struct key_def *d, const char *value, hsc_err *err)
     return HSC_OK;
 }
 
-static int add_prop(hsc_config *cfg, const char *section, const char *name,
-                    const char *value, hsc_err *err)
+static int add_prop(hsc_config *cfg, const char *section, const char *name, const char *value,
+                    hsc_err *err)
 {
     for (size_t i = 0; i < cfg->nprops; i++) {
         if (!strcmp(cfg->props[i].section, section) && !strcmp(cfg->props[i].name, name)) {
@@ -301,8 +300,7 @@ void hsc_config_free(hsc_config *cfg)
     free(cfg);
 }
 
-int hsc_config_set(hsc_config *cfg, const char *dotted_key, const char *value,
-                   hsc_err *err)
+int hsc_config_set(hsc_config *cfg, const char *dotted_key, const char *value, hsc_err *err)
 {
     const char *dot = strrchr(dotted_key, '.');
     if (dot) {
@@ -452,8 +450,8 @@ bool hsc_config_bool(const hsc_config *cfg, const char *dotted_key)
     return !strcmp(v, "true") || !strcmp(v, "1") || !strcmp(v, "yes");
 }
 
-int hsc_config_each_passthrough(const hsc_config *cfg, const char *section,
-                                hsc_config_prop_fn fn, void *arg, hsc_err *err)
+int hsc_config_each_passthrough(const hsc_config *cfg, const char *section, hsc_config_prop_fn fn,
+                                void *arg, hsc_err *err)
 {
     for (size_t i = 0; i < cfg->nprops; i++) {
         if (strcmp(cfg->props[i].section, section) != 0)

@@ -29,8 +29,7 @@ int hsc_config_load_file(hsc_config *cfg, const char *path, hsc_err *err);
 int hsc_config_apply_env(hsc_config *cfg, char *const *env, hsc_err *err);
 
 /* Sets "section.key" to value after validating it. */
-int hsc_config_set(hsc_config *cfg, const char *dotted_key, const char *value,
-                   hsc_err *err);
+int hsc_config_set(hsc_config *cfg, const char *dotted_key, const char *value, hsc_err *err);
 
 /* Returns the string value of "section.key" ("" when unset). */
 const char *hsc_config_str(const hsc_config *cfg, const char *dotted_key);
@@ -45,12 +44,11 @@ bool hsc_config_bool(const hsc_config *cfg, const char *dotted_key);
 double hsc_config_double(const hsc_config *cfg, const char *dotted_key);
 
 /* Callback for hsc_config_each_passthrough: one librdkafka property. */
-typedef int (*hsc_config_prop_fn)(void *arg, const char *name, const char *value,
-                                  hsc_err *err);
+typedef int (*hsc_config_prop_fn)(void *arg, const char *name, const char *value, hsc_err *err);
 
 /* Calls fn for each pass-through property of section ("rdkafka", "rdkafka.consumer"...). */
-int hsc_config_each_passthrough(const hsc_config *cfg, const char *section,
-                                hsc_config_prop_fn fn, void *arg, hsc_err *err);
+int hsc_config_each_passthrough(const hsc_config *cfg, const char *section, hsc_config_prop_fn fn,
+                                void *arg, hsc_err *err);
 
 /* Returns "prefix + name" for a topic name key ("topics.content_events"); static buffer per key. */
 const char *hsc_config_topic(const hsc_config *cfg, const char *topic_key);

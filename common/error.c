@@ -45,15 +45,24 @@ void hsc_err_clear(hsc_err *err)
 const char *hsc_code_name(int code)
 {
     switch (code) {
-    case HSC_OK: return "ok";
-    case HSC_EINVAL: return "invalid";
-    case HSC_ETRANSIENT: return "transient";
-    case HSC_ENOMEM: return "nomem";
-    case HSC_ECONFIG: return "config";
-    case HSC_EIO: return "io";
-    case HSC_ETIMEDOUT: return "timeout";
-    case HSC_ENOTFOUND: return "notfound";
-    case HSC_ECANCELED: return "canceled";
+    case HSC_OK:
+        return "ok";
+    case HSC_EINVAL:
+        return "invalid";
+    case HSC_ETRANSIENT:
+        return "transient";
+    case HSC_ENOMEM:
+        return "nomem";
+    case HSC_ECONFIG:
+        return "config";
+    case HSC_EIO:
+        return "io";
+    case HSC_ETIMEDOUT:
+        return "timeout";
+    case HSC_ENOTFOUND:
+        return "notfound";
+    case HSC_ECANCELED:
+        return "canceled";
     }
     return "unknown";
 }

@@ -109,8 +109,9 @@ static void fill_list(hsc_strlist *l, json_t *a)
 {
     size_t i;
     json_t *v;
-    json_array_foreach(a, i, v) if (json_is_string(v))
-        hsc_strlist_push(l, json_string_value(v), json_string_length(v));
+    json_array_foreach (a, i, v)
+        if (json_is_string(v))
+            hsc_strlist_push(l, json_string_value(v), json_string_length(v));
 }
 
 int hsc_graph_parse_info(const hsc_neo4j_result *r, hsc_graph_info **out, size_t *n, hsc_err *err)
@@ -206,14 +207,13 @@ int hsc_graph_candidates(hsc_neo4j *n, const char *const *seeds, size_t nseeds, 
         return hsc_err_set(err, HSC_ENOMEM, "out of memory");
     q->ccb = cb;
     q->arg = arg;
-    json_t *p = json_pack("{s:o, s:i, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "seeds",
-                          str_array(seeds, nseeds), "limit", limit, "exclude_ids",
-                          list_array(f->exclude_ids, 0), "genres", list_array(f->genres, 1),
-                          "excluded_genres", list_array(f->excluded_genres, 1), "languages",
-                          list_array(f->languages, 1), "max_maturity",
-                          opt_int(f->max_maturity >= 0, f->max_maturity), "year_min",
-                          opt_int(f->year_min > 0, f->year_min), "year_max",
-                          opt_int(f->year_max > 0, f->year_max));
+    json_t *p = json_pack(
+        "{s:o, s:i, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "seeds", str_array(seeds, nseeds), "limit",
+        limit, "exclude_ids", list_array(f->exclude_ids, 0), "genres", list_array(f->genres, 1),
+        "excluded_genres", list_array(f->excluded_genres, 1), "languages",
+        list_array(f->languages, 1), "max_maturity", opt_int(f->max_maturity >= 0, f->max_maturity),
+        "year_min", opt_int(f->year_min > 0, f->year_min), "year_max",
+        opt_int(f->year_max > 0, f->year_max));
     int rc = hsc_neo4j_run(n, HSC_GRAPH_CANDIDATES_CYPHER, p, on_candidates, q, err);
     if (rc)
         free(q);
@@ -228,8 +228,8 @@ int hsc_graph_enrich(hsc_neo4j *n, const char *const *ids, size_t nids, const ch
         return hsc_err_set(err, HSC_ENOMEM, "out of memory");
     q->icb = cb;
     q->arg = arg;
-    json_t *p = json_pack("{s:o, s:o}", "ids", str_array(ids, nids), "seeds",
-                          str_array(seeds, nseeds));
+    json_t *p =
+        json_pack("{s:o, s:o}", "ids", str_array(ids, nids), "seeds", str_array(seeds, nseeds));
     int rc = hsc_neo4j_run(n, HSC_GRAPH_ENRICH_CYPHER, p, on_info, q, err);
     if (rc)
         free(q);

@@ -63,8 +63,7 @@ int hsc_graph_parse_candidates(const hsc_neo4j_result *r, hsc_graph_candidate **
                                hsc_err *err);
 
 /* Parses an enrichment result (rows of id, genres, themes, moods, links); malloc'd array. */
-int hsc_graph_parse_info(const hsc_neo4j_result *r, hsc_graph_info **out, size_t *n,
-                         hsc_err *err);
+int hsc_graph_parse_info(const hsc_neo4j_result *r, hsc_graph_info **out, size_t *n, hsc_err *err);
 
 /* Frees what the parsers returned. */
 void hsc_graph_candidates_free(hsc_graph_candidate *c, size_t n);

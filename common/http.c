@@ -116,8 +116,8 @@ static void retry_or_fail(struct req *r, const hsc_http_response *res, const cha
         double delay = (double)hsc_backoff_next(&r->bo) / 1000.0;
         char attempt[16];
         snprintf(attempt, sizeof(attempt), "%d", r->attempt);
-        hsc_log_debug("http retry", "method", r->method, "url", r->url, "error", why,
-                      "attempt", attempt, NULL);
+        hsc_log_debug("http retry", "method", r->method, "url", r->url, "error", why, "attempt",
+                      attempt, NULL);
         if (r->backend)
             hsc_metrics_backend_retry(r->backend, delay);
         ev_timer_set(&r->retry_timer, delay, 0.);
@@ -179,8 +179,8 @@ static void on_io(struct ev_loop *loop, ev_io *w, int revents)
 {
     struct sock *s = (struct sock *)w;
     hsc_http *h = s->h; /* curl may free s (CURL_POLL_REMOVE) inside socket_action */
-    int action = ((revents & EV_READ) ? CURL_CSELECT_IN : 0) |
-                 ((revents & EV_WRITE) ? CURL_CSELECT_OUT : 0);
+    int action =
+        ((revents & EV_READ) ? CURL_CSELECT_IN : 0) | ((revents & EV_WRITE) ? CURL_CSELECT_OUT : 0);
     int running;
     curl_multi_socket_action(h->multi, s->fd, action, &running);
     check_done(h);

@@ -40,8 +40,8 @@ struct hsc_http_request {
     const char *body; /* may be NULL */
     size_t body_len;
     const char *const *headers;
-    int timeout_ms;       /* per attempt; 0 means 30000 */
-    int retries;          /* extra attempts after a transient failure */
+    int timeout_ms; /* per attempt; 0 means 30000 */
+    int retries;    /* extra attempts after a transient failure */
     int backoff_initial_ms, backoff_max_ms;
     /* For the metrics (static strings): "milvus", "neo4j", ...; NULL records nothing. */
     const char *backend, *op;
@@ -51,8 +51,8 @@ struct hsc_http_request {
 hsc_http *hsc_http_new(struct ev_loop *loop, hsc_err *err);
 
 /* Starts req; cb is called exactly once (never from inside this call). */
-int hsc_http_request(hsc_http *h, const struct hsc_http_request *req, hsc_http_fn cb,
-                     void *arg, hsc_err *err);
+int hsc_http_request(hsc_http *h, const struct hsc_http_request *req, hsc_http_fn cb, void *arg,
+                     hsc_err *err);
 
 /* Requests started and not yet completed. */
 size_t hsc_http_in_flight(const hsc_http *h);

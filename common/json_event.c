@@ -16,14 +16,21 @@
 static const char *jtype(const json_t *j)
 {
     switch (json_typeof(j)) {
-    case JSON_OBJECT: return "an object";
-    case JSON_ARRAY: return "an array";
-    case JSON_STRING: return "a string";
-    case JSON_INTEGER: return "an integer";
-    case JSON_REAL: return "a number";
+    case JSON_OBJECT:
+        return "an object";
+    case JSON_ARRAY:
+        return "an array";
+    case JSON_STRING:
+        return "a string";
+    case JSON_INTEGER:
+        return "an integer";
+    case JSON_REAL:
+        return "a number";
     case JSON_TRUE:
-    case JSON_FALSE: return "a boolean";
-    case JSON_NULL: return "null";
+    case JSON_FALSE:
+        return "a boolean";
+    case JSON_NULL:
+        return "null";
     }
     return "unknown";
 }
@@ -72,8 +79,7 @@ static int jlist(json_t *obj, const char *field, hsc_strlist *out, hsc_err *err)
                            jtype(j));
     size_t i;
     json_t *e;
-    json_array_foreach(j, i, e)
-    {
+    json_array_foreach (j, i, e) {
         if (!json_is_string(e))
             return hsc_err_set(err, HSC_EINVAL, "%s[%zu]: expected a string, got %s", field, i,
                                jtype(e));
@@ -179,8 +185,8 @@ static int read_content(json_t *o, hsc_content_event *ev, hsc_err *err)
         for (size_t i = 0; i < dim; i++) {
             json_t *e = json_array_get(emb, i);
             if (!json_is_number(e))
-                return hsc_err_set(err, HSC_EINVAL, "embedding[%zu]: expected a number, got %s",
-                                   i, jtype(e));
+                return hsc_err_set(err, HSC_EINVAL, "embedding[%zu]: expected a number, got %s", i,
+                                   jtype(e));
             ev->embedding[i] = (float)json_number_value(e);
         }
     }
@@ -212,7 +218,8 @@ static int read_learning(json_t *o, hsc_learning_event *ev, hsc_err *err)
     if (present)
         ev->v = (int)n;
     if ((rc = jstr(o, "user_id", &ev->user_id, err)) ||
-        (rc = jstr(o, "content_id", &ev->content_id, err)) || (rc = jstr(o, "kind", &ev->kind, err)))
+        (rc = jstr(o, "content_id", &ev->content_id, err)) ||
+        (rc = jstr(o, "kind", &ev->kind, err)))
         return rc;
     json_t *v = json_object_get(o, "value");
     if (v && !json_is_null(v)) {

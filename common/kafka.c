@@ -19,7 +19,7 @@
 #include "metrics.h"
 #include "util.h"
 
-#define DRAIN_BUDGET 2000   /* messages per loop turn, so timers still run */
+#define DRAIN_BUDGET 2000 /* messages per loop turn, so timers still run */
 #define DLQ_MAX_PAYLOAD (512 * 1024)
 
 struct set_ctx {
@@ -37,9 +37,10 @@ static int set_prop(void *arg, const char *name, const char *value, hsc_err *err
 
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
-    enum hsc_log_level l = level <= 3 ? HSC_LOG_ERROR : level <= 4 ? HSC_LOG_WARN
-                           : level <= 6                ? HSC_LOG_INFO
-                                                       : HSC_LOG_DEBUG;
+    enum hsc_log_level l = level <= 3   ? HSC_LOG_ERROR
+                           : level <= 4 ? HSC_LOG_WARN
+                           : level <= 6 ? HSC_LOG_INFO
+                                        : HSC_LOG_DEBUG;
     hsc_log(l, "librdkafka", "facility", fac, "detail", buf, "client", rd_kafka_name(rk), NULL);
 }
 
@@ -216,14 +217,12 @@ int hsc_producer_send(hsc_producer *p, const char *topic, int32_t partition, con
     for (;;) {
         if (hdrs)
             e = rd_kafka_producev(p->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
-                                  RD_KAFKA_V_KEY(key, klen),
-                                  RD_KAFKA_V_VALUE((void *)value, vlen),
+                                  RD_KAFKA_V_KEY(key, klen), RD_KAFKA_V_VALUE((void *)value, vlen),
                                   RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
                                   RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(s), RD_KAFKA_V_END);
         else
             e = rd_kafka_producev(p->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
-                                  RD_KAFKA_V_KEY(key, klen),
-                                  RD_KAFKA_V_VALUE((void *)value, vlen),
+                                  RD_KAFKA_V_KEY(key, klen), RD_KAFKA_V_VALUE((void *)value, vlen),
                                   RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(s),
                                   RD_KAFKA_V_END);
         if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL)
@@ -293,7 +292,7 @@ struct hsc_consumer {
     int paused;
     int closed;
     int assigned;
-    int solo; /* one assigned partition, no group */
+    int solo;            /* one assigned partition, no group */
     struct hsc_lag *lag; /* the last statistics' consumer lag per assigned partition */
     size_t nlag;
 };
@@ -399,11 +398,10 @@ static void consumer_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
     (void)revents;
 }
 
-static hsc_consumer *consumer_create(struct ev_loop *loop, const hsc_config *cfg,
-                                     const char *group, const char *const *topics,
-                                     size_t ntopics, const char *topic, int32_t partition,
-                                     const struct hsc_consumer_handlers *h, void *arg,
-                                     hsc_err *err);
+static hsc_consumer *consumer_create(struct ev_loop *loop, const hsc_config *cfg, const char *group,
+                                     const char *const *topics, size_t ntopics, const char *topic,
+                                     int32_t partition, const struct hsc_consumer_handlers *h,
+                                     void *arg, hsc_err *err);
 
 /*
  * librdkafka's statistics (every statistics.interval.ms) carry each
@@ -418,12 +416,10 @@ static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque)
     json_t *t;
     struct hsc_lag *v = NULL;
     size_t n = 0;
-    json_object_foreach(topics, tname, t)
-    {
+    json_object_foreach (topics, tname, t) {
         const char *pname;
         json_t *p;
-        json_object_foreach(json_object_get(t, "partitions"), pname, p)
-        {
+        json_object_foreach (json_object_get(t, "partitions"), pname, p) {
             json_int_t id = json_integer_value(json_object_get(p, "partition"));
             json_int_t lag = json_integer_value(json_object_get(p, "consumer_lag"));
             const char *fs = json_string_value(json_object_get(p, "fetch_state"));
@@ -501,11 +497,10 @@ static int assign_at_end(hsc_consumer *c, const char *topic, int32_t partition, 
     return HSC_OK;
 }
 
-static hsc_consumer *consumer_create(struct ev_loop *loop, const hsc_config *cfg,
-                                     const char *group, const char *const *topics,
-                                     size_t ntopics, const char *topic, int32_t partition,
-                                     const struct hsc_consumer_handlers *h, void *arg,
-                                     hsc_err *err)
+static hsc_consumer *consumer_create(struct ev_loop *loop, const hsc_config *cfg, const char *group,
+                                     const char *const *topics, size_t ntopics, const char *topic,
+                                     int32_t partition, const struct hsc_consumer_handlers *h,
+                                     void *arg, hsc_err *err)
 {
     hsc_consumer *c = calloc(1, sizeof(*c));
     if (!c) {
@@ -518,21 +513,33 @@ static hsc_consumer *consumer_create(struct ev_loop *loop, const hsc_config *cfg
     c->arg = arg;
     /* Offsets are stored by the owner only after the work they guard is done;
      * auto-commit then sends what was stored. */
-    const char *const defaults[] = {"group.id", group,
-                                    "partition.assignment.strategy", "cooperative-sticky",
-                                    "enable.auto.commit", "true",
-                                    "enable.auto.offset.store", "false",
-                                    "auto.offset.reset", "earliest",
-                                    "auto.commit.interval.ms", "1000",
-                                    "statistics.interval.ms", "5000",
+    const char *const defaults[] = {"group.id",
+                                    group,
+                                    "partition.assignment.strategy",
+                                    "cooperative-sticky",
+                                    "enable.auto.commit",
+                                    "true",
+                                    "enable.auto.offset.store",
+                                    "false",
+                                    "auto.offset.reset",
+                                    "earliest",
+                                    "auto.commit.interval.ms",
+                                    "1000",
+                                    "statistics.interval.ms",
+                                    "5000",
                                     NULL};
     /* A reader of one partition (a reply inbox) has no group and commits nothing. */
     /* librdkafka wants a group.id even for assign(); it is never joined or committed. */
-    const char *const solo[] = {"group.id", "hsc-inbox",
-                                "enable.auto.commit", "false",
-                                "enable.auto.offset.store", "false",
-                                "auto.offset.reset", "latest",
-                                "fetch.wait.max.ms", "10",
+    const char *const solo[] = {"group.id",
+                                "hsc-inbox",
+                                "enable.auto.commit",
+                                "false",
+                                "enable.auto.offset.store",
+                                "false",
+                                "auto.offset.reset",
+                                "latest",
+                                "fetch.wait.max.ms",
+                                "10",
                                 NULL};
     c->solo = !group;
     rd_kafka_conf_t *conf = hsc_kafka_conf(cfg, "consumer", group ? defaults : solo, err);
@@ -683,8 +690,8 @@ int hsc_kafka_header(const rd_kafka_message_t *rkm, const char *name, char *buf,
 }
 
 int hsc_dlq_send(hsc_producer *p, const char *dlq_topic, const char *stage,
-                 const rd_kafka_message_t *rkm, const hsc_err *why, hsc_delivery_fn cb,
-                 void *arg, hsc_err *err)
+                 const rd_kafka_message_t *rkm, const hsc_err *why, hsc_delivery_fn cb, void *arg,
+                 hsc_err *err)
 {
     rd_kafka_headers_t *hdrs = NULL;
     rd_kafka_headers_t *src = NULL;

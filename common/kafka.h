@@ -72,8 +72,7 @@ struct hsc_consumer_handlers {
  */
 hsc_consumer *hsc_consumer_new(struct ev_loop *loop, const hsc_config *cfg, const char *group,
                                const char *const *topics, size_t ntopics,
-                               const struct hsc_consumer_handlers *h, void *arg,
-                               hsc_err *err);
+                               const struct hsc_consumer_handlers *h, void *arg, hsc_err *err);
 
 /*
  * Creates a consumer of one partition without a group (a reply inbox): it
@@ -129,8 +128,8 @@ int hsc_kafka_header(const rd_kafka_message_t *rkm, const char *name, char *buf,
 
 /* Sends rkm's payload to the DLQ with headers naming stage, error and source. */
 int hsc_dlq_send(hsc_producer *p, const char *dlq_topic, const char *stage,
-                 const rd_kafka_message_t *rkm, const hsc_err *why, hsc_delivery_fn cb,
-                 void *arg, hsc_err *err);
+                 const rd_kafka_message_t *rkm, const hsc_err *why, hsc_delivery_fn cb, void *arg,
+                 hsc_err *err);
 
 /*
  * Builds a librdkafka configuration for role ("consumer", "producer", "admin"):

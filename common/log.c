@@ -117,8 +117,7 @@ void hsc_log(enum hsc_log_level level, const char *msg, ...)
     gmtime_r(&tv.tv_sec, &tm);
     char ts[64];
     snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-             (int)(tv.tv_usec / 1000));
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(tv.tv_usec / 1000));
 
     hsc_buf b = {0};
     if (g_json)

@@ -18,7 +18,7 @@ static const double BUCKETS[HSC_METRICS_NBUCKETS] = {0.0005, 0.001, 0.0025, 0.00
                                                      0.05,   0.1,   0.25,   0.5,   1,    2.5};
 
 /* Buckets for counts (batch sizes) rather than seconds. */
-const double HSC_METRICS_SIZE_BUCKETS[HSC_METRICS_NBUCKETS] = {1,   2,   5,    10,   25,   50,
+const double HSC_METRICS_SIZE_BUCKETS[HSC_METRICS_NBUCKETS] = {1,   2,   5,   10,   25,   50,
                                                                100, 250, 500, 1000, 2500, 10000};
 
 enum { M_COUNTER, M_GAUGE, M_HISTOGRAM };
@@ -158,8 +158,7 @@ void hsc_metrics_backend_call(const char *backend, const char *op, double second
         return;
     char labels[160];
     snprintf(labels, sizeof(labels), "backend=\"%s\",op=\"%s\"", backend, op ? op : "call");
-    hsc_metrics_observe(g_backend_metrics, "hsc_backend_request_duration_seconds", labels,
-                        seconds);
+    hsc_metrics_observe(g_backend_metrics, "hsc_backend_request_duration_seconds", labels, seconds);
 }
 
 void hsc_metrics_backend_retry(const char *backend, double delay_s)
@@ -218,8 +217,8 @@ int hsc_metrics_render(const hsc_metrics *m, hsc_buf *out)
                 continue;
             }
             for (int b = 0; b < HSC_METRICS_NBUCKETS && !rc; b++)
-                rc = hsc_buf_printf(out, "%s_bucket{%s%sle=\"%g\"} %llu\n", x->name, x->labels,
-                                    sep, x->bounds[b], x->buckets[b]);
+                rc = hsc_buf_printf(out, "%s_bucket{%s%sle=\"%g\"} %llu\n", x->name, x->labels, sep,
+                                    x->bounds[b], x->buckets[b]);
             rc = rc ? rc
                     : hsc_buf_printf(out,
                                      "%s_bucket{%s%sle=\"+Inf\"} %llu\n%s_sum%s%s%s %.17g\n"
@@ -269,7 +268,10 @@ static void respond(struct conn *c, int status, const char *ctype, const char *b
     int hl = snprintf(head, sizeof(head),
                       "HTTP/1.0 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
                       "Connection: close\r\n\r\n",
-                      status, status == 200 ? "OK" : status == 404 ? "Not Found" : "Service Unavailable",
+                      status,
+                      status == 200   ? "OK"
+                      : status == 404 ? "Not Found"
+                                      : "Service Unavailable",
                       ctype, n);
     /* the reply is small; a blocking write with a send timeout keeps this simple */
     int fl = fcntl(c->fd, F_GETFL);
@@ -380,7 +382,8 @@ hsc_httpd *hsc_httpd_new(struct ev_loop *loop, int port, hsc_metrics *m, hsc_rea
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
                             .sin_addr.s_addr = htonl(INADDR_ANY)};
     if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) || listen(fd, 16)) {
         hsc_err_set(err, HSC_ECONFIG, "metrics.port: cannot listen on %d: %s", port,
@@ -396,8 +399,8 @@ hsc_httpd *hsc_httpd_new(struct ev_loop *loop, int port, hsc_metrics *m, hsc_rea
         hsc_err_set(err, HSC_ENOMEM, "out of memory");
         return NULL;
     }
-    *h = (hsc_httpd){.loop = loop, .fd = fd, .m = m, .ready = ready, .refresh = refresh,
-                     .arg = arg};
+    *h =
+        (hsc_httpd){.loop = loop, .fd = fd, .m = m, .ready = ready, .refresh = refresh, .arg = arg};
     ev_io_init(&h->accept_io, on_accept, fd, EV_READ);
     h->accept_io.data = h;
     ev_io_start(loop, &h->accept_io);

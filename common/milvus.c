@@ -113,8 +113,7 @@ void hsc_milvus_filter_in(hsc_milvus_filter *f, const char *field, const char *c
     flist(f, vals, n);
 }
 
-void hsc_milvus_filter_int(hsc_milvus_filter *f, const char *field, const char *op,
-                           long long value)
+void hsc_milvus_filter_int(hsc_milvus_filter *f, const char *field, const char *op, long long value)
 {
     static const char *const OPS[] = {"==", "!=", "<", "<=", ">", ">=", NULL};
     int known = 0;
@@ -131,8 +130,7 @@ void hsc_milvus_filter_int(hsc_milvus_filter *f, const char *field, const char *
     fputs_(f, buf);
 }
 
-void hsc_milvus_filter_str(hsc_milvus_filter *f, const char *field, const char *value,
-                           int negate)
+void hsc_milvus_filter_str(hsc_milvus_filter *f, const char *field, const char *value, int negate)
 {
     if (!fbegin(f, field))
         return;
@@ -227,8 +225,7 @@ static int put_entity(hsc_buf *b, hsc_milvus_dialect d, const hsc_content_event 
     rc |= hsc_buf_json_str(b, ev->language ? ev->language : "");
     rc |= hsc_buf_printf(b, ",\"year\":%d,\"maturity\":%d}",
                          (ev->has & HSC_HAS_YEAR) ? ev->year : HSC_MILVUS_UNKNOWN_YEAR,
-                         (ev->has & HSC_HAS_MATURITY) ? ev->maturity
-                                                      : HSC_MILVUS_UNKNOWN_MATURITY);
+                         (ev->has & HSC_HAS_MATURITY) ? ev->maturity : HSC_MILVUS_UNKNOWN_MATURITY);
     return rc ? HSC_ENOMEM : HSC_OK;
 }
 
@@ -252,8 +249,8 @@ char *hsc_milvus_build_upsert(hsc_milvus_dialect d, const char *collection,
     return b.data;
 }
 
-char *hsc_milvus_build_delete(hsc_milvus_dialect d, const char *collection,
-                              const char *const *ids, size_t n)
+char *hsc_milvus_build_delete(hsc_milvus_dialect d, const char *collection, const char *const *ids,
+                              size_t n)
 {
     char *filter = id_filter(d, ids, n);
     if (!filter)
@@ -293,8 +290,8 @@ char *hsc_milvus_build_search(hsc_milvus_dialect d, const char *collection, cons
     return dump(o);
 }
 
-char *hsc_milvus_build_get(hsc_milvus_dialect d, const char *collection,
-                           const char *const *ids, size_t n, int with_vectors)
+char *hsc_milvus_build_get(hsc_milvus_dialect d, const char *collection, const char *const *ids,
+                           size_t n, int with_vectors)
 {
     json_t *o = base(collection);
     json_t *out = json_array();
@@ -338,8 +335,8 @@ char *hsc_milvus_build_count(hsc_milvus_dialect d, const char *collection, const
     return dump(o);
 }
 
-char *hsc_milvus_build_create(hsc_milvus_dialect d, const char *collection,
-                              const char *schema_json, int dim, hsc_err *err)
+char *hsc_milvus_build_create(hsc_milvus_dialect d, const char *collection, const char *schema_json,
+                              int dim, hsc_err *err)
 {
     json_error_t je;
     json_t *tpl = json_loads(schema_json, 0, &je);
@@ -369,7 +366,7 @@ char *hsc_milvus_build_create(hsc_milvus_dialect d, const char *collection,
     int found = 0;
     size_t i;
     json_t *fd;
-    json_array_foreach(fields, i, fd) {
+    json_array_foreach (fields, i, fd) {
         const char *t = json_string_value(json_object_get(fd, "dataType"));
         if (t && !strcmp(t, "FloatVector")) {
             json_t *p = json_object_get(fd, "elementTypeParams");
@@ -410,15 +407,14 @@ static json_t *load(const char *body, size_t len, hsc_err *err)
         json_decref(o);
         char head[80];
         snprintf(head, sizeof(head), "%.*s", (int)(len < 60 ? len : 60), body ? body : "");
-        hsc_err_set(err, HSC_ETRANSIENT, "milvus: response is not a JSON object (%s): %s",
-                    je.text, head);
+        hsc_err_set(err, HSC_ETRANSIENT, "milvus: response is not a JSON object (%s): %s", je.text,
+                    head);
         return NULL;
     }
     return o;
 }
 
-int hsc_milvus_check(hsc_milvus_dialect d, long status, const char *body, size_t len,
-                     hsc_err *err)
+int hsc_milvus_check(hsc_milvus_dialect d, long status, const char *body, size_t len, hsc_err *err)
 {
     if (status < 200 || status >= 300) {
         char head[200];
@@ -473,8 +469,8 @@ static int copy_id(json_t *v, char *out, hsc_err *err)
     return hsc_err_set(err, HSC_ETRANSIENT, "milvus: an entity has no usable id");
 }
 
-int hsc_milvus_parse_hits(hsc_milvus_dialect d, const char *body, size_t len,
-                          hsc_milvus_hit **hits, size_t *n, hsc_err *err)
+int hsc_milvus_parse_hits(hsc_milvus_dialect d, const char *body, size_t len, hsc_milvus_hit **hits,
+                          size_t *n, hsc_err *err)
 {
     *hits = NULL;
     *n = 0;
@@ -566,8 +562,7 @@ int hsc_milvus_parse_count(const char *body, size_t len, int64_t *count, hsc_err
     return HSC_OK;
 }
 
-int hsc_milvus_parse_dim(hsc_milvus_dialect d, const char *body, size_t len, int *dim,
-                         hsc_err *err)
+int hsc_milvus_parse_dim(hsc_milvus_dialect d, const char *body, size_t len, int *dim, hsc_err *err)
 {
     *dim = 0;
     json_t *o = load(body, len, err);
@@ -575,7 +570,7 @@ int hsc_milvus_parse_dim(hsc_milvus_dialect d, const char *body, size_t len, int
         return err->code;
     size_t i;
     json_t *f;
-    json_array_foreach(json_object_get(json_object_get(o, "data"), "fields"), i, f) {
+    json_array_foreach (json_object_get(json_object_get(o, "data"), "fields"), i, f) {
         const char *t = json_string_value(json_object_get(f, "type"));
         if (!t || strncmp(t, "FloatVector", 11))
             continue;
@@ -585,12 +580,11 @@ int hsc_milvus_parse_dim(hsc_milvus_dialect d, const char *body, size_t len, int
         }
         size_t k;
         json_t *p;
-        json_array_foreach(json_object_get(f, "params"), k, p) { /* v2: [{key, value}] */
+        json_array_foreach (json_object_get(f, "params"), k, p) { /* v2: [{key, value}] */
             const char *key = json_string_value(json_object_get(p, "key"));
             json_t *v = json_object_get(p, "value");
             if (key && !strcmp(key, "dim"))
-                *dim = json_is_string(v) ? atoi(json_string_value(v))
-                                         : (int)json_integer_value(v);
+                *dim = json_is_string(v) ? atoi(json_string_value(v)) : (int)json_integer_value(v);
         }
         break;
     }
@@ -656,9 +650,9 @@ static void fail(struct call *c, const hsc_err *err)
 
 /* The ensure sequence, one step per HTTP answer. */
 enum {
-    E_PROBE,     /* POST v2 has: 404 means a v1 server */
-    E_DESCRIBE,  /* describe: missing -> create */
-    E_CREATE,    /* create, then describe again */
+    E_PROBE,    /* POST v2 has: 404 means a v1 server */
+    E_DESCRIBE, /* describe: missing -> create */
+    E_CREATE,   /* create, then describe again */
     E_REDESCRIBE,
     E_LOAD, /* v2 only: load, then done */
 };
@@ -694,8 +688,8 @@ static int send(struct call *c, const char *method, const char *path, const char
     hsc_milvus *m = c->m;
     char url[1024];
     snprintf(url, sizeof(url), "%s%s", m->url, path);
-    const char *headers[4] = {"Content-Type: application/json", "Accept: application/json",
-                              NULL, NULL};
+    const char *headers[4] = {"Content-Type: application/json", "Accept: application/json", NULL,
+                              NULL};
     if (m->auth)
         headers[2] = m->auth;
     struct hsc_http_request q = {
@@ -717,7 +711,8 @@ static int send(struct call *c, const char *method, const char *path, const char
 static int post(struct call *c, const char *path, char *body, hsc_err *err)
 {
     if (!body)
-        return hsc_err_set(err, HSC_EINVAL, "milvus: cannot build the request (bad id or no memory)");
+        return hsc_err_set(err, HSC_EINVAL,
+                           "milvus: cannot build the request (bad id or no memory)");
     int rc = send(c, "POST", path, body, err);
     free(body);
     return rc;
@@ -761,8 +756,8 @@ static int ensure_step(struct call *c, const hsc_http_response *res, hsc_err *er
         } else {
             m->dialect = HSC_MILVUS_V2;
         }
-        hsc_log_info("milvus dialect", "dialect", m->dialect == HSC_MILVUS_V1 ? "v1" : "v2",
-                     "url", m->url, NULL);
+        hsc_log_info("milvus dialect", "dialect", m->dialect == HSC_MILVUS_V1 ? "v1" : "v2", "url",
+                     m->url, NULL);
         return ensure_describe(c, E_DESCRIBE, err) ? -1 : 0;
     case E_DESCRIBE:
     case E_REDESCRIBE: {
@@ -782,8 +777,9 @@ static int ensure_step(struct call *c, const hsc_http_response *res, hsc_err *er
             if (!body)
                 return -1;
             c->step = E_CREATE;
-            return post(c, path_of(m, "/v1/vector/collections/create",
-                                   "/v2/vectordb/collections/create"),
+            return post(c,
+                        path_of(m, "/v1/vector/collections/create",
+                                "/v2/vectordb/collections/create"),
                         body, err)
                        ? -1
                        : 0;
@@ -862,12 +858,12 @@ static void on_http(void *arg, const hsc_http_response *res, const hsc_err *herr
             fail(c, &err);
         return;
     case OP_SEARCH:
-        rc = hsc_milvus_parse_hits(m->dialect, res->body, res->len, &c->res.hits,
-                                   &c->res.nhits, &err);
+        rc = hsc_milvus_parse_hits(m->dialect, res->body, res->len, &c->res.hits, &c->res.nhits,
+                                   &err);
         break;
     case OP_GET:
-        rc = hsc_milvus_parse_entities(m->dialect, res->body, res->len, &c->res.ents,
-                                       &c->res.nents, &err);
+        rc = hsc_milvus_parse_entities(m->dialect, res->body, res->len, &c->res.ents, &c->res.nents,
+                                       &err);
         break;
     case OP_COUNT:
         rc = hsc_milvus_parse_count(res->body, res->len, &c->res.count, &err);
@@ -884,8 +880,7 @@ static void on_http(void *arg, const hsc_http_response *res, const hsc_err *herr
         finish(c, NULL);
 }
 
-static struct call *new_call(hsc_milvus *m, enum op op, hsc_milvus_fn cb, void *arg,
-                             hsc_err *err)
+static struct call *new_call(hsc_milvus *m, enum op op, hsc_milvus_fn cb, void *arg, hsc_err *err)
 {
     if (op != OP_ENSURE && !m->ready) {
         hsc_err_set(err, HSC_ETRANSIENT, "milvus: collection %s is not ready (ensure first)",
@@ -905,8 +900,7 @@ static struct call *new_call(hsc_milvus *m, enum op op, hsc_milvus_fn cb, void *
 }
 
 /* Starts a one-call operation; frees c if it could not start. */
-static int start(struct call *c, const char *v1_path, const char *v2_path, char *body,
-                 hsc_err *err)
+static int start(struct call *c, const char *v1_path, const char *v2_path, char *body, hsc_err *err)
 {
     int rc = post(c, path_of(c->m, v1_path, v2_path), body, err);
     if (rc) {
@@ -1028,7 +1022,8 @@ int hsc_milvus_upsert(hsc_milvus *m, const hsc_content_event *const *evs, size_t
     int oom = !c->chunks;
     for (size_t i = 0; !oom && i < c->nchunks; i++) {
         size_t k = n - i * per < per ? n - i * per : per;
-        oom = !(c->chunks[i] = hsc_milvus_build_upsert(m->dialect, m->collection, evs + i * per, k));
+        oom =
+            !(c->chunks[i] = hsc_milvus_build_upsert(m->dialect, m->collection, evs + i * per, k));
     }
     if (oom) {
         free_chunks(c);
@@ -1057,8 +1052,8 @@ int hsc_milvus_upsert(hsc_milvus *m, const hsc_content_event *const *evs, size_t
     return start(c, "/v1/vector/delete", NULL, del, err);
 }
 
-int hsc_milvus_delete(hsc_milvus *m, const char *const *ids, size_t n, hsc_milvus_fn cb,
-                      void *arg, hsc_err *err)
+int hsc_milvus_delete(hsc_milvus *m, const char *const *ids, size_t n, hsc_milvus_fn cb, void *arg,
+                      hsc_err *err)
 {
     struct call *c = new_call(m, OP_DELETE, cb, arg, err);
     if (!c)
@@ -1072,8 +1067,8 @@ int hsc_milvus_search(hsc_milvus *m, const float *vec, size_t dim, int k, const 
                       int ef, hsc_milvus_fn cb, void *arg, hsc_err *err)
 {
     if (dim != (size_t)m->dim)
-        return hsc_err_set(err, HSC_EINVAL, "vector: %zu values, but the collection holds %d",
-                           dim, m->dim);
+        return hsc_err_set(err, HSC_EINVAL, "vector: %zu values, but the collection holds %d", dim,
+                           m->dim);
     struct call *c = new_call(m, OP_SEARCH, cb, arg, err);
     if (!c)
         return err->code;
@@ -1093,8 +1088,7 @@ int hsc_milvus_get(hsc_milvus *m, const char *const *ids, size_t n, int with_vec
                  hsc_milvus_build_get(m->dialect, m->collection, ids, n, with_vectors), err);
 }
 
-int hsc_milvus_count(hsc_milvus *m, const char *filter, hsc_milvus_fn cb, void *arg,
-                     hsc_err *err)
+int hsc_milvus_count(hsc_milvus *m, const char *filter, hsc_milvus_fn cb, void *arg, hsc_err *err)
 {
     struct call *c = new_call(m, OP_COUNT, cb, arg, err);
     if (!c)
@@ -1127,8 +1121,9 @@ void hsc_milvus_settings_load(const hsc_config *cfg, struct hsc_milvus_settings 
         .collection = hsc_config_str(cfg, "milvus.collection"),
         .schema_path = sp,
         .dim = (int)hsc_config_int(cfg, "milvus.dimension"),
-        .dialect = !strcmp(d, "v1") ? HSC_MILVUS_V1 : !strcmp(d, "v2") ? HSC_MILVUS_V2
-                                                                        : HSC_MILVUS_AUTO,
+        .dialect = !strcmp(d, "v1")   ? HSC_MILVUS_V1
+                   : !strcmp(d, "v2") ? HSC_MILVUS_V2
+                                      : HSC_MILVUS_AUTO,
         .timeout_ms = (int)hsc_config_int(cfg, "milvus.timeout_ms"),
         .retries = (int)hsc_config_int(cfg, "milvus.retries"),
         .backoff_initial_ms = (int)hsc_config_int(cfg, "backoff.initial_ms"),

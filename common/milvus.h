@@ -37,14 +37,14 @@ typedef enum hsc_milvus_dialect {
 
 /* Where the server is and how to talk to it. */
 struct hsc_milvus_settings {
-    const char *url;        /* http://host:19530 */
-    const char *token;      /* "user:password" or an API key; "" for none */
-    const char *collection; /* hsc_content */
+    const char *url;         /* http://host:19530 */
+    const char *token;       /* "user:password" or an API key; "" for none */
+    const char *collection;  /* hsc_content */
     const char *schema_path; /* schemas/milvus/content.json */
     int dim;
     hsc_milvus_dialect dialect;
     int timeout_ms, retries, backoff_initial_ms, backoff_max_ms;
-    int ef; /* HNSW search width (64) */
+    int ef;          /* HNSW search width (64) */
     int write_chunk; /* rows per write call; a batch's calls go out concurrently (250) */
 };
 
@@ -67,7 +67,7 @@ typedef struct hsc_milvus_result {
     size_t nhits;
     hsc_milvus_entity *ents; /* get */
     size_t nents;
-    int64_t count; /* count, and rows written by upsert/delete */
+    int64_t count;  /* count, and rows written by upsert/delete */
     double seconds; /* server round trips, summed */
 } hsc_milvus_result;
 
@@ -108,8 +108,8 @@ int hsc_milvus_upsert(hsc_milvus *m, const hsc_content_event *const *evs, size_t
                       hsc_milvus_fn cb, void *arg, hsc_err *err);
 
 /* Deletes the entities of ids (absent ones are fine). */
-int hsc_milvus_delete(hsc_milvus *m, const char *const *ids, size_t n, hsc_milvus_fn cb,
-                      void *arg, hsc_err *err);
+int hsc_milvus_delete(hsc_milvus *m, const char *const *ids, size_t n, hsc_milvus_fn cb, void *arg,
+                      hsc_err *err);
 
 /* Searches the k nearest to vec; filter from hsc_milvus_filter_* or NULL; ef 0 = default. */
 int hsc_milvus_search(hsc_milvus *m, const float *vec, size_t dim, int k, const char *filter,
@@ -120,8 +120,7 @@ int hsc_milvus_get(hsc_milvus *m, const char *const *ids, size_t n, int with_vec
                    hsc_milvus_fn cb, void *arg, hsc_err *err);
 
 /* Counts the entities (filter may be NULL). */
-int hsc_milvus_count(hsc_milvus *m, const char *filter, hsc_milvus_fn cb, void *arg,
-                     hsc_err *err);
+int hsc_milvus_count(hsc_milvus *m, const char *filter, hsc_milvus_fn cb, void *arg, hsc_err *err);
 
 /* Drops the collection (tests and benchmarks). */
 int hsc_milvus_drop(hsc_milvus *m, hsc_milvus_fn cb, void *arg, hsc_err *err);
@@ -144,8 +143,7 @@ void hsc_milvus_filter_int(hsc_milvus_filter *f, const char *field, const char *
                            long long value);
 
 /* Adds `field == "value"` (or != when negate). */
-void hsc_milvus_filter_str(hsc_milvus_filter *f, const char *field, const char *value,
-                           int negate);
+void hsc_milvus_filter_str(hsc_milvus_filter *f, const char *field, const char *value, int negate);
 
 /* Adds `array_contains_any(field, [...])` (or its negation when negate). */
 void hsc_milvus_filter_contains_any(hsc_milvus_filter *f, const char *field,
@@ -164,35 +162,34 @@ char *hsc_milvus_build_upsert(hsc_milvus_dialect d, const char *collection,
                               const hsc_content_event *const *evs, size_t n);
 
 /* The JSON body of a delete of ids; malloc'd. */
-char *hsc_milvus_build_delete(hsc_milvus_dialect d, const char *collection,
-                              const char *const *ids, size_t n);
+char *hsc_milvus_build_delete(hsc_milvus_dialect d, const char *collection, const char *const *ids,
+                              size_t n);
 
 /* The JSON body of a search; malloc'd. */
 char *hsc_milvus_build_search(hsc_milvus_dialect d, const char *collection, const float *vec,
                               size_t dim, int k, const char *filter, int ef);
 
 /* The JSON body of a get by ids; malloc'd. */
-char *hsc_milvus_build_get(hsc_milvus_dialect d, const char *collection,
-                           const char *const *ids, size_t n, int with_vectors);
+char *hsc_milvus_build_get(hsc_milvus_dialect d, const char *collection, const char *const *ids,
+                           size_t n, int with_vectors);
 
 /* The JSON body of a count; malloc'd. */
 char *hsc_milvus_build_count(hsc_milvus_dialect d, const char *collection, const char *filter);
 
 /* The JSON body that creates the collection, from the schema file's text; malloc'd. */
-char *hsc_milvus_build_create(hsc_milvus_dialect d, const char *collection,
-                              const char *schema_json, int dim, hsc_err *err);
+char *hsc_milvus_build_create(hsc_milvus_dialect d, const char *collection, const char *schema_json,
+                              int dim, hsc_err *err);
 
 /*
  * Checks a response's envelope: the HTTP status and Milvus's own code. An
  * error carries both codes and the message; input errors (a bad parameter,
  * a wrong dimension) are HSC_EINVAL, everything else HSC_ETRANSIENT.
  */
-int hsc_milvus_check(hsc_milvus_dialect d, long status, const char *body, size_t len,
-                     hsc_err *err);
+int hsc_milvus_check(hsc_milvus_dialect d, long status, const char *body, size_t len, hsc_err *err);
 
 /* Parses a search response into hits (id from "id" on v2, "content_id" on v1). */
-int hsc_milvus_parse_hits(hsc_milvus_dialect d, const char *body, size_t len,
-                          hsc_milvus_hit **hits, size_t *n, hsc_err *err);
+int hsc_milvus_parse_hits(hsc_milvus_dialect d, const char *body, size_t len, hsc_milvus_hit **hits,
+                          size_t *n, hsc_err *err);
 
 /* Parses a get/query response into entities. */
 int hsc_milvus_parse_entities(hsc_milvus_dialect d, const char *body, size_t len,

@@ -100,7 +100,7 @@ int hsc_neo4j_parse(hsc_neo4j_dialect d, long status, const char *body, size_t l
         rows = json_array();
         size_t i;
         json_t *row;
-        json_array_foreach(json_object_get(r0, "data"), i, row)
+        json_array_foreach (json_object_get(r0, "data"), i, row)
             json_array_append(rows, json_object_get(row, "row"));
         if (fields)
             json_incref(fields);
@@ -125,8 +125,8 @@ int hsc_neo4j_parse(hsc_neo4j_dialect d, long status, const char *body, size_t l
 hsc_neo4j_dialect hsc_neo4j_discover(const char *body, size_t len)
 {
     json_t *o = json_loadb(body ? body : "", len, 0, NULL);
-    hsc_neo4j_dialect d = json_is_string(json_object_get(o, "query")) ? HSC_NEO4J_QUERY_API
-                                                                      : HSC_NEO4J_TX;
+    hsc_neo4j_dialect d =
+        json_is_string(json_object_get(o, "query")) ? HSC_NEO4J_QUERY_API : HSC_NEO4J_TX;
     json_decref(o);
     return d;
 }
@@ -181,8 +181,8 @@ static int request(hsc_neo4j *n, const char *method, const char *path, const cha
 {
     char url[1024];
     snprintf(url, sizeof(url), "%s%s", n->url, path);
-    const char *headers[] = {"Content-Type: application/json", "Accept: application/json",
-                             n->auth, NULL};
+    const char *headers[] = {"Content-Type: application/json", "Accept: application/json", n->auth,
+                             NULL};
     struct hsc_http_request q = {
         .method = method,
         .url = url,
@@ -206,8 +206,8 @@ static int send_stmt(struct stmt *s, hsc_err *err)
     if (!body)
         return hsc_err_set(err, HSC_ENOMEM, "out of memory");
     char path[512];
-    snprintf(path, sizeof(path), n->dialect == HSC_NEO4J_TX ? "/db/%s/tx/commit" : "/db/%s/query/v2",
-             n->database);
+    snprintf(path, sizeof(path),
+             n->dialect == HSC_NEO4J_TX ? "/db/%s/tx/commit" : "/db/%s/query/v2", n->database);
     int rc = request(n, "POST", path, body, on_answer, s, err);
     free(body);
     return rc;
@@ -223,8 +223,8 @@ static void on_discovery(void *arg, const hsc_http_response *res, const hsc_err 
     hsc_err err = {0};
     if (res && res->status == 200) {
         n->dialect = hsc_neo4j_discover(res->body, res->len);
-        hsc_log_info("neo4j dialect", "dialect",
-                     n->dialect == HSC_NEO4J_TX ? "tx" : "query-api", "url", n->url, NULL);
+        hsc_log_info("neo4j dialect", "dialect", n->dialect == HSC_NEO4J_TX ? "tx" : "query-api",
+                     "url", n->url, NULL);
     } else if (res) {
         hsc_err_set(&err, HSC_ETRANSIENT, "neo4j: discovery: HTTP %ld", res->status);
         herr = &err;
@@ -282,8 +282,8 @@ hsc_neo4j_dialect hsc_neo4j_dialect_of(const hsc_neo4j *n)
     return n->dialect;
 }
 
-hsc_neo4j *hsc_neo4j_new(struct ev_loop *loop, hsc_http *http,
-                         const struct hsc_neo4j_settings *s, hsc_err *err)
+hsc_neo4j *hsc_neo4j_new(struct ev_loop *loop, hsc_http *http, const struct hsc_neo4j_settings *s,
+                         hsc_err *err)
 {
     hsc_neo4j *n = calloc(1, sizeof(*n));
     if (!n) {

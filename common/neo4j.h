@@ -50,8 +50,8 @@ typedef void (*hsc_neo4j_fn)(void *arg, const hsc_neo4j_result *res, const hsc_e
 typedef struct hsc_neo4j hsc_neo4j;
 
 /* Creates a client; nothing is sent until the first statement. */
-hsc_neo4j *hsc_neo4j_new(struct ev_loop *loop, hsc_http *http,
-                         const struct hsc_neo4j_settings *s, hsc_err *err);
+hsc_neo4j *hsc_neo4j_new(struct ev_loop *loop, hsc_http *http, const struct hsc_neo4j_settings *s,
+                         hsc_err *err);
 
 /* Frees the client (free the HTTP client first to cancel what is in flight). */
 void hsc_neo4j_free(hsc_neo4j *n);

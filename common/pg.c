@@ -228,8 +228,8 @@ static void send_head(hsc_pg *pg)
 {
     struct query *q = pg->head;
     q->sent_us = hsc_mono_us();
-    if (!PQsendQueryParams(pg->conn, q->sql, q->nparams, NULL, (const char *const *)q->params,
-                           NULL, NULL, 0)) {
+    if (!PQsendQueryParams(pg->conn, q->sql, q->nparams, NULL, (const char *const *)q->params, NULL,
+                           NULL, 0)) {
         conn_error(pg, HSC_ETRANSIENT, "send failed");
         return;
     }
@@ -327,8 +327,8 @@ hsc_pg *hsc_pg_new(struct ev_loop *loop, const char *url, int query_timeout_ms, 
     return pg;
 }
 
-int hsc_pg_query(hsc_pg *pg, const char *sql, int nparams, const char *const *params,
-                 hsc_pg_fn cb, void *arg, hsc_err *err)
+int hsc_pg_query(hsc_pg *pg, const char *sql, int nparams, const char *const *params, hsc_pg_fn cb,
+                 void *arg, hsc_err *err)
 {
     return hsc_pg_query_op(pg, NULL, sql, nparams, params, cb, arg, err);
 }

@@ -27,10 +27,12 @@ hsc_pg *hsc_pg_new(struct ev_loop *loop, const char *url, int query_timeout_ms, 
  * called) or 0 and calls cb exactly once: with the result, a classified
  * error, or HSC_ECANCELED when the client is freed first.
  */
-int hsc_pg_query(hsc_pg *pg, const char *sql, int nparams, const char *const *params,
-                 hsc_pg_fn cb, void *arg, hsc_err *err);
+int hsc_pg_query(hsc_pg *pg, const char *sql, int nparams, const char *const *params, hsc_pg_fn cb,
+                 void *arg, hsc_err *err);
 
-/* The same, naming the statement for the metrics (op "content": hsc_backend_request_duration_seconds{backend="postgresql",op="content"}); NULL: its first word. */
+/* The same, naming the statement for the metrics (op "content":
+ * hsc_backend_request_duration_seconds{backend="postgresql",op="content"}); NULL: its first word.
+ */
 int hsc_pg_query_op(hsc_pg *pg, const char *op, const char *sql, int nparams,
                     const char *const *params, hsc_pg_fn cb, void *arg, hsc_err *err);
 

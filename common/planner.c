@@ -116,7 +116,8 @@ void hsc_plan_make(const hsc_plan_input *in, hsc_plan *p)
     }
     if (!in->has_embedding) {
         set(p, HSC_STRATEGY_GRAPH_ONLY, false, true, "no embedding: %s",
-            in->has_seeds ? "seed titles through the graph" : "the user's history through the graph");
+            in->has_seeds ? "seed titles through the graph"
+                          : "the user's history through the graph");
         return;
     }
     if (!graph_input) {

@@ -16,8 +16,8 @@ typedef struct hsc_latency {
     double *ring; /* the last cap samples, in ms */
     int cap, n, pos;
     double ewma;
-    double p99;    /* recomputed lazily */
-    int dirty;     /* samples added since p99 was computed */
+    double p99;        /* recomputed lazily */
+    int dirty;         /* samples added since p99 was computed */
     double down_until; /* ev_now() before which the backend is treated as down */
     double last_probe; /* when a request last tried it despite a p99 over budget */
     unsigned long long failures;

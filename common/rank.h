@@ -78,8 +78,8 @@ double hsc_rank_policy_score(const hsc_policy *p, const hsc_title_attrs *a);
 
 /* How scores are fused. */
 typedef struct hsc_fusion {
-    bool rrf;    /* reciprocal-rank fusion instead of a weighted sum */
-    int rrf_k;   /* 60 */
+    bool rrf;  /* reciprocal-rank fusion instead of a weighted sum */
+    int rrf_k; /* 60 */
     double w_vector, w_graph, w_policy;
 } hsc_fusion;
 

@@ -163,8 +163,8 @@ static void on_timeout(struct ev_loop *loop, ev_timer *w, int revents)
         p->answered = 1;
         record(p);
         hsc_err err;
-        hsc_err_set(&err, HSC_ETRANSIENT, "redis %s:%d: no answer within %d ms", r->host,
-                    r->port, r->timeout_ms);
+        hsc_err_set(&err, HSC_ETRANSIENT, "redis %s:%d: no answer within %d ms", r->host, r->port,
+                    r->timeout_ms);
         p->cb(p->arg, NULL, &err);
     }
     /* A slow server gets a fresh connection; pending replies arrive as NULL and free p. */

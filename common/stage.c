@@ -52,12 +52,12 @@ struct hsc_stage_batch {
     size_t nout, capout;
     int phase;
     int isolating;
-    size_t cursor;          /* isolating: the valid message being written alone */
-    hsc_stage_msg **cur;    /* what the current process() call was given */
+    size_t cursor;       /* isolating: the valid message being written alone */
+    hsc_stage_msg **cur; /* what the current process() call was given */
     size_t ncur;
-    size_t mark;            /* outputs emitted before the current process() call */
-    int inflight;           /* deliveries awaited */
-    int failed;             /* deliveries that failed this round */
+    size_t mark;  /* outputs emitted before the current process() call */
+    int inflight; /* deliveries awaited */
+    int failed;   /* deliveries that failed this round */
 };
 
 struct hsc_stage {
@@ -240,8 +240,8 @@ static void on_revoke(void *arg, const rd_kafka_topic_partition_list_t *parts)
     if (dropped) {
         char d[32];
         snprintf(d, sizeof(d), "%zu", dropped);
-        hsc_log_info("released buffered messages of revoked partitions", "stage", st->name,
-                     "count", d, NULL);
+        hsc_log_info("released buffered messages of revoked partitions", "stage", st->name, "count",
+                     d, NULL);
     }
 }
 
@@ -447,8 +447,8 @@ static void start_produce(hsc_stage_batch *b)
             hsc_utf8_valid(m->rkm->key, m->rkm->key_len))
             memcpy(key, m->rkm->key, m->rkm->key_len), key[m->rkm->key_len] = '\0';
         hsc_log_warn("message sent to DLQ", "stage", st->name, "topic",
-                     rd_kafka_topic_name(m->rkm->rkt), "partition", part, "offset", off, "key",
-                     key, "error", m->err.msg, NULL);
+                     rd_kafka_topic_name(m->rkm->rkt), "partition", part, "offset", off, "key", key,
+                     "error", m->err.msg, NULL);
         count_topic(st, "hsc_messages_failed_total", rd_kafka_topic_name(m->rkm->rkt), 1);
         if (hsc_stage_emit(b, st->dlq_topic, "", 0, "", 0, NULL) == HSC_OK)
             b->out[b->nout - 1].dlq_src = m;
@@ -503,7 +503,8 @@ static void on_process_done(hsc_stage_batch *b, int code, const hsc_err *err)
     char d[32], n[32];
     snprintf(d, sizeof(d), "%lld", (long long)ms);
     snprintf(n, sizeof(n), "%zu", b->ncur);
-    /* A configuration error (bad credentials, wrong dimension) waits for an operator: say so loudly. */
+    /* A configuration error (bad credentials, wrong dimension) waits for an operator: say so
+     * loudly. */
     hsc_log(code == HSC_ECONFIG ? HSC_LOG_ERROR : HSC_LOG_WARN,
             "backend write failed; pausing and retrying", "stage", st->name, "error",
             err ? err->msg : hsc_code_name(code), "retry_in_ms", d, "messages", n, NULL);

@@ -49,8 +49,8 @@ static void put_n(char *out, size_t cap, size_t *j, const char *p, size_t n)
 
 void hsc_mask_secrets(const char *s, char *out, size_t cap)
 {
-    static const char *const KEYS[] = {"password=", "passwd=", "token=", "api_key=",
-                                       "apikey=",   "secret=", "bearer ", NULL};
+    static const char *const KEYS[] = {
+        "password=", "passwd=", "token=", "api_key=", "apikey=", "secret=", "bearer ", NULL};
     if (cap == 0)
         return;
     size_t j = 0;

@@ -30,8 +30,7 @@ typedef struct hsc_client hsc_client;
  * Ends one search: reply on an answer (valid during the call only), or NULL
  * and err (HSC_ETIMEDOUT, or the send failure) when there is none.
  */
-typedef void (*hsc_client_reply_fn)(void *arg, const hsc_search_reply *reply,
-                                    const hsc_err *err);
+typedef void (*hsc_client_reply_fn)(void *arg, const hsc_search_reply *reply, const hsc_err *err);
 
 /*
  * Creates a client from cfg: topics.search_requests and topics.search_replies,

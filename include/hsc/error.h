@@ -28,12 +28,10 @@ typedef struct hsc_err {
 } hsc_err;
 
 /* Sets err (if not NULL) to code and a printf-style message; returns code. */
-int hsc_err_set(hsc_err *err, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+int hsc_err_set(hsc_err *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Prefixes err's message with a context ("line 12: ..."), keeping its code. */
-void hsc_err_prefix(hsc_err *err, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+void hsc_err_prefix(hsc_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Clears err to HSC_OK with an empty message. */
 void hsc_err_clear(hsc_err *err);

@@ -48,8 +48,10 @@ int main(int argc, char **argv)
     it_setup(&t);
     char batch_set[64];
     snprintf(batch_set, sizeof(batch_set), "ingest.batch_max=%s", batch);
-    const char *args[] = {"--set", "ingest.group=bench", "--set", batch_set, "--set",
-                          getenv("BENCH_LOG") ? getenv("BENCH_LOG") : "log.level=warn", NULL};
+    const char *args[] = {"--set", "ingest.group=bench",
+                          "--set", batch_set,
+                          "--set", getenv("BENCH_LOG") ? getenv("BENCH_LOG") : "log.level=warn",
+                          NULL};
     pid_t ingest = it_spawn(&t, "hsc-ingest", args);
 
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
@@ -115,7 +117,8 @@ int main(int argc, char **argv)
             return 1;
         }
         while (rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(id, strlen(id)),
-                                 RD_KAFKA_V_VALUE(buf, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
+                                 RD_KAFKA_V_VALUE(buf, len),
+                                 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
                                  RD_KAFKA_V_END) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
             rd_kafka_poll(rk, 10);
         rd_kafka_poll(rk, 0);
@@ -128,12 +131,14 @@ int main(int argc, char **argv)
         return 1;
     }
     char *stats = it_pg_text(
-        &t,
-        "SELECT format('%s %s %s %s %s', round(percentile_cont(0.5) WITHIN GROUP (ORDER BY l)::numeric, 1),"
-        " round(percentile_cont(0.95) WITHIN GROUP (ORDER BY l)::numeric, 1),"
-        " round(percentile_cont(0.99) WITHIN GROUP (ORDER BY l)::numeric, 1), round(max(l)::numeric, 1),"
-        " round((extract(epoch FROM max(updated_at)) * 1000 - min(event_ts))::numeric))"
-        " FROM (SELECT extract(epoch FROM updated_at) * 1000 - event_ts AS l, updated_at, event_ts FROM content) x");
+        &t, "SELECT format('%s %s %s %s %s', round(percentile_cont(0.5) WITHIN GROUP (ORDER BY "
+            "l)::numeric, 1),"
+            " round(percentile_cont(0.95) WITHIN GROUP (ORDER BY l)::numeric, 1),"
+            " round(percentile_cont(0.99) WITHIN GROUP (ORDER BY l)::numeric, 1), "
+            "round(max(l)::numeric, 1),"
+            " round((extract(epoch FROM max(updated_at)) * 1000 - min(event_ts))::numeric))"
+            " FROM (SELECT extract(epoch FROM updated_at) * 1000 - event_ts AS l, updated_at, "
+            "event_ts FROM content) x");
     double p50, p95, p99, max, span;
     sscanf(stats, "%lf %lf %lf %lf %lf", &p50, &p95, &p99, &max, &span);
     printf("bench_ingest: %ld events, dim %d, target rate %s, batch_max %s\n", events, dim,

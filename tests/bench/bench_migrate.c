@@ -52,8 +52,9 @@ int main(int argc, char **argv)
     long long t0 = it_ms();
     struct itl_fixture f;
     itl_make(&t, &f, titles, dim);
-    printf("legacy catalogue: %d nodes (%d migratable, %lld relationships), dim %d, made in %.1f s\n",
-           f.nodes, f.good, f.relationships, dim, seconds_since(t0));
+    printf(
+        "legacy catalogue: %d nodes (%d migratable, %lld relationships), dim %d, made in %.1f s\n",
+        f.nodes, f.good, f.relationships, dim, seconds_since(t0));
     if (fixture_only) {
         /* leave it in place, for trying hsc-migrate by hand */
         /* the mapping, and the legacy policy table's database; titles go to the default topics */
@@ -64,7 +65,8 @@ int main(int argc, char **argv)
         /* the shell expands HSC_PG_URL, so no password is printed */
         hsc_buf_printf(&cmd, " \\\n    --set migrate.legacy_pg_url=\"${HSC_PG_URL%%/*}/%s\"", t.db);
         printf("try it (with the pipeline running, e.g. after deploy/local/demo):\n"
-               "  build/hsc migrate --dry-run%s\n", cmd.data);
+               "  build/hsc migrate --dry-run%s\n",
+               cmd.data);
         printf("then without --dry-run, then with --verify --wait 600.\n");
         hsc_buf_free(&cmd);
         return 0;
@@ -75,8 +77,8 @@ int main(int argc, char **argv)
     snprintf(dim_set, sizeof(dim_set), "milvus.dimension=%d", dim);
     const char *ia[] = {"--set", "ingest.group=bm-ingest", "--set", "log.level=warn", NULL};
     const char *ea[] = {"--set", "enrich.group=bm-enrich", "--set", "log.level=warn", NULL};
-    const char *xa[] = {"--set", "embed_index.group=bm-index", "--set", dim_set, "--set",
-                        "log.level=warn", NULL};
+    const char *xa[] = {
+        "--set", "embed_index.group=bm-index", "--set", dim_set, "--set", "log.level=warn", NULL};
     pid_t ingest = it_spawn(&t, "hsc-ingest", ia);
     pid_t enrich = it_spawn(&t, "hsc-enrich", ea);
     pid_t indexer = it_spawn(&t, "hsc-embed-index", xa);
@@ -120,9 +122,10 @@ int main(int argc, char **argv)
     printf("\n| titles | dim | page | published | all in PostgreSQL | all in Neo4j | all in Milvus "
            "| verified | end-to-end titles/s | one verify pass |\n");
     printf("|---|---|---|---|---|---|---|---|---|---|\n");
-    printf("| %d | %d | %s | %.1f s (%.0f/s) | %.1f s | %.1f s | %.1f s | %.1f s | %.0f | %.1f s |\n",
-           f.good, dim, page, publish_s, f.good / publish_s, at[0], at[1], at[2], e2e_s,
-           f.good / e2e_s, verify_s);
+    printf(
+        "| %d | %d | %s | %.1f s (%.0f/s) | %.1f s | %.1f s | %.1f s | %.1f s | %.0f | %.1f s |\n",
+        f.good, dim, page, publish_s, f.good / publish_s, at[0], at[1], at[2], e2e_s,
+        f.good / e2e_s, verify_s);
     it_stop(indexer, SIGTERM, 30000);
     it_stop(enrich, SIGTERM, 30000);
     it_stop(ingest, SIGTERM, 30000);

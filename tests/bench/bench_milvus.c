@@ -68,8 +68,8 @@ static void report(const char *what, double *lat, long n, double seconds, const 
 {
     qsort(lat, (size_t)n, sizeof(double), cmp_double);
 #define PCT(p) (n ? lat[(long)((p) / 100.0 * (double)(n - 1))] : 0.0)
-    printf("%-28s n=%-6ld p50=%7.2f ms  p95=%7.2f ms  p99=%7.2f ms  max=%7.2f ms  %9.0f %s\n",
-           what, n, PCT(50), PCT(95), PCT(99), n ? lat[n - 1] : 0.0, count / seconds, unit);
+    printf("%-28s n=%-6ld p50=%7.2f ms  p95=%7.2f ms  p99=%7.2f ms  max=%7.2f ms  %9.0f %s\n", what,
+           n, PCT(50), PCT(95), PCT(99), n ? lat[n - 1] : 0.0, count / seconds, unit);
 #undef PCT
 }
 
@@ -201,8 +201,8 @@ static void run_searches(struct bench *b, const char *label, const char *filter)
 
 int main(int argc, char **argv)
 {
-    struct bench b = {.dim = 384, .batch = 1000, .conc = 8, .k = 10, .vectors = 100000,
-                      .searches = 2000};
+    struct bench b = {
+        .dim = 384, .batch = 1000, .conc = 8, .k = 10, .vectors = 100000, .searches = 2000};
     int keep = 0;
     for (int i = 1; i < argc; i++) {
         const char *v = i + 1 < argc ? argv[i + 1] : "0";
@@ -235,9 +235,15 @@ int main(int argc, char **argv)
     char coll[64];
     snprintf(coll, sizeof(coll), "bench_%ld_%d", b.vectors, b.dim);
     struct hsc_milvus_settings s = {
-        .url = url, .token = "", .collection = coll,
-        .schema_path = HSC_SCHEMAS_DIR "/milvus/content.json", .dim = b.dim,
-        .timeout_ms = 60000, .retries = 3, .backoff_initial_ms = 200, .backoff_max_ms = 2000,
+        .url = url,
+        .token = "",
+        .collection = coll,
+        .schema_path = HSC_SCHEMAS_DIR "/milvus/content.json",
+        .dim = b.dim,
+        .timeout_ms = 60000,
+        .retries = 3,
+        .backoff_initial_ms = 200,
+        .backoff_max_ms = 2000,
         .ef = 64,
     };
     b.m = hsc_milvus_new(b.loop, http, &s, &err);

@@ -25,12 +25,21 @@
 #include "graph.h"
 #include "util.h"
 
-static const char *GENRES[] = {"science fiction", "horror", "comedy", "drama", "romance",
-                               "thriller", "documentary", "animation", "fantasy", "crime",
-                               "action", "family"};
-static const char *THEMES[] = {"space", "time travel", "friendship", "revenge", "love",
-                               "survival", "coming of age", "heist", "war", "family",
-                               "artificial intelligence", "haunting"};
+static const char *GENRES[] = {"science fiction", "horror",   "comedy",      "drama",
+                               "romance",         "thriller", "documentary", "animation",
+                               "fantasy",         "crime",    "action",      "family"};
+static const char *THEMES[] = {"space",
+                               "time travel",
+                               "friendship",
+                               "revenge",
+                               "love",
+                               "survival",
+                               "coming of age",
+                               "heist",
+                               "war",
+                               "family",
+                               "artificial intelligence",
+                               "haunting"};
 static const char *MOODS[] = {"dark", "uplifting", "tense", "whimsical", "melancholic", "funny"};
 
 static uint64_t rng = 0x2545F4914F6CDD1Dull;
@@ -119,8 +128,8 @@ static void report(const char *what, double *lat, long n, double secs, const cha
 {
     qsort(lat, (size_t)n, sizeof(double), cmp_double);
 #define PCT(p) (n ? lat[(long)((p) / 100.0 * (double)(n - 1))] : 0.0)
-    printf("%-34s n=%-5ld p50=%7.2f ms  p95=%7.2f ms  p99=%7.2f ms  max=%7.2f ms  %8.1f %s\n",
-           what, n, PCT(50), PCT(95), PCT(99), n ? lat[n - 1] : 0.0, count / secs, unit);
+    printf("%-34s n=%-5ld p50=%7.2f ms  p95=%7.2f ms  p99=%7.2f ms  max=%7.2f ms  %8.1f %s\n", what,
+           n, PCT(50), PCT(95), PCT(99), n ? lat[n - 1] : 0.0, count / secs, unit);
 #undef PCT
 }
 
@@ -207,7 +216,8 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--keep"))
             keep = 1;
         else {
-            fprintf(stderr, "usage: bench_neo4j [--titles T] [--queries Q] [--concurrency C] [--keep]\n");
+            fprintf(stderr,
+                    "usage: bench_neo4j [--titles T] [--queries Q] [--concurrency C] [--keep]\n");
             return 2;
         }
     }
@@ -218,16 +228,22 @@ int main(int argc, char **argv)
     b.loop = ev_default_loop(0);
     hsc_err err = {0};
     hsc_http *http = hsc_http_new(b.loop, &err);
-    struct hsc_neo4j_settings s = {.url = getenv("HSC_NEO4J_URL"), .user = "neo4j",
-                                   .password = getenv("HSC_NEO4J_PASSWORD"), .database = "neo4j",
-                                   .timeout_ms = 600000, .retries = 2};
+    struct hsc_neo4j_settings s = {.url = getenv("HSC_NEO4J_URL"),
+                                   .user = "neo4j",
+                                   .password = getenv("HSC_NEO4J_PASSWORD"),
+                                   .database = "neo4j",
+                                   .timeout_ms = 600000,
+                                   .retries = 2};
     b.neo = hsc_neo4j_new(b.loop, http, &s, &err);
-    struct enrich_weights w = {.genre = 1.0, .theme = 0.7, .mood = 0.5, .min_score = 0.2,
-                               .top_n = 10, .fanout = 2000};
+    struct enrich_weights w = {
+        .genre = 1.0, .theme = 0.7, .mood = 0.5, .min_score = 0.2, .top_n = 10, .fanout = 2000};
 
-    run(&b, "CREATE CONSTRAINT content_id IF NOT EXISTS FOR (c:Content) REQUIRE c.id IS UNIQUE", NULL);
-    run(&b, "MATCH (c:Content) WHERE c.id STARTS WITH 'bench-' "
-            "CALL { WITH c DETACH DELETE c } IN TRANSACTIONS OF 1000 ROWS", NULL);
+    run(&b, "CREATE CONSTRAINT content_id IF NOT EXISTS FOR (c:Content) REQUIRE c.id IS UNIQUE",
+        NULL);
+    run(&b,
+        "MATCH (c:Content) WHERE c.id STARTS WITH 'bench-' "
+        "CALL { WITH c DETACH DELETE c } IN TRANSACTIONS OF 1000 ROWS",
+        NULL);
 
     /* Load the titles and their tags. */
     b.evs = calloc((size_t)b.titles + 2500, sizeof(*b.evs));
@@ -245,7 +261,8 @@ int main(int argc, char **argv)
         json_t *p = enrich_params(ptrs + off, winner_all, (size_t)n, &w);
         run(&b,
             "UNWIND $rows AS r MERGE (c:Content {id: r.id})"
-            " SET c.title = r.title, c.year = r.year, c.maturity = r.maturity, c.version = r.version,"
+            " SET c.title = r.title, c.year = r.year, c.maturity = r.maturity, c.version = "
+            "r.version,"
             " c.attr_w = r.attr_w"
             " FOREACH (g IN r.genres | MERGE (x:Genre {name: g}) CREATE (c)-[:BELONGS_TO]->(x))"
             " FOREACH (t IN r.themes | MERGE (x:Theme {name: t}) CREATE (c)-[:HAS_THEME]->(x))"
@@ -273,9 +290,9 @@ int main(int argc, char **argv)
             long o = by_genre[g][rnd((unsigned)nby[g])];
             if (o == i)
                 continue;
-            json_array_append_new(edges, json_pack("{s:s, s:s, s:f}", "a", b.evs[i].id, "b",
-                                                   b.evs[o].id, "s",
-                                                   enrich_similarity(&b.evs[i], &b.evs[o], &w)));
+            json_array_append_new(edges,
+                                  json_pack("{s:s, s:s, s:f}", "a", b.evs[i].id, "b", b.evs[o].id,
+                                            "s", enrich_similarity(&b.evs[i], &b.evs[o], &w)));
             nedges++;
         }
         if (json_array_size(edges) >= 50000 || i == b.titles - 1) {
@@ -288,9 +305,10 @@ int main(int argc, char **argv)
     }
     json_decref(edges);
     /* What enrich keeps on every title: the score a newcomer must beat to enter its list. */
-    run(&b, "MATCH (c:Content) WHERE c.id STARTS WITH 'bench-' CALL { WITH c "
-            "OPTIONAL MATCH (c)-[e:SIMILAR_TO]->() WITH c, count(e) AS k, min(e.score) AS low "
-            "SET c.sim_floor = CASE WHEN k >= 10 THEN low ELSE 0.2 END } IN TRANSACTIONS OF 5000 ROWS",
+    run(&b,
+        "MATCH (c:Content) WHERE c.id STARTS WITH 'bench-' CALL { WITH c "
+        "OPTIONAL MATCH (c)-[e:SIMILAR_TO]->() WITH c, count(e) AS k, min(e.score) AS low "
+        "SET c.sim_floor = CASE WHEN k >= 10 THEN low ELSE 0.2 END } IN TRANSACTIONS OF 5000 ROWS",
         NULL);
     printf("bench_neo4j: %ld titles loaded in %.1f s, %ld SIMILAR_TO edges in %.1f s\n", b.titles,
            load_s, nedges, (double)(hsc_mono_us() - t0) / 1e6);
@@ -318,8 +336,10 @@ int main(int argc, char **argv)
            "titles/s", 1000);
 
     if (!keep)
-        run(&b, "MATCH (c:Content) WHERE c.id STARTS WITH 'bench-' "
-                "CALL { WITH c DETACH DELETE c } IN TRANSACTIONS OF 1000 ROWS", NULL);
+        run(&b,
+            "MATCH (c:Content) WHERE c.id STARTS WITH 'bench-' "
+            "CALL { WITH c DETACH DELETE c } IN TRANSACTIONS OF 1000 ROWS",
+            NULL);
     for (long i = 0; i < b.titles + 2500; i++)
         hsc_content_event_clear(&b.evs[i]);
     free(b.evs);

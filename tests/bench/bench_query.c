@@ -29,7 +29,7 @@ extern char **environ;
 struct run {
     struct ev_loop *loop;
     ev_timer tick;
-    hsc_client *client;      /* kafka mode */
+    hsc_client *client;       /* kafka mode */
     struct query_engine *eng; /* in-process mode */
     const char *strategy;
     int rate, timeout_ms;
@@ -63,8 +63,7 @@ static void ended(struct run *r, long i, const hsc_search_reply *rep, int timed_
     else if (!rep || !rep->ok) {
         if (!r->errors++ && rep)
             fprintf(stderr, "first error: %s: %s\n", rep->error_code, rep->error_message);
-    }
-    else {
+    } else {
         r->server[i] = rep->timings_us.total / 1000.0;
         r->degraded += rep->degraded.n > 0;
         r->hits += rep->cache_hit;
@@ -181,8 +180,14 @@ static void run_one(struct ev_loop *loop, hsc_client *client, struct query_engin
                     const char *strategy, int rate, int seconds, int timeout_ms, float **emb,
                     int ntitles, int dim)
 {
-    struct run r = {.loop = loop, .client = client, .eng = eng, .strategy = strategy,
-                    .rate = rate, .timeout_ms = timeout_ms, .emb = emb, .ntitles = ntitles,
+    struct run r = {.loop = loop,
+                    .client = client,
+                    .eng = eng,
+                    .strategy = strategy,
+                    .rate = rate,
+                    .timeout_ms = timeout_ms,
+                    .emb = emb,
+                    .ntitles = ntitles,
                     .dim = dim};
     r.total = (long)rate * seconds;
     r.lat = calloc((size_t)r.total, sizeof(double));
@@ -274,8 +279,8 @@ int main(int argc, char **argv)
         while (!hsc_milvus_ready(eng.milvus)) /* the engine loads the collection at start */
             ev_run(loop, EVRUN_ONCE);
     }
-    printf("%d titles, dim %d, %d s per run, deadline %d ms; latency in ms\n", titles, dim,
-           seconds, timeout);
+    printf("%d titles, dim %d, %d s per run, deadline %d ms; latency in ms\n", titles, dim, seconds,
+           timeout);
     for (char *save = NULL, *s = strtok_r(strategies, ",", &save); s;
          s = strtok_r(NULL, ",", &save)) {
         /* a short warm-up at the same rate, not reported */

@@ -205,8 +205,9 @@ static void test_systemd_units_verify_and_are_sandboxed(void **s)
         free(unit);
     }
     char cmd[1024];
-    snprintf(cmd, sizeof(cmd), "cp %s/deploy/systemd/hsc.target %s/ && systemd-analyze verify "
-                               "--man=no %s/*.service %s/hsc.target 2>&1",
+    snprintf(cmd, sizeof(cmd),
+             "cp %s/deploy/systemd/hsc.target %s/ && systemd-analyze verify "
+             "--man=no %s/*.service %s/hsc.target 2>&1",
              SRC, dir, dir, dir);
     int st;
     char *out = run(cmd, &st);
@@ -305,7 +306,8 @@ static void test_kubernetes_manifests(void **s)
         yaml_document_t *d = find(&ds, "Deployment", name);
         if (!d)
             fail_msg("%s: no Deployment %s", rel, name);
-        yaml_node_t *c = ypath(d, yaml_document_get_root_node(d), "spec.template.spec.containers.0");
+        yaml_node_t *c =
+            ypath(d, yaml_document_get_root_node(d), "spec.template.spec.containers.0");
         assert_non_null(c);
         assert_string_equal(ypstr(d, c, "command.0"), bin);
         char binpath[512];
@@ -319,9 +321,9 @@ static void test_kubernetes_manifests(void **s)
         assert_int_equal(atol(ypstr(d, c, "ports.0.containerPort")), port);
         assert_string_equal(ypstr(d, c, "envFrom.0.secretRef.name"), "hsc-secrets");
         assert_string_equal(ypstr(d, c, "volumeMounts.0.mountPath"), "/etc/hsc");
-        assert_string_equal(ypstr(d, yaml_document_get_root_node(d),
-                                  "spec.template.spec.volumes.0.configMap.name"),
-                            "hsc-config");
+        assert_string_equal(
+            ypstr(d, yaml_document_get_root_node(d), "spec.template.spec.volumes.0.configMap.name"),
+            "hsc-config");
         assert_string_equal(ypstr(d, c, "securityContext.readOnlyRootFilesystem"), "true");
         /* scaling on the lag of the group this worker really uses, on its input topics */
         yaml_document_t *so = find(&ds, "ScaledObject", name);
@@ -341,7 +343,8 @@ static void test_kubernetes_manifests(void **s)
             assert_string_equal(ypstr(so, t, "type"), "kafka");
             assert_string_equal(ypstr(so, t, "metadata.consumerGroup"),
                                 hsc_config_str(cfg, GROUP_KEYS[w]));
-            assert_string_equal(ypstr(so, t, "metadata.topic"), hsc_config_topic(cfg, INPUTS[w][k]));
+            assert_string_equal(ypstr(so, t, "metadata.topic"),
+                                hsc_config_topic(cfg, INPUTS[w][k]));
             assert_string_equal(ypstr(so, t, "metadata.bootstrapServers"),
                                 hsc_config_str(cfg, "kafka.brokers"));
         }
@@ -455,7 +458,8 @@ static size_t packages(const char *text, const char *marker, char out[][64], siz
 
 static void test_dockerfile_builds_as_the_readme_says(void **s)
 {
-    char *readme = slurp("README.md"), *docker = slurp("Dockerfile"), *lib = slurp("deploy/local/lib.sh");
+    char *readme = slurp("README.md"), *docker = slurp("Dockerfile"),
+         *lib = slurp("deploy/local/lib.sh");
     /* every command of the README's "Building by hand" block is a RUN line */
     const char *sec = strstr(readme, "## Building by hand");
     assert_non_null(sec);

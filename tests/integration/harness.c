@@ -38,7 +38,8 @@ static const char *need_env(const char *name)
 {
     const char *v = getenv(name);
     if (!v || !*v)
-        die("%s is not set: start the stack with deploy/local/up and source .local/stack.env", name);
+        die("%s is not set: start the stack with deploy/local/up and source .local/stack.env",
+            name);
     return v;
 }
 
@@ -125,7 +126,10 @@ void it_teardown(struct it *t)
 
 static size_t it_http_write(char *p, size_t size, size_t n, void *arg)
 {
-    struct { char *d; size_t len; } *b = arg;
+    struct {
+        char *d;
+        size_t len;
+    } *b = arg;
     char *nd = realloc(b->d, b->len + size * n + 1);
     if (!nd)
         return 0;
@@ -138,10 +142,14 @@ static size_t it_http_write(char *p, size_t size, size_t n, void *arg)
 
 char *it_http(const char *method, const char *url, const char *body, long *status)
 {
-    struct { char *d; size_t len; } b = {NULL, 0};
+    struct {
+        char *d;
+        size_t len;
+    } b = {NULL, 0};
     CURL *c = curl_easy_init();
     /* no "Expect: 100-continue": Neo4j can answer a large body before it arrives */
-    struct curl_slist *h = curl_slist_append(curl_slist_append(NULL, "Content-Type: application/json"), "Expect:");
+    struct curl_slist *h =
+        curl_slist_append(curl_slist_append(NULL, "Content-Type: application/json"), "Expect:");
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     if (body)
@@ -178,7 +186,7 @@ static json_t *milvus_post(const char *path, json_t *req)
     if (o && json_integer_value(json_object_get(o, "code")) != 200) {
         if (json_integer_value(json_object_get(o, "code")) != 100) /* not created yet: polled */
             fprintf(stderr, "milvus %s: %s\n", path,
-                json_string_value(json_object_get(o, "message")));
+                    json_string_value(json_object_get(o, "message")));
         json_decref(o);
         return NULL;
     }
@@ -193,7 +201,9 @@ long long it_milvus_count(struct it *t)
     if (!o)
         return -1;
     json_t *c = json_object_get(json_array_get(json_object_get(o, "data"), 0), "count(*)");
-    long long n = json_is_string(c) ? atoll(json_string_value(c)) : json_is_integer(c) ? json_integer_value(c) : -1;
+    long long n = json_is_string(c)    ? atoll(json_string_value(c))
+                  : json_is_integer(c) ? json_integer_value(c)
+                                       : -1;
     json_decref(o);
     return n;
 }
@@ -219,9 +229,8 @@ size_t it_milvus_ids(struct it *t, char ***ids)
     for (;;) {
         char filter[64];
         snprintf(filter, sizeof(filter), "pk > %lld", after);
-        json_t *q = json_pack("{s:s, s:s, s:[s,s], s:i}", "collectionName", t->collection,
-                              "filter", filter, "outputFields", "content_id", "pk", "limit",
-                              16384);
+        json_t *q = json_pack("{s:s, s:s, s:[s,s], s:i}", "collectionName", t->collection, "filter",
+                              filter, "outputFields", "content_id", "pk", "limit", 16384);
         json_t *o = milvus_post("/v1/vector/query", q);
         json_t *data = json_object_get(o, "data");
         size_t m = json_array_size(data);
@@ -232,10 +241,11 @@ size_t it_milvus_ids(struct it *t, char ***ids)
         *ids = realloc(*ids, (n + m) * sizeof(char *));
         size_t i;
         json_t *e;
-        json_array_foreach(data, i, e) {
+        json_array_foreach (data, i, e) {
             (*ids)[n++] = strdup(json_string_value(json_object_get(e, "content_id")));
             json_t *pk = json_object_get(e, "pk");
-            long long v = json_is_string(pk) ? atoll(json_string_value(pk)) : json_integer_value(pk);
+            long long v =
+                json_is_string(pk) ? atoll(json_string_value(pk)) : json_integer_value(pk);
             if (v > after)
                 after = v;
         }
@@ -660,17 +670,22 @@ json_t *it_neo4j(const char *cypher, const char *params_json)
     const char *url = need_env("HSC_NEO4J_URL");
     char full[512], auth[512];
     snprintf(full, sizeof(full), "%s/db/neo4j/query/v2", url);
-    snprintf(auth, sizeof(auth), "%s:%s", getenv("HSC_NEO4J_USER") ? getenv("HSC_NEO4J_USER") : "neo4j",
+    snprintf(auth, sizeof(auth), "%s:%s",
+             getenv("HSC_NEO4J_USER") ? getenv("HSC_NEO4J_USER") : "neo4j",
              need_env("HSC_NEO4J_PASSWORD"));
     json_t *req = json_pack("{s:s}", "statement", cypher);
     json_object_set_new(req, "parameters",
                         params_json ? json_loads(params_json, 0, NULL) : json_object());
     char *body = json_dumps(req, JSON_COMPACT);
     json_decref(req);
-    struct { char *d; size_t len; } b = {NULL, 0};
+    struct {
+        char *d;
+        size_t len;
+    } b = {NULL, 0};
     CURL *c = curl_easy_init();
     /* no "Expect: 100-continue": Neo4j can answer a large body before it arrives */
-    struct curl_slist *h = curl_slist_append(curl_slist_append(NULL, "Content-Type: application/json"), "Expect:");
+    struct curl_slist *h =
+        curl_slist_append(curl_slist_append(NULL, "Content-Type: application/json"), "Expect:");
     curl_easy_setopt(c, CURLOPT_URL, full);
     curl_easy_setopt(c, CURLOPT_USERPWD, auth);
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
@@ -720,5 +735,6 @@ long long it_neo4j_wait(const char *cypher, long long want, int timeout_ms)
 
 void it_neo4j_reset(void)
 {
-    json_decref(it_neo4j("MATCH (n) CALL { WITH n DETACH DELETE n } IN TRANSACTIONS OF 1000 ROWS", NULL));
+    json_decref(
+        it_neo4j("MATCH (n) CALL { WITH n DETACH DELETE n } IN TRANSACTIONS OF 1000 ROWS", NULL));
 }

@@ -14,13 +14,13 @@
 
 /* One test's namespace on the stack. */
 struct it {
-    char prefix[64];   /* topic prefix, "it<pid>x<n>." */
-    char db[64];       /* database name */
-    char pg_url[512];  /* URL of the test's database */
+    char prefix[64];  /* topic prefix, "it<pid>x<n>." */
+    char db[64];      /* database name */
+    char pg_url[512]; /* URL of the test's database */
     char brokers[256];
     char env_prefix[96], env_pg[600], env_brokers[300], env_cfg[64];
-    char collection[64];  /* the test's Milvus collection */
-    char epoch_key[96];   /* the test's catalogue epoch key in Redis */
+    char collection[64]; /* the test's Milvus collection */
+    char epoch_key[96];  /* the test's catalogue epoch key in Redis */
     char env_coll[128], env_epoch[160], env_input[64];
     int valgrind; /* spawn workers under valgrind: a leak or a bad access makes them exit 99 */
     PGconn *pg;
@@ -35,13 +35,15 @@ void it_teardown(struct it *t);
 /* Full topic name for a topics.* key, e.g. it_topic(t, "content_events"). */
 const char *it_topic(struct it *t, const char *key);
 
-/* Starts an hsc binary (name relative to the build dir) in the namespace; extra "--set k=v" args. */
+/* Starts an hsc binary (name relative to the build dir) in the namespace; extra "--set k=v" args.
+ */
 pid_t it_spawn(struct it *t, const char *binary, const char *const *args);
 
 /* Sends sig to pid and waits up to timeout_ms; returns the exit status, or -1 if still running. */
 int it_stop(pid_t pid, int sig, int timeout_ms);
 
-/* Runs an hsc binary to completion in the namespace; returns its exit status. Output to *out if given. */
+/* Runs an hsc binary to completion in the namespace; returns its exit status. Output to *out if
+ * given. */
 int it_run(struct it *t, const char *binary, const char *const *args, char **out);
 
 /* Runs a shell command (e.g. deploy/local/down postgres); returns its exit status. */
@@ -104,7 +106,8 @@ size_t it_milvus_ids(struct it *t, char ***ids);
 /* The content id of the nearest neighbour of vec, into out; 0 or -1. */
 int it_milvus_nearest(struct it *t, const float *vec, size_t dim, char *out, size_t cap);
 
-/* Runs a Cypher statement on the local Neo4j (HSC_NEO4J_*); returns its rows (json array of arrays) or NULL. */
+/* Runs a Cypher statement on the local Neo4j (HSC_NEO4J_*); returns its rows (json array of arrays)
+ * or NULL. */
 struct json_t *it_neo4j(const char *cypher, const char *params_json);
 
 /* The first value of the first row of a Cypher statement, as an integer (-1 on error). */

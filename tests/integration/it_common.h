@@ -9,7 +9,8 @@
 
 #include "harness.h"
 
-/* Expected weights recomputed from the stored events: a double-applied event shows as a difference. */
+/* Expected weights recomputed from the stored events: a double-applied event shows as a difference.
+ */
 static const char IT_WEIGHTS_MISMATCH_SQL[] =
     "WITH e AS (SELECT l.user_id, t.dim, t.name, sum(hsc_learning_delta(l.kind, l.value)) w"
     " FROM learning_events l JOIN content c ON c.id = l.content_id AND NOT c.deleted"
@@ -22,8 +23,8 @@ static const char IT_WEIGHTS_MISMATCH_SQL[] =
 static inline char *it_sample(struct it *t, const char *what, const char *count, const char *titles)
 {
     char *out;
-    const char *args[] = {"sample", what, "--count", count, "--dim", "16", "--titles", titles,
-                          "--users", "50", NULL};
+    const char *args[] = {"sample",   what,   "--count", count, "--dim", "16",
+                          "--titles", titles, "--users", "50",  NULL};
     if (it_run(t, "hsc", args, &out) != 0) {
         fprintf(stderr, "hsc sample failed\n");
         exit(1);

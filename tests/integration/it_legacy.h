@@ -29,17 +29,17 @@ struct itl_fixture {
     int good, dim;                /* migratable titles and their embedding dimension */
     struct itl_broken broken[64]; /* every broken node and policy row */
     int nbroken, nbroken_nodes, nodes;
-    int policies; /* good legacy policy rows */
-    long long relationships;  /* legacy relationships of the good titles */
-    char policy_prefix[64];   /* the test's own Redis key prefix for policy versions */
-    char set[24][160];        /* the --set arguments that map this fixture */
+    int policies;            /* good legacy policy rows */
+    long long relationships; /* legacy relationships of the good titles */
+    char policy_prefix[64];  /* the test's own Redis key prefix for policy versions */
+    char set[24][160];       /* the --set arguments that map this fixture */
     int nset;
 };
 
-static const char *const ITL_GENRES[] = {"Drama", "Comedy", "Horror", "Sci-Fi", "Thriller",
-                                         "Documentary", "Romance", "Animation"};
-static const char *const ITL_THEMES[] = {"family", "revenge", "space travel", "friendship",
-                                         "survival", "coming of age"};
+static const char *const ITL_GENRES[] = {"Drama",    "Comedy",      "Horror",  "Sci-Fi",
+                                         "Thriller", "Documentary", "Romance", "Animation"};
+static const char *const ITL_THEMES[] = {"family",     "revenge",  "space travel",
+                                         "friendship", "survival", "coming of age"};
 static const char *const ITL_MOODS[] = {"dark", "uplifting", "tense", "quirky"};
 
 /* A deterministic pseudo-random number in [0, 1) from a 64-bit state. */
@@ -78,10 +78,10 @@ static inline json_t *itl_title(struct itl_fixture *f, int i, unsigned long long
         json_array_append_new(g, json_string(ITL_GENRES[(i * 7 + k * 3) % 8]));
     json_array_append_new(t, json_string(ITL_THEMES[i % 6]));
     json_array_append_new(m, json_string(ITL_MOODS[(i / 3) % 4]));
-    return json_pack("{s:s, s:s, s:s, s:i, s:s, s:s, s:o, s:i, s:o, s:o, s:o}", "uid", uid,
-                     "name", name, "synopsis", "A legacy catalogue entry.", "released",
-                     1950 + i % 70, "lang", LANGS[i % 4], "rating", RATINGS[i % 5], "vec",
-                     itl_vec(s, f->dim), "rev", 1 + i % 3, "genres", g, "themes", t, "moods", m);
+    return json_pack("{s:s, s:s, s:s, s:i, s:s, s:s, s:o, s:i, s:o, s:o, s:o}", "uid", uid, "name",
+                     name, "synopsis", "A legacy catalogue entry.", "released", 1950 + i % 70,
+                     "lang", LANGS[i % 4], "rating", RATINGS[i % 5], "vec", itl_vec(s, f->dim),
+                     "rev", 1 + i % 3, "genres", g, "themes", t, "moods", m);
 }
 
 static inline void itl_insert(struct itl_fixture *f, json_t *rows)
@@ -186,12 +186,14 @@ static inline void itl_make(struct it *t, struct itl_fixture *f, int good, int d
     f->nbroken_nodes = f->nbroken;
     f->nodes = f->good + f->nbroken_nodes;
     /* SIMILAR_TO between neighbours */
-    snprintf(q, sizeof(q),
-             "MATCH (a:`%s`) WHERE a.uid STARTS WITH 'm' AND a.uid < $last\n"
-             "MATCH (b:`%s` {uid: 'm' + right('00000' + toString(toInteger(substring(a.uid, 1)) + 1), 6)})\n"
-             "WITH a, b CREATE (a)-[:SIMILAR_TO]->(b)\n"
-             "WITH a, b WHERE toInteger(substring(a.uid, 1)) %% 2 = 0 CREATE (b)-[:SIMILAR_TO]->(a)",
-             f->label, f->label);
+    snprintf(
+        q, sizeof(q),
+        "MATCH (a:`%s`) WHERE a.uid STARTS WITH 'm' AND a.uid < $last\n"
+        "MATCH (b:`%s` {uid: 'm' + right('00000' + toString(toInteger(substring(a.uid, 1)) + 1), "
+        "6)})\n"
+        "WITH a, b CREATE (a)-[:SIMILAR_TO]->(b)\n"
+        "WITH a, b WHERE toInteger(substring(a.uid, 1)) %% 2 = 0 CREATE (b)-[:SIMILAR_TO]->(a)",
+        f->label, f->label);
     char params[64];
     snprintf(params, sizeof(params), "{\"last\": \"m%06d\"}", good);
     json_decref(it_neo4j(q, params));
@@ -215,14 +217,22 @@ static inline void itl_make(struct it *t, struct itl_fixture *f, int good, int d
     itl_broken_add(f, "policy", "u9999");
     f->policies = 200;
 
-    const char *set[] = {"migrate.label=%s", "migrate.property_id=uid",
-                         "migrate.property_title=name", "migrate.property_description=synopsis",
-                         "migrate.property_year=released", "migrate.property_language=lang",
-                         "migrate.property_maturity=rating", "migrate.property_version=rev",
-                         "migrate.property_embedding=vec", "migrate.property_kind=",
-                         "migrate.property_duration=", "migrate.rel_theme=THEME",
-                         "migrate.rel_mood=MOOD", "migrate.rel_related=SIMILAR_TO",
-                         "migrate.tag_name_property=label", "migrate.page_size=100",
+    const char *set[] = {"migrate.label=%s",
+                         "migrate.property_id=uid",
+                         "migrate.property_title=name",
+                         "migrate.property_description=synopsis",
+                         "migrate.property_year=released",
+                         "migrate.property_language=lang",
+                         "migrate.property_maturity=rating",
+                         "migrate.property_version=rev",
+                         "migrate.property_embedding=vec",
+                         "migrate.property_kind=",
+                         "migrate.property_duration=",
+                         "migrate.rel_theme=THEME",
+                         "migrate.rel_mood=MOOD",
+                         "migrate.rel_related=SIMILAR_TO",
+                         "migrate.tag_name_property=label",
+                         "migrate.page_size=100",
                          "redis.policy_key_prefix=%s"};
     snprintf(f->policy_prefix, sizeof(f->policy_prefix), "it%d:policy:", (int)getpid());
     for (size_t k = 0; k < sizeof(set) / sizeof(set[0]); k++)
@@ -235,7 +245,8 @@ static inline void itl_drop(struct itl_fixture *f)
 {
     char q[256];
     snprintf(q, sizeof(q),
-             "MATCH (n) WHERE n:`%s` OR n:`%s` CALL { WITH n DETACH DELETE n } IN TRANSACTIONS OF 1000 ROWS",
+             "MATCH (n) WHERE n:`%s` OR n:`%s` CALL { WITH n DETACH DELETE n } IN TRANSACTIONS OF "
+             "1000 ROWS",
              f->label, f->tag_label);
     json_decref(it_neo4j(q, NULL));
 }

@@ -26,7 +26,8 @@ struct itq {
     hsc_client *client;
 };
 
-/* Options every hsc-query of a test gets (dimension; a generous deadline for valgrind-free runs). */
+/* Options every hsc-query of a test gets (dimension; a generous deadline for valgrind-free runs).
+ */
 #define ITQ_QUERY_ARGS "--set", "milvus.dimension=16"
 
 /*
@@ -183,8 +184,8 @@ static inline void itq_request_like(struct it *t, const char *id, hsc_search_req
 static inline int itq_has_genre(struct it *t, const char *id, const char *g)
 {
     char sql[256];
-    snprintf(sql, sizeof(sql), "SELECT count(*) FROM content WHERE id = '%s' AND '%s' = ANY(genres)",
-             id, g);
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM content WHERE id = '%s' AND '%s' = ANY(genres)", id, g);
     return it_pg_int(t, sql) == 1;
 }
 

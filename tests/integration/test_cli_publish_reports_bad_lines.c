@@ -16,14 +16,13 @@ static void test_bad_lines(void **state)
 {
     struct it t;
     it_setup(&t);
-    const char *text =
-        "{\"id\":\"a1\",\"version\":1,\"title\":\"One\"}\n"
-        "\n"
-        "{\"id\":\"a 2\",\"version\":1,\"title\":\"Two\"}\n"
-        "{\"id\":\"a3\",\"version\":1,\"title\":\"Three\",\"year\":\"1999\"}\n"
-        "{\"id\":\"a4\",\"version\":1,\"title\":\"Four\",\"embedding\":[0.5,0.25]}\n"
-        "{broken\n"
-        "{\"op\":\"delete\",\"id\":\"a1\",\"version\":2}\n";
+    const char *text = "{\"id\":\"a1\",\"version\":1,\"title\":\"One\"}\n"
+                       "\n"
+                       "{\"id\":\"a 2\",\"version\":1,\"title\":\"Two\"}\n"
+                       "{\"id\":\"a3\",\"version\":1,\"title\":\"Three\",\"year\":\"1999\"}\n"
+                       "{\"id\":\"a4\",\"version\":1,\"title\":\"Four\",\"embedding\":[0.5,0.25]}\n"
+                       "{broken\n"
+                       "{\"op\":\"delete\",\"id\":\"a1\",\"version\":2}\n";
     char *path = it_temp_file(text, strlen(text));
     char *out;
     const char *args[] = {"publish", "--topic", "content", path, NULL};

@@ -21,8 +21,8 @@ static struct it T;
 static int status(json_t **out)
 {
     char *text;
-    const char *args[] = {"--set", "ingest.group=st-ingest", "status", "--json", "--timeout",
-                          "2000", NULL};
+    const char *args[] = {
+        "--set", "ingest.group=st-ingest", "status", "--json", "--timeout", "2000", NULL};
     int rc = it_run(&T, "hsc", args, &text);
     const char *p = strstr(text, "{\n");
     *out = p ? json_loads(p, JSON_DISABLE_EOF_CHECK, NULL) : NULL;
@@ -36,8 +36,9 @@ static json_t *backend(json_t *r, const char *name)
 {
     size_t i;
     json_t *b;
-    json_array_foreach(json_object_get(r, "backends"), i, b) if (
-        !strcmp(json_string_value(json_object_get(b, "name")), name)) return b;
+    json_array_foreach (json_object_get(r, "backends"), i, b)
+        if (!strcmp(json_string_value(json_object_get(b, "name")), name))
+            return b;
     fail_msg("no backend %s", name);
     return NULL;
 }
@@ -46,8 +47,9 @@ static json_t *group(json_t *r, const char *worker)
 {
     size_t i;
     json_t *g;
-    json_array_foreach(json_object_get(r, "groups"), i, g) if (
-        !strcmp(json_string_value(json_object_get(g, "worker")), worker)) return g;
+    json_array_foreach (json_object_get(r, "groups"), i, g)
+        if (!strcmp(json_string_value(json_object_get(g, "worker")), worker))
+            return g;
     fail_msg("no group for %s", worker);
     return NULL;
 }
@@ -56,9 +58,9 @@ static long long lag(json_t *g, const char *topic)
 {
     size_t i;
     json_t *t;
-    json_array_foreach(json_object_get(g, "topics"), i, t) if (
-        !strcmp(json_string_value(json_object_get(t, "topic")), topic)) return json_integer_value(
-        json_object_get(t, "lag"));
+    json_array_foreach (json_object_get(g, "topics"), i, t)
+        if (!strcmp(json_string_value(json_object_get(t, "topic")), topic))
+            return json_integer_value(json_object_get(t, "lag"));
     return -1;
 }
 
@@ -77,7 +79,8 @@ static void test_status_follows_the_deployment(void **s)
             fail_msg("%s: %s", names[i], json_string_value(json_object_get(b, "detail")));
         assert_true(strlen(json_string_value(json_object_get(b, "version"))) > 0);
     }
-    assert_non_null(strstr(json_string_value(json_object_get(backend(r, "neo4j"), "version")), "5."));
+    assert_non_null(
+        strstr(json_string_value(json_object_get(backend(r, "neo4j"), "version")), "5."));
     assert_non_null(strstr(json_string_value(json_object_get(backend(r, "kafka"), "detail")),
                            "8/8 hsc topics"));
     /* nobody consumes yet: the group's lag is everything published */

@@ -68,15 +68,16 @@ static void serve_one(int fd)
     json_t *data = json_array();
     size_t i;
     json_t *in;
-    json_array_foreach(json_object_get(req, "input"), i, in) {
+    json_array_foreach (json_object_get(req, "input"), i, in) {
         float v[DIM];
         vector_for(json_string_value(in), v);
         json_t *e = json_array();
         for (int k = 0; k < DIM; k++)
             json_array_append_new(e, json_real(v[k]));
         /* Answer in reverse order: the worker must place vectors by "index". */
-        json_array_insert_new(data, 0, json_pack("{s:s, s:I, s:o}", "object", "embedding",
-                                                 "index", (json_int_t)i, "embedding", e));
+        json_array_insert_new(data, 0,
+                              json_pack("{s:s, s:I, s:o}", "object", "embedding", "index",
+                                        (json_int_t)i, "embedding", e));
     }
     json_t *resp = json_pack("{s:s, s:o, s:s}", "object", "list", "data", data, "model",
                              json_string_value(json_object_get(req, "model")));
@@ -122,9 +123,9 @@ static void test_titles_without_embeddings_get_one(void **state)
     char url[128];
     snprintf(url, sizeof(url), "embeddings.url=http://127.0.0.1:%d", ntohs(a.sin_port));
     const char *ingest_args[] = {"--set", "ingest.group=it-embeddings-ingest", NULL};
-    const char *ei_args[] = {"--set", "embed_index.group=it-embeddings", "--set",
-                             "milvus.dimension=16", "--set", url, "--set",
-                             "embeddings.model=test-model", NULL};
+    const char *ei_args[] = {
+        "--set", "embed_index.group=it-embeddings", "--set", "milvus.dimension=16", "--set", url,
+        "--set", "embeddings.model=test-model",     NULL};
     t.valgrind = 1;
     pid_t ingest = it_spawn(&t, "hsc-ingest", ingest_args);
     pid_t ei = it_spawn(&t, "hsc-embed-index", ei_args);
@@ -134,8 +135,8 @@ static void test_titles_without_embeddings_get_one(void **state)
         char id[32], title[64];
         snprintf(id, sizeof(id), "bare%03d", i);
         snprintf(title, sizeof(title), "Untitled Project %d", i);
-        hsc_content_event ev = {.v = 1, .id = id, .version = 1, .title = title,
-                                .description = "no vector yet"};
+        hsc_content_event ev = {
+            .v = 1, .id = id, .version = 1, .title = title, .description = "no vector yet"};
         char *buf;
         size_t len;
         hsc_err err = {0};

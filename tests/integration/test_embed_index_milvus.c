@@ -83,7 +83,7 @@ static void test_embed_index_end_to_end(void **state)
     char *content = it_sample(&t, "content", count, count);
     const char *ingest_args[] = {"--set", "ingest.group=it-embed-ingest", NULL};
     const char *ei_args[] = {"--set", "embed_index.group=" GROUP, "--set", "milvus.dimension=16",
-                             "--set", "backoff.max_ms=1000", NULL};
+                             "--set", "backoff.max_ms=1000",      NULL};
     pid_t ingest = it_spawn(&t, "hsc-ingest", ingest_args);
     pid_t ei = it_spawn(&t, "hsc-embed-index", ei_args);
     assert_int_equal(it_publish(&t, "content", content), 0);
@@ -125,7 +125,8 @@ static void test_embed_index_end_to_end(void **state)
     /* A replay of every event changes nothing. */
     long long epoch_before = it_redis_int(t.epoch_key);
     assert_int_equal(it_publish(&t, "content", content), 0);
-    assert_int_equal(it_wait_caught_up(&t, "it-embed-ingest", it_topic(&t, "content_events"), 60000), 0);
+    assert_int_equal(
+        it_wait_caught_up(&t, "it-embed-ingest", it_topic(&t, "content_events"), 60000), 0);
     assert_int_equal(it_wait_caught_up(&t, GROUP, it_topic(&t, "content_ingested"), 120000), 0);
     assert_true(it_redis_int(t.epoch_key) > epoch_before); /* the replay was really written */
     sleep(3); /* past Milvus's bounded staleness, so a duplicate would show */
@@ -148,8 +149,8 @@ static void test_embed_index_end_to_end(void **state)
 
     /* Wrong dimension: DLQ, naming the field; no embedding: reported, not indexed. */
     float eight[8] = {1, 2, 3, 4, 5, 6, 7, 8};
-    hsc_content_event wrong = {.v = 1, .id = "wrong-dim", .version = 1, .title = "Wrong",
-                               .embedding = eight, .dim = 8};
+    hsc_content_event wrong = {
+        .v = 1, .id = "wrong-dim", .version = 1, .title = "Wrong", .embedding = eight, .dim = 8};
     hsc_content_event none = {.v = 1, .id = "no-vector", .version = 1, .title = "Bare"};
     produce_event(&t, &wrong);
     produce_event(&t, &none);

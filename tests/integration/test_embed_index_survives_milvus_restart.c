@@ -21,7 +21,6 @@ static int strcmp_ptr(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-
 static void test_milvus_restart_mid_stream(void **state)
 {
     struct it t;
@@ -30,9 +29,12 @@ static void test_milvus_restart_mid_stream(void **state)
     char *first, *second;
     it_split_lines(content, N / 2, &first, &second);
     const char *ingest_args[] = {"--set", "ingest.group=it-mvrestart-ingest", NULL};
-    const char *ei_args[] = {"--set", "embed_index.group=it-mvrestart", "--set",
-                             "milvus.dimension=16", "--set", "embed_index.batch_max=100",
-                             "--set", "backoff.max_ms=1000", "--set", "milvus.retries=1", NULL};
+    const char *ei_args[] = {"--set", "embed_index.group=it-mvrestart",
+                             "--set", "milvus.dimension=16",
+                             "--set", "embed_index.batch_max=100",
+                             "--set", "backoff.max_ms=1000",
+                             "--set", "milvus.retries=1",
+                             NULL};
     pid_t ingest = it_spawn(&t, "hsc-ingest", ingest_args);
     pid_t ei = it_spawn(&t, "hsc-embed-index", ei_args);
 
@@ -48,11 +50,13 @@ static void test_milvus_restart_mid_stream(void **state)
     sleep(3); /* embed-index meets the outage: its writes fail and it backs off */
     fprintf(stderr, "-- starting milvus\n");
     assert_int_equal(it_shell("HSC_SKIP_INSTALL=1 HSC_REBUILD=0 %s/deploy/local/up milvus "
-                              ">/dev/null 2>&1", HSC_SOURCE_DIR), 0);
+                              ">/dev/null 2>&1",
+                              HSC_SOURCE_DIR),
+                     0);
 
     assert_int_equal(it_milvus_wait_count(&t, N, 180000), N);
-    assert_int_equal(it_wait_caught_up(&t, "it-mvrestart", it_topic(&t, "content_ingested"),
-                                       60000), 0);
+    assert_int_equal(it_wait_caught_up(&t, "it-mvrestart", it_topic(&t, "content_ingested"), 60000),
+                     0);
     sleep(3); /* past Milvus's bounded staleness, so a duplicate would show */
     char **ids;
     size_t n = it_milvus_ids(&t, &ids);

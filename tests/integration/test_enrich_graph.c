@@ -73,23 +73,24 @@ static void test_enrich_graph(void **state)
     hsc_err err = {0};
     assert_int_equal(enrich_vocab_load(HSC_SOURCE_DIR "/schemas/vocabulary.tsv", &vocab, &err), 0);
     load_expected(content, &vocab);
-    struct enrich_weights w = {.genre = 1.0, .theme = 0.7, .mood = 0.5, .min_score = 0.2,
-                               .top_n = TOP, .fanout = 2000};
+    struct enrich_weights w = {
+        .genre = 1.0, .theme = 0.7, .mood = 0.5, .min_score = 0.2, .top_n = TOP, .fanout = 2000};
 
     const char *ingest_args[] = {"--set", "ingest.group=it-graph-ingest", NULL};
     const char *enrich_args[] = {"--set", "enrich.group=it-graph", "--set",
                                  "enrich.similar_top_n=5", NULL};
-    const char *ei_args[] = {"--set", "embed_index.group=it-graph-ei", "--set",
-                             "milvus.dimension=16", "--set", "embed_index.input=content_enriched",
-                             NULL};
+    const char *ei_args[] = {
+        "--set", "embed_index.group=it-graph-ei",      "--set", "milvus.dimension=16",
+        "--set", "embed_index.input=content_enriched", NULL};
     pid_t ingest = it_spawn(&t, "hsc-ingest", ingest_args);
     pid_t enrich = it_spawn(&t, "hsc-enrich", enrich_args);
     pid_t ei = it_spawn(&t, "hsc-embed-index", ei_args);
     assert_int_equal(it_publish(&t, "content", content), 0);
 
-    assert_int_equal(it_neo4j_wait("MATCH (c:Content) WHERE c.stub IS NULL RETURN count(c)", N,
-                                   120000), N);
-    assert_int_equal(it_wait_caught_up(&t, "it-graph", it_topic(&t, "content_ingested"), 120000), 0);
+    assert_int_equal(
+        it_neo4j_wait("MATCH (c:Content) WHERE c.stub IS NULL RETURN count(c)", N, 120000), N);
+    assert_int_equal(it_wait_caught_up(&t, "it-graph", it_topic(&t, "content_ingested"), 120000),
+                     0);
 
     /* Exactly the edges the events imply. */
     long long g = 0, th = 0, m = 0, rel = 0;
@@ -106,7 +107,8 @@ static void test_enrich_graph(void **state)
     assert_int_equal(it_neo4j_int("MATCH (c:Content) WHERE c.stub RETURN count(c)"), 0);
 
     /* SIMILAR_TO: bounded, scored by the formula, and truly the best. */
-    assert_true(it_neo4j_int("MATCH (c:Content) RETURN max(COUNT { (c)-[:SIMILAR_TO]->() })") <= TOP);
+    assert_true(it_neo4j_int("MATCH (c:Content) RETURN max(COUNT { (c)-[:SIMILAR_TO]->() })") <=
+                TOP);
     for (int k = 0; k < 8; k++) {
         int a = k * 47 % N;
         char params[200];
@@ -119,7 +121,7 @@ static void test_enrich_graph(void **state)
         const char *linked[TOP + 1];
         size_t nl = 0, i;
         json_t *row;
-        json_array_foreach(rows, i, row) {
+        json_array_foreach (rows, i, row) {
             const char *oid = json_string_value(json_array_get(row, 0));
             int b = index_of(oid);
             assert_true(b >= 0);
@@ -151,8 +153,10 @@ static void test_enrich_graph(void **state)
     long long rels = it_neo4j_int("MATCH ()-[r]->() RETURN count(r)");
     long long sims = count_rel("SIMILAR_TO");
     assert_int_equal(it_publish(&t, "content", content), 0);
-    assert_int_equal(it_wait_caught_up(&t, "it-graph-ingest", it_topic(&t, "content_events"), 60000), 0);
-    assert_int_equal(it_wait_caught_up(&t, "it-graph", it_topic(&t, "content_ingested"), 120000), 0);
+    assert_int_equal(
+        it_wait_caught_up(&t, "it-graph-ingest", it_topic(&t, "content_events"), 60000), 0);
+    assert_int_equal(it_wait_caught_up(&t, "it-graph", it_topic(&t, "content_ingested"), 120000),
+                     0);
     assert_int_equal(it_neo4j_int("MATCH (n) RETURN count(n)"), nodes);
     assert_int_equal(it_neo4j_int("MATCH ()-[r]->() RETURN count(r)"), rels);
     assert_int_equal(count_rel("SIMILAR_TO"), sims);
@@ -165,8 +169,9 @@ static void test_enrich_graph(void **state)
     assert_int_equal(hsc_codec_encode_content(&del, &buf, &len, &err), 0);
     assert_true(it_produce(&t, it_topic(&t, "content_events"), gone, buf, len, NULL) >= 0);
     free(buf);
-    assert_int_equal(it_neo4j_wait("MATCH (c:Content) WHERE c.stub IS NULL RETURN count(c)",
-                                   N - 1, 60000), N - 1);
+    assert_int_equal(
+        it_neo4j_wait("MATCH (c:Content) WHERE c.stub IS NULL RETURN count(c)", N - 1, 60000),
+        N - 1);
     char params[100];
     snprintf(params, sizeof(params), "{\"id\":\"%s\"}", gone);
     json_t *left = it_neo4j("MATCH (c:Content {id: $id}) RETURN count(c)", params);

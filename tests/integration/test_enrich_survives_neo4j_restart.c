@@ -16,7 +16,6 @@
 
 #define N 1500
 
-
 static void test_neo4j_restart_mid_stream(void **state)
 {
     struct it t;
@@ -26,9 +25,10 @@ static void test_neo4j_restart_mid_stream(void **state)
     char *first, *second;
     it_split_lines(content, N / 2, &first, &second);
     const char *ingest_args[] = {"--set", "ingest.group=it-neorestart-ingest", NULL};
-    const char *enrich_args[] = {"--set", "enrich.group=it-neorestart", "--set",
-                                 "enrich.batch_max=100", "--set", "backoff.max_ms=1000", "--set",
-                                 "neo4j.retries=1", NULL};
+    const char *enrich_args[] = {
+        "--set", "enrich.group=it-neorestart", "--set", "enrich.batch_max=100",
+        "--set", "backoff.max_ms=1000",        "--set", "neo4j.retries=1",
+        NULL};
     pid_t ingest = it_spawn(&t, "hsc-ingest", ingest_args);
     pid_t enrich = it_spawn(&t, "hsc-enrich", enrich_args);
 
@@ -45,17 +45,21 @@ static void test_neo4j_restart_mid_stream(void **state)
     sleep(3); /* enrich meets the outage: its writes fail and it backs off */
     fprintf(stderr, "-- starting neo4j\n");
     assert_int_equal(it_shell("HSC_SKIP_INSTALL=1 HSC_REBUILD=0 %s/deploy/local/up neo4j "
-                              ">/dev/null 2>&1", HSC_SOURCE_DIR), 0);
+                              ">/dev/null 2>&1",
+                              HSC_SOURCE_DIR),
+                     0);
 
-    assert_int_equal(it_neo4j_wait("MATCH (c:Content) WHERE c.stub IS NULL RETURN count(c)", N,
-                                   240000), N);
-    assert_int_equal(it_wait_caught_up(&t, "it-neorestart", it_topic(&t, "content_ingested"),
-                                       120000), 0);
+    assert_int_equal(
+        it_neo4j_wait("MATCH (c:Content) WHERE c.stub IS NULL RETURN count(c)", N, 240000), N);
+    assert_int_equal(
+        it_wait_caught_up(&t, "it-neorestart", it_topic(&t, "content_ingested"), 120000), 0);
     /* Complete: every title has its genres, and no id appears twice. */
     assert_int_equal(it_neo4j_int("MATCH (c:Content) WHERE c.stub IS NULL AND "
-                                  "NOT (c)-[:BELONGS_TO]->() RETURN count(c)"), 0);
+                                  "NOT (c)-[:BELONGS_TO]->() RETURN count(c)"),
+                     0);
     assert_int_equal(it_neo4j_int("MATCH (c:Content) WITH c.id AS id, count(*) AS k "
-                                  "WHERE k > 1 RETURN count(id)"), 0);
+                                  "WHERE k > 1 RETURN count(id)"),
+                     0);
     /* The enriched topic got every title (at least once). */
     struct it_record *recs;
     size_t n = it_consume_all(&t, it_topic(&t, "content_enriched"), N, 60000, &recs);

@@ -58,34 +58,30 @@ static void test_ingest_under_broker_faults(void **state)
     }
 
     /* Faults the worker meets while it works: leaders move, requests time out. */
-    rd_kafka_mock_push_request_errors(mc, API_FETCH, 6,
-                                      RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
-                                      RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
-                                      RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
-                                      RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE,
-                                      RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
-                                      RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION);
-    rd_kafka_mock_push_request_errors(mc, API_PRODUCE, 6,
-                                      RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
-                                      RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
-                                      RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS,
-                                      RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
-                                      RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND,
-                                      RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT);
-    rd_kafka_mock_push_request_errors(mc, API_OFFSET_COMMIT, 4,
-                                      RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE,
-                                      RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
-                                      RD_KAFKA_RESP_ERR_NOT_COORDINATOR,
-                                      RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS);
+    rd_kafka_mock_push_request_errors(
+        mc, API_FETCH, 6, RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
+        RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT, RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
+        RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE, RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
+        RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION);
+    rd_kafka_mock_push_request_errors(
+        mc, API_PRODUCE, 6, RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
+        RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT, RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS,
+        RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
+        RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND, RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT);
+    rd_kafka_mock_push_request_errors(
+        mc, API_OFFSET_COMMIT, 4, RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE,
+        RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT, RD_KAFKA_RESP_ERR_NOT_COORDINATOR,
+        RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS);
 
     char brokers_set[300];
     snprintf(brokers_set, sizeof(brokers_set), "kafka.brokers=%s", t.brokers);
-    const char *args[] = {"--set", brokers_set, "--set", "ingest.group=it-mock",
-                          "--set", "ingest.batch_max=200", NULL};
+    const char *args[] = {
+        "--set", brokers_set, "--set", "ingest.group=it-mock", "--set", "ingest.batch_max=200",
+        NULL};
     pid_t ingest = it_spawn(&t, "hsc-ingest", args);
 
-    assert_int_equal(it_pg_wait(&t, "SELECT count(*) FROM content WHERE id LIKE 'mock%'", N,
-                                120000), N);
+    assert_int_equal(
+        it_pg_wait(&t, "SELECT count(*) FROM content WHERE id LIKE 'mock%'", N, 120000), N);
     /* Forwarded: every id at least once (delivery is at-least-once). */
     struct it_record *recs;
     size_t n = it_consume_all(&t, it_topic(&t, "content_ingested"), N, 120000, &recs);

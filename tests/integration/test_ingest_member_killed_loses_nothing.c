@@ -18,9 +18,11 @@
 #define N 20000
 #define M 20000
 
-static const char *ARGS[] = {"--set", "ingest.group=it-kill", "--set", "ingest.batch_max=200",
+static const char *ARGS[] = {"--set", "ingest.group=it-kill",
+                             "--set", "ingest.batch_max=200",
                              "--set", "rdkafka.consumer.session.timeout.ms=6000",
-                             "--set", "rdkafka.consumer.heartbeat.interval.ms=1000", NULL};
+                             "--set", "rdkafka.consumer.heartbeat.interval.ms=1000",
+                             NULL};
 
 static void test_member_killed(void **state)
 {

@@ -54,7 +54,8 @@ static void test_poison_to_dlq(void **state)
     const char *topic = it_topic(&t, "content_events");
     /* The database rejects what the codec allows: a constraint only this test has. */
     assert_int_equal(it_pg_int(&t, "SELECT count(*) FROM (SELECT 1) x"), 1);
-    PQclear(PQexec(t.pg, "ALTER TABLE content ADD CONSTRAINT it_no_forbidden CHECK (title <> 'FORBIDDEN')"));
+    PQclear(PQexec(
+        t.pg, "ALTER TABLE content ADD CONSTRAINT it_no_forbidden CHECK (title <> 'FORBIDDEN')"));
 
     struct sent bad[5];
     int nbad = 0, nvalid = 0;
@@ -79,11 +80,19 @@ static void test_poison_to_dlq(void **state)
             msgpack_packer pk;
             msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
             msgpack_pack_map(&pk, 4);
-            msgpack_pack_str(&pk, 1); msgpack_pack_str_body(&pk, "v", 1); msgpack_pack_int(&pk, 1);
-            msgpack_pack_str(&pk, 2); msgpack_pack_str_body(&pk, "op", 2);
-            msgpack_pack_str(&pk, 6); msgpack_pack_str_body(&pk, "upsert", 6);
-            msgpack_pack_str(&pk, 2); msgpack_pack_str_body(&pk, "id", 2); msgpack_pack_int(&pk, 42);
-            msgpack_pack_str(&pk, 7); msgpack_pack_str_body(&pk, "version", 7); msgpack_pack_int(&pk, 1);
+            msgpack_pack_str(&pk, 1);
+            msgpack_pack_str_body(&pk, "v", 1);
+            msgpack_pack_int(&pk, 1);
+            msgpack_pack_str(&pk, 2);
+            msgpack_pack_str_body(&pk, "op", 2);
+            msgpack_pack_str(&pk, 6);
+            msgpack_pack_str_body(&pk, "upsert", 6);
+            msgpack_pack_str(&pk, 2);
+            msgpack_pack_str_body(&pk, "id", 2);
+            msgpack_pack_int(&pk, 42);
+            msgpack_pack_str(&pk, 7);
+            msgpack_pack_str_body(&pk, "version", 7);
+            msgpack_pack_int(&pk, 1);
             struct sent *s = &bad[nbad++];
             s->what = "wrong type";
             s->error_part = "id: expected a string, got integer";
@@ -95,10 +104,16 @@ static void test_poison_to_dlq(void **state)
             msgpack_packer pk;
             msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
             msgpack_pack_map(&pk, 3);
-            msgpack_pack_str(&pk, 1); msgpack_pack_str_body(&pk, "v", 1); msgpack_pack_int(&pk, 1);
-            msgpack_pack_str(&pk, 2); msgpack_pack_str_body(&pk, "op", 2);
-            msgpack_pack_str(&pk, 6); msgpack_pack_str_body(&pk, "upsert", 6);
-            msgpack_pack_str(&pk, 7); msgpack_pack_str_body(&pk, "version", 7); msgpack_pack_int(&pk, 1);
+            msgpack_pack_str(&pk, 1);
+            msgpack_pack_str_body(&pk, "v", 1);
+            msgpack_pack_int(&pk, 1);
+            msgpack_pack_str(&pk, 2);
+            msgpack_pack_str_body(&pk, "op", 2);
+            msgpack_pack_str(&pk, 6);
+            msgpack_pack_str_body(&pk, "upsert", 6);
+            msgpack_pack_str(&pk, 7);
+            msgpack_pack_str_body(&pk, "version", 7);
+            msgpack_pack_int(&pk, 1);
             struct sent *s = &bad[nbad++];
             s->what = "missing id";
             s->error_part = "id: missing";
@@ -131,9 +146,10 @@ static void test_poison_to_dlq(void **state)
     int port = 20000 + (int)((getpid() + 13) % 20000);
     char mp[48];
     snprintf(mp, sizeof(mp), "metrics.port=%d", port);
-    const char *args[] = {"--set", "ingest.group=it-poison", "--set", "ingest.max_message_bytes=8192",
-                          "--set", "ingest.linger_ms=50", "--set", mp, "--set", "log.format=json",
-                          NULL};
+    const char *args[] = {
+        "--set", "ingest.group=it-poison", "--set", "ingest.max_message_bytes=8192",
+        "--set", "ingest.linger_ms=50",    "--set", mp,
+        "--set", "log.format=json",        NULL};
     /* the worker's stderr goes to a file, to read its log lines as a shipper would */
     char logpath[] = "/tmp/hsc-it-log-XXXXXX";
     int lfd = mkstemp(logpath), saved = dup(2);

@@ -23,7 +23,8 @@
 #define N_TITLES 500
 #define N_EVENTS 2000
 
-/* Expected weights recomputed from the stored events: a double-applied event shows as a difference. */
+/* Expected weights recomputed from the stored events: a double-applied event shows as a difference.
+ */
 static const char WEIGHTS_MISMATCH_SQL[] =
     "WITH e AS (SELECT l.user_id, t.dim, t.name, sum(hsc_learning_delta(l.kind, l.value)) w"
     " FROM learning_events l JOIN content c ON c.id = l.content_id AND NOT c.deleted"
@@ -35,8 +36,8 @@ static const char WEIGHTS_MISMATCH_SQL[] =
 static char *sample(struct it *t, const char *what, const char *count)
 {
     char *out;
-    const char *args[] = {"sample", what, "--count", count, "--dim", "16", "--titles", "500",
-                          "--users", "50", NULL};
+    const char *args[] = {"sample",   what,  "--count", count, "--dim", "16",
+                          "--titles", "500", "--users", "50",  NULL};
     assert_int_equal(it_run(t, "hsc", args, &out), 0);
     char *path = it_temp_file(out, strlen(out));
     free(out);
@@ -96,18 +97,23 @@ static void test_ingest_end_to_end(void **state)
     char *title = it_pg_text(&t, "SELECT title FROM content WHERE id = 't000007'");
     assert_string_equal(title, ev.title);
     free(title);
-    char *genres = it_pg_text(&t, "SELECT array_to_string(genres, '|') FROM content WHERE id = 't000007'");
+    char *genres =
+        it_pg_text(&t, "SELECT array_to_string(genres, '|') FROM content WHERE id = 't000007'");
     char want[512] = "";
     for (size_t i = 0; i < ev.genres.n; i++)
-        snprintf(want + strlen(want), sizeof(want) - strlen(want), "%s%s", i ? "|" : "", ev.genres.v[i]);
+        snprintf(want + strlen(want), sizeof(want) - strlen(want), "%s%s", i ? "|" : "",
+                 ev.genres.v[i]);
     assert_string_equal(genres, want);
     free(genres);
     assert_int_equal(it_pg_int(&t, "SELECT year FROM content WHERE id = 't000007'"), ev.year);
-    assert_int_equal(it_pg_int(&t, "SELECT maturity FROM content WHERE id = 't000007'"), ev.maturity);
+    assert_int_equal(it_pg_int(&t, "SELECT maturity FROM content WHERE id = 't000007'"),
+                     ev.maturity);
     assert_int_equal(it_pg_int(&t, "SELECT embedding_dim FROM content WHERE id = 't000007'"), 16);
-    assert_int_equal(it_pg_int(&t, "SELECT length(embedding) FROM content WHERE id = 't000007'"), 64);
+    assert_int_equal(it_pg_int(&t, "SELECT length(embedding) FROM content WHERE id = 't000007'"),
+                     64);
     hsc_content_event_clear(&ev);
-    assert_int_equal(it_pg_int(&t, "SELECT count(*) FROM content WHERE version <> 1 OR deleted"), 0);
+    assert_int_equal(it_pg_int(&t, "SELECT count(*) FROM content WHERE version <> 1 OR deleted"),
+                     0);
 
     /* Canonical records downstream, keyed by id, one per title. */
     struct it_record *recs;
@@ -124,7 +130,8 @@ static void test_ingest_end_to_end(void **state)
 
     /* Learning events: all appended, weights exactly what the rule gives. */
     publish(&t, "learning", learning);
-    assert_int_equal(it_pg_wait(&t, "SELECT count(*) FROM learning_events", N_EVENTS, 60000), N_EVENTS);
+    assert_int_equal(it_pg_wait(&t, "SELECT count(*) FROM learning_events", N_EVENTS, 60000),
+                     N_EVENTS);
     wait_caught_up(&t);
     assert_true(it_pg_int(&t, "SELECT count(*) FROM user_preferences") > 0);
     assert_int_equal(it_pg_int(&t, WEIGHTS_MISMATCH_SQL), 0);
@@ -132,23 +139,29 @@ static void test_ingest_end_to_end(void **state)
                      it_pg_int(&t, "SELECT count(DISTINCT user_id) FROM learning_events"));
 
     /* A hand-checked case: one like adds 1.0 to each genre of the title. */
-    long long before = it_pg_int(&t, "SELECT count(*) FROM user_preferences WHERE user_id = 'hand'");
+    long long before =
+        it_pg_int(&t, "SELECT count(*) FROM user_preferences WHERE user_id = 'hand'");
     assert_int_equal(before, 0);
     publish_line(&t, "learning",
                  "{\"user_id\":\"hand\",\"content_id\":\"t000007\",\"kind\":\"like\",\"ts\":1}\n"
-                 "{\"user_id\":\"hand\",\"content_id\":\"t000007\",\"kind\":\"rating\",\"value\":5,\"ts\":2}\n");
-    assert_int_equal(it_pg_wait(&t,
-                                "SELECT count(*) FROM user_preferences WHERE user_id = 'hand' AND dim = 'genre'"
-                                " AND weight = 2.0",
-                                it_pg_int(&t, "SELECT cardinality(genres) FROM content WHERE id = 't000007'"),
-                                30000),
-                     it_pg_int(&t, "SELECT cardinality(genres) FROM content WHERE id = 't000007'"));
+                 "{\"user_id\":\"hand\",\"content_id\":\"t000007\",\"kind\":\"rating\",\"value\":5,"
+                 "\"ts\":2}\n");
+    assert_int_equal(
+        it_pg_wait(&t,
+                   "SELECT count(*) FROM user_preferences WHERE user_id = 'hand' AND dim = 'genre'"
+                   " AND weight = 2.0",
+                   it_pg_int(&t, "SELECT cardinality(genres) FROM content WHERE id = 't000007'"),
+                   30000),
+        it_pg_int(&t, "SELECT cardinality(genres) FROM content WHERE id = 't000007'"));
     wait_caught_up(&t);
-    assert_int_equal(it_pg_int(&t, "SELECT version FROM user_policies WHERE user_id = 'hand'") >= 1, 1);
+    assert_int_equal(it_pg_int(&t, "SELECT version FROM user_policies WHERE user_id = 'hand'") >= 1,
+                     1);
 
     /* A replay of everything changes nothing: same row versions, same weights. */
-    const char *snap_sql = "SELECT md5(string_agg(id || ':' || xmin::text, ',' ORDER BY id)) FROM content";
-    const char *wsnap_sql = "SELECT md5(string_agg(user_id || dim || name || weight::text, ',' ORDER BY 1)) FROM user_preferences";
+    const char *snap_sql =
+        "SELECT md5(string_agg(id || ':' || xmin::text, ',' ORDER BY id)) FROM content";
+    const char *wsnap_sql = "SELECT md5(string_agg(user_id || dim || name || weight::text, ',' "
+                            "ORDER BY 1)) FROM user_preferences";
     char *snap = it_pg_text(&t, snap_sql), *wsnap = it_pg_text(&t, wsnap_sql);
     long long nevents = it_pg_int(&t, "SELECT count(*) FROM learning_events");
     publish(&t, "content", content);
@@ -172,10 +185,18 @@ static void test_ingest_end_to_end(void **state)
     char *t3 = it_pg_text(&t, "SELECT title FROM content WHERE id = 't000003'");
     assert_string_not_equal(t3, "OLD");
     free(t3);
-    publish_line(&t, "content", "{\"id\":\"t000003\",\"version\":2,\"title\":\"NEW\"}\n"
-                                "{\"op\":\"delete\",\"id\":\"t000004\",\"version\":2}\n");
-    assert_int_equal(it_pg_wait(&t, "SELECT count(*) FROM content WHERE id = 't000003' AND title = 'NEW'", 1, 30000), 1);
-    assert_int_equal(it_pg_wait(&t, "SELECT count(*) FROM content WHERE id = 't000004' AND deleted AND title IS NULL AND version = 2", 1, 30000), 1);
+    publish_line(&t, "content",
+                 "{\"id\":\"t000003\",\"version\":2,\"title\":\"NEW\"}\n"
+                 "{\"op\":\"delete\",\"id\":\"t000004\",\"version\":2}\n");
+    assert_int_equal(
+        it_pg_wait(&t, "SELECT count(*) FROM content WHERE id = 't000003' AND title = 'NEW'", 1,
+                   30000),
+        1);
+    assert_int_equal(it_pg_wait(&t,
+                                "SELECT count(*) FROM content WHERE id = 't000004' AND deleted AND "
+                                "title IS NULL AND version = 2",
+                                1, 30000),
+                     1);
     assert_int_equal(it_pg_int(&t, "SELECT count(*) FROM content"), N_TITLES);
 
     /* SIGTERM: finishes, commits, leaves; nothing left to read for the group. */

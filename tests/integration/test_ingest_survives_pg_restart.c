@@ -24,8 +24,10 @@ static void outage(const char *why)
     assert_int_equal(it_shell("%s/deploy/local/down postgres", HSC_SOURCE_DIR), 0);
     sleep(4);
     fprintf(stderr, "-- starting postgresql\n");
-    assert_int_equal(it_shell("HSC_SKIP_INSTALL=1 HSC_REBUILD=0 %s/deploy/local/up postgres >/dev/null 2>&1",
-                              HSC_SOURCE_DIR), 0);
+    assert_int_equal(
+        it_shell("HSC_SKIP_INSTALL=1 HSC_REBUILD=0 %s/deploy/local/up postgres >/dev/null 2>&1",
+                 HSC_SOURCE_DIR),
+        0);
 }
 
 static void test_pg_restart_mid_stream(void **state)
@@ -36,7 +38,7 @@ static void test_pg_restart_mid_stream(void **state)
     char *learning = it_sample(&t, "learning", "20000", "20000");
     assert_int_equal(it_publish(&t, "content", content), 0);
     const char *args[] = {"--set", "ingest.group=it-pgrestart", "--set", "backoff.max_ms=1000",
-                          "--set", "ingest.batch_max=200", NULL};
+                          "--set", "ingest.batch_max=200",      NULL};
     pid_t ingest = it_spawn(&t, "hsc-ingest", args);
 
     long long seen = it_pg_wait_at_least(&t, "SELECT count(*) FROM content", 2000, 60000);
@@ -50,7 +52,8 @@ static void test_pg_restart_mid_stream(void **state)
     assert_true(seen >= 2000 && seen < M);
     outage("learning stream");
     assert_int_equal(it_pg_wait(&t, "SELECT count(*) FROM learning_events", M, 120000), M);
-    assert_int_equal(it_wait_caught_up(&t, "it-pgrestart", it_topic(&t, "learning_events"), 60000), 0);
+    assert_int_equal(it_wait_caught_up(&t, "it-pgrestart", it_topic(&t, "learning_events"), 60000),
+                     0);
     assert_int_equal(it_pg_int(&t, IT_WEIGHTS_MISMATCH_SQL), 0);
 
     /* Downstream got every title (at least once). */

@@ -66,7 +66,7 @@ static void test_dry_run_reports_exactly_the_broken_ones(void **s)
 {
     char *out;
     const char *extra[] = {"--dry-run", "--json", "--quiet", NULL};
-    T.valgrind = 1; /* and no leak or bad access on the way */
+    T.valgrind = 1;                            /* and no leak or bad access on the way */
     assert_int_equal(migrate(extra, &out), 1); /* problems found */
     T.valgrind = 0;
     json_t *r = report(out);
@@ -85,8 +85,7 @@ static void test_dry_run_reports_exactly_the_broken_ones(void **s)
     int matched[64] = {0};
     size_t i;
     json_t *p;
-    json_array_foreach(list, i, p)
-    {
+    json_array_foreach (list, i, p) {
         const char *kind = json_string_value(json_object_get(p, "kind"));
         const char *id = json_string_value(json_object_get(p, "id"));
         int found = 0;
@@ -99,8 +98,7 @@ static void test_dry_run_reports_exactly_the_broken_ones(void **s)
         assert_true(strlen(json_string_value(json_object_get(p, "detail"))) > 5);
     }
     /* the reasons name the field */
-    json_array_foreach(list, i, p)
-    {
+    json_array_foreach (list, i, p) {
         const char *kind = json_string_value(json_object_get(p, "kind"));
         const char *detail = json_string_value(json_object_get(p, "detail"));
         if (!strcmp(kind, "wrong_dimension"))
@@ -145,7 +143,8 @@ static void test_killed_halfway_then_completes_without_duplicates(void **s)
     char total[96];
     snprintf(total, sizeof(total), "\nhsc_migrate_titles{mode=\"migrate\"} %d\n", F.nodes);
     assert_non_null(strstr(metrics, total));
-    assert_non_null(strstr(metrics, "hsc_backend_request_duration_seconds_count{backend=\"neo4j\",op=\"statement\"}"));
+    assert_non_null(strstr(
+        metrics, "hsc_backend_request_duration_seconds_count{backend=\"neo4j\",op=\"statement\"}"));
     free(metrics);
     kill(pid, SIGKILL);
     assert_int_equal(it_stop(pid, SIGKILL, 10000), 128 + SIGKILL);
@@ -173,8 +172,8 @@ static void test_killed_halfway_then_completes_without_duplicates(void **s)
     assert_int_equal(it_milvus_wait_count(&T, F.good, 240000), F.good);
     /* a replayed page may be on the topic twice (at most one page), but lands once */
     struct it_record *recs = NULL;
-    size_t n = it_consume_all(&T, it_topic(&T, "content_events"), (size_t)F.good + 1000, 8000,
-                              &recs);
+    size_t n =
+        it_consume_all(&T, it_topic(&T, "content_events"), (size_t)F.good + 1000, 8000, &recs);
     it_records_free(recs, n);
     if (n < (size_t)F.good || n > (size_t)F.good + 100)
         fail_msg("%zu content events for %d titles", n, F.good);
@@ -267,13 +266,15 @@ static void test_policies_are_mapped_and_versions_published(void **s)
 {
     assert_int_equal(it_pg_int(&T, "SELECT count(*) FROM user_policies"), F.policies);
     /* i = 3: 'Horror, Thriller', i % 4 = 3 -> no rating, odd -> no languages */
-    char *row = it_pg_text(&T, "SELECT excluded_genres::text || ' ' || coalesce(max_maturity::text, '-')"
-                               " || ' ' || languages::text FROM user_policies WHERE user_id = 'u0003'");
+    char *row =
+        it_pg_text(&T, "SELECT excluded_genres::text || ' ' || coalesce(max_maturity::text, '-')"
+                       " || ' ' || languages::text FROM user_policies WHERE user_id = 'u0003'");
     assert_string_equal(row, "{horror,thriller} - {}");
     free(row);
     /* i = 4: 'Romance', 'PG-13' -> 13, ['en', 'FR'] -> lower case */
-    row = it_pg_text(&T, "SELECT excluded_genres::text || ' ' || max_maturity || ' ' || languages::text"
-                         " FROM user_policies WHERE user_id = 'u0004'");
+    row = it_pg_text(&T,
+                     "SELECT excluded_genres::text || ' ' || max_maturity || ' ' || languages::text"
+                     " FROM user_policies WHERE user_id = 'u0004'");
     assert_string_equal(row, "{romance} 13 {en,fr}");
     free(row);
     row = it_pg_text(&T, "SELECT max_maturity::text FROM user_policies WHERE user_id = 'u0002'");
@@ -281,7 +282,8 @@ static void test_policies_are_mapped_and_versions_published(void **s)
     free(row);
     char key[128];
     snprintf(key, sizeof(key), "%su0004", F.policy_prefix);
-    assert_int_equal(it_redis_int(key), it_pg_int(&T, "SELECT version FROM user_policies WHERE user_id = 'u0004'"));
+    assert_int_equal(it_redis_int(key),
+                     it_pg_int(&T, "SELECT version FROM user_policies WHERE user_id = 'u0004'"));
 
     /* a finished migration does nothing on a second run; --restart re-publishes idempotently */
     char *out;

@@ -3,8 +3,8 @@
  * Under a steady load one of them is killed (SIGKILL, no goodbye): every
  * search the client sent ends exactly once, answered or timed out, and none
  * is answered twice. (A request redelivered to the survivor with too little
- * of its deadline left is answered with an error saying so.) Both members answered before the kill, and the
- * survivor answers everything after the rebalance.
+ * of its deadline left is answered with an error saying so.) Both members answered before the kill,
+ * and the survivor answers everything after the rebalance.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -52,9 +52,12 @@ static void test_member_killed_under_load(void **s)
     it_setup(&t);
     char *content = itq_catalogue(&q, &t, "200", "it-qkill");
     const char *qa[] = {ITQ_QUERY_ARGS,
-                        "--set", "query.group=it-qkill-query",
-                        "--set", "rdkafka.consumer.session.timeout.ms=6000",
-                        "--set", "rdkafka.consumer.heartbeat.interval.ms=1000",
+                        "--set",
+                        "query.group=it-qkill-query",
+                        "--set",
+                        "rdkafka.consumer.session.timeout.ms=6000",
+                        "--set",
+                        "rdkafka.consumer.heartbeat.interval.ms=1000",
                         NULL};
     pid_t a = it_spawn(&t, "hsc-query", qa);
     pid_t b = it_spawn(&t, "hsc-query", qa);

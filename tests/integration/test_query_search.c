@@ -160,10 +160,11 @@ static void test_hybrid_sequential_relationships(void **s)
             assert_true(r->has_rels);
             /* exactly the graph's edges between the result and the seed */
             char cy[512];
-            snprintf(cy, sizeof(cy),
-                     "MATCH (a:Content {id: '%s'})-[r:SIMILAR_TO|RELATED_TO]-(b:Content {id: '%s'}) "
-                     "RETURN count(r)",
-                     r->id, seed);
+            snprintf(
+                cy, sizeof(cy),
+                "MATCH (a:Content {id: '%s'})-[r:SIMILAR_TO|RELATED_TO]-(b:Content {id: '%s'}) "
+                "RETURN count(r)",
+                r->id, seed);
             long long edges = it_neo4j_int(cy);
             assert_int_equal((long long)r->nrels, edges);
             linked += r->nrels > 0;
@@ -466,14 +467,20 @@ static int setup(void **s)
     }
     publish_lines("learning", likes.data);
     hsc_buf_free(&likes);
-    snprintf(sql, sizeof(sql),
-             "SELECT count(*) FROM learning_events WHERE user_id = '%s'", user_fan);
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM learning_events WHERE user_id = '%s'",
+             user_fan);
     assert_int_equal(it_pg_wait(&T, sql, 3, 60000), 3);
     metrics_port = 20000 + (int)(getpid() % 20000);
     char mp[48];
     snprintf(mp, sizeof(mp), "metrics.port=%d", metrics_port);
-    const char *qa[] = {ITQ_QUERY_ARGS, "--set", "query.group=it-qsearch-query", "--set", mp,
-                        "--set", "rdkafka.consumer.statistics.interval.ms=1000", NULL};
+    const char *qa[] = {ITQ_QUERY_ARGS,
+                        "--set",
+                        "query.group=it-qsearch-query",
+                        "--set",
+                        mp,
+                        "--set",
+                        "rdkafka.consumer.statistics.interval.ms=1000",
+                        NULL};
     query_pid = it_spawn(&T, "hsc-query", qa);
     itq_client(&Q);
     hsc_search_request req;

@@ -38,8 +38,14 @@ static void test_hybrid_degrades_without_neo4j(void **s)
     int port = 20000 + (int)((getpid() + 7) % 20000);
     char mp[48];
     snprintf(mp, sizeof(mp), "metrics.port=%d", port);
-    const char *qa[] = {ITQ_QUERY_ARGS, "--set", "query.group=it-qneo-query", "--set",
-                        "query.down_cooldown_ms=2000", "--set", mp, NULL};
+    const char *qa[] = {ITQ_QUERY_ARGS,
+                        "--set",
+                        "query.group=it-qneo-query",
+                        "--set",
+                        "query.down_cooldown_ms=2000",
+                        "--set",
+                        mp,
+                        NULL};
     pid_t query = it_spawn(&t, "hsc-query", qa);
     itq_client(&q);
     hsc_search_request req;
@@ -55,7 +61,8 @@ static void test_hybrid_degrades_without_neo4j(void **s)
     assert_int_equal(it_shell("%s/deploy/local/down neo4j", HSC_SOURCE_DIR), 0);
     long long worst = 0;
     for (int i = 0; i < 40; i++) {
-        req.cache = i % 2 == 0; /* half of them may use the cache: degraded answers are not stored */
+        req.cache =
+            i % 2 == 0; /* half of them may use the cache: degraded answers are not stored */
         assert_int_equal(itq_search(&q, &req, DEADLINE_MS, &res), 0); /* answered, not timed out */
         if (!res.reply.ok)
             fail_msg("search %d: %s: %s", i, res.reply.error_code, res.reply.error_message);

@@ -132,10 +132,26 @@ static void test_golden_content_full(void **s)
     free(g);
     (void)s;
 }
-static void test_golden_content_minimal(void **s) { golden_content("content_upsert_minimal"); (void)s; }
-static void test_golden_content_delete(void **s) { golden_content("content_delete"); (void)s; }
-static void test_golden_learning_like(void **s) { golden_learning("learning_like"); (void)s; }
-static void test_golden_learning_rating(void **s) { golden_learning("learning_rating"); (void)s; }
+static void test_golden_content_minimal(void **s)
+{
+    golden_content("content_upsert_minimal");
+    (void)s;
+}
+static void test_golden_content_delete(void **s)
+{
+    golden_content("content_delete");
+    (void)s;
+}
+static void test_golden_learning_like(void **s)
+{
+    golden_learning("learning_like");
+    (void)s;
+}
+static void test_golden_learning_rating(void **s)
+{
+    golden_learning("learning_rating");
+    (void)s;
+}
 
 /* ---------- building bad messages ---------- */
 
@@ -156,12 +172,26 @@ struct field {
 static void pack_val(msgpack_packer *pk, const struct val *v)
 {
     switch (v->k) {
-    case V_INT: msgpack_pack_int64(pk, v->i); break;
-    case V_UINT: msgpack_pack_uint64(pk, (uint64_t)v->i); break;
-    case V_FLOAT: msgpack_pack_double(pk, v->f); break;
-    case V_STR: msgpack_pack_str(pk, strlen(v->s)); msgpack_pack_str_body(pk, v->s, strlen(v->s)); break;
-    case V_STRN: msgpack_pack_str(pk, v->n); msgpack_pack_str_body(pk, v->s, v->n); break;
-    case V_NIL: msgpack_pack_nil(pk); break;
+    case V_INT:
+        msgpack_pack_int64(pk, v->i);
+        break;
+    case V_UINT:
+        msgpack_pack_uint64(pk, (uint64_t)v->i);
+        break;
+    case V_FLOAT:
+        msgpack_pack_double(pk, v->f);
+        break;
+    case V_STR:
+        msgpack_pack_str(pk, strlen(v->s));
+        msgpack_pack_str_body(pk, v->s, strlen(v->s));
+        break;
+    case V_STRN:
+        msgpack_pack_str(pk, v->n);
+        msgpack_pack_str_body(pk, v->s, v->n);
+        break;
+    case V_NIL:
+        msgpack_pack_nil(pk);
+        break;
     case V_ARRAY_STR:
         msgpack_pack_array(pk, v->n);
         for (size_t i = 0; i < v->n; i++) {
@@ -174,23 +204,27 @@ static void pack_val(msgpack_packer *pk, const struct val *v)
         for (size_t i = 0; i < v->n; i++)
             msgpack_pack_int(pk, (int)i);
         break;
-    case V_BIN: msgpack_pack_bin(pk, v->n); msgpack_pack_bin_body(pk, v->s, v->n); break;
-    case V_MAP: msgpack_pack_map(pk, 1); msgpack_pack_str(pk, 1); msgpack_pack_str_body(pk, "x", 1); msgpack_pack_int(pk, 1); break;
+    case V_BIN:
+        msgpack_pack_bin(pk, v->n);
+        msgpack_pack_bin_body(pk, v->s, v->n);
+        break;
+    case V_MAP:
+        msgpack_pack_map(pk, 1);
+        msgpack_pack_str(pk, 1);
+        msgpack_pack_str_body(pk, "x", 1);
+        msgpack_pack_int(pk, 1);
+        break;
     }
 }
 
 static const struct field BASE_CONTENT[] = {
-    {"v", {V_INT, 1, NULL, 0, 0}},
-    {"op", {V_STR, 0, "upsert", 0, 0}},
-    {"id", {V_STR, 0, "t1", 0, 0}},
-    {"version", {V_INT, 3, NULL, 0, 0}},
+    {"v", {V_INT, 1, NULL, 0, 0}},          {"op", {V_STR, 0, "upsert", 0, 0}},
+    {"id", {V_STR, 0, "t1", 0, 0}},         {"version", {V_INT, 3, NULL, 0, 0}},
     {"title", {V_STR, 0, "A title", 0, 0}},
 };
 static const struct field BASE_LEARNING[] = {
-    {"v", {V_INT, 1, NULL, 0, 0}},
-    {"user_id", {V_STR, 0, "u1", 0, 0}},
-    {"content_id", {V_STR, 0, "t1", 0, 0}},
-    {"kind", {V_STR, 0, "like", 0, 0}},
+    {"v", {V_INT, 1, NULL, 0, 0}},          {"user_id", {V_STR, 0, "u1", 0, 0}},
+    {"content_id", {V_STR, 0, "t1", 0, 0}}, {"kind", {V_STR, 0, "like", 0, 0}},
     {"ts", {V_INT, 5, NULL, 0, 0}},
 };
 
@@ -287,7 +321,9 @@ static void test_content_validation_errors(void **s)
         {"maturity", {V_INT, -1}, 0, "maturity: -1 is outside 0..21"},
         {"duration_s", {V_INT, -5}, 0, "duration_s: -5 is negative"},
         {"related", {V_ARRAY_STR, 0, "no spaces", 1}, 0, "related[0]: 'no spaces' is not 1-128"},
-        {"embedding", {V_ARRAY_INT, 0, NULL, 4}, 0,
+        {"embedding",
+         {V_ARRAY_INT, 0, NULL, 4},
+         0,
          "embedding: expected bin of little-endian float32, got array"},
         {"embedding", {V_BIN, 0, "abcdef", 6}, 0, "embedding: 6 bytes is not a multiple of 4"},
         {"embedding", {V_BIN, 0, "", 0}, 0, "embedding: empty"},
@@ -411,10 +447,12 @@ static void test_learning_value_rules(void **s)
     const char *no_value = "{\"user_id\":\"u\",\"content_id\":\"t\",\"kind\":\"rating\",\"ts\":1}";
     assert_int_equal(hsc_json_to_learning(no_value, strlen(no_value), &ev, &err), HSC_EINVAL);
     assert_string_equal(err.msg, "value: missing (required for a rating)");
-    const char *high = "{\"user_id\":\"u\",\"content_id\":\"t\",\"kind\":\"rating\",\"value\":6,\"ts\":1}";
+    const char *high =
+        "{\"user_id\":\"u\",\"content_id\":\"t\",\"kind\":\"rating\",\"value\":6,\"ts\":1}";
     assert_int_equal(hsc_json_to_learning(high, strlen(high), &ev, &err), HSC_EINVAL);
     assert_string_equal(err.msg, "value: rating 6 is outside 0..5");
-    const char *comp = "{\"user_id\":\"u\",\"content_id\":\"t\",\"kind\":\"complete\",\"value\":1.5,\"ts\":1}";
+    const char *comp =
+        "{\"user_id\":\"u\",\"content_id\":\"t\",\"kind\":\"complete\",\"value\":1.5,\"ts\":1}";
     assert_int_equal(hsc_json_to_learning(comp, strlen(comp), &ev, &err), HSC_EINVAL);
     assert_string_equal(err.msg, "value: completion 1.5 is outside 0..1");
     const char *ok = "{\"user_id\":\"u\",\"content_id\":\"t\",\"kind\":\"complete\",\"ts\":1}";
@@ -434,7 +472,8 @@ static void test_json_errors_name_the_field(void **s)
         {"not json", "not JSON"},
         {"[1,2]", "expected a JSON object, got an array"},
         {"{\"id\":\"t1\",\"title\":\"x\"}", "version: missing"},
-        {"{\"id\":\"t1\",\"version\":1.5,\"title\":\"x\"}", "version: expected an integer, got 1.5"},
+        {"{\"id\":\"t1\",\"version\":1.5,\"title\":\"x\"}",
+         "version: expected an integer, got 1.5"},
         {"{\"id\":\"t1\",\"version\":1,\"title\":\"x\",\"genres\":\"drama\"}",
          "genres: expected an array of strings, got a string"},
         {"{\"id\":\"t1\",\"version\":1,\"title\":\"x\",\"embedding\":[1,\"a\"]}",

@@ -25,8 +25,7 @@ static void test_text_and_request(void **state)
     char *body = embed_index_request_json("m1", texts, 2);
     json_t *o = json_loads(body, 0, NULL);
     assert_string_equal(json_string_value(json_object_get(o, "model")), "m1");
-    assert_string_equal(json_string_value(json_array_get(json_object_get(o, "input"), 1)),
-                        "Solo");
+    assert_string_equal(json_string_value(json_array_get(json_object_get(o, "input"), 1)), "Solo");
     json_decref(o);
     free(body);
     free(t);
@@ -71,8 +70,8 @@ static void test_winners_newest_per_id(void **state)
 {
     (void)state;
     hsc_content_event a1 = {.id = "a", .version = 1}, a2 = {.id = "a", .version = 2},
-                      b1 = {.id = "b", .version = 5}, a2del = {.id = "a", .version = 2,
-                                                               .op = HSC_OP_DELETE},
+                      b1 = {.id = "b", .version = 5},
+                      a2del = {.id = "a", .version = 2, .op = HSC_OP_DELETE},
                       b1again = {.id = "b", .version = 5};
     const hsc_content_event *evs[] = {&a2, &a1, &b1, &a2del, &b1again, NULL};
     int w[6];

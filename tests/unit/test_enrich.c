@@ -48,7 +48,8 @@ static void clear_lists(hsc_content_event *ev)
 static void test_extract_whole_words(void **state)
 {
     (void)state;
-    hsc_content_event ev = {.title = "Ghost Orbit", .description = "A bittersweet HEIST, in space."};
+    hsc_content_event ev = {.title = "Ghost Orbit",
+                            .description = "A bittersweet HEIST, in space."};
     push(&ev.themes, "heist"); /* already there: not added twice */
     size_t added = enrich_extract(&vocab, &ev);
     /* haunting (ghost), space (orbit/space), melancholic (bittersweet); heist was present */
@@ -102,10 +103,10 @@ static void test_similarity_formula(void **state)
 static void test_params_keep_winners_only(void **state)
 {
     (void)state;
-    struct enrich_weights w = {.genre = 1.0, .theme = 0.7, .mood = 0.5, .min_score = 0.2,
-                               .top_n = 10};
-    hsc_content_event up = {.id = "a", .version = 2, .title = "A", .has = HSC_HAS_YEAR,
-                            .year = 2001};
+    struct enrich_weights w = {
+        .genre = 1.0, .theme = 0.7, .mood = 0.5, .min_score = 0.2, .top_n = 10};
+    hsc_content_event up = {
+        .id = "a", .version = 2, .title = "A", .has = HSC_HAS_YEAR, .year = 2001};
     push(&up.genres, "drama");
     push(&up.themes, "war");
     hsc_content_event old = {.id = "a", .version = 1, .title = "A0"};

@@ -72,9 +72,9 @@ static void test_newest_version_per_id_wins(void **s)
 
 static void test_row_fields_and_embedding_hex(void **s)
 {
-    struct ingest_item *items[] = {content(
-        "{\"id\":\"t1\",\"version\":3,\"title\":\"T\",\"genres\":[\"drama\"],\"year\":2001,"
-        "\"maturity\":12,\"language\":\"en\",\"embedding\":[1.0,-2.0],\"ts\":99}")};
+    struct ingest_item *items[] = {
+        content("{\"id\":\"t1\",\"version\":3,\"title\":\"T\",\"genres\":[\"drama\"],\"year\":2001,"
+                "\"maturity\":12,\"language\":\"en\",\"embedding\":[1.0,-2.0],\"ts\":99}")};
     int winner[1];
     char *json = ingest_content_rows_json(items, 1, winner);
     json_t *rows = json_loads(json, 0, NULL);
@@ -96,7 +96,8 @@ static void test_row_fields_and_embedding_hex(void **s)
 static void test_learning_rows(void **s)
 {
     struct ingest_item *items[] = {
-        learning("{\"user_id\":\"u1\",\"content_id\":\"a\",\"kind\":\"rating\",\"value\":4,\"ts\":1}"),
+        learning(
+            "{\"user_id\":\"u1\",\"content_id\":\"a\",\"kind\":\"rating\",\"value\":4,\"ts\":1}"),
         content("{\"id\":\"a\",\"version\":1,\"title\":\"A\"}"),
         learning("{\"user_id\":\"u1\",\"content_id\":\"a\",\"kind\":\"view\",\"ts\":2}"),
     };

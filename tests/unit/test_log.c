@@ -31,7 +31,8 @@ static char *line(const char *format, const char *msg, const char *k, const char
     return buf;
 }
 
-/* A logfmt parser as strict as the common ones: key=value, value bare or "quoted" with \-escapes. */
+/* A logfmt parser as strict as the common ones: key=value, value bare or "quoted" with \-escapes.
+ */
 static json_t *parse_logfmt(const char *s)
 {
     json_t *o = json_object();
@@ -85,8 +86,8 @@ static json_t *parse_logfmt(const char *s)
 }
 
 static const char *const AWKWARD[] = {
-    "plain", "two words", "a \"quoted\" word", "k=v inside", "line\nbreak", "tab\there",
-    "back\\slash", "", "ünïcödé",
+    "plain",       "two words", "a \"quoted\" word", "k=v inside", "line\nbreak", "tab\there",
+    "back\\slash", "",          "ünïcödé",
 };
 
 static void test_logfmt_lines_parse_back_to_their_values(void **s)

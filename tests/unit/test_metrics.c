@@ -61,7 +61,8 @@ static void test_drop_and_size_buckets(void **s)
     hsc_buf b = {0};
     assert_int_equal(hsc_metrics_render(m, &b), 0);
     assert_null(strstr(b.data, "partition=\"1\""));
-    assert_non_null(strstr(b.data, "hsc_consumer_lag{stage=\"enrich\",topic=\"a\",partition=\"0\"} 9\n"));
+    assert_non_null(
+        strstr(b.data, "hsc_consumer_lag{stage=\"enrich\",topic=\"a\",partition=\"0\"} 9\n"));
     assert_non_null(strstr(b.data, "hsc_pending_messages{stage=\"ingest\"} 3\n"));
     assert_non_null(strstr(b.data, "hsc_batch_size_messages_bucket{le=\"250\"} 0\n"));
     assert_non_null(strstr(b.data, "hsc_batch_size_messages_bucket{le=\"500\"} 1\n"));
@@ -73,9 +74,12 @@ static void test_drop_and_size_buckets(void **s)
     hsc_metrics_backend_retry("neo4j", 0.25);
     hsc_metrics_set_backend_registry(NULL);
     assert_true(hsc_metrics_value(m, "hsc_backend_retries_total", "backend=\"neo4j\"") == 1);
-    assert_true(hsc_metrics_value(m, "hsc_backend_backoff_seconds_total", "backend=\"neo4j\"") == 0.25);
+    assert_true(hsc_metrics_value(m, "hsc_backend_backoff_seconds_total", "backend=\"neo4j\"") ==
+                0.25);
     assert_int_equal(hsc_metrics_render(m, &b), 0);
-    assert_non_null(strstr(b.data, "hsc_backend_request_duration_seconds_count{backend=\"neo4j\",op=\"statement\"} 1\n"));
+    assert_non_null(strstr(
+        b.data,
+        "hsc_backend_request_duration_seconds_count{backend=\"neo4j\",op=\"statement\"} 1\n"));
     hsc_buf_free(&b);
     hsc_metrics_free(m);
 }

@@ -54,8 +54,9 @@ static void test_mapping_refuses_names_that_are_not_plain(void **s)
         hsc_config_free(cfg);
     }
     /* optional things may be switched off, and schema.table is fine */
-    const char *ok[] = {"migrate.rel_mood", "", "migrate.property_kind", "",
-                        "migrate.policy_table", "legacy.policies", NULL};
+    const char *ok[] = {
+        "migrate.rel_mood", "",  "migrate.property_kind", "", "migrate.policy_table",
+        "legacy.policies",  NULL};
     struct migrate_mapping mp;
     hsc_config *cfg = load(&mp, ok);
     assert_string_equal(mp.rel[MR_MOOD], "");
@@ -65,8 +66,15 @@ static void test_mapping_refuses_names_that_are_not_plain(void **s)
 
 static void test_page_query_is_a_keyset_over_the_mapped_names(void **s)
 {
-    const char *kv[] = {"migrate.label", "Film", "migrate.property_id", "uid",
-                        "migrate.property_title", "name", "migrate.rel_mood", "", NULL};
+    const char *kv[] = {"migrate.label",
+                        "Film",
+                        "migrate.property_id",
+                        "uid",
+                        "migrate.property_title",
+                        "name",
+                        "migrate.rel_mood",
+                        "",
+                        NULL};
     struct migrate_mapping mp;
     hsc_config *cfg = load(&mp, kv);
     char *q = migrate_page_cypher(&mp);
@@ -74,7 +82,7 @@ static void test_page_query_is_a_keyset_over_the_mapped_names(void **s)
     assert_non_null(strstr(q, "ORDER BY n.`uid` LIMIT $limit"));
     assert_non_null(strstr(q, "m.`name` AS p0"));
     assert_non_null(strstr(q, "[(m)-[:`IN_GENRE`]->(x) | x.`name`] AS r0"));
-    assert_non_null(strstr(q, ", [] AS r2"));                 /* moods switched off */
+    assert_non_null(strstr(q, ", [] AS r2"));                  /* moods switched off */
     assert_non_null(strstr(q, "(x:`Film`) | x.`uid`] AS r3")); /* related titles by id */
     free(q);
     q = migrate_bad_id_cypher(&mp);
@@ -95,13 +103,13 @@ static json_t *row(const char *id, int copies, json_t *embedding)
     json_array_append_new(r, json_integer(copies));
     json_array_append_new(r, json_string("4:abc:1"));
     json_array_append_new(r, json_string("  Alien  ")); /* title */
-    json_array_append_new(r, json_string("In space."));  /* description */
-    json_array_append_new(r, json_string("Movie"));      /* kind */
-    json_array_append_new(r, json_integer(1979));        /* year */
-    json_array_append_new(r, json_string("EN"));         /* language */
-    json_array_append_new(r, json_string("R"));          /* maturity, as a rating */
-    json_array_append_new(r, json_real(7020.0));         /* duration, a whole float */
-    json_array_append_new(r, json_null());               /* version: default */
+    json_array_append_new(r, json_string("In space.")); /* description */
+    json_array_append_new(r, json_string("Movie"));     /* kind */
+    json_array_append_new(r, json_integer(1979));       /* year */
+    json_array_append_new(r, json_string("EN"));        /* language */
+    json_array_append_new(r, json_string("R"));         /* maturity, as a rating */
+    json_array_append_new(r, json_real(7020.0));        /* duration, a whole float */
+    json_array_append_new(r, json_null());              /* version: default */
     json_array_append_new(r, embedding);
     json_array_append_new(r, json_pack("[s, s, n]", "Sci-Fi", "Horror"));
     json_array_append_new(r, json_pack("[s]", "survival"));
@@ -248,8 +256,7 @@ static void test_policies_map_to_hsc(void **s)
     assert_int_equal(migrate_policy_from_row(&mp, "bad user", NULL, NULL, NULL, &pol, &pb),
                      MPK_POLICY);
     assert_non_null(strstr(pb.detail, "user_id: 'bad user'"));
-    assert_int_equal(migrate_policy_from_row(&mp, "u5", "[1]", NULL, NULL, &pol, &pb),
-                     MPK_POLICY);
+    assert_int_equal(migrate_policy_from_row(&mp, "u5", "[1]", NULL, NULL, &pol, &pb), MPK_POLICY);
     assert_non_null(strstr(pb.detail, "blocked_genres[0]"));
     assert_int_equal(migrate_policy_from_row(&mp, "u6", NULL, NULL, "[\"english\"]", &pol, &pb),
                      MPK_POLICY);

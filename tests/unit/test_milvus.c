@@ -146,8 +146,7 @@ static void test_search_bodies(void **state)
     o = parse(b1);
     assert_int_equal(json_array_size(json_object_get(o, "vector")), 2);
     assert_null(json_object_get(o, "filter"));
-    assert_int_equal(
-        json_integer_value(json_object_get(json_object_get(o, "params"), "ef")), 128);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(o, "params"), "ef")), 128);
     assert_string_equal(json_string_value(json_array_get(json_object_get(o, "outputFields"), 0)),
                         "content_id");
     json_decref(o);
@@ -182,12 +181,13 @@ static void test_count_and_get_bodies(void **state)
     free(g2);
 }
 
-static const char SCHEMA[] =
-    "{\"schema\":{\"autoId\":false,\"fields\":["
-    "{\"fieldName\":\"id\",\"dataType\":\"VarChar\",\"isPrimary\":true},"
-    "{\"fieldName\":\"embedding\",\"dataType\":\"FloatVector\",\"elementTypeParams\":{\"dim\":0}}]},"
-    "\"indexParams\":[{\"fieldName\":\"embedding\",\"metricType\":\"COSINE\",\"indexType\":\"HNSW\","
-    "\"params\":{\"M\":16,\"efConstruction\":200}}]}";
+static const char SCHEMA[] = "{\"schema\":{\"autoId\":false,\"fields\":["
+                             "{\"fieldName\":\"id\",\"dataType\":\"VarChar\",\"isPrimary\":true},"
+                             "{\"fieldName\":\"embedding\",\"dataType\":\"FloatVector\","
+                             "\"elementTypeParams\":{\"dim\":0}}]},"
+                             "\"indexParams\":[{\"fieldName\":\"embedding\",\"metricType\":"
+                             "\"COSINE\",\"indexType\":\"HNSW\","
+                             "\"params\":{\"M\":16,\"efConstruction\":200}}]}";
 
 static void test_create_bodies(void **state)
 {
@@ -197,9 +197,8 @@ static void test_create_bodies(void **state)
     assert_non_null(b2);
     json_t *o = parse(b2);
     json_t *f = json_array_get(json_object_get(json_object_get(o, "schema"), "fields"), 1);
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(f, "elementTypeParams"),
-                                                        "dim")),
-                     384);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(f, "elementTypeParams"), "dim")), 384);
     json_t *ip = json_array_get(json_object_get(o, "indexParams"), 0);
     assert_int_equal(json_integer_value(json_object_get(json_object_get(ip, "params"), "M")), 16);
     json_decref(o);
@@ -254,8 +253,7 @@ static void test_check_envelopes(void **state)
     assert_non_null(strstr(err.msg, "code 1804"));
     assert_non_null(strstr(err.msg, "vector length diff"));
     const char *param = "{\"code\":1100,\"message\":\"invalid parameter[expected=...]\"}";
-    assert_int_equal(hsc_milvus_check(HSC_MILVUS_V2, 200, param, strlen(param), &err),
-                     HSC_EINVAL);
+    assert_int_equal(hsc_milvus_check(HSC_MILVUS_V2, 200, param, strlen(param), &err), HSC_EINVAL);
     /* A missing collection or a server not ready is worth retrying. */
     const char *gone = "{\"code\":100,\"message\":\"can't find collection\"}";
     assert_int_equal(hsc_milvus_check(HSC_MILVUS_V1, 200, gone, strlen(gone), &err),
@@ -295,8 +293,8 @@ static void test_parse_hits_both_dialects(void **state)
     assert_string_equal(h[1].id, "42");
     free(h);
     const char *nested = "{\"code\":0,\"data\":[[{\"distance\":1,\"id\":\"z\"}]]}";
-    assert_int_equal(
-        hsc_milvus_parse_hits(HSC_MILVUS_V2, nested, strlen(nested), &h, &n, &err), HSC_OK);
+    assert_int_equal(hsc_milvus_parse_hits(HSC_MILVUS_V2, nested, strlen(nested), &h, &n, &err),
+                     HSC_OK);
     assert_int_equal(n, 1);
     assert_string_equal(h[0].id, "z");
     free(h);
@@ -319,8 +317,7 @@ static void test_parse_entities_count_and_dim(void **state)
     size_t n;
     const char *q = "{\"code\":200,\"data\":[{\"content_id\":\"a\",\"embedding\":[0.1,0.2,0.3],"
                     "\"pk\":\"470682088567996885\"}]}";
-    assert_int_equal(hsc_milvus_parse_entities(HSC_MILVUS_V1, q, strlen(q), &e, &n, &err),
-                     HSC_OK);
+    assert_int_equal(hsc_milvus_parse_entities(HSC_MILVUS_V1, q, strlen(q), &e, &n, &err), HSC_OK);
     assert_int_equal(n, 1);
     assert_string_equal(e[0].id, "a");
     assert_int_equal(e[0].dim, 3);
@@ -397,9 +394,9 @@ static void test_redis_url(void **state)
     assert_string_equal(host, "cache");
     assert_int_equal(port, 6379);
     assert_string_equal(pw, "s3cret");
-    assert_int_equal(hsc_redis_parse_url("http://x", host, sizeof(host), &port, &db, pw,
-                                         sizeof(pw), &err),
-                     HSC_ECONFIG);
+    assert_int_equal(
+        hsc_redis_parse_url("http://x", host, sizeof(host), &port, &db, pw, sizeof(pw), &err),
+        HSC_ECONFIG);
     assert_non_null(strstr(err.msg, "redis.url"));
     assert_int_equal(hsc_redis_parse_url("redis://h:99999", host, sizeof(host), &port, &db, pw,
                                          sizeof(pw), &err),

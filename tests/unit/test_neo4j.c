@@ -24,9 +24,8 @@ static void test_build_keeps_values_out_of_cypher(void **state)
     json_t *o = json_loads(q, 0, NULL);
     assert_string_equal(json_string_value(json_object_get(o, "statement")),
                         "MATCH (c:Content {id: $id}) RETURN c");
-    assert_string_equal(
-        json_string_value(json_object_get(json_object_get(o, "parameters"), "id")),
-        "x\"}) DETACH DELETE n //");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(o, "parameters"), "id")),
+                        "x\"}) DETACH DELETE n //");
     json_decref(o);
     free(q);
     char *t = hsc_neo4j_build(HSC_NEO4J_TX, "RETURN $id", p);
@@ -73,8 +72,9 @@ static void test_errors_are_classified(void **state)
                      HSC_EINVAL);
     assert_non_null(strstr(err.msg, "Neo.ClientError.Statement.SyntaxError"));
     assert_non_null(strstr(err.msg, "Invalid input"));
-    const char *deadlock = "{\"results\":[],\"errors\":[{\"code\":"
-                           "\"Neo.TransientError.Transaction.DeadlockDetected\",\"message\":\"x\"}]}";
+    const char *deadlock =
+        "{\"results\":[],\"errors\":[{\"code\":"
+        "\"Neo.TransientError.Transaction.DeadlockDetected\",\"message\":\"x\"}]}";
     assert_int_equal(hsc_neo4j_parse(HSC_NEO4J_TX, 200, deadlock, strlen(deadlock), &r, &err),
                      HSC_ETRANSIENT);
     const char *auth = "{\"errors\":[{\"code\":\"Neo.ClientError.Security.Unauthorized\","
@@ -96,9 +96,10 @@ static void test_errors_are_classified(void **state)
 static void test_discovery(void **state)
 {
     (void)state;
-    const char *d526 = "{\"bolt_routing\":\"neo4j://localhost:7687\",\"query\":"
-                       "\"http://localhost:7474/db/{databaseName}/query/v2\",\"transaction\":"
-                       "\"http://localhost:7474/db/{databaseName}/tx\",\"neo4j_version\":\"5.26.0\"}";
+    const char *d526 =
+        "{\"bolt_routing\":\"neo4j://localhost:7687\",\"query\":"
+        "\"http://localhost:7474/db/{databaseName}/query/v2\",\"transaction\":"
+        "\"http://localhost:7474/db/{databaseName}/tx\",\"neo4j_version\":\"5.26.0\"}";
     assert_int_equal(hsc_neo4j_discover(d526, strlen(d526)), HSC_NEO4J_QUERY_API);
     const char *d515 = "{\"transaction\":\"http://localhost:7474/db/{databaseName}/tx\","
                        "\"neo4j_version\":\"5.15.0\"}";
@@ -128,9 +129,10 @@ static void test_graph_parsers(void **state)
     (void)state;
     hsc_neo4j_result r;
     hsc_err err = {0};
-    const char *c = "{\"data\":{\"fields\":[\"id\",\"score\",\"why\"],\"values\":["
-                    "[\"t2\",1.4,[{\"seed\":\"t1\",\"via\":\"similar\",\"score\":0.4,\"through\":null}]],"
-                    "[\"t3\",0.1,[]]]}}";
+    const char *c =
+        "{\"data\":{\"fields\":[\"id\",\"score\",\"why\"],\"values\":["
+        "[\"t2\",1.4,[{\"seed\":\"t1\",\"via\":\"similar\",\"score\":0.4,\"through\":null}]],"
+        "[\"t3\",0.1,[]]]}}";
     assert_int_equal(hsc_neo4j_parse(HSC_NEO4J_QUERY_API, 202, c, strlen(c), &r, &err), 0);
     hsc_graph_candidate *cs;
     size_t n;

@@ -21,7 +21,8 @@ static void parse(const char *json, hsc_content_event *ev)
 static void test_text_is_trimmed(void **s)
 {
     hsc_content_event ev;
-    parse("{\"id\":\"t1\",\"version\":1,\"title\":\"  Alien \\t\\n\",\"description\":\"   \"}", &ev);
+    parse("{\"id\":\"t1\",\"version\":1,\"title\":\"  Alien \\t\\n\",\"description\":\"   \"}",
+          &ev);
     hsc_err err = {0};
     assert_int_equal(hsc_normalize_content(&ev, &err), HSC_OK);
     assert_string_equal(ev.title, "Alien");

@@ -55,8 +55,8 @@ static void test_golden_request_full(void **s)
     assert_string_equal(r.filters.genres.v[0], "science fiction");
     assert_string_equal(r.filters.exclude_ids.v[0], "t000007");
     assert_string_equal(r.filters.language, "en");
-    assert_int_equal(r.filters.has, HSC_FILTER_YEAR_MIN | HSC_FILTER_YEAR_MAX |
-                                        HSC_FILTER_MAX_MATURITY);
+    assert_int_equal(r.filters.has,
+                     HSC_FILTER_YEAR_MIN | HSC_FILTER_YEAR_MAX | HSC_FILTER_MAX_MATURITY);
     assert_int_equal(r.filters.year_min, 1990);
     assert_int_equal(r.filters.max_maturity, 16);
     assert_true(r.include_relationships);
@@ -234,8 +234,12 @@ static void test_request_validation(void **s)
 
 static hsc_plan_input base_input(void)
 {
-    return (hsc_plan_input){.requested = HSC_STRATEGY_AUTO, .k = 10, .remaining_ms = 200,
-                            .vector_p99 = 20, .graph_p99 = 30, .policy_p99 = 2};
+    return (hsc_plan_input){.requested = HSC_STRATEGY_AUTO,
+                            .k = 10,
+                            .remaining_ms = 200,
+                            .vector_p99 = 20,
+                            .graph_p99 = 30,
+                            .policy_p99 = 2};
 }
 
 static void test_planner_features(void **s)
@@ -505,8 +509,10 @@ static void test_cache_key_normalisation(void **s)
     hsc_strlist_push(&a.seed_ids, "t2", 2), hsc_strlist_push(&a.seed_ids, "t1", 2);
     hsc_strlist_push(&b.seed_ids, "t1", 2), hsc_strlist_push(&b.seed_ids, "t2", 2);
     hsc_strlist_push(&b.seed_ids, "t1", 2); /* duplicates do not matter */
-    hsc_strlist_push(&a.filters.genres, "Drama", 5), hsc_strlist_push(&a.filters.genres, "comedy", 6);
-    hsc_strlist_push(&b.filters.genres, "COMEDY", 6), hsc_strlist_push(&b.filters.genres, "drama", 5);
+    hsc_strlist_push(&a.filters.genres, "Drama", 5),
+        hsc_strlist_push(&a.filters.genres, "comedy", 6);
+    hsc_strlist_push(&b.filters.genres, "COMEDY", 6),
+        hsc_strlist_push(&b.filters.genres, "drama", 5);
     a.filters.language = strdup("EN"), b.filters.language = strdup("en");
     b.strategy = HSC_STRATEGY_CACHED_ONLY; /* looks up what auto stored */
     assert_true(key_of(&a) == key_of(&b));

@@ -16,12 +16,12 @@ static void test_utf8(void **s)
 {
     assert_true(hsc_utf8_valid("plain", 5));
     assert_true(hsc_utf8_valid("\xc3\xa9t\xc3\xa9", 5)); /* été */
-    assert_true(hsc_utf8_valid("\xf0\x9f\x8e\xac", 4));              /* clapper board */
-    assert_false(hsc_utf8_valid("\xc3", 1));                         /* truncated */
-    assert_false(hsc_utf8_valid("\xc0\xaf", 2));                     /* overlong */
-    assert_false(hsc_utf8_valid("\xed\xa0\x80", 3));                 /* surrogate */
-    assert_false(hsc_utf8_valid("\xf4\x90\x80\x80", 4));             /* > U+10FFFF */
-    assert_false(hsc_utf8_valid("a\0b", 3));                         /* NUL */
+    assert_true(hsc_utf8_valid("\xf0\x9f\x8e\xac", 4));  /* clapper board */
+    assert_false(hsc_utf8_valid("\xc3", 1));             /* truncated */
+    assert_false(hsc_utf8_valid("\xc0\xaf", 2));         /* overlong */
+    assert_false(hsc_utf8_valid("\xed\xa0\x80", 3));     /* surrogate */
+    assert_false(hsc_utf8_valid("\xf4\x90\x80\x80", 4)); /* > U+10FFFF */
+    assert_false(hsc_utf8_valid("a\0b", 3));             /* NUL */
     assert_false(hsc_utf8_valid("\xff", 1));
     (void)s;
 }
@@ -93,8 +93,13 @@ static void test_fmt_float_round_trips_exactly(void **state)
     const struct {
         float f;
         const char *want;
-    } cases[] = {{0.0f, "0"}, {1.0f, "1"}, {-2.5f, "-2.5"}, {100.0f, "100"},
-                 {0.001f, "0.00100000005"}, {1e-7f, "1.00000001e-7"}, {3e38f, "3.00000001e38"},
+    } cases[] = {{0.0f, "0"},
+                 {1.0f, "1"},
+                 {-2.5f, "-2.5"},
+                 {100.0f, "100"},
+                 {0.001f, "0.00100000005"},
+                 {1e-7f, "1.00000001e-7"},
+                 {3e38f, "3.00000001e38"},
                  {123456.789f, "123456.789"}};
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         hsc_fmt_float(cases[i].f, buf);

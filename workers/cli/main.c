@@ -9,11 +9,13 @@
 static const char USAGE[] =
     "Usage: hsc [options] COMMAND [ARGS]\n"
     "Commands:\n"
-    "  publish --topic content|learning FILE.jsonl   publish JSON lines as events ('-' reads stdin)\n"
+    "  publish --topic content|learning FILE.jsonl   publish JSON lines as events ('-' reads "
+    "stdin)\n"
     "  topics create|list                            create or list hsc's Kafka topics\n"
     "  schema apply|status                           apply or show PostgreSQL migrations\n"
     "  sample content|learning [--count N] ...       synthetic JSON lines for demos and tests\n"
-    "  search [--user ID] [--like ID] [--seed ID]... search over request/reply (--json for scripts)\n"
+    "  search [--user ID] [--like ID] [--seed ID]... search over request/reply (--json for "
+    "scripts)\n"
     "  migrate [--dry-run|--verify] [--rate N]       stream a legacy Neo4j catalogue into hsc\n"
     "  status [--json]                               backends, consumer groups, members and lag\n"
     "Run 'hsc COMMAND --help' for a command's own options.\n\n";

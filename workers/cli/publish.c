@@ -17,10 +17,9 @@
 #include "kafka.h"
 #include "util.h"
 
-static const char USAGE[] =
-    "Usage: hsc publish --topic content|learning [--quiet] FILE.jsonl|-\n"
-    "Each line is one JSON object with the keys of the message contract\n"
-    "(schemas/README.md); embeddings are arrays of numbers.\n";
+static const char USAGE[] = "Usage: hsc publish --topic content|learning [--quiet] FILE.jsonl|-\n"
+                            "Each line is one JSON object with the keys of the message contract\n"
+                            "(schemas/README.md); embeddings are arrays of numbers.\n";
 
 struct pub_stats {
     unsigned long long delivered, failed;
@@ -75,9 +74,9 @@ int cli_publish(hsc_config *cfg, int argc, char **argv)
 
     struct pub_stats stats = {0};
     hsc_err err = {0};
-    static const char *const defaults[] = {"enable.idempotence", "true", "linger.ms", "20",
-                                           "compression.type", "lz4", "message.timeout.ms", "60000",
-                                           NULL};
+    static const char *const defaults[] = {
+        "enable.idempotence", "true",  "linger.ms", "20", "compression.type", "lz4",
+        "message.timeout.ms", "60000", NULL};
     rd_kafka_conf_t *conf = hsc_kafka_conf(cfg, "producer", defaults, &err);
     if (!conf) {
         fprintf(stderr, "hsc publish: config error: %s\n", err.msg);
@@ -140,8 +139,8 @@ int cli_publish(hsc_config *cfg, int argc, char **argv)
         rd_kafka_resp_err_t e;
         while ((e = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, strlen(key)),
                                       RD_KAFKA_V_VALUE(buf, blen),
-                                      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
-                                      RD_KAFKA_V_END)) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+                                      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_END)) ==
+               RD_KAFKA_RESP_ERR__QUEUE_FULL)
             rd_kafka_poll(rk, 100);
         if (e) {
             fprintf(stderr, "%s:%llu: produce: %s\n", path, lineno, rd_kafka_err2str(e));
@@ -169,7 +168,9 @@ int cli_publish(hsc_config *cfg, int argc, char **argv)
     double secs = (double)(hsc_mono_us() - start) / 1e6;
     if (tty && !quiet && secs > 1)
         fputc('\n', stderr);
-    fprintf(stderr, "published %llu events to %s in %.2fs (%.0f/s); %llu bad lines; %llu delivery failures%s%s\n",
+    fprintf(stderr,
+            "published %llu events to %s in %.2fs (%.0f/s); %llu bad lines; %llu delivery "
+            "failures%s%s\n",
             stats.delivered, topic, secs, secs > 0 ? (double)stats.delivered / secs : 0.0, bad,
             stats.failed, stats.failed ? ": " : "", stats.first_error);
     return (bad || stats.failed) ? 1 : 0;

@@ -12,20 +12,29 @@
 
 #include "cli.h"
 
-static const char *GENRES[] = {"science fiction", "horror", "comedy", "drama", "romance",
-                               "thriller", "documentary", "animation", "fantasy", "crime",
-                               "action", "family"};
+static const char *GENRES[] = {"science fiction", "horror",   "comedy",      "drama",
+                               "romance",         "thriller", "documentary", "animation",
+                               "fantasy",         "crime",    "action",      "family"};
 #define NGENRES 12
-static const char *THEMES[] = {"space", "time travel", "friendship", "revenge", "love",
-                               "survival", "coming of age", "heist", "war", "family",
-                               "artificial intelligence", "haunting"};
+static const char *THEMES[] = {"space",
+                               "time travel",
+                               "friendship",
+                               "revenge",
+                               "love",
+                               "survival",
+                               "coming of age",
+                               "heist",
+                               "war",
+                               "family",
+                               "artificial intelligence",
+                               "haunting"};
 static const char *MOODS[] = {"dark", "uplifting", "tense", "whimsical", "melancholic", "funny"};
 static const char *LANGS[] = {"en", "en", "en", "fr", "de", "es", "ja", "ko"};
 static const char *KINDS[] = {"movie", "movie", "series", "episode"};
 static const int MATURITY[] = {0, 7, 12, 16, 18};
-static const char *ADJ[] = {"Silent", "Last", "Hidden", "Broken", "Golden", "Distant",
-                            "Crimson", "Endless", "Lost", "Bright", "Quiet", "Wild"};
-static const char *NOUN[] = {"Planet", "House", "Summer", "River", "Signal", "Garden",
+static const char *ADJ[] = {"Silent",  "Last",    "Hidden", "Broken", "Golden", "Distant",
+                            "Crimson", "Endless", "Lost",   "Bright", "Quiet",  "Wild"};
+static const char *NOUN[] = {"Planet", "House",   "Summer", "River",  "Signal", "Garden",
                              "Engine", "Kingdom", "Shadow", "Harbor", "Circus", "Orbit"};
 
 static uint64_t rng_state;
@@ -77,8 +86,8 @@ static void content(long count, int dim, uint64_t seed)
             v[d] = (float)x;
             n += x * x;
         }
-        printf("{\"id\":\"t%06ld\",\"version\":1,\"title\":\"The %s %s %ld\",", i,
-               ADJ[rnd() % 12], NOUN[rnd() % 12], i);
+        printf("{\"id\":\"t%06ld\",\"version\":1,\"title\":\"The %s %s %ld\",", i, ADJ[rnd() % 12],
+               NOUN[rnd() % 12], i);
         printf("\"description\":\"A %s story about %s.\",", GENRES[gs[0]], THEMES[rnd() % 12]);
         printf("\"kind\":\"%s\",\"genres\":[", KINDS[rnd() % 4]);
         for (int k = 0; k < ng; k++)

@@ -137,8 +137,9 @@ static int run(hsc_config *cfg, int apply)
         char v[16];
         snprintf(v, sizeof(v), "%d", m[i].version);
         const char *p[1] = {v};
-        PGresult *r = PQexecParams(c, "SELECT checksum FROM hsc_schema_migrations WHERE version = $1",
-                                   1, NULL, p, NULL, NULL, 0);
+        PGresult *r =
+            PQexecParams(c, "SELECT checksum FROM hsc_schema_migrations WHERE version = $1", 1,
+                         NULL, p, NULL, NULL, 0);
         if (PQresultStatus(r) != PGRES_TUPLES_OK) {
             fprintf(stderr, "hsc schema: %s", PQresultErrorMessage(r));
             PQclear(r);
@@ -170,8 +171,9 @@ static int run(hsc_config *cfg, int apply)
             break;
         }
         const char *p3[3] = {v, m[i].name, m[i].checksum};
-        r = PQexecParams(c, "INSERT INTO hsc_schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
-                         3, NULL, p3, NULL, NULL, 0);
+        r = PQexecParams(
+            c, "INSERT INTO hsc_schema_migrations (version, name, checksum) VALUES ($1, $2, $3)", 3,
+            NULL, p3, NULL, NULL, 0);
         int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
         if (!ok)
             fprintf(stderr, "hsc schema: %s", PQresultErrorMessage(r));

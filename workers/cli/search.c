@@ -63,16 +63,16 @@ static json_t *reply_json(const hsc_search_reply *r)
         json_t *g = json_array();
         for (size_t j = 0; j < x->genres.n; j++)
             json_array_append_new(g, json_string(x->genres.v[j]));
-        json_t *e = json_pack("{s:s, s:f, s:f, s:f, s:f, s:s, s:o}", "id", x->id, "score",
-                              x->score, "vector_score", x->vector_score, "graph_score",
-                              x->graph_score, "policy_score", x->policy_score, "title",
-                              x->title ? x->title : "", "genres", g);
+        json_t *e = json_pack("{s:s, s:f, s:f, s:f, s:f, s:s, s:o}", "id", x->id, "score", x->score,
+                              "vector_score", x->vector_score, "graph_score", x->graph_score,
+                              "policy_score", x->policy_score, "title", x->title ? x->title : "",
+                              "genres", g);
         if (x->has_rels) {
             json_t *rels = json_array();
             for (size_t j = 0; j < x->nrels; j++)
-                json_array_append_new(rels, json_pack("{s:s, s:s, s:f}", "type",
-                                                      x->rels[j].type, "seed", x->rels[j].seed,
-                                                      "score", x->rels[j].score));
+                json_array_append_new(rels,
+                                      json_pack("{s:s, s:s, s:f}", "type", x->rels[j].type, "seed",
+                                                x->rels[j].seed, "score", x->rels[j].score));
             json_object_set_new(e, "relationships", rels);
         }
         json_array_append_new(res, e);
@@ -116,8 +116,7 @@ static void print_table(const hsc_search_reply *r, double round_trip_ms)
             snprintf(genres + n, sizeof(genres) - n, "%s%s", j ? ", " : "", x->genres.v[j]);
         }
         printf(" %3zu  %-14s %7.3f %7.3f %7.3f %7.3f  %-32.32s %s\n", i + 1, x->id, x->score,
-               x->vector_score, x->graph_score, x->policy_score, x->title ? x->title : "",
-               genres);
+               x->vector_score, x->graph_score, x->policy_score, x->title ? x->title : "", genres);
         for (size_t j = 0; j < x->nrels; j++)
             printf("      %s %s (%.2f)\n", x->rels[j].type, x->rels[j].seed, x->rels[j].score);
     }
@@ -156,14 +155,13 @@ static int embedding_of(hsc_config *cfg, const char *id, hsc_search_request *req
 {
     PGconn *c = PQconnectdb(hsc_config_str(cfg, "pg.url"));
     if (PQstatus(c) != CONNECTION_OK) {
-        fprintf(stderr, "hsc search: --like: cannot connect to PostgreSQL: %s",
-                PQerrorMessage(c));
+        fprintf(stderr, "hsc search: --like: cannot connect to PostgreSQL: %s", PQerrorMessage(c));
         PQfinish(c);
         return 2;
     }
     const char *params[1] = {id};
-    PGresult *r = PQexecParams(c, "SELECT embedding FROM content WHERE id = $1 AND NOT deleted",
-                               1, NULL, params, NULL, NULL, 1);
+    PGresult *r = PQexecParams(c, "SELECT embedding FROM content WHERE id = $1 AND NOT deleted", 1,
+                               NULL, params, NULL, NULL, 1);
     int rc = 0;
     if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1 || PQgetisnull(r, 0, 0) ||
         PQgetlength(r, 0, 0) % 4) {

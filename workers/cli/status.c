@@ -80,18 +80,19 @@ static long http(const char *method, const char *url, const char *body, const ch
 static json_t *migrations(PGconn *c)
 {
     json_t *out = json_array();
-    PGresult *r = PQexec(c, "SELECT name, source, published, problems, total,"
-                            " finished_at IS NOT NULL, extract(epoch FROM now() - updated_at)::bigint"
-                            " FROM migrate_checkpoints ORDER BY updated_at DESC");
+    PGresult *r =
+        PQexec(c, "SELECT name, source, published, problems, total,"
+                  " finished_at IS NOT NULL, extract(epoch FROM now() - updated_at)::bigint"
+                  " FROM migrate_checkpoints ORDER BY updated_at DESC");
     for (int i = 0; PQresultStatus(r) == PGRES_TUPLES_OK && i < PQntuples(r); i++)
-        json_array_append_new(
-            out, json_pack("{s:s, s:s, s:I, s:I, s:I, s:b, s:I}", "name", PQgetvalue(r, i, 0),
-                           "source", PQgetvalue(r, i, 1), "published",
-                           (json_int_t)atoll(PQgetvalue(r, i, 2)), "problems",
-                           (json_int_t)atoll(PQgetvalue(r, i, 3)), "titles",
-                           (json_int_t)atoll(PQgetvalue(r, i, 4)), "finished",
-                           PQgetvalue(r, i, 5)[0] == 't', "seconds_since_update",
-                           (json_int_t)atoll(PQgetvalue(r, i, 6))));
+        json_array_append_new(out, json_pack("{s:s, s:s, s:I, s:I, s:I, s:b, s:I}", "name",
+                                             PQgetvalue(r, i, 0), "source", PQgetvalue(r, i, 1),
+                                             "published", (json_int_t)atoll(PQgetvalue(r, i, 2)),
+                                             "problems", (json_int_t)atoll(PQgetvalue(r, i, 3)),
+                                             "titles", (json_int_t)atoll(PQgetvalue(r, i, 4)),
+                                             "finished", PQgetvalue(r, i, 5)[0] == 't',
+                                             "seconds_since_update",
+                                             (json_int_t)atoll(PQgetvalue(r, i, 6))));
     PQclear(r);
     return out;
 }
@@ -113,8 +114,8 @@ static void probe_pg(const hsc_config *cfg, int timeout_ms, struct probe *p, jso
                                 " (SELECT count(*) FROM content WHERE NOT deleted)");
         if (PQresultStatus(r) == PGRES_TUPLES_OK) {
             p->ok = 1;
-            snprintf(p->version, sizeof(p->version), "%.*s",
-                     (int)strcspn(PQgetvalue(r, 0, 0), " "), PQgetvalue(r, 0, 0));
+            snprintf(p->version, sizeof(p->version), "%.*s", (int)strcspn(PQgetvalue(r, 0, 0), " "),
+                     PQgetvalue(r, 0, 0));
             snprintf(p->detail, sizeof(p->detail), "schema %s, %s titles", PQgetvalue(r, 0, 1),
                      PQgetvalue(r, 0, 2));
             *migs = migrations(c);
@@ -242,8 +243,8 @@ static void probe_milvus(const hsc_config *cfg, int timeout_ms, struct probe *p)
         int found = 0;
         size_t i;
         json_t *x;
-        json_array_foreach(json_object_get(o, "data"), i, x) found |=
-            json_is_string(x) && !strcmp(json_string_value(x), coll);
+        json_array_foreach (json_object_get(o, "data"), i, x)
+            found |= json_is_string(x) && !strcmp(json_string_value(x), coll);
         snprintf(p->version, sizeof(p->version), "%s", dialect);
         snprintf(p->detail, sizeof(p->detail), "collection %s %s", coll,
                  found ? "present" : "missing (embed-index creates it)");
@@ -317,7 +318,8 @@ static void probe_kafka(const hsc_config *cfg, rd_kafka_t *rk, int timeout_ms, s
 static json_t *describe_group(rd_kafka_t *rk, const char *group, int timeout_ms)
 {
     rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
-    rd_kafka_AdminOptions_t *o = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_DESCRIBECONSUMERGROUPS);
+    rd_kafka_AdminOptions_t *o =
+        rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_DESCRIBECONSUMERGROUPS);
     char es[256];
     rd_kafka_AdminOptions_set_request_timeout(o, timeout_ms, es, sizeof(es));
     const char *groups[] = {group};
@@ -343,10 +345,10 @@ static json_t *describe_group(rd_kafka_t *rk, const char *group, int timeout_ms)
                 rd_kafka_MemberAssignment_partitions(rd_kafka_MemberDescription_assignment(m));
             const char *host = rd_kafka_MemberDescription_host(m);
             json_array_append_new(
-                members, json_pack("{s:s, s:s, s:i}", "client_id",
-                                   rd_kafka_MemberDescription_client_id(m), "host",
-                                   host[0] == '/' ? host + 1 : host, /* Kafka writes "/1.2.3.4" */
-                                   "partitions", a ? a->cnt : 0));
+                members,
+                json_pack("{s:s, s:s, s:i}", "client_id", rd_kafka_MemberDescription_client_id(m),
+                          "host", host[0] == '/' ? host + 1 : host, /* Kafka writes "/1.2.3.4" */
+                          "partitions", a ? a->cnt : 0));
         }
         json_object_set_new(out, "members", members);
     }
@@ -383,8 +385,8 @@ static json_t *topic_lag(rd_kafka_t *rk, const char *topic, int timeout_ms)
                 end += hi;
             }
             if (ok)
-                out = json_pack("{s:s, s:i, s:I, s:I}", "topic", topic, "partitions", parts,
-                                "lag", (json_int_t)lag, "end_offset", (json_int_t)end);
+                out = json_pack("{s:s, s:i, s:I, s:I}", "topic", topic, "partitions", parts, "lag",
+                                (json_int_t)lag, "end_offset", (json_int_t)end);
         }
         rd_kafka_topic_partition_list_destroy(l);
     } else {
@@ -407,8 +409,8 @@ static json_t *group_status(const hsc_config *cfg, const char *worker, const cha
         return g;
     }
     json_t *d = describe_group(rk, group, timeout_ms);
-    json_object_set_new(g, "state", json_string(d ? json_string_value(json_object_get(d, "state"))
-                                                  : "Unknown"));
+    json_object_set_new(
+        g, "state", json_string(d ? json_string_value(json_object_get(d, "state")) : "Unknown"));
     json_object_set(g, "members", d ? json_object_get(d, "members") : json_array());
     json_decref(d);
     json_t *topics = json_array();
@@ -480,19 +482,18 @@ int cli_status(hsc_config *cfg, int argc, char **argv)
         static const char *const INGESTED[] = {"topics.content_ingested", NULL};
         static const char *const QUERY[] = {"topics.search_requests", NULL};
         int from_ingested = !strcmp(hsc_config_str(cfg, "embed_index.input"), "content_ingested");
-        json_array_append_new(groups, group_status(cfg, "hsc-ingest",
-                                                   hsc_config_str(cfg, "ingest.group"), INGEST,
-                                                   timeout_ms));
-        json_array_append_new(groups, group_status(cfg, "hsc-enrich",
-                                                   hsc_config_str(cfg, "enrich.group"), ENRICH,
-                                                   timeout_ms));
         json_array_append_new(groups,
-                              group_status(cfg, "hsc-embed-index",
-                                           hsc_config_str(cfg, "embed_index.group"),
-                                           from_ingested ? INGESTED : INDEXED, timeout_ms));
-        json_array_append_new(groups, group_status(cfg, "hsc-query",
-                                                   hsc_config_str(cfg, "query.group"), QUERY,
-                                                   timeout_ms));
+                              group_status(cfg, "hsc-ingest", hsc_config_str(cfg, "ingest.group"),
+                                           INGEST, timeout_ms));
+        json_array_append_new(groups,
+                              group_status(cfg, "hsc-enrich", hsc_config_str(cfg, "enrich.group"),
+                                           ENRICH, timeout_ms));
+        json_array_append_new(groups, group_status(cfg, "hsc-embed-index",
+                                                   hsc_config_str(cfg, "embed_index.group"),
+                                                   from_ingested ? INGESTED : INDEXED, timeout_ms));
+        json_array_append_new(
+            groups,
+            group_status(cfg, "hsc-query", hsc_config_str(cfg, "query.group"), QUERY, timeout_ms));
     }
 
     if (as_json) {
@@ -516,8 +517,7 @@ int cli_status(hsc_config *cfg, int argc, char **argv)
                "TOPIC", "LAG");
         size_t i;
         json_t *g;
-        json_array_foreach(groups, i, g)
-        {
+        json_array_foreach (groups, i, g) {
             json_t *topics = json_object_get(g, "topics");
             size_t nt = json_array_size(topics);
             for (size_t k = 0; k < (nt ? nt : 1); k++) {
@@ -544,7 +544,7 @@ int cli_status(hsc_config *cfg, int argc, char **argv)
             }
             size_t j;
             json_t *m;
-            json_array_foreach(json_object_get(g, "members"), j, m)
+            json_array_foreach (json_object_get(g, "members"), j, m)
                 printf("%-16s   member %s (%s), %lld partitions\n", "",
                        json_string_value(json_object_get(m, "client_id")),
                        json_string_value(json_object_get(m, "host")),
@@ -556,16 +556,15 @@ int cli_status(hsc_config *cfg, int argc, char **argv)
     if (json_array_size(migs))
         printf("\n%-16s %-10s %21s %9s  %s\n", "MIGRATION", "STATE", "PUBLISHED/TITLES", "PROBLEMS",
                "SOURCE");
-    json_array_foreach(migs, i, mg)
-    {
+    json_array_foreach (migs, i, mg) {
         char prog[48];
         snprintf(prog, sizeof(prog), "%lld/%lld",
                  (long long)json_integer_value(json_object_get(mg, "published")),
                  (long long)json_integer_value(json_object_get(mg, "titles")));
         printf("%-16s %-10s %21s %9lld  %s\n", json_string_value(json_object_get(mg, "name")),
-               json_is_true(json_object_get(mg, "finished"))                      ? "finished"
+               json_is_true(json_object_get(mg, "finished"))                          ? "finished"
                : json_integer_value(json_object_get(mg, "seconds_since_update")) < 60 ? "running"
-                                                                                       : "stopped",
+                                                                                      : "stopped",
                prog, (long long)json_integer_value(json_object_get(mg, "problems")),
                json_string_value(json_object_get(mg, "source")));
     }

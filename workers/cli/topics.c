@@ -93,10 +93,11 @@ static int create(hsc_config *cfg)
     rd_kafka_NewTopic_t *nt[MAX_TOPICS];
     char errstr[512];
     for (int i = 0; i < n; i++) {
-        nt[i] = rd_kafka_NewTopic_new(specs[i].name, specs[i].partitions, repl, errstr,
-                                      sizeof(errstr));
+        nt[i] =
+            rd_kafka_NewTopic_new(specs[i].name, specs[i].partitions, repl, errstr, sizeof(errstr));
         char *save = NULL;
-        for (char *kv = strtok_r(specs[i].config, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
+        for (char *kv = strtok_r(specs[i].config, ",", &save); kv;
+             kv = strtok_r(NULL, ",", &save)) {
             char *eq = strchr(kv, '=');
             if (!eq)
                 continue;
@@ -130,7 +131,8 @@ static int create(hsc_config *cfg)
             else if (e == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
                 printf("exists  %s\n", name);
             else {
-                fprintf(stderr, "hsc topics: %s: %s\n", name, rd_kafka_topic_result_error_string(res[i]));
+                fprintf(stderr, "hsc topics: %s: %s\n", name,
+                        rd_kafka_topic_result_error_string(res[i]));
                 rc = 1;
             }
         }

@@ -73,13 +73,12 @@ int embed_index_parse_embeddings(const char *body, size_t len, size_t n, int dim
     }
     size_t i;
     json_t *e;
-    json_array_foreach(data, i, e) {
+    json_array_foreach (data, i, e) {
         json_t *idx = json_object_get(e, "index");
         size_t at = json_is_integer(idx) ? (size_t)json_integer_value(idx) : i;
         json_t *v = json_object_get(e, "embedding");
         if (at >= n || out[at]) {
-            rc = hsc_err_set(err, HSC_ETRANSIENT, "embeddings: data[%zu].index: %zu is bad", i,
-                             at);
+            rc = hsc_err_set(err, HSC_ETRANSIENT, "embeddings: data[%zu].index: %zu is bad", i, at);
             goto done;
         }
         if (!json_is_array(v) || json_array_size(v) != (size_t)dim) {
@@ -206,8 +205,7 @@ static void emit_records(struct job *j)
         hsc_err e = {0};
         rc = hsc_codec_encode_indexed(&r, &buf, &len, &e);
         if (!rc) {
-            rc = hsc_stage_emit(j->b, ctx->indexed_topic, ev->id, strlen(ev->id), buf, len,
-                                NULL);
+            rc = hsc_stage_emit(j->b, ctx->indexed_topic, ev->id, strlen(ev->id), buf, len, NULL);
             free(buf);
         }
     }
@@ -317,8 +315,7 @@ static void on_embeddings(void *arg, const hsc_http_response *res, const hsc_err
         return;
     }
     if (res->status != 200) {
-        hsc_err_set(&err, HSC_ETRANSIENT, "embeddings: HTTP %ld: %.200s", res->status,
-                    res->body);
+        hsc_err_set(&err, HSC_ETRANSIENT, "embeddings: HTTP %ld: %.200s", res->status, res->body);
         job_end(j, err.code, &err);
         return;
     }
@@ -358,8 +355,9 @@ static void fetch_embeddings(struct job *j)
     int oom = !texts;
     for (size_t k = 0; !oom && k < j->nneed; k++)
         oom = !(texts[k] = embed_index_text(j->evs[j->need[k]]));
-    char *body = oom ? NULL : embed_index_request_json(ctx->embed_model,
-                                                       (const char *const *)texts, j->nneed);
+    char *body =
+        oom ? NULL
+            : embed_index_request_json(ctx->embed_model, (const char *const *)texts, j->nneed);
     for (size_t k = 0; texts && k < j->nneed; k++)
         free(texts[k]);
     free(texts);
@@ -441,16 +439,15 @@ const struct hsc_stage_ops embed_index_ops = {
 
 /* ---------------- setup ---------------- */
 
-int embed_index_ctx_init(struct embed_index_ctx *ctx, struct ev_loop *loop,
-                         const hsc_config *cfg, hsc_err *err)
+int embed_index_ctx_init(struct embed_index_ctx *ctx, struct ev_loop *loop, const hsc_config *cfg,
+                         hsc_err *err)
 {
     memset(ctx, 0, sizeof(*ctx));
     ctx->loop = loop;
     const char *input = hsc_config_str(cfg, "embed_index.input");
     snprintf(ctx->input_topic, sizeof(ctx->input_topic), "%s",
-             hsc_config_topic(cfg, !strcmp(input, "content_ingested")
-                                       ? "topics.content_ingested"
-                                       : "topics.content_enriched"));
+             hsc_config_topic(cfg, !strcmp(input, "content_ingested") ? "topics.content_ingested"
+                                                                      : "topics.content_enriched"));
     snprintf(ctx->indexed_topic, sizeof(ctx->indexed_topic), "%s",
              hsc_config_topic(cfg, "topics.content_indexed"));
     snprintf(ctx->epoch_key, sizeof(ctx->epoch_key), "%s", hsc_config_str(cfg, "redis.epoch_key"));

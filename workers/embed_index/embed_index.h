@@ -36,8 +36,8 @@ struct embed_index_ctx {
 };
 
 /* Fills ctx from cfg: HTTP, Milvus and Redis clients on loop (nothing connects yet). */
-int embed_index_ctx_init(struct embed_index_ctx *ctx, struct ev_loop *loop,
-                         const hsc_config *cfg, hsc_err *err);
+int embed_index_ctx_init(struct embed_index_ctx *ctx, struct ev_loop *loop, const hsc_config *cfg,
+                         hsc_err *err);
 
 /* Cancels what is in flight and frees the clients. */
 void embed_index_ctx_destroy(struct embed_index_ctx *ctx);

@@ -30,35 +30,33 @@
  * as `cands` (a list of {o, score}). Similarity is symmetric, so the same
  * list tells which other titles might now want c in their own top list.
  */
-#define CANDIDATES                                                                                \
-    "    MATCH (c)-[r1:BELONGS_TO|HAS_THEME|HAS_MOOD]->(a)\n"                                     \
-    "    CALL { WITH c, a MATCH (a)<-[:BELONGS_TO|HAS_THEME|HAS_MOOD]-(o:Content)\n"              \
-    "           WHERE o <> c AND o.stub IS NULL RETURN o LIMIT $fanout }\n"                       \
-    "    WITH c, o, sum(CASE type(r1) WHEN 'BELONGS_TO' THEN $wg WHEN 'HAS_THEME' THEN $wt\n"     \
-    "                   ELSE $wm END) AS shared\n"                                                \
-    "    WITH c, o, shared / (c.attr_w + o.attr_w - shared) AS score\n"                           \
+#define CANDIDATES                                                                                 \
+    "    MATCH (c)-[r1:BELONGS_TO|HAS_THEME|HAS_MOOD]->(a)\n"                                      \
+    "    CALL { WITH c, a MATCH (a)<-[:BELONGS_TO|HAS_THEME|HAS_MOOD]-(o:Content)\n"               \
+    "           WHERE o <> c AND o.stub IS NULL RETURN o LIMIT $fanout }\n"                        \
+    "    WITH c, o, sum(CASE type(r1) WHEN 'BELONGS_TO' THEN $wg WHEN 'HAS_THEME' THEN $wt\n"      \
+    "                   ELSE $wm END) AS shared\n"                                                 \
+    "    WITH c, o, shared / (c.attr_w + o.attr_w - shared) AS score\n"                            \
     "    WHERE score >= $min\n"
 
 /* Records on c the score a newcomer must reach to enter its list (a pruning hint). */
-#define SET_FLOOR(N)                                                                              \
-    "CALL { WITH " N " OPTIONAL MATCH (" N ")-[e:SIMILAR_TO]->()\n"                              \
-    "       WITH " N ", count(e) AS k, min(e.score) AS low\n"                                     \
+#define SET_FLOOR(N)                                                                               \
+    "CALL { WITH " N " OPTIONAL MATCH (" N ")-[e:SIMILAR_TO]->()\n"                                \
+    "       WITH " N ", count(e) AS k, min(e.score) AS low\n"                                      \
     "       SET " N ".sim_floor = CASE WHEN k >= $top THEN low ELSE $min END }\n"
 
 /* Replaces the SIMILAR_TO list of every title whose id is in the list named LIST. */
-#define RECOMPUTE(LIST)                                                                           \
-    "CALL {\n"                                                                                    \
-    "  WITH " LIST "\n"                                                                           \
-    "  UNWIND " LIST " AS sid\n"                                                                  \
-    "  MATCH (c:Content {id: sid}) WHERE c.stub IS NULL\n"                                        \
-    "  CALL { WITH c MATCH (c)-[s:SIMILAR_TO]->() DELETE s }\n"                                   \
-    "  CALL {\n"                                                                                  \
-    "    WITH c\n" CANDIDATES                                                                     \
-    "    WITH c, o, score ORDER BY score DESC, o.id LIMIT $top\n"                                 \
-    "    CREATE (c)-[:SIMILAR_TO {score: score}]->(o)\n"                                          \
-    "  }\n"                                                                                       \
-    "  " SET_FLOOR("c")                                                                           \
-    "}\n"
+#define RECOMPUTE(LIST)                                                                            \
+    "CALL {\n"                                                                                     \
+    "  WITH " LIST "\n"                                                                            \
+    "  UNWIND " LIST " AS sid\n"                                                                   \
+    "  MATCH (c:Content {id: sid}) WHERE c.stub IS NULL\n"                                         \
+    "  CALL { WITH c MATCH (c)-[s:SIMILAR_TO]->() DELETE s }\n"                                    \
+    "  CALL {\n"                                                                                   \
+    "    WITH c\n" CANDIDATES "    WITH c, o, score ORDER BY score DESC, o.id LIMIT $top\n"        \
+    "    CREATE (c)-[:SIMILAR_TO {score: score}]->(o)\n"                                           \
+    "  }\n"                                                                                        \
+    "  " SET_FLOOR("c") "}\n"
 
 /*
  * Cypher runs clause by clause over all rows, so each step below touches
@@ -105,11 +103,11 @@ const char ENRICH_WRITE_CYPHER[] =
     "  UNWIND ups AS uid\n"
     "  MATCH (c:Content {id: uid}) WHERE c.stub IS NULL\n"
     "  CALL {\n"
-    "    WITH c, ups\n" CANDIDATES
-    "    WITH c, o, score ORDER BY score DESC, o.id\n"
+    "    WITH c, ups\n" CANDIDATES "    WITH c, o, score ORDER BY score DESC, o.id\n"
     "    WITH c, collect({o: o, score: score}) AS all\n"
     "    RETURN all[..$top] AS best,\n"
-    "           [x IN all WHERE NOT x.o.id IN [r IN $rows | r.id] AND x.score >= coalesce(x.o.sim_floor, $min)\n"
+    "           [x IN all WHERE NOT x.o.id IN [r IN $rows | r.id] AND x.score >= "
+    "coalesce(x.o.sim_floor, $min)\n"
     "            | {o: x.o, c: c, score: x.score}] AS offered\n"
     "  }\n"
     "  RETURN collect({c: c, best: best}) AS bests,\n"
@@ -130,54 +128,54 @@ const char ENRICH_WRITE_CYPHER[] =
     "  WITH b.c AS c, b.best AS best\n"
     "  CALL { WITH c, best UNWIND best AS x WITH c, x.o AS o, x.score AS score\n"
     "         CREATE (c)-[:SIMILAR_TO {score: score}]->(o) }\n"
-    "  " SET_FLOOR("c")
-    "}\n"
-    /*
-     * Every other title o that scores with a written title or pointed at one. If
-     * one of its edges to a written title lost score (or its target no longer
-     * qualifies), a title o does not link to may now belong in its list: o is
-     * recomputed in full below. Otherwise its list is merged: its edges to
-     * unchanged titles plus the written titles it scores with, best $top kept.
-     */
-    "CALL {\n"
-    "  WITH offered_lists, pointers\n"
-    "  CALL {\n"
-    "    WITH offered_lists\n"
-    "    UNWIND offered_lists AS l\n"
-    "    UNWIND l AS p\n"
-    "    RETURN p.o AS o, p.c AS c, p.score AS score, null AS t, null AS s, null AS e\n"
-    "    UNION ALL\n"
-    "    WITH pointers\n"
-    "    UNWIND pointers AS x\n"
-    "    RETURN x.o AS o, null AS c, null AS score, x.t AS t, x.s AS s, x.e AS e\n"
-    "  }\n"
-    "  WITH o, collect(CASE WHEN c IS NOT NULL THEN {c: c, score: score} END) AS mine,\n"
-    "       collect(CASE WHEN t IS NOT NULL THEN {t: t, s: s, e: e} END) AS prev\n"
-    "  WITH o, mine, prev, any(pv IN prev WHERE NOT any(m IN mine\n"
-    "       WHERE m.c.id = pv.t AND m.score >= pv.s)) AS weakened\n"
-    "  CALL {\n"
-    "    WITH o, mine, prev, weakened\n"
-    "    WITH o, mine, prev WHERE NOT weakened\n"
-    "    CALL { WITH prev UNWIND prev AS pv WITH pv.e AS e DELETE e }\n"
-    "    OPTIONAL MATCH (o)-[e:SIMILAR_TO]->(x:Content)\n"
-    "    WITH o, mine, collect({id: x.id, score: e.score, e: e, n: null}) AS kept\n"
-    "    UNWIND [k IN kept WHERE k.e IS NOT NULL] +\n"
-    "           [m IN mine | {id: m.c.id, score: m.score, e: null, n: m.c}] AS a\n"
-    "    WITH o, a ORDER BY a.score DESC, a.id\n"
-    "    WITH o, collect(a) AS ranked\n"
-    "    CALL { WITH ranked UNWIND ranked[$top..] AS d WITH d.e AS e WHERE e IS NOT NULL\n"
-    "           DELETE e }\n"
-    "    CALL { WITH o, ranked UNWIND ranked[..$top] AS t WITH o, t WHERE t.e IS NULL\n"
-    "           WITH o, t.n AS n, t.score AS score\n"
-    "           CREATE (o)-[:SIMILAR_TO {score: score}]->(n) }\n"
-    "    " SET_FLOOR("o")
-    "  }\n"
-    "  RETURN collect(CASE WHEN weakened THEN o.id END) AS weakened\n"
-    "}\n"
-    "WITH ups, reduce(acc = [], x IN orphaned + weakened |\n"
-    "       CASE WHEN x IN acc OR x IN ups THEN acc ELSE acc + x END) AS neighbours\n"
-    RECOMPUTE("neighbours")
-    "RETURN size(ups) AS written, size(neighbours) AS recomputed";
+    "  " SET_FLOOR(
+        "c") "}\n"
+             /*
+              * Every other title o that scores with a written title or pointed at one. If
+              * one of its edges to a written title lost score (or its target no longer
+              * qualifies), a title o does not link to may now belong in its list: o is
+              * recomputed in full below. Otherwise its list is merged: its edges to
+              * unchanged titles plus the written titles it scores with, best $top kept.
+              */
+             "CALL {\n"
+             "  WITH offered_lists, pointers\n"
+             "  CALL {\n"
+             "    WITH offered_lists\n"
+             "    UNWIND offered_lists AS l\n"
+             "    UNWIND l AS p\n"
+             "    RETURN p.o AS o, p.c AS c, p.score AS score, null AS t, null AS s, null AS e\n"
+             "    UNION ALL\n"
+             "    WITH pointers\n"
+             "    UNWIND pointers AS x\n"
+             "    RETURN x.o AS o, null AS c, null AS score, x.t AS t, x.s AS s, x.e AS e\n"
+             "  }\n"
+             "  WITH o, collect(CASE WHEN c IS NOT NULL THEN {c: c, score: score} END) AS mine,\n"
+             "       collect(CASE WHEN t IS NOT NULL THEN {t: t, s: s, e: e} END) AS prev\n"
+             "  WITH o, mine, prev, any(pv IN prev WHERE NOT any(m IN mine\n"
+             "       WHERE m.c.id = pv.t AND m.score >= pv.s)) AS weakened\n"
+             "  CALL {\n"
+             "    WITH o, mine, prev, weakened\n"
+             "    WITH o, mine, prev WHERE NOT weakened\n"
+             "    CALL { WITH prev UNWIND prev AS pv WITH pv.e AS e DELETE e }\n"
+             "    OPTIONAL MATCH (o)-[e:SIMILAR_TO]->(x:Content)\n"
+             "    WITH o, mine, collect({id: x.id, score: e.score, e: e, n: null}) AS kept\n"
+             "    UNWIND [k IN kept WHERE k.e IS NOT NULL] +\n"
+             "           [m IN mine | {id: m.c.id, score: m.score, e: null, n: m.c}] AS a\n"
+             "    WITH o, a ORDER BY a.score DESC, a.id\n"
+             "    WITH o, collect(a) AS ranked\n"
+             "    CALL { WITH ranked UNWIND ranked[$top..] AS d WITH d.e AS e WHERE e IS NOT NULL\n"
+             "           DELETE e }\n"
+             "    CALL { WITH o, ranked UNWIND ranked[..$top] AS t WITH o, t WHERE t.e IS NULL\n"
+             "           WITH o, t.n AS n, t.score AS score\n"
+             "           CREATE (o)-[:SIMILAR_TO {score: score}]->(n) }\n"
+             "    " SET_FLOOR(
+                 "o") "  }\n"
+                      "  RETURN collect(CASE WHEN weakened THEN o.id END) AS weakened\n"
+                      "}\n"
+                      "WITH ups, reduce(acc = [], x IN orphaned + weakened |\n"
+                      "       CASE WHEN x IN acc OR x IN ups THEN acc ELSE acc + x END) AS "
+                      "neighbours\n" RECOMPUTE("neighbours") "RETURN size(ups) AS written, "
+                                                             "size(neighbours) AS recomputed";
 
 /* ---------------- vocabulary and extraction ---------------- */
 
@@ -351,7 +349,8 @@ json_t *enrich_params(hsc_content_event *const *evs, const int *winner, size_t n
         json_object_set_new(r, "id", json_string(e->id));
         json_object_set_new(r, "version", json_integer(e->version));
         json_object_set_new(r, "title", json_string(e->title ? e->title : ""));
-        json_object_set_new(r, "year", (e->has & HSC_HAS_YEAR) ? json_integer(e->year) : json_null());
+        json_object_set_new(r, "year",
+                            (e->has & HSC_HAS_YEAR) ? json_integer(e->year) : json_null());
         json_object_set_new(r, "language", e->language ? json_string(e->language) : json_null());
         json_object_set_new(r, "maturity",
                             (e->has & HSC_HAS_MATURITY) ? json_integer(e->maturity) : json_null());
@@ -528,7 +527,8 @@ int enrich_ctx_init(struct enrich_ctx *ctx, struct ev_loop *loop, const hsc_conf
              hsc_config_topic(cfg, "topics.content_ingested"));
     snprintf(ctx->enriched_topic, sizeof(ctx->enriched_topic), "%s",
              hsc_config_topic(cfg, "topics.content_enriched"));
-    snprintf(ctx->schemas_dir, sizeof(ctx->schemas_dir), "%s", hsc_config_str(cfg, "paths.schemas"));
+    snprintf(ctx->schemas_dir, sizeof(ctx->schemas_dir), "%s",
+             hsc_config_str(cfg, "paths.schemas"));
     ctx->max_message_bytes = (size_t)hsc_config_int(cfg, "enrich.max_message_bytes");
     ctx->w = (struct enrich_weights){
         .genre = hsc_config_double(cfg, "enrich.weight_genre"),

@@ -40,8 +40,8 @@ int main(int argc, char **argv)
         .backoff_max_ms = (int)hsc_config_int(cfg, "backoff.max_ms"),
         .dlq_topic = hsc_config_topic(cfg, "topics.dlq"),
     };
-    hsc_log_info("enrich starting", "input", ctx.input_topic, "output", ctx.enriched_topic,
-                 "neo4j", hsc_config_str(cfg, "neo4j.url"), NULL);
+    hsc_log_info("enrich starting", "input", ctx.input_topic, "output", ctx.enriched_topic, "neo4j",
+                 hsc_config_str(cfg, "neo4j.url"), NULL);
     hsc_stage *st = hsc_stage_new(loop, cfg, &s, &enrich_ops, &ctx, &err);
     if (!st) {
         hsc_log_error("cannot start", "error", err.msg, NULL);

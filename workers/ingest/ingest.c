@@ -257,8 +257,8 @@ static void job_finish(struct job *j, int code, const hsc_err *err)
                 code = HSC_ENOMEM;
                 break;
             }
-            int rc = hsc_stage_emit(b, j->ctx->ingested_topic, ev->id, strlen(ev->id), buf, len,
-                                    NULL);
+            int rc =
+                hsc_stage_emit(b, j->ctx->ingested_topic, ev->id, strlen(ev->id), buf, len, NULL);
             free(buf);
             if (rc) {
                 code = rc;
@@ -313,8 +313,8 @@ static void on_learning(void *arg, PGresult *res, const hsc_err *err)
             rc = hsc_err_set(&e, HSC_ENOMEM, "out of memory");
     }
     if (!rc)
-        rc = hsc_redis_raise(j->ctx->redis, (const char *const *)keys, vals, (size_t)n,
-                             on_versions, j, &e);
+        rc = hsc_redis_raise(j->ctx->redis, (const char *const *)keys, vals, (size_t)n, on_versions,
+                             j, &e);
     for (int i = 0; keys && i < n; i++)
         free(keys[i]);
     free(keys);
@@ -331,7 +331,8 @@ static void run_learning(struct job *j)
     }
     const char *params[1] = {j->learning_json};
     hsc_err err = {0};
-    if (hsc_pg_query_op(j->ctx->pg, "learning", INGEST_LEARNING_SQL, 1, params, on_learning, j, &err))
+    if (hsc_pg_query_op(j->ctx->pg, "learning", INGEST_LEARNING_SQL, 1, params, on_learning, j,
+                        &err))
         job_finish(j, err.code, &err);
 }
 
@@ -384,7 +385,8 @@ static int ingest_process(void *vctx, hsc_stage_batch *b, hsc_stage_msg **msgs, 
     }
     const char *params[1] = {content_json};
     hsc_err err = {0};
-    int rc = hsc_pg_query_op(ctx->pg, "content", INGEST_CONTENT_SQL, 1, params, on_content, j, &err);
+    int rc =
+        hsc_pg_query_op(ctx->pg, "content", INGEST_CONTENT_SQL, 1, params, on_content, j, &err);
     free(content_json);
     if (rc) {
         free(j->items);

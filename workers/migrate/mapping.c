@@ -29,13 +29,16 @@ static const char *const PROP_KEYS[MP_COUNT] = {
 };
 
 static const char *const REL_KEYS[MR_COUNT] = {
-    "migrate.rel_genre", "migrate.rel_theme", "migrate.rel_mood", "migrate.rel_related",
+    "migrate.rel_genre",
+    "migrate.rel_theme",
+    "migrate.rel_mood",
+    "migrate.rel_related",
 };
 
 /* What each property is called in messages (the hsc field it becomes). */
 static const char *const PROP_FIELDS[MP_COUNT] = {
-    "title", "description", "kind", "year", "language", "maturity", "duration_s", "version",
-    "embedding",
+    "title",    "description", "kind",    "year",      "language",
+    "maturity", "duration_s",  "version", "embedding",
 };
 
 const char *migrate_problem_name(enum migrate_problem_kind k)
@@ -129,8 +132,8 @@ int migrate_mapping_load(const hsc_config *cfg, struct migrate_mapping *mp, hsc_
                            "migrate.label: 'Content' is hsc's own label; the legacy titles must "
                            "carry another");
     for (int i = 0; i < MP_COUNT; i++)
-        if ((rc = check_ident(cfg, PROP_KEYS[i], i != MP_TITLE && i != MP_EMBEDDING,
-                              &mp->prop[i], err)))
+        if ((rc = check_ident(cfg, PROP_KEYS[i], i != MP_TITLE && i != MP_EMBEDDING, &mp->prop[i],
+                              err)))
             return rc;
     for (int i = 0; i < MR_COUNT; i++)
         if ((rc = check_ident(cfg, REL_KEYS[i], 1, &mp->rel[i], err)))
@@ -279,14 +282,21 @@ static int problem(struct migrate_problem *pb, enum migrate_problem_kind k, cons
 static const char *type_name(const json_t *v)
 {
     switch (json_typeof(v)) {
-    case JSON_OBJECT: return "a map";
-    case JSON_ARRAY: return "a list";
-    case JSON_STRING: return "a string";
-    case JSON_INTEGER: return "an integer";
-    case JSON_REAL: return "a float";
+    case JSON_OBJECT:
+        return "a map";
+    case JSON_ARRAY:
+        return "a list";
+    case JSON_STRING:
+        return "a string";
+    case JSON_INTEGER:
+        return "an integer";
+    case JSON_REAL:
+        return "a float";
     case JSON_TRUE:
-    case JSON_FALSE: return "a boolean";
-    default: return "null";
+    case JSON_FALSE:
+        return "a boolean";
+    default:
+        return "null";
     }
 }
 
@@ -338,8 +348,7 @@ static int get_list(const char *field, const json_t *v, hsc_strlist *out,
 {
     size_t i;
     const json_t *x;
-    json_array_foreach(v, i, x)
-    {
+    json_array_foreach (v, i, x) {
         char num[32];
         const char *s;
         if (json_is_null(x))
@@ -400,7 +409,9 @@ static int get_embedding(const struct migrate_mapping *mp, const json_t *v, hsc_
             }
             if (!ok || !isfinite(d) || fabs(d) > FLT_MAX)
                 rc = problem(pb, MPK_INVALID, "embedding[%zu]: %s is not a finite float32", i,
-                             ok ? "the value" : json_is_string(x) ? "text" : type_name(x));
+                             ok                  ? "the value"
+                             : json_is_string(x) ? "text"
+                                                 : type_name(x));
             ev->embedding[i] = (float)d;
         }
     }
@@ -408,8 +419,8 @@ static int get_embedding(const struct migrate_mapping *mp, const json_t *v, hsc_
     return rc;
 }
 
-int migrate_row_to_event(const struct migrate_mapping *mp, const json_t *row,
-                         hsc_content_event *ev, struct migrate_problem *pb)
+int migrate_row_to_event(const struct migrate_mapping *mp, const json_t *row, hsc_content_event *ev,
+                         struct migrate_problem *pb)
 {
     memset(ev, 0, sizeof(*ev));
     memset(pb, 0, sizeof(*pb));
@@ -461,8 +472,8 @@ int migrate_row_to_event(const struct migrate_mapping *mp, const json_t *row,
     static const struct {
         int prop;
         unsigned bit;
-    } INTS[] = {{MP_YEAR, HSC_HAS_YEAR}, {MP_MATURITY, HSC_HAS_MATURITY},
-                {MP_DURATION, HSC_HAS_DURATION}};
+    } INTS[] = {
+        {MP_YEAR, HSC_HAS_YEAR}, {MP_MATURITY, HSC_HAS_MATURITY}, {MP_DURATION, HSC_HAS_DURATION}};
     for (size_t i = 0; i < sizeof(INTS) / sizeof(INTS[0]); i++) {
         if ((rc = get_int(mp, INTS[i].prop, props[INTS[i].prop], &n, &present, pb)))
             goto fail;
@@ -550,8 +561,7 @@ static int policy_list(const char *col, const char *json_text, int lang, hsc_str
     } else if (json_is_array(v)) {
         size_t i;
         json_t *x;
-        json_array_foreach(v, i, x)
-        {
+        json_array_foreach (v, i, x) {
             if (json_is_null(x))
                 continue;
             if (!json_is_string(x)) {
@@ -576,8 +586,8 @@ static int policy_list(const char *col, const char *json_text, int lang, hsc_str
         for (size_t i = 0; i < out->n && !rc; i++)
             if (strlen(out->v[i]) != 2 || !isalpha((unsigned char)out->v[i][0]) ||
                 !isalpha((unsigned char)out->v[i][1]))
-                rc = problem(pb, MPK_POLICY, "%s: '%.16s' is not a two-letter ISO 639-1 code",
-                             col, out->v[i]);
+                rc = problem(pb, MPK_POLICY, "%s: '%.16s' is not a two-letter ISO 639-1 code", col,
+                             out->v[i]);
     return rc;
 }
 

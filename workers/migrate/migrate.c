@@ -192,8 +192,7 @@ static char *strlist_json(const hsc_strlist *l)
 
 /* ---- PostgreSQL (synchronous: one statement at a time is all a batch tool needs) ---- */
 
-static PGresult *pg_exec(PGconn *c, const char *sql, int n, const char *const *params,
-                         hsc_err *err)
+static PGresult *pg_exec(PGconn *c, const char *sql, int n, const char *const *params, hsc_err *err)
 {
     for (int attempt = 0; attempt < 2; attempt++) {
         if (PQstatus(c) != CONNECTION_OK)
@@ -203,9 +202,8 @@ static PGresult *pg_exec(PGconn *c, const char *sql, int n, const char *const *p
         if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
             return r;
         const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-        hsc_err_set(err, state ? hsc_pg_classify(state) : HSC_ETRANSIENT,
-                    "postgresql: %s", PQstatus(c) == CONNECTION_OK ? PQresultErrorMessage(r)
-                                                                   : PQerrorMessage(c));
+        hsc_err_set(err, state ? hsc_pg_classify(state) : HSC_ETRANSIENT, "postgresql: %s",
+                    PQstatus(c) == CONNECTION_OK ? PQresultErrorMessage(r) : PQerrorMessage(c));
         PQclear(r);
         if (PQstatus(c) == CONNECTION_OK)
             break; /* the statement failed, not the connection: no point repeating it */
@@ -304,11 +302,10 @@ static void on_delivery(void *arg, int code, const char *errstr, const rd_kafka_
     (void)rkm;
 }
 
-static int send_one(struct mig *m, const char *topic, const char *key, const void *val,
-                    size_t len, rd_kafka_headers_t *h, hsc_err *err)
+static int send_one(struct mig *m, const char *topic, const char *key, const void *val, size_t len,
+                    rd_kafka_headers_t *h, hsc_err *err)
 {
-    if (hsc_producer_send(m->prod, topic, -1, key, strlen(key), val, len, h, on_delivery, m,
-                          err)) {
+    if (hsc_producer_send(m->prod, topic, -1, key, strlen(key), val, len, h, on_delivery, m, err)) {
         rd_kafka_headers_destroy(h);
         return err->code;
     }
@@ -330,9 +327,9 @@ static int send_problem(struct mig *m, const struct migrate_problem *pb, const j
 {
     json_t *o = json_object();
     static const char *const COLS[MIGRATE_PAGE_COLUMNS] = {
-        "id",       "copies",   "eid",     "title",      "description", "kind",
-        "year",     "language", "maturity", "duration_s", "version",     "embedding",
-        "genres",   "themes",   "moods",   "related"};
+        "id",     "copies",   "eid",      "title",      "description", "kind",
+        "year",   "language", "maturity", "duration_s", "version",     "embedding",
+        "genres", "themes",   "moods",    "related"};
     if (json_array_size(row) == MIGRATE_PAGE_COLUMNS)
         for (size_t i = 0; i < MIGRATE_PAGE_COLUMNS; i++)
             json_object_set(o, COLS[i], json_array_get(row, i));
@@ -370,8 +367,8 @@ static int await_deliveries(struct mig *m, hsc_err *err)
     while (m->acked + m->failed < m->sent)
         ev_run(m->loop, EVRUN_ONCE);
     if (m->failed)
-        return hsc_err_set(err, HSC_ETRANSIENT, "kafka: %lld messages not delivered: %s",
-                           m->failed, m->deliver_err);
+        return hsc_err_set(err, HSC_ETRANSIENT, "kafka: %lld messages not delivered: %s", m->failed,
+                           m->deliver_err);
     return 0;
 }
 
@@ -494,14 +491,14 @@ static int scan_bad_ids(struct mig *m, int publish, hsc_err *err)
     size_t i;
     json_t *row;
     int rc = 0;
-    json_array_foreach(rows, i, row)
-    {
+    json_array_foreach (rows, i, row) {
         struct migrate_problem pb = {.kind = MPK_BAD_ID};
         const json_t *eid = json_array_get(row, 0), *id = json_array_get(row, 1);
-        snprintf(pb.eid, sizeof(pb.eid), "%s", json_string_value(eid) ? json_string_value(eid) : "");
+        snprintf(pb.eid, sizeof(pb.eid), "%s",
+                 json_string_value(eid) ? json_string_value(eid) : "");
         snprintf(pb.id, sizeof(pb.id), "%s", json_is_string(id) ? json_string_value(id) : "");
         snprintf(pb.detail, sizeof(pb.detail), "id (property %s): %s", m->mp.id_prop,
-                 json_is_null(id) ? "missing"
+                 json_is_null(id)   ? "missing"
                  : m->mp.id_integer ? "not an integer"
                  : *pb.id           ? "not a string"
                                     : "empty");
@@ -537,11 +534,11 @@ static int write_policies(struct mig *m, const struct migrate_policy *pols, size
             json_array_append_new(ex, json_string(pols[i].excluded.v[j]));
         for (size_t j = 0; j < pols[i].languages.n; j++)
             json_array_append_new(la, json_string(pols[i].languages.v[j]));
-        json_array_append_new(arr, json_pack("{s:s, s:o, s:o, s:o}", "user_id", pols[i].user_id,
-                                             "excluded", ex, "languages", la, "max_maturity",
-                                             pols[i].max_maturity < 0
-                                                 ? json_null()
-                                                 : json_integer(pols[i].max_maturity)));
+        json_array_append_new(
+            arr,
+            json_pack("{s:s, s:o, s:o, s:o}", "user_id", pols[i].user_id, "excluded", ex,
+                      "languages", la, "max_maturity",
+                      pols[i].max_maturity < 0 ? json_null() : json_integer(pols[i].max_maturity)));
     }
     char *text = json_dumps(arr, JSON_COMPACT);
     json_decref(arr);
@@ -763,13 +760,12 @@ static int report_run(struct mig *m, int status, const hsc_err *why)
     double secs = (double)(hsc_mono_us() - m->started_us) / 1e6;
     long long tp = title_problems(m);
     if (m->json) {
-        json_t *o = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:f, s:o, s:b}", "mode",
-                              m->dry_run ? "dry_run" : "migrate", "source", m->source, "titles",
-                              (json_int_t)m->total, "migratable", (json_int_t)(m->total - tp),
-                              "published", (json_int_t)m->published, "policies",
-                              (json_int_t)m->policies, "resumed_from",
-                              (json_int_t)m->resumed_from, "seconds", secs, "problems",
-                              problems_json(m), "complete", status == 0);
+        json_t *o = json_pack(
+            "{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:f, s:o, s:b}", "mode",
+            m->dry_run ? "dry_run" : "migrate", "source", m->source, "titles", (json_int_t)m->total,
+            "migratable", (json_int_t)(m->total - tp), "published", (json_int_t)m->published,
+            "policies", (json_int_t)m->policies, "resumed_from", (json_int_t)m->resumed_from,
+            "seconds", secs, "problems", problems_json(m), "complete", status == 0);
         if (why && why->code)
             json_object_set_new(o, "error", json_string(why->msg));
         char *s = json_dumps(o, JSON_INDENT(2));
@@ -859,10 +855,8 @@ out:
     if (rc)
         hsc_log_error(m->dry_run ? "dry run failed" : "migration stopped", "error", err.msg,
                       "after", after, NULL);
-    int status = rc ? (rc == HSC_ECONFIG ? 2 : 3) : (m->dry_run && title_problems(m) +
-                                                                        m->counts[MPK_POLICY]
-                                                         ? 1
-                                                         : 0);
+    int status = rc ? (rc == HSC_ECONFIG ? 2 : 3)
+                    : (m->dry_run && title_problems(m) + m->counts[MPK_POLICY] ? 1 : 0);
     return report_run(m, status, &err);
 }
 
@@ -873,8 +867,7 @@ struct vreport {
     long long titles, migratable, pg_present, milvus_present, graph_present, changed;
     long long compared, vec_bad, rels, rels_missing, pol_total, pol_ok;
     double max_diff;
-    json_t *missing_pg, *missing_milvus, *missing_graph, *bad_vectors, *missing_rels,
-        *bad_policies;
+    json_t *missing_pg, *missing_milvus, *missing_graph, *bad_vectors, *missing_rels, *bad_policies;
 };
 
 static void vlist_add(json_t *list, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -895,7 +888,9 @@ static int strlist_has(const json_t *list, const char *s)
 {
     size_t i;
     json_t *x;
-    json_array_foreach(list, i, x) if (json_is_string(x) && !strcmp(json_string_value(x), s)) return 1;
+    json_array_foreach (list, i, x)
+        if (json_is_string(x) && !strcmp(json_string_value(x), s))
+            return 1;
     return 0;
 }
 
@@ -920,10 +915,9 @@ static int verify_page(struct mig *m, hsc_content_event *evs, size_t n, struct v
     }
     json_t *pgv = json_object(); /* id -> version, or -1 when deleted */
     for (int i = 0; i < PQntuples(r); i++)
-        json_object_set_new(pgv, PQgetvalue(r, i, 0),
-                            json_integer(PQgetvalue(r, i, 2)[0] == 't'
-                                             ? -1
-                                             : atoll(PQgetvalue(r, i, 1))));
+        json_object_set_new(
+            pgv, PQgetvalue(r, i, 0),
+            json_integer(PQgetvalue(r, i, 2)[0] == 't' ? -1 : atoll(PQgetvalue(r, i, 1))));
     PQclear(r);
     char *changed = calloc(n, 1);
     for (size_t i = 0; i < n; i++) {
@@ -1051,13 +1045,13 @@ static int compare_policies(struct mig *m, struct migrate_policy *pols, size_t n
         char mat[16];
         snprintf(mat, sizeof(mat), "%d", pols[i].max_maturity);
         const char *q[] = {pols[i].user_id, ex, mat, la};
-        PGresult *r = pg_exec(
-            m->pg,
-            "SELECT count(*) FROM user_policies WHERE user_id = $1"
-            " AND excluded_genres = ARRAY(SELECT jsonb_array_elements_text($2::jsonb))"
-            " AND max_maturity IS NOT DISTINCT FROM nullif($3::int, -1)"
-            " AND languages = ARRAY(SELECT jsonb_array_elements_text($4::jsonb))",
-            4, q, err);
+        PGresult *r =
+            pg_exec(m->pg,
+                    "SELECT count(*) FROM user_policies WHERE user_id = $1"
+                    " AND excluded_genres = ARRAY(SELECT jsonb_array_elements_text($2::jsonb))"
+                    " AND max_maturity IS NOT DISTINCT FROM nullif($3::int, -1)"
+                    " AND languages = ARRAY(SELECT jsonb_array_elements_text($4::jsonb))",
+                    4, q, err);
         free(ex);
         free(la);
         if (!r)
@@ -1158,7 +1152,8 @@ static void print_list(const char *what, const json_t *list)
     printf("  %s:", what);
     size_t i;
     json_t *x;
-    json_array_foreach(list, i, x) printf("%s %s", i ? "," : "", json_string_value(x));
+    json_array_foreach (list, i, x)
+        printf("%s %s", i ? "," : "", json_string_value(x));
     printf("%s\n", json_array_size(list) >= 50 ? ", ..." : "");
 }
 
@@ -1176,8 +1171,8 @@ static int report_verify(struct mig *m, const struct vreport *v, int rc, const h
             (json_int_t)v->graph_present, "changed_since", (json_int_t)v->changed,
             "embeddings_compared", (json_int_t)v->compared, "embeddings_different",
             (json_int_t)v->vec_bad, "max_difference", v->max_diff, "relationships",
-            (json_int_t)v->rels, "relationships_missing", (json_int_t)v->rels_missing,
-            "policies", (json_int_t)v->pol_total, "policies_matching", (json_int_t)v->pol_ok);
+            (json_int_t)v->rels, "relationships_missing", (json_int_t)v->rels_missing, "policies",
+            (json_int_t)v->pol_total, "policies_matching", (json_int_t)v->pol_ok);
         json_object_set(o, "missing_postgresql", v->missing_pg);
         json_object_set(o, "missing_milvus", v->missing_milvus);
         json_object_set(o, "missing_graph", v->missing_graph);
@@ -1212,8 +1207,8 @@ static int report_verify(struct mig *m, const struct vreport *v, int rc, const h
     if (rc)
         printf("ERROR: %s\n", err->msg);
     else
-        printf("%s\n", ok ? "OK: every migratable title and policy is in hsc"
-                          : "INCOMPLETE: see above");
+        printf("%s\n",
+               ok ? "OK: every migratable title and policy is in hsc" : "INCOMPLETE: see above");
     return ok ? 0 : rc ? 3 : 1;
 }
 
@@ -1234,8 +1229,7 @@ static int do_verify(struct mig *m)
         m->started_us = hsc_mono_us();
         if (!rc)
             rc = verify_once(m, &v, &err);
-        if ((!rc && verify_ok(&v)) || hsc_mono_us() >= deadline || g_stop ||
-            rc == HSC_ECONFIG)
+        if ((!rc && verify_ok(&v)) || hsc_mono_us() >= deadline || g_stop || rc == HSC_ECONFIG)
             break;
         rc = 0;
         hsc_err_clear(&err);
@@ -1253,7 +1247,9 @@ static int do_verify(struct mig *m)
 static void metrics_refresh(void *arg, hsc_metrics *mx)
 {
     struct mig *m = arg;
-    const char *mode = m->verify ? "mode=\"verify\"" : m->dry_run ? "mode=\"dry_run\"" : "mode=\"migrate\"";
+    const char *mode = m->verify    ? "mode=\"verify\""
+                       : m->dry_run ? "mode=\"dry_run\""
+                                    : "mode=\"migrate\"";
     hsc_metrics_set(mx, "hsc_migrate_titles", mode, (double)m->total);
     hsc_metrics_set(mx, "hsc_migrate_done_titles", mode, (double)m->done);
     hsc_metrics_count(mx, "hsc_migrate_published_total", mode, (double)m->published);
@@ -1325,8 +1321,8 @@ static int setup(struct mig *m, hsc_err *err)
     if (port > 0) {
         m->metrics = hsc_metrics_new();
         hsc_metrics_set_backend_registry(m->metrics);
-        if (!(m->httpd = hsc_httpd_new(m->loop, port, m->metrics, metrics_ready, metrics_refresh,
-                                       m, err)))
+        if (!(m->httpd =
+                  hsc_httpd_new(m->loop, port, m->metrics, metrics_ready, metrics_refresh, m, err)))
             return err->code;
     }
     struct hsc_neo4j_settings ns;

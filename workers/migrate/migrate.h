@@ -34,7 +34,8 @@ enum migrate_prop {
     MP_COUNT
 };
 
-/* The legacy relationship types hsc reads (genre, theme, mood: to tag nodes; related: to titles). */
+/* The legacy relationship types hsc reads (genre, theme, mood: to tag nodes; related: to titles).
+ */
 enum migrate_rel { MR_GENRE, MR_THEME, MR_MOOD, MR_RELATED, MR_COUNT };
 
 /* Why a legacy title cannot be migrated. */
@@ -57,19 +58,18 @@ struct migrate_rating {
 
 /* How the legacy graph and policy table are laid out (the migrate.* keys), validated. */
 struct migrate_mapping {
-    const char *label;        /* title nodes */
-    const char *id_prop;      /* their id */
-    int id_integer;           /* ids are integers (paged numerically) rather than strings */
+    const char *label;          /* title nodes */
+    const char *id_prop;        /* their id */
+    int id_integer;             /* ids are integers (paged numerically) rather than strings */
     const char *prop[MP_COUNT]; /* "" = not present in the legacy graph */
     const char *rel[MR_COUNT];  /* "" = not present */
-    const char *tag_name;     /* the name property of genre/theme/mood nodes */
-    int dim;                  /* the embedding dimension hsc expects (milvus.dimension) */
-    long long default_version; /* when a node has no version */
+    const char *tag_name;       /* the name property of genre/theme/mood nodes */
+    int dim;                    /* the embedding dimension hsc expects (milvus.dimension) */
+    long long default_version;  /* when a node has no version */
     struct migrate_rating ratings[48];
     size_t nratings;
     /* legacy policies: "" table = none */
-    const char *policy_table, *policy_user, *policy_excluded, *policy_maturity,
-        *policy_languages;
+    const char *policy_table, *policy_user, *policy_excluded, *policy_maturity, *policy_languages;
 };
 
 /* One thing wrong with one legacy title or policy row. */
@@ -109,7 +109,8 @@ int migrate_rating_age(const struct migrate_mapping *mp, const char *name);
  */
 char *migrate_page_cypher(const struct migrate_mapping *mp);
 
-/* The query for nodes whose id is missing or of the wrong type (pagination cannot see them). malloc'd. */
+/* The query for nodes whose id is missing or of the wrong type (pagination cannot see them).
+ * malloc'd. */
 char *migrate_bad_id_cypher(const struct migrate_mapping *mp);
 
 /* The query counting every title node. malloc'd. */
@@ -122,8 +123,8 @@ char *migrate_count_cypher(const struct migrate_mapping *mp);
  * Turns one page row into a content event (0), or fills pb and returns its
  * kind. The event is validated as the pipeline would validate it.
  */
-int migrate_row_to_event(const struct migrate_mapping *mp, const json_t *row,
-                         hsc_content_event *ev, struct migrate_problem *pb);
+int migrate_row_to_event(const struct migrate_mapping *mp, const json_t *row, hsc_content_event *ev,
+                         struct migrate_problem *pb);
 
 /* The legacy id of a page row as text (decimal for integer ids); 0, or -1 if it has none. */
 int migrate_row_id(const json_t *row, char *out, size_t cap);

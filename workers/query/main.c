@@ -166,8 +166,8 @@ static void send_reply(struct job *j, const hsc_search_reply *r)
     size_t len;
     hsc_err err = {0};
     if (hsc_codec_encode_search_reply(r, &buf, &len, &err)) {
-        hsc_log_error("cannot encode reply", "correlation_id", r->correlation_id, "error",
-                      err.msg, NULL);
+        hsc_log_error("cannot encode reply", "correlation_id", r->correlation_id, "error", err.msg,
+                      NULL);
         job_end(j);
         return;
     }
@@ -177,8 +177,8 @@ static void send_reply(struct job *j, const hsc_search_reply *r)
                           strlen(r->correlation_id), buf, len, h, on_reply_sent, j, &err)) {
         rd_kafka_headers_destroy(h);
         w->reply_failures++;
-        hsc_log_warn("reply not sent", "correlation_id", r->correlation_id, "topic",
-                     j->reply_topic, "error", err.msg, NULL);
+        hsc_log_warn("reply not sent", "correlation_id", r->correlation_id, "topic", j->reply_topic,
+                     "error", err.msg, NULL);
         job_end(j);
     }
     free(buf);
@@ -220,23 +220,24 @@ static void reject(struct job *j, const rd_kafka_message_t *rkm, const char *cor
                    const hsc_err *why)
 {
     struct worker *w = j->w;
-    hsc_log_warn("bad search request", "correlation_id", corr ? corr : "", "error", why->msg,
-                 NULL);
+    hsc_log_warn("bad search request", "correlation_id", corr ? corr : "", "error", why->msg, NULL);
     w->dlq_count++;
     char tl[300];
     snprintf(tl, sizeof(tl), "topic=\"%s\"", w->topic);
     hsc_metrics_inc(w->metrics, "hsc_dlq_messages_total", tl, 1);
     if (corr && j->reply_topic[0] && j->reply_partition >= 0) {
-        hsc_search_reply r = {.v = 1, .correlation_id = (char *)corr,
-                              .error_code = "bad_request", .error_message = (char *)why->msg};
+        hsc_search_reply r = {.v = 1,
+                              .correlation_id = (char *)corr,
+                              .error_code = "bad_request",
+                              .error_message = (char *)why->msg};
         char *buf;
         size_t len;
         hsc_err e = {0};
         if (!hsc_codec_encode_search_reply(&r, &buf, &len, &e)) {
             rd_kafka_headers_t *h = rd_kafka_headers_new(1);
             rd_kafka_header_add(h, HSC_HDR_CORRELATION_ID, -1, corr, -1);
-            if (hsc_producer_send(w->prod, j->reply_topic, j->reply_partition, corr,
-                                  strlen(corr), buf, len, h, NULL, NULL, &e))
+            if (hsc_producer_send(w->prod, j->reply_topic, j->reply_partition, corr, strlen(corr),
+                                  buf, len, h, NULL, NULL, &e))
                 rd_kafka_headers_destroy(h);
             free(buf);
         }
@@ -277,8 +278,8 @@ static void on_message(void *arg, rd_kafka_message_t *rkm)
     w->inflight++;
     char corr[129], part[24], deadline[24];
     hsc_err err = {0};
-    int have_corr = hsc_kafka_header(rkm, HSC_HDR_CORRELATION_ID, corr, sizeof(corr)) >= 0 &&
-                    corr[0];
+    int have_corr =
+        hsc_kafka_header(rkm, HSC_HDR_CORRELATION_ID, corr, sizeof(corr)) >= 0 && corr[0];
     if (have_corr)
         memcpy(j->correlation_id, corr, sizeof(corr));
     int have_topic =
@@ -389,8 +390,8 @@ static void on_stop_timer(struct ev_loop *loop, ev_timer *w_, int revents)
     if (w->inflight > 0) {
         char n[16];
         snprintf(n, sizeof(n), "%d", w->inflight);
-        hsc_log_warn("shutdown timeout; unanswered requests are left for redelivery", "inflight",
-                     n, NULL);
+        hsc_log_warn("shutdown timeout; unanswered requests are left for redelivery", "inflight", n,
+                     NULL);
     }
     ev_timer_stop(loop, w_);
     hsc_producer_flush(w->prod, 5000);
@@ -434,12 +435,12 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *topics[] = {w.topic};
-    struct hsc_consumer_handlers h = {.on_message = on_message, .on_revoke = on_revoke,
-                                      .can_accept = can_accept};
+    struct hsc_consumer_handlers h = {
+        .on_message = on_message, .on_revoke = on_revoke, .can_accept = can_accept};
     w.prod = hsc_producer_new_interactive(loop, cfg, &err);
     if (w.prod)
-        w.cons = hsc_consumer_new(loop, cfg, hsc_config_str(cfg, "query.group"), topics, 1, &h,
-                                  &w, &err);
+        w.cons = hsc_consumer_new(loop, cfg, hsc_config_str(cfg, "query.group"), topics, 1, &h, &w,
+                                  &err);
     if (!w.prod || !w.cons) {
         hsc_log_error("cannot start", "error", err.msg, NULL);
         hsc_producer_free(w.prod);

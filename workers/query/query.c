@@ -42,7 +42,8 @@ const char QUERY_POLICY_SQL[] =
     "            FROM user_preferences WHERE user_id = $1),\n"
     "  'history', (SELECT coalesce(json_agg(content_id ORDER BY ts DESC), '[]') FROM (\n"
     "      SELECT content_id, max(ts) AS ts FROM learning_events\n"
-    "      WHERE user_id = $1 AND (kind IN ('like', 'complete') OR (kind = 'rating' AND value >= 4))\n"
+    "      WHERE user_id = $1 AND (kind IN ('like', 'complete') OR (kind = 'rating' AND value >= "
+    "4))\n"
     "      GROUP BY content_id ORDER BY 2 DESC LIMIT $2::int) h))\n"
     "FROM (SELECT 1) one LEFT JOIN user_policies p ON p.user_id = $1";
 
@@ -379,7 +380,8 @@ static void add_rel(hsc_candidate *c, const char *type, const char *seed, double
         free(r[c->nrels].type), free(r[c->nrels].seed);
 }
 
-/* Reads enrichment links ([{seed, type, score}]) into c's relationships; returns their score sum. */
+/* Reads enrichment links ([{seed, type, score}]) into c's relationships; returns their score sum.
+ */
 static double take_links(hsc_candidate *c, const char *links)
 {
     json_t *a = json_loads(links ? links : "[]", 0, NULL);
@@ -387,8 +389,7 @@ static double take_links(hsc_candidate *c, const char *links)
     size_t i;
     json_t *l;
     c->has_rels = true;
-    json_array_foreach(a, i, l)
-    {
+    json_array_foreach (a, i, l) {
         const char *type = json_string_value(json_object_get(l, "type"));
         const char *seed = json_string_value(json_object_get(l, "seed"));
         json_t *sc = json_object_get(l, "score");
@@ -446,8 +447,8 @@ static int start_rels(struct qreq *q, size_t top)
         hsc_err err = {0};
         q->refs++;
         q->started_graph = hsc_mono_us();
-        if (hsc_graph_enrich(e->neo, ids, nids, (const char *const *)seeds.v, seeds.n, on_rels,
-                             q, &err) == 0) {
+        if (hsc_graph_enrich(e->neo, ids, nids, (const char *const *)seeds.v, seeds.n, on_rels, q,
+                             &err) == 0) {
             q->rels_state = P_RUN;
             q->phase = PH_RELS;
             started = 1;
@@ -546,8 +547,9 @@ static void fill_json_list(hsc_strlist *l, const char *text)
     json_t *a = json_loads(text, 0, NULL);
     size_t i;
     json_t *v;
-    json_array_foreach(a, i, v) if (json_is_string(v))
-        hsc_strlist_push(l, json_string_value(v), json_string_length(v));
+    json_array_foreach (a, i, v)
+        if (json_is_string(v))
+            hsc_strlist_push(l, json_string_value(v), json_string_length(v));
     json_decref(a);
 }
 
@@ -658,16 +660,18 @@ static int parse_policy(const char *text, const char *user, hsc_policy *p)
     p->max_maturity = (int)json_integer_value(mm);
     size_t i;
     json_t *v;
-    json_array_foreach(json_object_get(o, "excluded_genres"), i, v) if (json_is_string(v))
-        hsc_strlist_push(&p->excluded_genres, json_string_value(v), json_string_length(v));
-    json_array_foreach(json_object_get(o, "languages"), i, v) if (json_is_string(v))
-        hsc_strlist_push(&p->languages, json_string_value(v), json_string_length(v));
-    json_array_foreach(json_object_get(o, "history"), i, v) if (json_is_string(v))
-        hsc_strlist_push(&p->history, json_string_value(v), json_string_length(v));
+    json_array_foreach (json_object_get(o, "excluded_genres"), i, v)
+        if (json_is_string(v))
+            hsc_strlist_push(&p->excluded_genres, json_string_value(v), json_string_length(v));
+    json_array_foreach (json_object_get(o, "languages"), i, v)
+        if (json_is_string(v))
+            hsc_strlist_push(&p->languages, json_string_value(v), json_string_length(v));
+    json_array_foreach (json_object_get(o, "history"), i, v)
+        if (json_is_string(v))
+            hsc_strlist_push(&p->history, json_string_value(v), json_string_length(v));
     json_t *prefs = json_object_get(o, "prefs");
     p->prefs = calloc(json_array_size(prefs) + 1, sizeof(*p->prefs));
-    json_array_foreach(prefs, i, v)
-    {
+    json_array_foreach (prefs, i, v) {
         const char *name = json_string_value(json_array_get(v, 1));
         if (!p->prefs || !name)
             continue;
@@ -715,8 +719,8 @@ static void on_policy(void *arg, PGresult *res, const hsc_err *err)
             long long v = q->policy.version;
             hsc_err e2 = {0};
             q->refs++;
-            if (!key || hsc_redis_raise(e->redis, (const char *const *)&key, &v, 1, on_raised, q,
-                                        &e2))
+            if (!key ||
+                hsc_redis_raise(e->redis, (const char *const *)&key, &v, 1, on_raised, q, &e2))
                 q->refs--;
             free(key);
         }
@@ -882,8 +886,7 @@ static void on_graph_cands(void *arg, const hsc_graph_candidate *v, size_t n, do
                 size_t j;
                 json_t *p;
                 c->has_rels = true;
-                json_array_foreach(a, j, p)
-                {
+                json_array_foreach (a, j, p) {
                     const char *via = json_string_value(json_object_get(p, "via"));
                     const char *seed = json_string_value(json_object_get(p, "seed"));
                     if (!via || !seed)
@@ -973,8 +976,8 @@ static void rank_by_graph_score(struct qreq *q)
         return;
     qsort(v, n, sizeof(*v), by_graph_raw);
     for (size_t i = 0; i < n; i++)
-        v[i]->graph_rank = i && v[i]->graph_raw == v[i - 1]->graph_raw ? v[i - 1]->graph_rank
-                                                                       : (int)i + 1;
+        v[i]->graph_rank =
+            i && v[i]->graph_raw == v[i - 1]->graph_raw ? v[i - 1]->graph_rank : (int)i + 1;
     free(v);
 }
 
@@ -1161,11 +1164,13 @@ static void plan_and_launch(struct qreq *q)
         return;
     }
     /* a backend the planner left out because it is failing or slow is degraded */
-    if (req->strategy == HSC_STRATEGY_AUTO && req->embedding &&
-        (req->seed_ids.n || req->user_id) && !(q->plan.use_vector && q->plan.use_graph))
+    if (req->strategy == HSC_STRATEGY_AUTO && req->embedding && (req->seed_ids.n || req->user_id) &&
+        !(q->plan.use_vector && q->plan.use_graph))
         add_degraded(q, q->plan.use_vector ? "graph" : "vector");
     double attrs_budget = 1.5 * in.policy_p99;
-    attrs_budget = attrs_budget < 2 ? 2 : attrs_budget > remaining / 2 ? remaining / 2 : attrs_budget;
+    attrs_budget = attrs_budget < 2               ? 2
+                   : attrs_budget > remaining / 2 ? remaining / 2
+                                                  : attrs_budget;
     double backends_ms = remaining - attrs_budget;
     /*
      * In a hybrid, a backend's budget is a multiple of its recent p99 (at
@@ -1178,7 +1183,9 @@ static void plan_and_launch(struct qreq *q)
         p99 = in.vector_p99 > p99 ? in.vector_p99 : p99;
     if (q->plan.use_graph && e->lat_graph.n) {
         double g = hsc_latency_p99(&e->lat_graph);
-        p99 = q->plan.sequential ? p99 + g : g > p99 ? g : p99; /* sequential: one after the other */
+        p99 = q->plan.sequential ? p99 + g
+              : g > p99          ? g
+                                 : p99; /* sequential: one after the other */
     }
     /* cutting the only source would turn a slow answer into none: only hybrids are cut */
     if (p99 > 0 && q->plan.use_vector && q->plan.use_graph) {
@@ -1388,8 +1395,10 @@ void query_engine_search(struct query_engine *e, hsc_search_request *req,
         free(q);
         free(own);
         hsc_search_request_clear(req);
-        hsc_search_reply r = {.v = 1, .correlation_id = (char *)correlation_id,
-                              .error_code = "internal", .error_message = "out of memory"};
+        hsc_search_reply r = {.v = 1,
+                              .correlation_id = (char *)correlation_id,
+                              .error_code = "internal",
+                              .error_message = "out of memory"};
         done(arg, &r);
         return;
     }

@@ -59,7 +59,7 @@ struct query_engine {
     hsc_latency lat_vector, lat_graph, lat_policy, lat_cache;
     struct query_policy_slot *policies;
     hsc_metrics *metrics; /* backend latency histograms go here when set (not owned) */
-    struct qreq *active; /* searches in flight, so shutdown can abandon them cleanly */
+    struct qreq *active;  /* searches in flight, so shutdown can abandon them cleanly */
     int inflight;
     struct query_stats stats;
 };
