@@ -7,7 +7,8 @@
  *   2. from the start until `hsc-migrate --verify` passes (every title in
  *      PostgreSQL, Milvus and the graph, sampled embeddings equal, relationships
  *      present): the end-to-end titles/s,
- *   3. one more --verify pass on its own.
+ *   3. one more --verify pass on its own,
+ * and each title's latency from being read to its PostgreSQL commit, as percentiles.
  *
  *   bench_migrate [--titles N (5000)] [--dim D (384)] [--page P (500)] [--rate R (0)]
  *                 [--fixture-only: make the legacy catalogue, print how to migrate it, stop]
@@ -126,6 +127,17 @@ int main(int argc, char **argv)
         "| %d | %d | %s | %.1f s (%.0f/s) | %.1f s | %.1f s | %.1f s | %.1f s | %.0f | %.1f s |\n",
         f.good, dim, page, publish_s, f.good / publish_s, at[0], at[1], at[2], e2e_s,
         f.good / e2e_s, verify_s);
+    /* each title's time from the migrator reading it (its event ts) to its PostgreSQL commit */
+    char *pct = it_pg_text(
+        &t, "WITH x AS (SELECT extract(epoch FROM updated_at) * 1000 - event_ts AS l FROM content)"
+            " SELECT format('%s / %s / %s / %s', round(percentile_cont(0.5) WITHIN GROUP (ORDER BY"
+            " l)::numeric, 1), round(percentile_cont(0.95) WITHIN GROUP (ORDER BY l)::numeric, 1),"
+            " round(percentile_cont(0.99) WITHIN GROUP (ORDER BY l)::numeric, 1),"
+            " round(max(l)::numeric, 1)) FROM x");
+    printf("\nread from legacy Neo4j -> committed in PostgreSQL, per title, ms (p50 / p95 / p99 / "
+           "max): %s\n",
+           pct ? pct : "?");
+    free(pct);
     it_stop(indexer, SIGTERM, 30000);
     it_stop(enrich, SIGTERM, 30000);
     it_stop(ingest, SIGTERM, 30000);
