@@ -83,7 +83,9 @@ struct hsc_stage {
     struct hsc_stage_stats stats;
     hsc_metrics *metrics;
     hsc_httpd *httpd;
-    char label[96]; /* stage="name" */
+    char label[96];          /* stage="name" */
+    struct topic_counts *tc; /* per-topic counts, exported when scraped */
+    size_t ntc;
 };
 
 static void maybe_start_batch(hsc_stage *st);
@@ -162,12 +164,30 @@ static int can_accept(void *arg)
     return !st->stopping && st->qlen < st->soft_cap;
 }
 
-/* Adds v to name{stage, topic}: the per-topic counts. */
-static void count_topic(hsc_stage *st, const char *name, const char *topic, double v)
+/* One topic's message counts (a stage sees two or three topics). */
+struct topic_counts {
+    char *topic;
+    unsigned long long consumed, produced, failed, dlq;
+};
+
+/*
+ * The counts of topic, found or added. Plain counters on the message path;
+ * the metrics registry sees them only when scraped (stage_refresh).
+ */
+static struct topic_counts *topic_counts(hsc_stage *st, const char *topic)
 {
-    char labels[384];
-    snprintf(labels, sizeof(labels), "%s,topic=\"%s\"", st->label, topic ? topic : "");
-    hsc_metrics_inc(st->metrics, name, labels, v);
+    static struct topic_counts none;
+    for (size_t i = 0; i < st->ntc; i++)
+        if (!strcmp(st->tc[i].topic, topic))
+            return &st->tc[i];
+    struct topic_counts *n = realloc(st->tc, (st->ntc + 1) * sizeof(*n));
+    if (!n)
+        return &none;
+    st->tc = n;
+    memset(&n[st->ntc], 0, sizeof(n[0]));
+    if (!(n[st->ntc].topic = strdup(topic ? topic : "")))
+        return &none;
+    return &n[st->ntc++];
 }
 
 /* The next retry delay in ms, counted in hsc_backoff_seconds_total. */
@@ -202,7 +222,7 @@ static void on_message(void *arg, rd_kafka_message_t *rkm)
     }
     m->rkm = rkm;
     st->stats.consumed++;
-    count_topic(st, "hsc_messages_consumed_total", rd_kafka_topic_name(rkm->rkt), 1);
+    topic_counts(st, rd_kafka_topic_name(rkm->rkt))->consumed++;
     if (st->ops.decode(st->ctx, rkm, &m->decoded, &m->err) != HSC_OK) {
         if (m->decoded && st->ops.free_decoded)
             st->ops.free_decoded(st->ctx, m->decoded);
@@ -363,10 +383,10 @@ static void on_delivery(void *arg, int code, const char *errstr, const rd_kafka_
         o->acked = 1;
         if (o->dlq_src) {
             st->stats.dlq++;
-            count_topic(st, "hsc_dlq_messages_total", rd_kafka_topic_name(o->dlq_src->rkm->rkt), 1);
+            topic_counts(st, rd_kafka_topic_name(o->dlq_src->rkm->rkt))->dlq++;
         } else {
             st->stats.produced++;
-            count_topic(st, "hsc_messages_produced_total", o->topic, 1);
+            topic_counts(st, o->topic)->produced++;
         }
     } else {
         b->failed++;
@@ -449,7 +469,7 @@ static void start_produce(hsc_stage_batch *b)
         hsc_log_warn("message sent to DLQ", "stage", st->name, "topic",
                      rd_kafka_topic_name(m->rkm->rkt), "partition", part, "offset", off, "key", key,
                      "error", m->err.msg, NULL);
-        count_topic(st, "hsc_messages_failed_total", rd_kafka_topic_name(m->rkm->rkt), 1);
+        topic_counts(st, rd_kafka_topic_name(m->rkm->rkt))->failed++;
         if (hsc_stage_emit(b, st->dlq_topic, "", 0, "", 0, NULL) == HSC_OK)
             b->out[b->nout - 1].dlq_src = m;
     }
@@ -706,6 +726,19 @@ static void stage_refresh(void *arg, hsc_metrics *m)
     hsc_stage *st = arg;
     const char *l = st->label;
     hsc_metrics_count(m, "hsc_messages_processed_total", l, (double)st->stats.processed);
+    for (size_t i = 0; i < st->ntc; i++) {
+        const struct topic_counts *c = &st->tc[i];
+        char tl[384];
+        snprintf(tl, sizeof(tl), "%s,topic=\"%s\"", l, c->topic);
+        if (c->consumed)
+            hsc_metrics_count(m, "hsc_messages_consumed_total", tl, (double)c->consumed);
+        if (c->produced)
+            hsc_metrics_count(m, "hsc_messages_produced_total", tl, (double)c->produced);
+        if (c->failed)
+            hsc_metrics_count(m, "hsc_messages_failed_total", tl, (double)c->failed);
+        if (c->dlq)
+            hsc_metrics_count(m, "hsc_dlq_messages_total", tl, (double)c->dlq);
+    }
     hsc_metrics_count(m, "hsc_retries_total", l, (double)st->stats.retries);
     hsc_metrics_count(m, "hsc_batches_total", l, (double)st->stats.batches);
     hsc_metrics_set(m, "hsc_pending_messages", l, (double)st->qlen);
@@ -785,6 +818,9 @@ void hsc_stage_free(hsc_stage *st)
     hsc_httpd_free(st->httpd);
     hsc_metrics_set_backend_registry(NULL);
     hsc_metrics_free(st->metrics);
+    for (size_t i = 0; i < st->ntc; i++)
+        free(st->tc[i].topic);
+    free(st->tc);
     hsc_producer_free(st->producer);
     if (st->batch)
         batch_free(st, st->batch);

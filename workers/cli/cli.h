@@ -7,6 +7,19 @@
 /* hsc publish: JSON lines to a topic as encoded messages. */
 int cli_publish(hsc_config *cfg, int argc, char **argv);
 
+/* The most topics schemas/topics.tsv may list. */
+#define CLI_MAX_TOPICS 64
+
+/* One topic hsc uses: its full name (with topics.prefix), partitions and settings. */
+struct cli_topic_spec {
+    char name[256];
+    int partitions;
+    char config[512];
+};
+
+/* Reads schemas/topics.tsv into specs (at most CLI_MAX_TOPICS); -1 after printing why. */
+int cli_topic_specs(const hsc_config *cfg, struct cli_topic_spec *specs, int *n);
+
 /* hsc topics create|list: the topics of schemas/topics.tsv. */
 int cli_topics(hsc_config *cfg, int argc, char **argv);
 

@@ -293,24 +293,22 @@ static void probe_kafka(const hsc_config *cfg, rd_kafka_t *rk, int timeout_ms, s
         return;
     }
     p->ok = 1;
-    static const char *const KEYS[] = {"topics.content_events",   "topics.learning_events",
-                                       "topics.content_ingested", "topics.content_enriched",
-                                       "topics.content_indexed",  "topics.search_requests",
-                                       "topics.search_replies",   "topics.dlq"};
-    int present = 0;
-    for (size_t k = 0; k < sizeof(KEYS) / sizeof(KEYS[0]); k++) {
-        const char *name = hsc_config_topic(cfg, KEYS[k]);
+    /* the topics of schemas/topics.tsv, as hsc topics create makes them */
+    struct cli_topic_spec specs[CLI_MAX_TOPICS];
+    int nspecs = 0, present = 0;
+    if (cli_topic_specs(cfg, specs, &nspecs))
+        nspecs = 0;
+    for (int k = 0; k < nspecs; k++)
         for (int i = 0; i < md->topic_cnt; i++)
-            if (!md->topics[i].err && !strcmp(md->topics[i].topic, name)) {
+            if (!md->topics[i].err && !strcmp(md->topics[i].topic, specs[k].name)) {
                 present++;
                 break;
             }
-    }
     snprintf(p->version, sizeof(p->version), "%d broker%s", md->broker_cnt,
              md->broker_cnt == 1 ? "" : "s");
-    snprintf(p->detail, sizeof(p->detail), "controller %d, %d/%zu hsc topics%s",
-             rd_kafka_controllerid(rk, 0), present, sizeof(KEYS) / sizeof(KEYS[0]),
-             present < (int)(sizeof(KEYS) / sizeof(KEYS[0])) ? " (hsc topics create)" : "");
+    snprintf(p->detail, sizeof(p->detail), "controller %d, %d/%d hsc topics%s",
+             rd_kafka_controllerid(rk, 0), present, nspecs,
+             present < nspecs ? " (hsc topics create)" : "");
     rd_kafka_metadata_destroy(md);
 }
 

@@ -11,15 +11,7 @@
 #include "cli.h"
 #include "kafka.h"
 
-#define MAX_TOPICS 64
-
-struct topic_spec {
-    char name[256];
-    int partitions;
-    char config[512];
-};
-
-static int load_specs(hsc_config *cfg, struct topic_spec *specs, int *n)
+int cli_topic_specs(const hsc_config *cfg, struct cli_topic_spec *specs, int *n)
 {
     char path[1024];
     snprintf(path, sizeof(path), "%s/topics.tsv", hsc_config_str(cfg, "paths.schemas"));
@@ -36,7 +28,7 @@ static int load_specs(hsc_config *cfg, struct topic_spec *specs, int *n)
         if (line[0] == '#' || line[strspn(line, " \t\r\n")] == '\0')
             continue;
         char key[128], cls[32], conf[512];
-        if (sscanf(line, "%127s %31s %511s", key, cls, conf) != 3 || *n >= MAX_TOPICS) {
+        if (sscanf(line, "%127s %31s %511s", key, cls, conf) != 3 || *n >= CLI_MAX_TOPICS) {
             fprintf(stderr, "%s:%d: expected 'name class config'\n", path, lineno);
             fclose(f);
             return -1;
@@ -44,7 +36,7 @@ static int load_specs(hsc_config *cfg, struct topic_spec *specs, int *n)
         char k[160], pk[64];
         snprintf(k, sizeof(k), "topics.%s", key);
         snprintf(pk, sizeof(pk), "topics.%s_partitions", cls);
-        struct topic_spec *s = &specs[(*n)++];
+        struct cli_topic_spec *s = &specs[(*n)++];
         snprintf(s->name, sizeof(s->name), "%s", hsc_config_topic(cfg, k));
         if (!s->name[0]) {
             fprintf(stderr, "%s:%d: no config key %s\n", path, lineno, k);
@@ -82,15 +74,15 @@ static rd_kafka_t *admin_client(hsc_config *cfg)
 
 static int create(hsc_config *cfg)
 {
-    struct topic_spec specs[MAX_TOPICS];
+    struct cli_topic_spec specs[CLI_MAX_TOPICS];
     int n;
-    if (load_specs(cfg, specs, &n))
+    if (cli_topic_specs(cfg, specs, &n))
         return 2;
     rd_kafka_t *rk = admin_client(cfg);
     if (!rk)
         return 2;
     int repl = (int)hsc_config_int(cfg, "topics.replication_factor");
-    rd_kafka_NewTopic_t *nt[MAX_TOPICS];
+    rd_kafka_NewTopic_t *nt[CLI_MAX_TOPICS];
     char errstr[512];
     for (int i = 0; i < n; i++) {
         nt[i] =
@@ -148,9 +140,9 @@ static int create(hsc_config *cfg)
 
 static int list(hsc_config *cfg)
 {
-    struct topic_spec specs[MAX_TOPICS];
+    struct cli_topic_spec specs[CLI_MAX_TOPICS];
     int n;
-    if (load_specs(cfg, specs, &n))
+    if (cli_topic_specs(cfg, specs, &n))
         return 2;
     rd_kafka_t *rk = admin_client(cfg);
     if (!rk)

@@ -109,16 +109,22 @@ static void await_run(struct mig *m, struct await *w)
         ev_run(m->loop, EVRUN_ONCE);
 }
 
+/* Marks w answered, keeping err if there is one; returns 1 when it failed. */
+static int await_answer(struct await *w, const hsc_err *err)
+{
+    w->done = 1;
+    if (!err)
+        return 0;
+    w->code = err->code;
+    snprintf(w->msg, sizeof(w->msg), "%s", err->msg);
+    return 1;
+}
+
 static void on_neo4j(void *arg, const hsc_neo4j_result *res, const hsc_err *err)
 {
     struct await *w = arg;
-    w->done = 1;
-    if (err) {
-        w->code = err->code;
-        snprintf(w->msg, sizeof(w->msg), "%s", err->msg);
-    } else {
+    if (!await_answer(w, err))
         w->rows = json_incref(res->rows);
-    }
 }
 
 /* Runs one statement and returns its rows (NULL and err on failure). */
@@ -139,13 +145,7 @@ static json_t *neo4j_rows(struct mig *m, hsc_neo4j *n, const char *cypher, json_
 static void on_milvus(void *arg, const hsc_milvus_result *res, const hsc_err *err)
 {
     struct await *w = arg;
-    w->done = 1;
-    if (err) {
-        w->code = err->code;
-        snprintf(w->msg, sizeof(w->msg), "%s", err->msg);
-        return;
-    }
-    if (!res->nents)
+    if (await_answer(w, err) || !res->nents)
         return;
     /* the result is the client's: take the vectors over */
     w->ents = calloc(res->nents, sizeof(*w->ents));
@@ -163,12 +163,7 @@ static void on_milvus(void *arg, const hsc_milvus_result *res, const hsc_err *er
 
 static void on_redis(void *arg, const redisReply *reply, const hsc_err *err)
 {
-    struct await *w = arg;
-    w->done = 1;
-    if (err) {
-        w->code = err->code;
-        snprintf(w->msg, sizeof(w->msg), "%s", err->msg);
-    }
+    await_answer(arg, err);
     (void)reply;
 }
 
@@ -179,12 +174,19 @@ static void entities_free(hsc_milvus_entity *e, size_t n)
     free(e);
 }
 
-/* A string list as compact JSON text (malloc'd), for jsonb parameters. */
-static char *strlist_json(const hsc_strlist *l)
+/* A string list as a JSON array (a new reference). */
+static json_t *strlist_array(const hsc_strlist *l)
 {
     json_t *a = json_array();
     for (size_t i = 0; i < l->n; i++)
         json_array_append_new(a, json_string(l->v[i]));
+    return a;
+}
+
+/* A string list as compact JSON text (malloc'd), for jsonb parameters. */
+static char *strlist_json(const hsc_strlist *l)
+{
+    json_t *a = strlist_array(l);
     char *s = json_dumps(a, JSON_COMPACT);
     json_decref(a);
     return s;
@@ -528,18 +530,13 @@ static int ensure_index(struct mig *m, hsc_err *err)
 static int write_policies(struct mig *m, const struct migrate_policy *pols, size_t n, hsc_err *err)
 {
     json_t *arr = json_array();
-    for (size_t i = 0; i < n; i++) {
-        json_t *ex = json_array(), *la = json_array();
-        for (size_t j = 0; j < pols[i].excluded.n; j++)
-            json_array_append_new(ex, json_string(pols[i].excluded.v[j]));
-        for (size_t j = 0; j < pols[i].languages.n; j++)
-            json_array_append_new(la, json_string(pols[i].languages.v[j]));
+    for (size_t i = 0; i < n; i++)
         json_array_append_new(
             arr,
-            json_pack("{s:s, s:o, s:o, s:o}", "user_id", pols[i].user_id, "excluded", ex,
-                      "languages", la, "max_maturity",
+            json_pack("{s:s, s:o, s:o, s:o}", "user_id", pols[i].user_id, "excluded",
+                      strlist_array(&pols[i].excluded), "languages",
+                      strlist_array(&pols[i].languages), "max_maturity",
                       pols[i].max_maturity < 0 ? json_null() : json_integer(pols[i].max_maturity)));
-    }
     char *text = json_dumps(arr, JSON_COMPACT);
     json_decref(arr);
     const char *p[] = {text};
