@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "util.h"
 
@@ -69,7 +70,11 @@ static const struct key_def KEYS[] = {
     {"embeddings.model", T_STR, "text-embedding-3-small", 0, 0, NULL},
     {"embeddings.api_key", T_SECRET, "", 0, 0, NULL},
     {"embeddings.timeout_ms", T_INT, "30000", 100, 600000, NULL},
+    {"http.max_response_bytes", T_INT, "67108864", 1024, 2147483647LL, NULL},
     {"metrics.port", T_INT, "0", 0, 65535, NULL},
+    {"metrics.bind", T_STR, "127.0.0.1", 0, 0, NULL},
+    {"metrics.max_connections", T_INT, "16", 1, 1024, NULL},
+    {"metrics.timeout_ms", T_INT, "5000", 10, 600000, NULL},
     {"log.level", T_ENUM, "info", 0, 0, "debug|info|warn|error"},
     {"log.format", T_ENUM, "logfmt", 0, 0, "logfmt|json"},
     {"backoff.initial_ms", T_INT, "100", 1, 600000, NULL},
@@ -114,6 +119,9 @@ static const struct key_def KEYS[] = {
     {"query.down_cooldown_ms", T_INT, "1000", 0, 600000, NULL},
     {"query.pg_connections", T_INT, "4", 1, 64, NULL},
     {"query.latency_window", T_INT, "256", 8, 100000, NULL},
+    {"query.reply_topics", T_STR, "", 0, 0, NULL},
+    {"query.max_deadline_ms", T_INT, "30000", 10, 3600000, NULL},
+    {"query.max_request_bytes", T_INT, "65536", 256, 16777216, NULL},
     {"client.reply_partition", T_INT, "-1", -1, 100000, NULL},
     {"client.timeout_ms", T_INT, "2000", 10, 600000, NULL},
     {"migrate.name", T_STR, "legacy", 0, 0, NULL},
@@ -180,6 +188,77 @@ static const struct key_def *find_key(const char *key, size_t *idx)
     return NULL;
 }
 
+/*
+ * librdkafka properties that load code into the worker or run a command. A
+ * configuration file, an HSC_RDKAFKA_* variable or a --set is a weaker thing
+ * to control than the binary, so none of them may reach these: hsc uses no
+ * librdkafka plugin, and the defaults of the Kerberos command and the OpenSSL
+ * setup are what a deployment needs. Matched case-insensitively, by prefix
+ * where a trailing '.' or '*' says so.
+ */
+static const struct {
+    const char *name, *why;
+} REFUSED[] = {
+    {"plugin.library.paths", "loads shared libraries into the process (dlopen)"},
+    {"plugin.", "belongs to a librdkafka plugin, and plugins are not loaded"},
+    {"interceptor*", "installs interceptors that run code inside librdkafka"},
+    {"sasl.kerberos.kinit.cmd",
+     "is a shell command librdkafka runs (the default kinit command, fed by "
+     "sasl.kerberos.keytab and sasl.kerberos.principal, needs no override)"},
+    {"ssl.engine.", "loads an OpenSSL engine library (dlopen)"},
+    {"ssl.providers", "loads OpenSSL provider modules"},
+    {"ssl_engine_callback_data", "is a pointer only code may set"},
+};
+
+const char *hsc_config_rdkafka_refused(const char *name)
+{
+    while (*name == ' ' || *name == '\t')
+        name++;
+    for (size_t i = 0; i < sizeof(REFUSED) / sizeof(REFUSED[0]); i++) {
+        const char *r = REFUSED[i].name;
+        size_t n = strlen(r);
+        int prefix = r[n - 1] == '.' || r[n - 1] == '*';
+        if (r[n - 1] == '*')
+            n--;
+        if (prefix ? !strncasecmp(name, r, n) : !strcasecmp(name, r))
+            return REFUSED[i].why;
+    }
+    return NULL;
+}
+
+/* Substrings of a key or property name whose value is a secret (case-insensitive). */
+static const char *const SENSITIVE[] = {
+    "password", "passwd",   "secret", "token",    "api_key", "apikey",    "credential",
+    "private",  "auth_key", ".pem",   "ssl.key.", "jaas",    "keystore.", "sasl.oauthbearer.config",
+    NULL};
+
+bool hsc_config_key_sensitive(const char *name)
+{
+    for (const char *const *k = SENSITIVE; *k; k++) {
+        size_t kl = strlen(*k);
+        for (const char *p = name; *p; p++)
+            if (!strncasecmp(p, *k, kl))
+                return true;
+    }
+    return false;
+}
+
+/*
+ * How a secret value is printed: a connection URL (key "*.url", "*_url")
+ * keeps its host with its password and password=/token= parameters masked;
+ * any other secret is **** whole, whatever it looks like.
+ */
+static void mask_value(const char *key, const char *value, char *out, size_t cap)
+{
+    size_t kl = strlen(key);
+    if (!*value)
+        snprintf(out, cap, "%s", "");
+    else if (kl >= 3 && !strcasecmp(key + kl - 3, "url"))
+        hsc_mask_secrets(value, out, cap);
+    else
+        snprintf(out, cap, "%s", "****");
+}
+
 static bool is_passthrough_section(const char *section)
 {
     return strcmp(section, "rdkafka") == 0 || strcmp(section, "rdkafka.consumer") == 0 ||
@@ -238,6 +317,10 @@ static int check_value(const struct key_def *d, const char *value, hsc_err *err)
 static int add_prop(hsc_config *cfg, const char *section, const char *name, const char *value,
                     hsc_err *err)
 {
+    const char *why = hsc_config_rdkafka_refused(name);
+    if (why)
+        return hsc_err_set(err, HSC_ECONFIG, "%s.%s: refused: this librdkafka property %s", section,
+                           name, why);
     for (size_t i = 0; i < cfg->nprops; i++) {
         if (!strcmp(cfg->props[i].section, section) && !strcmp(cfg->props[i].name, name)) {
             char *v = strdup(value);
@@ -418,8 +501,10 @@ int hsc_config_apply_env(hsc_config *cfg, char *const *env, hsc_err *err)
             prop[j++] = (*p == '_') ? '.' : (char)tolower((unsigned char)*p);
         prop[j] = '\0';
         int rc = add_prop(cfg, "rdkafka", prop, eq + 1, err);
-        if (rc)
+        if (rc) {
+            hsc_err_prefix(err, "environment %.*s: ", (int)(eq - *e), *e);
             return rc;
+        }
     }
     return HSC_OK;
 }
@@ -489,15 +574,20 @@ void hsc_config_dump(const hsc_config *cfg, void *file)
             cur = KEYS[i].key;
             curlen = seclen;
         }
-        if (KEYS[i].type == T_SECRET) {
+        if (KEYS[i].type == T_SECRET || hsc_config_key_sensitive(KEYS[i].key)) {
             char masked[1024];
-            hsc_mask_secrets(cfg->values[i], masked, sizeof(masked));
+            mask_value(KEYS[i].key, cfg->values[i], masked, sizeof(masked));
             fprintf(f, "%s = %s\n", dot + 1, masked);
         } else {
             fprintf(f, "%s = %s\n", dot + 1, cfg->values[i]);
         }
     }
-    for (size_t i = 0; i < cfg->nprops; i++)
-        fprintf(f, "\n[%s]\n%s = %s\n", cfg->props[i].section, cfg->props[i].name,
-                strstr(cfg->props[i].name, "password") ? "****" : cfg->props[i].value);
+    for (size_t i = 0; i < cfg->nprops; i++) {
+        const struct prop *p = &cfg->props[i];
+        char masked[1024];
+        if (hsc_config_key_sensitive(p->name))
+            mask_value(p->name, p->value, masked, sizeof(masked));
+        fprintf(f, "\n[%s]\n%s = %s\n", p->section, p->name,
+                hsc_config_key_sensitive(p->name) ? masked : p->value);
+    }
 }

@@ -3,7 +3,10 @@
  * options. Every known key is declared once in config.c with its type, range
  * and default, so a bad value is reported with the key that holds it. The
  * sections [rdkafka] and [rdkafka.consumer]/[rdkafka.producer] are passed to
- * librdkafka verbatim (librdkafka validates them, and we name the key).
+ * librdkafka verbatim (librdkafka validates them, and we name the key),
+ * except the properties that load code or run a command, which are refused
+ * wherever they come from (file, HSC_RDKAFKA_* variable, --set). Values of
+ * keys whose names say they hold secrets are never printed.
  */
 #ifndef HSC_CONFIG_H
 #define HSC_CONFIG_H
@@ -52,6 +55,20 @@ int hsc_config_each_passthrough(const hsc_config *cfg, const char *section, hsc_
 
 /* Returns "prefix + name" for a topic name key ("topics.content_events"); static buffer per key. */
 const char *hsc_config_topic(const hsc_config *cfg, const char *topic_key);
+
+/*
+ * Why the librdkafka property name may not be configured (it loads code or
+ * runs a command: plugin.library.paths, interceptors, sasl.kerberos.kinit.cmd,
+ * ssl.engine.*, ssl.providers), as a static phrase; NULL if it may.
+ */
+const char *hsc_config_rdkafka_refused(const char *name);
+
+/*
+ * True if the key or property name holds a secret by its name (password,
+ * secret, token, api_key, credential, private, auth_key, *.pem, ssl.key.*,
+ * keystore.*, sasl.jaas, sasl.oauthbearer.config): its value is never printed.
+ */
+bool hsc_config_key_sensitive(const char *name);
 
 /* Writes every known key with its value (secrets masked) to f, as INI. */
 void hsc_config_dump(const hsc_config *cfg, void *file);

@@ -9,6 +9,7 @@
 #include <curl/curl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "backoff.h"
 #include "metrics.h"
@@ -22,6 +23,7 @@ struct req {
     char *body, *method, *url;
     size_t body_len;
     hsc_buf resp;
+    int too_big; /* the body passed the client's max_response: the transfer was aborted */
     int attempt, retries;
     const char *backend, *op; /* static strings, for the metrics; backend NULL: not recorded */
     hsc_backoff bo;
@@ -38,6 +40,7 @@ struct hsc_http {
     ev_timer timer;
     struct req *reqs; /* every request not yet completed */
     size_t nreqs;
+    size_t max_response; /* bytes of body a response may carry (http.max_response_bytes) */
 };
 
 /* The watcher of one socket curl asked us to watch. */
@@ -91,6 +94,7 @@ static int start_attempt(struct req *r, hsc_err *err)
 {
     r->attempt++;
     r->resp.len = 0;
+    r->too_big = 0;
     r->errbuf[0] = '\0';
     CURLMcode mc = curl_multi_add_handle(r->h->multi, r->easy);
     if (mc != CURLM_OK)
@@ -134,6 +138,32 @@ static void retry_or_fail(struct req *r, const hsc_http_response *res, const cha
     complete(r, NULL, &err);
 }
 
+/* "user:pw@host:port" of a URL, as "host:port" (for errors: no credentials). */
+static void url_host(const char *url, char *out, size_t cap)
+{
+    const char *p = strstr(url, "://");
+    p = p ? p + 3 : url;
+    size_t n = strcspn(p, "/?#");
+    const char *at = memchr(p, '@', n);
+    if (at) {
+        n -= (size_t)(at + 1 - p);
+        p = at + 1;
+    }
+    snprintf(out, cap, "%.*s", (int)n, p);
+}
+
+/* A response body over the client's cap: the transfer was aborted. */
+static void fail_too_big(struct req *r)
+{
+    char host[256];
+    url_host(r->url, host, sizeof(host));
+    hsc_err err;
+    hsc_err_set(&err, HSC_ETRANSIENT,
+                "%s %s: response from %s exceeds http.max_response_bytes (%zu bytes); aborted",
+                r->method, r->url, host, r->h->max_response);
+    complete(r, NULL, &err);
+}
+
 static void check_done(hsc_http *h)
 {
     CURLMsg *m;
@@ -149,6 +179,10 @@ static void check_done(hsc_http *h)
             double secs = 0;
             curl_easy_getinfo(r->easy, CURLINFO_TOTAL_TIME, &secs);
             hsc_metrics_backend_call(r->backend, r->op, secs);
+        }
+        if (r->too_big || rc == CURLE_FILESIZE_EXCEEDED) {
+            fail_too_big(r); /* the next attempt would get the same body: no retry */
+            continue;
         }
         if (rc != CURLE_OK) {
             retry_or_fail(r, NULL, r->errbuf[0] ? r->errbuf : curl_easy_strerror(rc));
@@ -241,7 +275,23 @@ static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
 static size_t on_write(char *p, size_t size, size_t n, void *arg)
 {
     struct req *r = arg;
+    if (size * n > r->h->max_response - r->resp.len) {
+        r->too_big = 1; /* returning short makes curl abort with CURLE_WRITE_ERROR */
+        return 0;
+    }
     return hsc_buf_append(&r->resp, p, size * n) ? 0 : size * n;
+}
+
+static size_t g_max_response = HSC_HTTP_MAX_RESPONSE_DEFAULT;
+
+void hsc_http_configure(const hsc_config *cfg)
+{
+    g_max_response = (size_t)hsc_config_int(cfg, "http.max_response_bytes");
+}
+
+void hsc_http_set_max_response(hsc_http *h, size_t bytes)
+{
+    h->max_response = bytes;
 }
 
 hsc_http *hsc_http_new(struct ev_loop *loop, hsc_err *err)
@@ -261,6 +311,7 @@ hsc_http *hsc_http_new(struct ev_loop *loop, hsc_err *err)
         return NULL;
     }
     h->loop = loop;
+    h->max_response = g_max_response;
     ev_timer_init(&h->timer, on_timer, 0., 0.);
     h->timer.data = h;
     curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, sock_cb);
@@ -276,6 +327,10 @@ hsc_http *hsc_http_new(struct ev_loop *loop, hsc_err *err)
 int hsc_http_request(hsc_http *h, const struct hsc_http_request *q, hsc_http_fn cb, void *arg,
                      hsc_err *err)
 {
+    if (strncasecmp(q->url, "http://", 7) && strncasecmp(q->url, "https://", 8))
+        return hsc_err_set(err, HSC_ECONFIG,
+                           "%s %.200s: only http:// and https:// URLs are allowed", q->method,
+                           q->url);
     struct req *r = calloc(1, sizeof(*r));
     if (!r)
         return hsc_err_set(err, HSC_ENOMEM, "out of memory");
@@ -326,6 +381,16 @@ int hsc_http_request(hsc_http *h, const struct hsc_http_request *q, hsc_http_fn 
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    /* Only http(s), for the URL and any redirect: never file://, gopher://, ... */
+#if LIBCURL_VERSION_NUM >= 0x075500 /* 7.85.0 */
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+#else
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+    /* A Content-Length over the cap fails before the body; on_write stops the rest. */
+    curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)h->max_response);
     /* "Expect: 100-continue" would cost a round trip on every large body. */
     struct curl_slist *n = curl_slist_append(r->hdrs, "Expect:");
     if (n) {

@@ -7,6 +7,12 @@
  * with capped exponential backoff and jitter; a rejected request (other 4xx)
  * is never retried. A response that arrives is handed over whatever its
  * status: the caller knows what its API's errors mean.
+ *
+ * A backend is trusted with answers, not with the worker's memory or files:
+ * only http:// and https:// URLs are accepted (for redirects too), and a
+ * response body longer than http.max_response_bytes aborts the transfer with
+ * an error naming the host and the cap (not retried: the next attempt would
+ * get the same body).
  */
 #ifndef HSC_HTTP_H
 #define HSC_HTTP_H
@@ -14,7 +20,11 @@
 #include <ev.h>
 #include <stddef.h>
 
+#include "config.h"
 #include "hsc/error.h"
+
+/* The default response body cap (64 MiB), as http.max_response_bytes. */
+#define HSC_HTTP_MAX_RESPONSE_DEFAULT ((size_t)64 * 1024 * 1024)
 
 /* A client on one loop: a curl multi handle and its sockets and timer. */
 typedef struct hsc_http hsc_http;
@@ -47,10 +57,19 @@ struct hsc_http_request {
     const char *backend, *op;
 };
 
+/* Sets the process-wide settings of clients created afterwards (http.max_response_bytes). */
+void hsc_http_configure(const hsc_config *cfg);
+
+/* Sets the response body cap of one client, in bytes. */
+void hsc_http_set_max_response(hsc_http *h, size_t bytes);
+
 /* Creates a client on loop. */
 hsc_http *hsc_http_new(struct ev_loop *loop, hsc_err *err);
 
-/* Starts req; cb is called exactly once (never from inside this call). */
+/*
+ * Starts req; cb is called exactly once (never from inside this call). A URL
+ * that is not http:// or https:// is an error now (HSC_ECONFIG).
+ */
 int hsc_http_request(hsc_http *h, const struct hsc_http_request *req, hsc_http_fn cb, void *arg,
                      hsc_err *err);
 

@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,19 @@ static int set_prop(void *arg, const char *name, const char *value, hsc_err *err
     if (rd_kafka_conf_set(c->conf, name, value, errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK)
         return hsc_err_set(err, HSC_ECONFIG, "%s", errstr);
     return HSC_OK;
+}
+
+/*
+ * A property from the user's [rdkafka*] sections: refused if it loads code or
+ * runs a command (config.c refuses it at load time; this holds for any other
+ * way into the pass-through table).
+ */
+static int set_user_prop(void *arg, const char *name, const char *value, hsc_err *err)
+{
+    const char *why = hsc_config_rdkafka_refused(name);
+    if (why)
+        return hsc_err_set(err, HSC_ECONFIG, "refused: this librdkafka property %s", why);
+    return set_prop(arg, name, value, err);
 }
 
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
@@ -76,8 +90,8 @@ rd_kafka_conf_t *hsc_kafka_conf(const hsc_config *cfg, const char *role,
             return NULL;
         }
     }
-    if (hsc_config_each_passthrough(cfg, "rdkafka", set_prop, &c, err) ||
-        hsc_config_each_passthrough(cfg, section, set_prop, &c, err)) {
+    if (hsc_config_each_passthrough(cfg, "rdkafka", set_user_prop, &c, err) ||
+        hsc_config_each_passthrough(cfg, section, set_user_prop, &c, err)) {
         rd_kafka_conf_destroy(conf);
         return NULL;
     }
@@ -670,7 +684,8 @@ void hsc_consumer_free(hsc_consumer *c)
 
 /* ---------------- headers and DLQ ---------------- */
 
-int hsc_kafka_header(const rd_kafka_message_t *rkm, const char *name, char *buf, size_t cap)
+int hsc_kafka_header_get(const rd_kafka_message_t *rkm, const char *name, char *buf, size_t cap,
+                         hsc_err *err)
 {
     rd_kafka_headers_t *hdrs = NULL;
     if (rd_kafka_message_headers(rkm, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR || !hdrs)
@@ -679,14 +694,25 @@ int hsc_kafka_header(const rd_kafka_message_t *rkm, const char *name, char *buf,
     size_t n;
     if (rd_kafka_header_get_last(hdrs, name, &v, &n) != RD_KAFKA_RESP_ERR_NO_ERROR)
         return -1;
-    if (cap == 0)
-        return -1;
-    if (n >= cap)
-        n = cap - 1;
+    /* A value is rejected whole, never cut: a truncated id or topic is another id or topic. */
+    if (n >= cap || n > INT_MAX) {
+        hsc_err_set(err, HSC_EINVAL, "header %s: %zu bytes do not fit in %zu", name, n,
+                    cap ? cap - 1 : 0);
+        return -2;
+    }
+    if (n && memchr(v, '\0', n)) {
+        hsc_err_set(err, HSC_EINVAL, "header %s: value contains a NUL byte", name);
+        return -2;
+    }
     if (n)
         memcpy(buf, v, n);
     buf[n] = '\0';
     return (int)n;
+}
+
+int hsc_kafka_header(const rd_kafka_message_t *rkm, const char *name, char *buf, size_t cap)
+{
+    return hsc_kafka_header_get(rkm, name, buf, cap, NULL);
 }
 
 int hsc_dlq_send(hsc_producer *p, const char *dlq_topic, const char *stage,

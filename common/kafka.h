@@ -84,7 +84,11 @@ hsc_consumer *hsc_consumer_new_partition(struct ev_loop *loop, const hsc_config 
                                          const struct hsc_consumer_handlers *h, void *arg,
                                          hsc_err *err);
 
-/* Drains messages now (the owner calls this after making room). */
+/*
+ * Drains messages now (the owner calls this after making room). Called from
+ * inside a handler it returns at once: the drain already running sees the
+ * room, so a backlog of messages that each finish at once never recurses.
+ */
 void hsc_consumer_poll(hsc_consumer *c);
 
 /* Pauses (1) or resumes (0) fetching on every assigned partition, now and on later assigns. */
@@ -123,7 +127,20 @@ void hsc_consumer_export_lag(const hsc_consumer *c, struct hsc_metrics *m, const
 /* Destroys c (closing it first if hsc_consumer_close was not called). */
 void hsc_consumer_free(hsc_consumer *c);
 
-/* Copies header name's value of rkm into buf (NUL-terminated); -1 if absent. */
+/*
+ * Copies the last value of header name of rkm into buf (NUL-terminated).
+ * Returns its length (>= 0); -1 if the header is absent (err untouched); -2
+ * if it is present but invalid: longer than cap - 1 bytes or holding a NUL
+ * byte. An invalid value is never truncated or copied (buf is left as it
+ * was) and err (may be NULL) names the header and the reason, so a caller
+ * can reject the message rather than act on a cut value. Callers that test
+ * "< 0" treat invalid like absent; callers that must tell them apart
+ * compare with -1 and -2.
+ */
+int hsc_kafka_header_get(const rd_kafka_message_t *rkm, const char *name, char *buf, size_t cap,
+                         hsc_err *err);
+
+/* hsc_kafka_header_get without the error text: the same returns (-1 absent, -2 invalid). */
 int hsc_kafka_header(const rd_kafka_message_t *rkm, const char *name, char *buf, size_t cap);
 
 /* Sends rkm's payload to the DLQ with headers naming stage, error and source. */

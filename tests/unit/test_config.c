@@ -139,6 +139,91 @@ static void test_set_and_dump_masks_secrets(void **s)
     (void)s;
 }
 
+/* Every way a code-loading librdkafka property can arrive is refused, naming the key and why. */
+static void test_code_loading_rdkafka_properties_refused(void **s)
+{
+    hsc_err err = {0};
+    hsc_config *c = hsc_config_new();
+    char *env[] = {"HSC_RDKAFKA_PLUGIN_LIBRARY_PATHS=/tmp/evil.so", NULL};
+    assert_int_equal(hsc_config_apply_env(c, env, &err), HSC_ECONFIG);
+    assert_non_null(strstr(err.msg, "environment HSC_RDKAFKA_PLUGIN_LIBRARY_PATHS: "
+                                    "rdkafka.plugin.library.paths: refused"));
+    assert_non_null(strstr(err.msg, "dlopen"));
+    char *kinit[] = {"HSC_RDKAFKA_SASL_KERBEROS_KINIT_CMD=touch /tmp/pwned", NULL};
+    assert_int_equal(hsc_config_apply_env(c, kinit, &err), HSC_ECONFIG);
+    assert_non_null(strstr(err.msg, "rdkafka.sasl.kerberos.kinit.cmd: refused"));
+    assert_non_null(strstr(err.msg, "shell command"));
+    /* --set, with any case */
+    assert_int_equal(hsc_config_set(c, "rdkafka.consumer.SSL.Engine.Location", "/x.so", &err),
+                     HSC_ECONFIG);
+    assert_non_null(strstr(err.msg, "rdkafka.consumer.SSL.Engine.Location: refused"));
+    assert_int_equal(hsc_config_set(c, "rdkafka.ssl.providers", "legacy", &err), HSC_ECONFIG);
+    assert_int_equal(hsc_config_set(c, "rdkafka.interceptors", "x", &err), HSC_ECONFIG);
+    /* the INI file: the line is named too */
+    char *path = write_ini("[rdkafka.producer]\nlinger.ms = 5\nplugin.library.paths = a.so\n");
+    assert_int_equal(hsc_config_load_file(c, path, &err), HSC_ECONFIG);
+    assert_non_null(strstr(err.msg, ":3: rdkafka.producer.plugin.library.paths: refused"));
+    unlink(path);
+    free(path);
+    /* nothing refused reached the pass-through */
+    char got[256] = "";
+    hsc_config_each_passthrough(c, "rdkafka", collect, got, &err);
+    hsc_config_each_passthrough(c, "rdkafka.consumer", collect, got, &err);
+    assert_null(strstr(got, "plugin"));
+    assert_null(strstr(got, "kinit"));
+    assert_null(strstr(got, "engine"));
+    /* what does not load code still passes: OIDC login, file paths, the unsecured JWT config */
+    assert_int_equal(hsc_config_set(c, "rdkafka.sasl.oauthbearer.method", "oidc", &err), 0);
+    assert_int_equal(hsc_config_set(c, "rdkafka.ssl.ca.location", "/etc/ca.pem", &err), 0);
+    assert_null(hsc_config_rdkafka_refused("sasl.oauthbearer.config"));
+    assert_null(hsc_config_rdkafka_refused("sasl.kerberos.keytab"));
+    assert_non_null(hsc_config_rdkafka_refused("  plugin.library.paths"));
+    hsc_config_free(c);
+    (void)s;
+}
+
+/* Secrets are masked by their key's name, in known keys and in librdkafka properties. */
+static void test_dump_masks_by_sensitive_name(void **s)
+{
+    hsc_config *c = hsc_config_new();
+    hsc_err err = {0};
+    assert_int_equal(hsc_config_set(c, "milvus.token", "root:Milvus-tok3n", &err), 0);
+    assert_int_equal(hsc_config_set(c, "neo4j.password", "n3o-pass", &err), 0);
+    assert_int_equal(hsc_config_set(c, "embeddings.api_key", "sk-abc123", &err), 0);
+    assert_int_equal(hsc_config_set(c, "redis.url", "redis://:r3dis@h:6379/0", &err), 0);
+    char *env[] = {"HSC_RDKAFKA_SASL_PASSWORD=kafk4-pw",
+                   "HSC_RDKAFKA_SASL_OAUTHBEARER_CLIENT_SECRET=oidc-s3cret",
+                   "HSC_RDKAFKA_SSL_KEY_PEM=-----BEGIN PRIVATE KEY-----xyz",
+                   "HSC_RDKAFKA_SSL_KEYSTORE_PASSWORD=ks-pw",
+                   "HSC_RDKAFKA_SASL_OAUTHBEARER_CONFIG=principal=admin extension_k=v4lue",
+                   "HSC_RDKAFKA_SASL_USERNAME=alice",
+                   NULL};
+    assert_int_equal(hsc_config_apply_env(c, env, &err), 0);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    hsc_config_dump(c, f);
+    fclose(f);
+    const char *secrets[] = {"Milvus-tok3n", "n3o-pass",    "sk-abc123", "r3dis", "kafk4-pw",
+                             "s3cret",       "PRIVATE KEY", "ks-pw",     "v4lue"};
+    for (size_t i = 0; i < sizeof(secrets) / sizeof(*secrets); i++)
+        if (strstr(buf, secrets[i]))
+            fail_msg("%s printed in:\n%s", secrets[i], buf);
+    assert_non_null(strstr(buf, "token = ****\n"));
+    assert_non_null(strstr(buf, "url = redis://:****@h:6379/0\n"));
+    assert_non_null(strstr(buf, "sasl.password = ****\n"));
+    assert_non_null(strstr(buf, "sasl.username = alice\n")); /* not a secret */
+    assert_non_null(strstr(buf, "bind = 127.0.0.1\n"));      /* the metrics default */
+    assert_true(hsc_config_key_sensitive("ssl.key.pem"));
+    assert_true(hsc_config_key_sensitive("sasl.jaas.config"));
+    assert_true(hsc_config_key_sensitive("query.auth_key"));
+    assert_false(hsc_config_key_sensitive("ssl.ca.location"));
+    assert_false(hsc_config_key_sensitive("metrics.port"));
+    free(buf);
+    hsc_config_free(c);
+    (void)s;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -147,6 +232,8 @@ int main(void)
         cmocka_unit_test(test_errors_name_key_and_line),
         cmocka_unit_test(test_environment_overrides),
         cmocka_unit_test(test_set_and_dump_masks_secrets),
+        cmocka_unit_test(test_code_loading_rdkafka_properties_refused),
+        cmocka_unit_test(test_dump_masks_by_sensitive_name),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
