@@ -345,13 +345,261 @@ static int key_is(const msgpack_object *k, const char *name)
     return k->via.str.size == n && memcmp(k->via.str.ptr, name, n) == 0;
 }
 
-/* Unpacks buf into *res and checks it is one map covering every byte. */
-static int unpack_map(const void *buf, size_t len, msgpack_unpacked *res, hsc_err *err)
+/*
+ * The index of key k among names (*idx = -1 for a non-string or unknown key,
+ * which the caller ignores). A known key met a second time is an error:
+ * *seen has one bit per name, so the check costs nothing per key and the
+ * decoder stays linear in the map size (unknown keys are never compared).
+ */
+static int field_of(const msgpack_object *k, const char *const *names, int n, const char *prefix,
+                    uint32_t *seen, int *idx, hsc_err *err)
+{
+    *idx = -1;
+    if (k->type != MSGPACK_OBJECT_STR)
+        return HSC_OK;
+    for (int i = 0; i < n; i++)
+        if (key_is(k, names[i])) {
+            if (*seen & (1u << i))
+                return hsc_err_set(err, HSC_EINVAL, "%s%s: key appears twice", prefix, names[i]);
+            *seen |= 1u << i;
+            *idx = i;
+            return HSC_OK;
+        }
+    return HSC_OK;
+}
+
+/* ---------- bounds: one linear pass over the bytes before anything is allocated ---------- */
+
+/*
+ * msgpack-c allocates a container's elements from its header before reading
+ * them, so five bytes claiming a map of 4 billion entries would ask for
+ * 200 GB. scan_value walks the encoding once, iteratively per container and
+ * recursively only to HSC_CODEC_MAX_DEPTH, checking every size against the
+ * limits of codec.h and against the bytes actually there; only a message
+ * that passes is handed to msgpack-c. The error names the field by its path
+ * ("filters.genres", "results[].title").
+ */
+struct scan {
+    const unsigned char *p, *end;
+    hsc_err *err;
+};
+
+static int scan_truncated(struct scan *s)
+{
+    return hsc_err_set(s->err, HSC_EINVAL, "message: not MessagePack (truncated)");
+}
+
+/* Reads a big-endian unsigned integer of `bytes` bytes. */
+static int scan_uint(struct scan *s, int bytes, uint64_t *out)
+{
+    if ((size_t)(s->end - s->p) < (size_t)bytes)
+        return scan_truncated(s);
+    uint64_t v = 0;
+    for (int i = 0; i < bytes; i++)
+        v = v << 8 | *s->p++;
+    *out = v;
+    return HSC_OK;
+}
+
+static int scan_skip(struct scan *s, uint64_t n)
+{
+    if ((uint64_t)(s->end - s->p) < n)
+        return scan_truncated(s);
+    s->p += n;
+    return HSC_OK;
+}
+
+/* A string, bin or ext body of n bytes, at most max. */
+static int scan_body(struct scan *s, const char *field, const char *what, uint64_t n, long max)
+{
+    if (n > (uint64_t)max)
+        return hsc_err_set(s->err, HSC_EINVAL, "%s: %s of %llu bytes exceeds %ld", field, what,
+                           (unsigned long long)n, max);
+    return scan_skip(s, n);
+}
+
+/* The path of a map value: parent.key, with the key cut to 40 printable bytes. */
+static void scan_child(char *out, size_t cap, const char *parent, const unsigned char *key,
+                       size_t klen)
+{
+    char k[41];
+    size_t n = klen < 40 ? klen : 40;
+    for (size_t i = 0; i < n; i++)
+        k[i] = key[i] > 0x20 && key[i] < 0x7f ? (char)key[i] : '?';
+    k[n] = 0;
+    snprintf(out, cap, "%s%s%s", parent, *parent ? "." : "", k);
+}
+
+static int scan_value(struct scan *s, const char *field, const char *path, int depth);
+
+/* Checks a string key (its length against HSC_CODEC_MAX_KEY_BYTES) and returns its bytes. */
+static int scan_key(struct scan *s, const char *field, const unsigned char **key, size_t *klen,
+                    int *is_str)
+{
+    unsigned c = *s->p;
+    uint64_t n = 0;
+    int rc = HSC_OK;
+    *is_str = 1;
+    if (c >= 0xa0 && c <= 0xbf) {
+        s->p++;
+        n = c & 0x1f;
+    } else if (c >= 0xd9 && c <= 0xdb) {
+        s->p++;
+        rc = scan_uint(s, 1 << (c - 0xd9), &n);
+    } else {
+        *is_str = 0;
+        return HSC_OK;
+    }
+    if (rc)
+        return rc;
+    if (n > HSC_CODEC_MAX_KEY_BYTES)
+        return hsc_err_set(s->err, HSC_EINVAL, "%s: map key of %llu bytes exceeds %d", field,
+                           (unsigned long long)n, HSC_CODEC_MAX_KEY_BYTES);
+    *key = s->p;
+    *klen = (size_t)n;
+    return scan_skip(s, n);
+}
+
+static int scan_map(struct scan *s, const char *field, const char *path, uint64_t n, int depth)
+{
+    if (n > HSC_CODEC_MAX_MAP_ENTRIES)
+        return hsc_err_set(s->err, HSC_EINVAL, "%s: map of %llu entries exceeds %d", field,
+                           (unsigned long long)n, HSC_CODEC_MAX_MAP_ENTRIES);
+    if (depth >= HSC_CODEC_MAX_DEPTH)
+        return hsc_err_set(s->err, HSC_EINVAL, "%s: nested deeper than %d levels", field,
+                           HSC_CODEC_MAX_DEPTH);
+    for (uint64_t i = 0; i < n; i++) {
+        const unsigned char *key = NULL;
+        size_t klen = 0;
+        int is_str, rc;
+        if (s->p >= s->end)
+            return scan_truncated(s);
+        if ((rc = scan_key(s, field, &key, &klen, &is_str)))
+            return rc;
+        char child[160];
+        if (is_str) {
+            scan_child(child, sizeof(child), path, key, klen);
+        } else {
+            snprintf(child, sizeof(child), "%s", field);
+            if ((rc = scan_value(s, child, path, depth + 1)))
+                return rc;
+        }
+        if ((rc = scan_value(s, child, child, depth + 1)))
+            return rc;
+    }
+    return HSC_OK;
+}
+
+static int scan_array(struct scan *s, const char *field, uint64_t n, int depth)
+{
+    if (n > HSC_CODEC_MAX_ARRAY_LEN)
+        return hsc_err_set(s->err, HSC_EINVAL, "%s: array of %llu entries exceeds %d", field,
+                           (unsigned long long)n, HSC_CODEC_MAX_ARRAY_LEN);
+    if (depth >= HSC_CODEC_MAX_DEPTH)
+        return hsc_err_set(s->err, HSC_EINVAL, "%s: nested deeper than %d levels", field,
+                           HSC_CODEC_MAX_DEPTH);
+    char elem[160];
+    snprintf(elem, sizeof(elem), "%s[]", field);
+    for (uint64_t i = 0; i < n; i++) {
+        int rc = scan_value(s, elem, elem, depth + 1);
+        if (rc)
+            return rc;
+    }
+    return HSC_OK;
+}
+
+/* One value named field; path is what its map keys are appended to. */
+static int scan_value(struct scan *s, const char *field, const char *path, int depth)
+{
+    if (s->p >= s->end)
+        return scan_truncated(s);
+    unsigned c = *s->p++;
+    uint64_t n = 0;
+    int rc;
+    if (c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3)
+        return HSC_OK; /* fixint, nil, booleans */
+    if (c <= 0x8f)
+        return scan_map(s, field, path, c & 0x0f, depth);
+    if (c <= 0x9f)
+        return scan_array(s, field, c & 0x0f, depth);
+    if (c <= 0xbf)
+        return scan_body(s, field, "string", c & 0x1f, HSC_CODEC_MAX_STR_BYTES);
+    switch (c) {
+    case 0xc4: /* bin 8, 16, 32 */
+    case 0xc5:
+    case 0xc6:
+        if ((rc = scan_uint(s, 1 << (c - 0xc4), &n)))
+            return rc;
+        return scan_body(s, field, "bin", n, HSC_CODEC_MAX_BIN_BYTES);
+    case 0xc7: /* ext 8, 16, 32: length, type, body */
+    case 0xc8:
+    case 0xc9:
+        if ((rc = scan_uint(s, 1 << (c - 0xc7), &n)) || (rc = scan_skip(s, 1)))
+            return rc;
+        return scan_body(s, field, "ext", n, HSC_CODEC_MAX_STR_BYTES);
+    case 0xca: /* float 32, 64 */
+        return scan_skip(s, 4);
+    case 0xcb:
+        return scan_skip(s, 8);
+    case 0xcc: /* uint 8..64, int 8..64 */
+    case 0xcd:
+    case 0xce:
+    case 0xcf:
+        return scan_skip(s, 1u << (c - 0xcc));
+    case 0xd0:
+    case 0xd1:
+    case 0xd2:
+    case 0xd3:
+        return scan_skip(s, 1u << (c - 0xd0));
+    case 0xd4: /* fixext 1..16: type and body */
+    case 0xd5:
+    case 0xd6:
+    case 0xd7:
+    case 0xd8:
+        return scan_skip(s, 1 + (1u << (c - 0xd4)));
+    case 0xd9: /* str 8, 16, 32 */
+    case 0xda:
+    case 0xdb:
+        if ((rc = scan_uint(s, 1 << (c - 0xd9), &n)))
+            return rc;
+        return scan_body(s, field, "string", n, HSC_CODEC_MAX_STR_BYTES);
+    case 0xdc: /* array 16, 32 */
+    case 0xdd:
+        if ((rc = scan_uint(s, c == 0xdc ? 2 : 4, &n)))
+            return rc;
+        return scan_array(s, field, n, depth);
+    case 0xde: /* map 16, 32 */
+    case 0xdf:
+        if ((rc = scan_uint(s, c == 0xde ? 2 : 4, &n)))
+            return rc;
+        return scan_map(s, field, path, n, depth);
+    default: /* 0xc1 is never used */
+        return hsc_err_set(s->err, HSC_EINVAL, "message: not MessagePack (malformed)");
+    }
+}
+
+/*
+ * Checks buf against every bound, then unpacks it into *res and checks it is
+ * one map with string keys covering every byte. what names the message
+ * ("content") in errors about the message as a whole.
+ */
+static int unpack_map(const void *buf, size_t len, const char *what, msgpack_unpacked *res,
+                      hsc_err *err)
 {
     size_t off = 0;
     msgpack_unpacked_init(res);
     if (len == 0)
         return hsc_err_set(err, HSC_EINVAL, "message: empty");
+    if (len > HSC_CODEC_MAX_MESSAGE_BYTES)
+        return hsc_err_set(err, HSC_EINVAL, "%s: message of %zu bytes exceeds %d", what, len,
+                           HSC_CODEC_MAX_MESSAGE_BYTES);
+    struct scan s = {.p = buf, .end = (const unsigned char *)buf + len, .err = err};
+    int rc = scan_value(&s, what, "", 0);
+    if (rc)
+        return rc;
+    if (s.p != s.end)
+        return hsc_err_set(err, HSC_EINVAL, "message: %zu trailing bytes after the map",
+                           (size_t)(s.end - s.p));
     msgpack_unpack_return r = msgpack_unpack_next(res, buf, len, &off);
     if (r != MSGPACK_UNPACK_SUCCESS)
         return hsc_err_set(err, HSC_EINVAL, "message: not MessagePack (%s)",
@@ -362,34 +610,57 @@ static int unpack_map(const void *buf, size_t len, msgpack_unpacked *res, hsc_er
         return hsc_err_set(err, HSC_EINVAL, "message: expected a map, got %s",
                            type_name(res->data.type));
     const msgpack_object_map *m = &res->data.via.map;
-    for (uint32_t i = 0; i < m->size; i++) {
+    for (uint32_t i = 0; i < m->size; i++)
         if (m->ptr[i].key.type != MSGPACK_OBJECT_STR)
             return hsc_err_set(err, HSC_EINVAL, "message: map key %u is a %s, not a string", i,
                                type_name(m->ptr[i].key.type));
-        for (uint32_t j = 0; j < i; j++)
-            if (m->ptr[j].key.via.str.size == m->ptr[i].key.via.str.size &&
-                !memcmp(m->ptr[j].key.via.str.ptr, m->ptr[i].key.via.str.ptr,
-                        m->ptr[i].key.via.str.size))
-                return hsc_err_set(err, HSC_EINVAL, "%.*s: key appears twice",
-                                   (int)m->ptr[i].key.via.str.size, m->ptr[i].key.via.str.ptr);
-    }
     return HSC_OK;
 }
 
+enum {
+    C_V,
+    C_OP,
+    C_ID,
+    C_VERSION,
+    C_TITLE,
+    C_DESCRIPTION,
+    C_KIND,
+    C_GENRES,
+    C_THEMES,
+    C_MOODS,
+    C_RELATED,
+    C_LANGUAGE,
+    C_YEAR,
+    C_MATURITY,
+    C_DURATION,
+    C_EMBEDDING,
+    C_TS,
+    C_NKEYS
+};
+static const char *const CONTENT_KEYS[C_NKEYS] = {
+    "v",    "op",       "id",         "version",   "title",   "description",
+    "kind", "genres",   "themes",     "moods",     "related", "language",
+    "year", "maturity", "duration_s", "embedding", "ts"};
+
 static int decode_content_fields(const msgpack_object_map *m, hsc_content_event *ev, hsc_err *err)
 {
-    int have_v = 0, have_op = 0, have_version = 0;
+    uint32_t seen = 0;
     for (uint32_t i = 0; i < m->size; i++) {
-        const msgpack_object *k = &m->ptr[i].key, *o = &m->ptr[i].val;
+        const msgpack_object *o = &m->ptr[i].val;
         int64_t n;
-        int rc = HSC_OK;
-        if (o->type == MSGPACK_OBJECT_NIL && !key_is(k, "v") && !key_is(k, "op") &&
-            !key_is(k, "id") && !key_is(k, "version"))
+        int f, rc = field_of(&m->ptr[i].key, CONTENT_KEYS, C_NKEYS, "", &seen, &f, err);
+        if (rc)
+            return rc;
+        if (f < 0)
+            continue; /* unknown keys are ignored */
+        if (o->type == MSGPACK_OBJECT_NIL && f != C_V && f != C_OP && f != C_ID && f != C_VERSION)
             continue; /* nil means absent for optional fields */
-        if (key_is(k, "v")) {
+        switch (f) {
+        case C_V:
             if (!(rc = get_int("v", o, 0, 1000, &n, err)))
-                ev->v = (int)n, have_v = 1;
-        } else if (key_is(k, "op")) {
+                ev->v = (int)n;
+            break;
+        case C_OP: {
             char *op = NULL;
             if (!(rc = get_str("op", o, &op, err))) {
                 if (!strcmp(op, "upsert"))
@@ -398,55 +669,70 @@ static int decode_content_fields(const msgpack_object_map *m, hsc_content_event 
                     ev->op = HSC_OP_DELETE;
                 else
                     rc = hsc_err_set(err, HSC_EINVAL, "op: '%.32s' is not upsert or delete", op);
-                have_op = 1;
             }
             free(op);
-        } else if (key_is(k, "id")) {
+            break;
+        }
+        case C_ID:
             rc = get_str("id", o, &ev->id, err);
-        } else if (key_is(k, "version")) {
-            if (!(rc = get_int("version", o, INT64_MIN, INT64_MAX, &ev->version, err)))
-                have_version = 1;
-        } else if (key_is(k, "title")) {
+            break;
+        case C_VERSION:
+            rc = get_int("version", o, INT64_MIN, INT64_MAX, &ev->version, err);
+            break;
+        case C_TITLE:
             rc = get_str("title", o, &ev->title, err);
-        } else if (key_is(k, "description")) {
+            break;
+        case C_DESCRIPTION:
             rc = get_str("description", o, &ev->description, err);
-        } else if (key_is(k, "kind")) {
+            break;
+        case C_KIND:
             rc = get_str("kind", o, &ev->kind, err);
-        } else if (key_is(k, "genres")) {
+            break;
+        case C_GENRES:
             rc = get_strlist("genres", o, &ev->genres, err);
-        } else if (key_is(k, "themes")) {
+            break;
+        case C_THEMES:
             rc = get_strlist("themes", o, &ev->themes, err);
-        } else if (key_is(k, "moods")) {
+            break;
+        case C_MOODS:
             rc = get_strlist("moods", o, &ev->moods, err);
-        } else if (key_is(k, "related")) {
+            break;
+        case C_RELATED:
             rc = get_strlist("related", o, &ev->related, err);
-        } else if (key_is(k, "language")) {
+            break;
+        case C_LANGUAGE:
             rc = get_str("language", o, &ev->language, err);
-        } else if (key_is(k, "year")) {
+            break;
+        case C_YEAR:
             if (!(rc = get_int("year", o, INT32_MIN, INT32_MAX, &n, err)))
                 ev->year = (int32_t)n, ev->has |= HSC_HAS_YEAR;
-        } else if (key_is(k, "maturity")) {
+            break;
+        case C_MATURITY:
             if (!(rc = get_int("maturity", o, INT32_MIN, INT32_MAX, &n, err)))
                 ev->maturity = (int32_t)n, ev->has |= HSC_HAS_MATURITY;
-        } else if (key_is(k, "duration_s")) {
+            break;
+        case C_DURATION:
             if (!(rc = get_int("duration_s", o, INT64_MIN, INT64_MAX, &ev->duration_s, err)))
                 ev->has |= HSC_HAS_DURATION;
-        } else if (key_is(k, "embedding")) {
+            break;
+        case C_EMBEDDING:
             rc = get_embedding(o, &ev->embedding, &ev->dim, err);
-        } else if (key_is(k, "ts")) {
+            break;
+        case C_TS:
             if (!(rc = get_int("ts", o, INT64_MIN, INT64_MAX, &ev->ts, err)))
                 ev->has |= HSC_HAS_TS;
+            break;
         }
         if (rc)
             return rc;
     }
-    if (!have_v)
+    if (!(seen & 1u << C_V))
         return hsc_err_set(err, HSC_EINVAL, "v: missing");
-    if (!have_op)
+    if (!(seen & 1u << C_OP))
         return hsc_err_set(err, HSC_EINVAL, "op: missing");
     if (!ev->id)
         return hsc_err_set(err, HSC_EINVAL, "id: missing");
-    if (!have_version)
+    if (!(seen & 1u << C_VERSION))
         return hsc_err_set(err, HSC_EINVAL, "version: missing");
     return hsc_codec_validate_content(ev, err);
 }
@@ -455,7 +741,7 @@ int hsc_codec_decode_content(const void *buf, size_t len, hsc_content_event *ev,
 {
     memset(ev, 0, sizeof(*ev));
     msgpack_unpacked res;
-    int rc = unpack_map(buf, len, &res, err);
+    int rc = unpack_map(buf, len, "content", &res, err);
     if (!rc)
         rc = decode_content_fields(&res.data.via.map, ev, err);
     msgpack_unpacked_destroy(&res);
@@ -464,25 +750,36 @@ int hsc_codec_decode_content(const void *buf, size_t len, hsc_content_event *ev,
     return rc;
 }
 
+enum { L_V, L_USER_ID, L_CONTENT_ID, L_KIND, L_VALUE, L_TS, L_NKEYS };
+static const char *const LEARNING_KEYS[L_NKEYS] = {"v",    "user_id", "content_id",
+                                                   "kind", "value",   "ts"};
+
 static int decode_learning_fields(const msgpack_object_map *m, hsc_learning_event *ev, hsc_err *err)
 {
-    int have_v = 0, have_ts = 0;
+    uint32_t seen = 0;
     for (uint32_t i = 0; i < m->size; i++) {
-        const msgpack_object *k = &m->ptr[i].key, *o = &m->ptr[i].val;
+        const msgpack_object *o = &m->ptr[i].val;
         int64_t n;
-        int rc = HSC_OK;
-        if (key_is(k, "v")) {
+        int f, rc = field_of(&m->ptr[i].key, LEARNING_KEYS, L_NKEYS, "", &seen, &f, err);
+        if (rc)
+            return rc;
+        switch (f) {
+        case L_V:
             if (!(rc = get_int("v", o, 0, 1000, &n, err)))
-                ev->v = (int)n, have_v = 1;
-        } else if (key_is(k, "user_id")) {
+                ev->v = (int)n;
+            break;
+        case L_USER_ID:
             rc = get_str("user_id", o, &ev->user_id, err);
-        } else if (key_is(k, "content_id")) {
+            break;
+        case L_CONTENT_ID:
             rc = get_str("content_id", o, &ev->content_id, err);
-        } else if (key_is(k, "kind")) {
+            break;
+        case L_KIND:
             rc = get_str("kind", o, &ev->kind, err);
-        } else if (key_is(k, "value")) {
+            break;
+        case L_VALUE:
             if (o->type == MSGPACK_OBJECT_NIL)
-                continue;
+                break;
             if (o->type == MSGPACK_OBJECT_FLOAT32 || o->type == MSGPACK_OBJECT_FLOAT64)
                 ev->value = o->via.f64;
             else if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
@@ -493,20 +790,23 @@ static int decode_learning_fields(const msgpack_object_map *m, hsc_learning_even
                 rc = hsc_err_set(err, HSC_EINVAL, "value: expected a number, got %s",
                                  type_name(o->type));
             ev->has_value = (rc == HSC_OK);
-        } else if (key_is(k, "ts")) {
-            if (!(rc = get_int("ts", o, INT64_MIN, INT64_MAX, &ev->ts, err)))
-                have_ts = 1;
+            break;
+        case L_TS:
+            rc = get_int("ts", o, INT64_MIN, INT64_MAX, &ev->ts, err);
+            break;
+        default:
+            break; /* unknown keys are ignored */
         }
         if (rc)
             return rc;
     }
-    if (!have_v)
+    if (!(seen & 1u << L_V))
         return hsc_err_set(err, HSC_EINVAL, "v: missing");
     if (!ev->user_id)
         return hsc_err_set(err, HSC_EINVAL, "user_id: missing");
     if (!ev->content_id)
         return hsc_err_set(err, HSC_EINVAL, "content_id: missing");
-    if (!have_ts)
+    if (!(seen & 1u << L_TS))
         return hsc_err_set(err, HSC_EINVAL, "ts: missing");
     return hsc_codec_validate_learning(ev, err);
 }
@@ -515,7 +815,7 @@ int hsc_codec_decode_learning(const void *buf, size_t len, hsc_learning_event *e
 {
     memset(ev, 0, sizeof(*ev));
     msgpack_unpacked res;
-    int rc = unpack_map(buf, len, &res, err);
+    int rc = unpack_map(buf, len, "learning", &res, err);
     if (!rc)
         rc = decode_learning_fields(&res.data.via.map, ev, err);
     msgpack_unpacked_destroy(&res);
@@ -657,60 +957,77 @@ int hsc_codec_encode_learning(const hsc_learning_event *ev, char **out, size_t *
 
 /* ---------- IndexedRecord ---------- */
 
+enum { I_V, I_ID, I_VERSION, I_OP, I_INDEXED, I_REASON, I_EPOCH, I_DIM, I_TS, I_NKEYS };
+static const char *const INDEXED_KEYS[I_NKEYS] = {"v",      "id",    "version", "op", "indexed",
+                                                  "reason", "epoch", "dim",     "ts"};
+
 static int decode_indexed_fields(const msgpack_object_map *m, hsc_indexed_record *r, hsc_err *err)
 {
-    int have_v = 0, have_version = 0, have_op = 0, have_indexed = 0, have_ts = 0;
+    uint32_t seen = 0;
     for (uint32_t i = 0; i < m->size; i++) {
-        const msgpack_object *k = &m->ptr[i].key, *o = &m->ptr[i].val;
+        const msgpack_object *o = &m->ptr[i].val;
         int64_t n;
-        int rc = HSC_OK;
-        if (key_is(k, "v")) {
+        int f, rc = field_of(&m->ptr[i].key, INDEXED_KEYS, I_NKEYS, "", &seen, &f, err);
+        if (rc)
+            return rc;
+        switch (f) {
+        case I_V:
             if (!(rc = get_int("v", o, 0, 1000, &n, err)))
-                r->v = (int)n, have_v = 1;
-        } else if (key_is(k, "id")) {
+                r->v = (int)n;
+            break;
+        case I_ID:
             rc = get_str("id", o, &r->id, err);
-        } else if (key_is(k, "version")) {
-            if (!(rc = get_int("version", o, 0, INT64_MAX, &r->version, err)))
-                have_version = 1;
-        } else if (key_is(k, "op")) {
+            break;
+        case I_VERSION:
+            rc = get_int("version", o, 0, INT64_MAX, &r->version, err);
+            break;
+        case I_OP: {
             char *op = NULL;
             if (!(rc = get_str("op", o, &op, err))) {
                 if (!strcmp(op, "upsert") || !strcmp(op, "delete"))
-                    r->op = strcmp(op, "upsert") ? HSC_OP_DELETE : HSC_OP_UPSERT, have_op = 1;
+                    r->op = strcmp(op, "upsert") ? HSC_OP_DELETE : HSC_OP_UPSERT;
                 else
                     rc = hsc_err_set(err, HSC_EINVAL, "op: must be \"upsert\" or \"delete\"");
             }
             free(op);
-        } else if (key_is(k, "indexed")) {
+            break;
+        }
+        case I_INDEXED:
             if (!(rc = want("indexed", o, MSGPACK_OBJECT_BOOLEAN, "a boolean", err)))
-                r->indexed = o->via.boolean, have_indexed = 1;
-        } else if (key_is(k, "reason")) {
+                r->indexed = o->via.boolean;
+            break;
+        case I_REASON:
             rc = get_str("reason", o, &r->reason, err);
-        } else if (key_is(k, "epoch")) {
+            break;
+        case I_EPOCH:
             rc = get_int("epoch", o, 0, INT64_MAX, &r->epoch, err);
-        } else if (key_is(k, "dim")) {
+            break;
+        case I_DIM:
             if (!(rc = get_int("dim", o, 0, HSC_MAX_EMBEDDING_DIM, &n, err)))
                 r->dim = (int32_t)n;
-        } else if (key_is(k, "ts")) {
-            if (!(rc = get_int("ts", o, INT64_MIN, INT64_MAX, &r->ts, err)))
-                have_ts = 1;
+            break;
+        case I_TS:
+            rc = get_int("ts", o, INT64_MIN, INT64_MAX, &r->ts, err);
+            break;
+        default:
+            break; /* unknown keys are ignored */
         }
         if (rc)
             return rc;
     }
-    if (!have_v)
+    if (!(seen & 1u << I_V))
         return hsc_err_set(err, HSC_EINVAL, "v: missing");
     if (!r->id)
         return hsc_err_set(err, HSC_EINVAL, "id: missing");
     if (!hsc_id_valid(r->id, strlen(r->id)))
         return hsc_err_set(err, HSC_EINVAL, "id: must be 1-%d of [A-Za-z0-9._:-]", HSC_MAX_ID_LEN);
-    if (!have_version)
+    if (!(seen & 1u << I_VERSION))
         return hsc_err_set(err, HSC_EINVAL, "version: missing");
-    if (!have_op)
+    if (!(seen & 1u << I_OP))
         return hsc_err_set(err, HSC_EINVAL, "op: missing");
-    if (!have_indexed)
+    if (!(seen & 1u << I_INDEXED))
         return hsc_err_set(err, HSC_EINVAL, "indexed: missing");
-    if (!have_ts)
+    if (!(seen & 1u << I_TS))
         return hsc_err_set(err, HSC_EINVAL, "ts: missing");
     return HSC_OK;
 }
@@ -719,7 +1036,7 @@ int hsc_codec_decode_indexed(const void *buf, size_t len, hsc_indexed_record *r,
 {
     memset(r, 0, sizeof(*r));
     msgpack_unpacked res;
-    int rc = unpack_map(buf, len, &res, err);
+    int rc = unpack_map(buf, len, "indexed", &res, err);
     if (!rc)
         rc = decode_indexed_fields(&res.data.via.map, r, err);
     msgpack_unpacked_destroy(&res);
@@ -857,37 +1174,54 @@ static int check_ids(const char *field, const hsc_strlist *l, hsc_err *err)
     return HSC_OK;
 }
 
+enum { F_GENRES, F_EXCLUDE_IDS, F_LANGUAGE, F_YEAR_MIN, F_YEAR_MAX, F_MAX_MATURITY, F_NKEYS };
+static const char *const FILTER_KEYS[F_NKEYS] = {"genres",   "exclude_ids", "language",
+                                                 "year_min", "year_max",    "max_maturity"};
+
 static int decode_filters(const msgpack_object *o, hsc_search_filters *f, hsc_err *err)
 {
     int rc = want("filters", o, MSGPACK_OBJECT_MAP, "a map", err);
     if (rc)
         return rc;
     const msgpack_object_map *m = &o->via.map;
+    uint32_t seen = 0;
     for (uint32_t i = 0; i < m->size && !rc; i++) {
         const msgpack_object *k = &m->ptr[i].key, *val = &m->ptr[i].val;
         int64_t n;
+        int x;
         if (k->type != MSGPACK_OBJECT_STR)
             return hsc_err_set(err, HSC_EINVAL, "filters: key %u is not a string", i);
+        if ((rc = field_of(k, FILTER_KEYS, F_NKEYS, "filters.", &seen, &x, err)))
+            return rc;
         if (val->type == MSGPACK_OBJECT_NIL)
             continue;
-        if (key_is(k, "genres")) {
+        switch (x) {
+        case F_GENRES:
             if (!(rc = get_strlist("filters.genres", val, &f->genres, err)))
                 rc = check_tags("filters.genres", &f->genres, err);
-        } else if (key_is(k, "exclude_ids")) {
+            break;
+        case F_EXCLUDE_IDS:
             if (!(rc = get_strlist("filters.exclude_ids", val, &f->exclude_ids, err)))
                 rc = check_ids("filters.exclude_ids", &f->exclude_ids, err);
-        } else if (key_is(k, "language")) {
+            break;
+        case F_LANGUAGE:
             if (!(rc = get_str("filters.language", val, &f->language, err)))
                 rc = check_text("filters.language", f->language, 16, err);
-        } else if (key_is(k, "year_min")) {
+            break;
+        case F_YEAR_MIN:
             if (!(rc = get_int("filters.year_min", val, 0, 9999, &n, err)))
                 f->year_min = (int32_t)n, f->has |= HSC_FILTER_YEAR_MIN;
-        } else if (key_is(k, "year_max")) {
+            break;
+        case F_YEAR_MAX:
             if (!(rc = get_int("filters.year_max", val, 0, 9999, &n, err)))
                 f->year_max = (int32_t)n, f->has |= HSC_FILTER_YEAR_MAX;
-        } else if (key_is(k, "max_maturity")) {
+            break;
+        case F_MAX_MATURITY:
             if (!(rc = get_int("filters.max_maturity", val, 0, 21, &n, err)))
                 f->max_maturity = (int32_t)n, f->has |= HSC_FILTER_MAX_MATURITY;
+            break;
+        default:
+            break; /* unknown keys are ignored */
         }
     }
     if (!rc && (f->has & HSC_FILTER_YEAR_MIN) && (f->has & HSC_FILTER_YEAR_MAX) &&
@@ -897,37 +1231,63 @@ static int decode_filters(const msgpack_object *o, hsc_search_filters *f, hsc_er
     return rc;
 }
 
+enum {
+    R_V,
+    R_USER_ID,
+    R_EMBEDDING,
+    R_SEED_IDS,
+    R_K,
+    R_FILTERS,
+    R_INCLUDE_RELS,
+    R_STRATEGY,
+    R_CACHE,
+    R_NKEYS
+};
+static const char *const REQUEST_KEYS[R_NKEYS] = {
+    "v",        "user_id", "embedding", "seed_ids", "k", "filters", "include_relationships",
+    "strategy", "cache"};
+
 static int decode_request_fields(const msgpack_object_map *m, hsc_search_request *r, hsc_err *err)
 {
-    int have_v = 0;
+    uint32_t seen = 0;
     for (uint32_t i = 0; i < m->size; i++) {
-        const msgpack_object *k = &m->ptr[i].key, *o = &m->ptr[i].val;
+        const msgpack_object *o = &m->ptr[i].val;
         int64_t n;
-        int rc = HSC_OK;
-        if (o->type == MSGPACK_OBJECT_NIL && !key_is(k, "v"))
+        int f, rc = field_of(&m->ptr[i].key, REQUEST_KEYS, R_NKEYS, "", &seen, &f, err);
+        if (rc)
+            return rc;
+        if (o->type == MSGPACK_OBJECT_NIL && f != R_V)
             continue;
-        if (key_is(k, "v")) {
+        switch (f) {
+        case R_V:
             if (!(rc = get_int("v", o, 1, 1, &n, err)))
-                r->v = (int)n, have_v = 1;
-        } else if (key_is(k, "user_id")) {
+                r->v = (int)n;
+            break;
+        case R_USER_ID:
             if (!(rc = get_str("user_id", o, &r->user_id, err)))
                 rc = check_id("user_id", r->user_id, err);
-        } else if (key_is(k, "embedding")) {
+            break;
+        case R_EMBEDDING:
             rc = get_embedding(o, &r->embedding, &r->dim, err);
             for (size_t d = 0; !rc && d < r->dim; d++)
                 if (!isfinite(r->embedding[d]))
                     rc = hsc_err_set(err, HSC_EINVAL, "embedding: value %zu is not finite", d);
-        } else if (key_is(k, "seed_ids")) {
+            break;
+        case R_SEED_IDS:
             if (!(rc = get_strlist("seed_ids", o, &r->seed_ids, err)))
                 rc = check_ids("seed_ids", &r->seed_ids, err);
-        } else if (key_is(k, "k")) {
+            break;
+        case R_K:
             if (!(rc = get_int("k", o, 1, HSC_SEARCH_K_MAX, &n, err)))
                 r->k = (int)n;
-        } else if (key_is(k, "filters")) {
+            break;
+        case R_FILTERS:
             rc = decode_filters(o, &r->filters, err);
-        } else if (key_is(k, "include_relationships")) {
+            break;
+        case R_INCLUDE_RELS:
             rc = get_bool("include_relationships", o, &r->include_relationships, err);
-        } else if (key_is(k, "strategy")) {
+            break;
+        case R_STRATEGY: {
             char *s = NULL;
             if (!(rc = get_str("strategy", o, &s, err)) && hsc_strategy_parse(s, &r->strategy))
                 rc = hsc_err_set(err, HSC_EINVAL,
@@ -935,13 +1295,18 @@ static int decode_request_fields(const msgpack_object_map *m, hsc_search_request
                                  "graph_only, hybrid_parallel, hybrid_sequential, cached_only",
                                  s);
             free(s);
-        } else if (key_is(k, "cache")) {
+            break;
+        }
+        case R_CACHE:
             rc = get_bool("cache", o, &r->cache, err);
+            break;
+        default:
+            break; /* unknown keys are ignored */
         }
         if (rc)
             return rc;
     }
-    if (!have_v)
+    if (!(seen & 1u << R_V))
         return hsc_err_set(err, HSC_EINVAL, "v: missing");
     return HSC_OK;
 }
@@ -951,7 +1316,7 @@ int hsc_codec_decode_search_request(const void *buf, size_t len, hsc_search_requ
 {
     hsc_search_request_init(r);
     msgpack_unpacked res;
-    int rc = unpack_map(buf, len, &res, err);
+    int rc = unpack_map(buf, len, "search request", &res, err);
     if (!rc)
         rc = decode_request_fields(&res.data.via.map, r, err);
     msgpack_unpacked_destroy(&res);
@@ -1099,6 +1464,9 @@ int hsc_codec_encode_search_reply(const hsc_search_reply *r, char **out, size_t 
     return finish(&sb, out, len, err);
 }
 
+enum { REL_TYPE, REL_SEED, REL_SCORE, REL_NKEYS };
+static const char *const REL_KEYS[REL_NKEYS] = {"type", "seed", "score"};
+
 static int decode_rels(const msgpack_object *o, hsc_search_result *x, hsc_err *err)
 {
     int rc = want("relationships", o, MSGPACK_OBJECT_ARRAY, "an array", err);
@@ -1113,44 +1481,82 @@ static int decode_rels(const msgpack_object *o, hsc_search_result *x, hsc_err *e
         if ((rc = want("relationships[]", e, MSGPACK_OBJECT_MAP, "a map", err)))
             break;
         hsc_search_relationship *rel = &x->rels[x->nrels++];
+        uint32_t seen = 0;
         for (uint32_t j = 0; j < e->via.map.size && !rc; j++) {
-            const msgpack_object *k = &e->via.map.ptr[j].key, *val = &e->via.map.ptr[j].val;
-            if (k->type != MSGPACK_OBJECT_STR)
-                continue;
-            if (key_is(k, "type"))
+            const msgpack_object *val = &e->via.map.ptr[j].val;
+            int f;
+            if ((rc = field_of(&e->via.map.ptr[j].key, REL_KEYS, REL_NKEYS, "relationships[].",
+                               &seen, &f, err)))
+                break;
+            if (f == REL_TYPE)
                 rc = get_str("relationships[].type", val, &rel->type, err);
-            else if (key_is(k, "seed"))
+            else if (f == REL_SEED)
                 rc = get_str("relationships[].seed", val, &rel->seed, err);
-            else if (key_is(k, "score") && val->type != MSGPACK_OBJECT_NIL)
+            else if (f == REL_SCORE && val->type != MSGPACK_OBJECT_NIL)
                 rc = get_num("relationships[].score", val, &rel->score, err);
         }
+        /* Both are part of the contract, and the encoder writes them unconditionally. */
+        if (!rc && !rel->type)
+            rc = hsc_err_set(err, HSC_EINVAL, "relationships[].type: missing");
+        if (!rc && !rel->seed)
+            rc = hsc_err_set(err, HSC_EINVAL, "relationships[].seed: missing");
     }
     return rc;
 }
 
+enum {
+    RES_ID,
+    RES_SCORE,
+    RES_VECTOR_SCORE,
+    RES_GRAPH_SCORE,
+    RES_POLICY_SCORE,
+    RES_TITLE,
+    RES_GENRES,
+    RES_RELS,
+    RES_NKEYS
+};
+static const char *const RESULT_KEYS[RES_NKEYS] = {"id",          "score",        "vector_score",
+                                                   "graph_score", "policy_score", "title",
+                                                   "genres",      "relationships"};
+
 static int decode_result(const msgpack_object *o, hsc_search_result *x, hsc_err *err)
 {
     int rc = want("results[]", o, MSGPACK_OBJECT_MAP, "a map", err);
+    uint32_t seen = 0;
     for (uint32_t j = 0; !rc && j < o->via.map.size; j++) {
-        const msgpack_object *k = &o->via.map.ptr[j].key, *val = &o->via.map.ptr[j].val;
-        if (k->type != MSGPACK_OBJECT_STR)
-            continue;
-        if (key_is(k, "id"))
+        const msgpack_object *val = &o->via.map.ptr[j].val;
+        int f;
+        if ((rc = field_of(&o->via.map.ptr[j].key, RESULT_KEYS, RES_NKEYS, "results[].", &seen, &f,
+                           err)))
+            break;
+        switch (f) {
+        case RES_ID:
             rc = get_str("results[].id", val, &x->id, err);
-        else if (key_is(k, "score"))
+            break;
+        case RES_SCORE:
             rc = get_num("results[].score", val, &x->score, err);
-        else if (key_is(k, "vector_score"))
+            break;
+        case RES_VECTOR_SCORE:
             rc = get_num("results[].vector_score", val, &x->vector_score, err);
-        else if (key_is(k, "graph_score"))
+            break;
+        case RES_GRAPH_SCORE:
             rc = get_num("results[].graph_score", val, &x->graph_score, err);
-        else if (key_is(k, "policy_score"))
+            break;
+        case RES_POLICY_SCORE:
             rc = get_num("results[].policy_score", val, &x->policy_score, err);
-        else if (key_is(k, "title"))
+            break;
+        case RES_TITLE:
             rc = get_str("results[].title", val, &x->title, err);
-        else if (key_is(k, "genres"))
+            break;
+        case RES_GENRES:
             rc = get_strlist("results[].genres", val, &x->genres, err);
-        else if (key_is(k, "relationships"))
+            break;
+        case RES_RELS:
             rc = decode_rels(val, x, err);
+            break;
+        default:
+            break; /* unknown keys are ignored */
+        }
     }
     if (!rc && !x->id)
         rc = hsc_err_set(err, HSC_EINVAL, "results[].id: missing");
@@ -1160,9 +1566,14 @@ static int decode_result(const msgpack_object *o, hsc_search_result *x, hsc_err 
 int hsc_codec_unpack_results(const void *obj, hsc_search_result **out, size_t *n, hsc_err *err)
 {
     const msgpack_object *o = obj;
+    *out = NULL;
+    *n = 0;
     int rc = want("results", o, MSGPACK_OBJECT_ARRAY, "an array", err);
     if (rc)
         return rc;
+    if (o->via.array.size > HSC_CODEC_MAX_ARRAY_LEN)
+        return hsc_err_set(err, HSC_EINVAL, "results: array of %u entries exceeds %d",
+                           o->via.array.size, HSC_CODEC_MAX_ARRAY_LEN);
     hsc_search_result *v = calloc(o->via.array.size ? o->via.array.size : 1, sizeof(*v));
     if (!v)
         return hsc_err_set(err, HSC_ENOMEM, "results: out of memory");
@@ -1177,73 +1588,119 @@ int hsc_codec_unpack_results(const void *obj, hsc_search_result **out, size_t *n
 static int decode_timings(const msgpack_object *o, hsc_search_timings *t, hsc_err *err)
 {
     int rc = want("timings_us", o, MSGPACK_OBJECT_MAP, "a map", err);
-    static const char *names[] = {"total", "cache", "vector", "graph", "policy", "rank"};
+    static const char *const names[] = {"total", "cache", "vector", "graph", "policy", "rank"};
     int64_t *slots[] = {&t->total, &t->cache, &t->vector, &t->graph, &t->policy, &t->rank};
+    uint32_t seen = 0;
     for (uint32_t j = 0; !rc && j < o->via.map.size; j++) {
-        const msgpack_object *k = &o->via.map.ptr[j].key;
-        for (size_t s = 0; k->type == MSGPACK_OBJECT_STR && s < 6; s++)
-            if (key_is(k, names[s]))
-                rc = get_int("timings_us", &o->via.map.ptr[j].val, 0, INT64_MAX, slots[s], err);
+        int f;
+        if (!(rc = field_of(&o->via.map.ptr[j].key, names, 6, "timings_us.", &seen, &f, err)) &&
+            f >= 0)
+            rc = get_int("timings_us", &o->via.map.ptr[j].val, 0, INT64_MAX, slots[f], err);
+    }
+    return rc;
+}
+
+enum {
+    Y_V,
+    Y_CORRELATION_ID,
+    Y_STATUS,
+    Y_ERROR,
+    Y_STRATEGY,
+    Y_PLAN,
+    Y_CACHE_HIT,
+    Y_DEGRADED,
+    Y_RESULTS,
+    Y_TIMINGS,
+    Y_NKEYS
+};
+static const char *const REPLY_KEYS[Y_NKEYS] = {
+    "v",    "correlation_id", "status",   "error",   "strategy",
+    "plan", "cache_hit",      "degraded", "results", "timings_us"};
+
+static int decode_reply_error(const msgpack_object *o, hsc_search_reply *r, hsc_err *err)
+{
+    static const char *const names[] = {"code", "message"};
+    int rc = want("error", o, MSGPACK_OBJECT_MAP, "a map", err);
+    uint32_t seen = 0;
+    for (uint32_t j = 0; !rc && j < o->via.map.size; j++) {
+        int f;
+        if ((rc = field_of(&o->via.map.ptr[j].key, names, 2, "error.", &seen, &f, err)))
+            break;
+        if (f == 0)
+            rc = get_str("error.code", &o->via.map.ptr[j].val, &r->error_code, err);
+        else if (f == 1)
+            rc = get_str("error.message", &o->via.map.ptr[j].val, &r->error_message, err);
     }
     return rc;
 }
 
 static int decode_reply_fields(const msgpack_object_map *m, hsc_search_reply *r, hsc_err *err)
 {
-    int have_v = 0, have_status = 0;
+    uint32_t seen = 0;
     for (uint32_t i = 0; i < m->size; i++) {
-        const msgpack_object *k = &m->ptr[i].key, *o = &m->ptr[i].val;
+        const msgpack_object *o = &m->ptr[i].val;
         int64_t n;
-        int rc = HSC_OK;
-        if (o->type == MSGPACK_OBJECT_NIL)
+        int f, rc = field_of(&m->ptr[i].key, REPLY_KEYS, Y_NKEYS, "", &seen, &f, err);
+        if (rc)
+            return rc;
+        if (o->type == MSGPACK_OBJECT_NIL) {
+            seen &= f >= 0 ? ~(1u << f) : ~0u; /* nil is absent: "v": nil is still missing */
             continue;
-        if (key_is(k, "v")) {
+        }
+        switch (f) {
+        case Y_V:
             if (!(rc = get_int("v", o, 1, 1000, &n, err)))
-                r->v = (int)n, have_v = 1;
-        } else if (key_is(k, "correlation_id")) {
+                r->v = (int)n;
+            break;
+        case Y_CORRELATION_ID:
             rc = get_str("correlation_id", o, &r->correlation_id, err);
-        } else if (key_is(k, "status")) {
+            break;
+        case Y_STATUS: {
             char *s = NULL;
             if (!(rc = get_str("status", o, &s, err))) {
                 if (strcmp(s, "ok") && strcmp(s, "error"))
                     rc = hsc_err_set(err, HSC_EINVAL, "status: must be \"ok\" or \"error\"");
-                r->ok = !strcmp(s, "ok"), have_status = 1;
+                r->ok = !strcmp(s, "ok");
             }
             free(s);
-        } else if (key_is(k, "error")) {
-            if (!(rc = want("error", o, MSGPACK_OBJECT_MAP, "a map", err)))
-                for (uint32_t j = 0; !rc && j < o->via.map.size; j++) {
-                    const msgpack_object *ek = &o->via.map.ptr[j].key;
-                    if (ek->type == MSGPACK_OBJECT_STR && key_is(ek, "code"))
-                        rc = get_str("error.code", &o->via.map.ptr[j].val, &r->error_code, err);
-                    else if (ek->type == MSGPACK_OBJECT_STR && key_is(ek, "message"))
-                        rc = get_str("error.message", &o->via.map.ptr[j].val, &r->error_message,
-                                     err);
-                }
-        } else if (key_is(k, "strategy")) {
+            break;
+        }
+        case Y_ERROR:
+            rc = decode_reply_error(o, r, err);
+            break;
+        case Y_STRATEGY: {
             char *s = NULL;
             if (!(rc = get_str("strategy", o, &s, err)) && hsc_strategy_parse(s, &r->strategy))
                 rc = hsc_err_set(err, HSC_EINVAL, "strategy: unknown \"%.40s\"", s);
             free(s);
-        } else if (key_is(k, "plan")) {
+            break;
+        }
+        case Y_PLAN:
             rc = get_str("plan", o, &r->plan, err);
-        } else if (key_is(k, "cache_hit")) {
+            break;
+        case Y_CACHE_HIT:
             rc = get_bool("cache_hit", o, &r->cache_hit, err);
-        } else if (key_is(k, "degraded")) {
+            break;
+        case Y_DEGRADED:
             rc = get_strlist("degraded", o, &r->degraded, err);
-        } else if (key_is(k, "results")) {
+            break;
+        case Y_RESULTS:
             rc = hsc_codec_unpack_results(o, &r->results, &r->nresults, err);
-        } else if (key_is(k, "timings_us")) {
+            break;
+        case Y_TIMINGS:
             rc = decode_timings(o, &r->timings_us, err);
+            break;
+        default:
+            break; /* unknown keys are ignored */
         }
         if (rc)
             return rc;
     }
-    if (!have_v)
+    if (!(seen & 1u << Y_V))
         return hsc_err_set(err, HSC_EINVAL, "v: missing");
     if (!r->correlation_id)
         return hsc_err_set(err, HSC_EINVAL, "correlation_id: missing");
-    if (!have_status)
+    if (!(seen & 1u << Y_STATUS))
         return hsc_err_set(err, HSC_EINVAL, "status: missing");
     return HSC_OK;
 }
@@ -1252,7 +1709,7 @@ int hsc_codec_decode_search_reply(const void *buf, size_t len, hsc_search_reply 
 {
     memset(r, 0, sizeof(*r));
     msgpack_unpacked res;
-    int rc = unpack_map(buf, len, &res, err);
+    int rc = unpack_map(buf, len, "search reply", &res, err);
     if (!rc)
         rc = decode_reply_fields(&res.data.via.map, r, err);
     msgpack_unpacked_destroy(&res);

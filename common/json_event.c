@@ -1,10 +1,14 @@
 /*
  * JSON readers for content and learning events. Type errors name the field
  * and what was found; range and format rules are left to the codec's
- * validators, so JSON and MessagePack accept exactly the same events.
+ * validators, so JSON and MessagePack accept exactly the same events. The
+ * sizes the codec bounds before decoding (a whole message, keys per object,
+ * entries per list, the embedding's dimension) are bounded here before
+ * anything is copied.
  */
 #include "json_event.h"
 
+#include <float.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
@@ -77,20 +81,31 @@ static int jlist(json_t *obj, const char *field, hsc_strlist *out, hsc_err *err)
     if (!json_is_array(j))
         return hsc_err_set(err, HSC_EINVAL, "%s: expected an array of strings, got %s", field,
                            jtype(j));
+    if (json_array_size(j) > HSC_MAX_LIST_LEN)
+        return hsc_err_set(err, HSC_EINVAL, "%s: %zu entries is more than %d", field,
+                           json_array_size(j), HSC_MAX_LIST_LEN);
     size_t i;
     json_t *e;
     json_array_foreach (j, i, e) {
         if (!json_is_string(e))
             return hsc_err_set(err, HSC_EINVAL, "%s[%zu]: expected a string, got %s", field, i,
                                jtype(e));
+        if (strlen(json_string_value(e)) != json_string_length(e))
+            return hsc_err_set(err, HSC_EINVAL, "%s[%zu]: contains a NUL character", field, i);
         if (hsc_strlist_push(out, json_string_value(e), json_string_length(e)))
             return hsc_err_set(err, HSC_ENOMEM, "%s: out of memory", field);
     }
     return HSC_OK;
 }
 
+/* Parses one object of at most HSC_CODEC_MAX_MESSAGE_BYTES and HSC_CODEC_MAX_MAP_ENTRIES keys. */
 static json_t *parse_object(const char *text, size_t len, hsc_err *err)
 {
+    if (len > HSC_CODEC_MAX_MESSAGE_BYTES) {
+        hsc_err_set(err, HSC_EINVAL, "line: %zu bytes exceeds %d", len,
+                    HSC_CODEC_MAX_MESSAGE_BYTES);
+        return NULL;
+    }
     json_error_t je;
     json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je);
     if (!root) {
@@ -99,6 +114,12 @@ static json_t *parse_object(const char *text, size_t len, hsc_err *err)
     }
     if (!json_is_object(root)) {
         hsc_err_set(err, HSC_EINVAL, "expected a JSON object, got %s", jtype(root));
+        json_decref(root);
+        return NULL;
+    }
+    if (json_object_size(root) > HSC_CODEC_MAX_MAP_ENTRIES) {
+        hsc_err_set(err, HSC_EINVAL, "line: object of %zu keys exceeds %d", json_object_size(root),
+                    HSC_CODEC_MAX_MAP_ENTRIES);
         json_decref(root);
         return NULL;
     }
@@ -112,6 +133,8 @@ static int read_content(json_t *o, hsc_content_event *ev, hsc_err *err)
     ev->v = HSC_SCHEMA_VERSION;
     if ((rc = jint(o, "v", &n, &present, err)))
         return rc;
+    if (present && (n < 0 || n > 1000))
+        return hsc_err_set(err, HSC_EINVAL, "v: %lld is outside 0..1000", n);
     if (present)
         ev->v = (int)n;
     char *op = NULL;
@@ -187,7 +210,10 @@ static int read_content(json_t *o, hsc_content_event *ev, hsc_err *err)
             if (!json_is_number(e))
                 return hsc_err_set(err, HSC_EINVAL, "embedding[%zu]: expected a number, got %s", i,
                                    jtype(e));
-            ev->embedding[i] = (float)json_number_value(e);
+            double d = json_number_value(e);
+            if (!(fabs(d) <= FLT_MAX)) /* converting it to float would be undefined */
+                return hsc_err_set(err, HSC_EINVAL, "embedding[%zu]: %g is outside float32", i, d);
+            ev->embedding[i] = (float)d;
         }
     }
     if (!ev->id)
@@ -215,6 +241,8 @@ static int read_learning(json_t *o, hsc_learning_event *ev, hsc_err *err)
     ev->v = HSC_SCHEMA_VERSION;
     if ((rc = jint(o, "v", &n, &present, err)))
         return rc;
+    if (present && (n < 0 || n > 1000))
+        return hsc_err_set(err, HSC_EINVAL, "v: %lld is outside 0..1000", n);
     if (present)
         ev->v = (int)n;
     if ((rc = jstr(o, "user_id", &ev->user_id, err)) ||

@@ -14,6 +14,21 @@
 #include "hsc/message.h"
 #include "hsc/search.h"
 
+/*
+ * Bounds on every decoded message, checked in one pass over its bytes before
+ * anything is allocated, so decoding is linear in the input and no message
+ * can make a worker allocate more than a small multiple of its size. The
+ * field rules (HSC_MAX_* in message.h, HSC_SEARCH_K_MAX) are checked as each
+ * field is read. Documented in schemas/README.md, "Limits".
+ */
+#define HSC_CODEC_MAX_MESSAGE_BYTES (1024 * 1024)           /* Kafka's default message.max.bytes */
+#define HSC_CODEC_MAX_MAP_ENTRIES 256                       /* entries of any map */
+#define HSC_CODEC_MAX_ARRAY_LEN HSC_SEARCH_K_MAX            /* elements of any array (results) */
+#define HSC_CODEC_MAX_STR_BYTES 65536                       /* any string or ext value */
+#define HSC_CODEC_MAX_BIN_BYTES (4 * HSC_MAX_EMBEDDING_DIM) /* any bin (an embedding) */
+#define HSC_CODEC_MAX_KEY_BYTES 64                          /* any map key */
+#define HSC_CODEC_MAX_DEPTH 8                               /* nested maps and arrays */
+
 /* Decodes and validates a ContentEvent; on failure ev is left empty. */
 int hsc_codec_decode_content(const void *buf, size_t len, hsc_content_event *ev, hsc_err *err);
 
@@ -55,7 +70,11 @@ int hsc_codec_encode_search_reply(const hsc_search_reply *r, char **out, size_t 
 /* Packs a results array onto a msgpack_packer (the form the query cache stores). */
 void hsc_codec_pack_results(void *packer, const hsc_search_result *res, size_t n);
 
-/* Reads a results array from an unpacked msgpack_object; *out is malloc'd even on error. */
+/*
+ * Reads a results array (at most HSC_CODEC_MAX_ARRAY_LEN) from an unpacked
+ * msgpack_object; *out is malloc'd or NULL, even on error: free it (and its
+ * *n results) either way.
+ */
 int hsc_codec_unpack_results(const void *obj, hsc_search_result **out, size_t *n, hsc_err *err);
 
 #endif
