@@ -306,10 +306,13 @@ struct hsc_consumer {
     int paused;
     int closed;
     int assigned;
+    int draining;        /* inside hsc_consumer_poll: a nested call only returns */
     int solo;            /* one assigned partition, no group */
     struct hsc_lag *lag; /* the last statistics' consumer lag per assigned partition */
     size_t nlag;
 };
+
+static void drain(hsc_consumer *c);
 
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
@@ -359,9 +362,19 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
 void hsc_consumer_poll(hsc_consumer *c)
 {
-    if (c->closed)
+    /* A handler that makes room (ends a job at once) calls back in here; the
+     * loop below sees that room on its next turn, so nesting would only grow
+     * the stack, one frame per message, until a backlog overflows it. */
+    if (c->closed || c->draining)
         return;
-    for (int i = 0; i < DRAIN_BUDGET; i++) {
+    c->draining = 1;
+    drain(c);
+    c->draining = 0;
+}
+
+static void drain(hsc_consumer *c)
+{
+    for (int i = 0; i < DRAIN_BUDGET && !c->closed; i++) {
         if (c->h.can_accept && !c->h.can_accept(c->arg))
             return;
         rd_kafka_message_t *rkm = rd_kafka_consumer_poll(c->rk, 0);
@@ -376,6 +389,8 @@ void hsc_consumer_poll(hsc_consumer *c)
         else
             rd_kafka_message_destroy(rkm);
     }
+    if (c->closed)
+        return;
     /* Budget spent with messages left: the pipe will not fire again, so come
      * back on the next tick (at most 1 ms away). */
     ev_timer_stop(c->loop, &c->tick);
@@ -397,13 +412,15 @@ static void consumer_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
     /* Safety net: also serves rebalances while the owner is not accepting. */
     hsc_consumer *c = w->data;
     if (c->h.can_accept && !c->h.can_accept(c->arg)) {
-        if (c->paused) {
+        if (c->paused && !c->draining) {
             /* Paused partitions deliver nothing, but a rebalance still must be served. */
             rd_kafka_message_t *rkm = rd_kafka_consumer_poll(c->rk, 0);
+            c->draining = 1;
             if (rkm && c->h.on_message)
                 c->h.on_message(c->arg, rkm);
             else if (rkm)
                 rd_kafka_message_destroy(rkm);
+            c->draining = 0;
         }
         return;
     }

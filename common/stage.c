@@ -58,6 +58,10 @@ struct hsc_stage_batch {
     size_t mark;  /* outputs emitted before the current process() call */
     int inflight; /* deliveries awaited */
     int failed;   /* deliveries that failed this round */
+    /* process() called done before returning: the result waits here until it has */
+    int in_process, early;
+    int early_code;
+    hsc_err early_err;
 };
 
 struct hsc_stage {
@@ -78,6 +82,7 @@ struct hsc_stage {
     unsigned pause_reasons;
     hsc_backoff backoff;
     ev_timer linger, retry, kick, shutdown;
+    ev_timer finish; /* ends a batch that had nothing to deliver, from the loop */
     ev_signal sigint, sigterm;
     int stopping, finished;
     struct hsc_stage_stats stats;
@@ -444,7 +449,10 @@ static void send_outputs(hsc_stage_batch *b)
             ev_timer_set(&st->retry, (double)stage_backoff(st) / 1000.0, 0);
             ev_timer_start(st->loop, &st->retry);
         } else {
-            finish_batch(b);
+            /* Nothing was sent, so no delivery report will end the batch: end it
+             * from the loop, never from inside the call chain that started it. */
+            ev_timer_set(&st->finish, 0, 0);
+            ev_timer_start(st->loop, &st->finish);
         }
     }
 }
@@ -476,7 +484,21 @@ static void start_produce(hsc_stage_batch *b)
     send_outputs(b);
 }
 
+static void process_done(hsc_stage_batch *b, int code, const hsc_err *err);
+
 static void on_process_done(hsc_stage_batch *b, int code, const hsc_err *err)
+{
+    if (b->in_process) {
+        /* Too early: the contract says done comes later. Keep it for run_process. */
+        b->early = 1;
+        b->early_code = code;
+        b->early_err = err ? *err : (hsc_err){0};
+        return;
+    }
+    process_done(b, code, err);
+}
+
+static void process_done(hsc_stage_batch *b, int code, const hsc_err *err)
 {
     hsc_stage *st = b->st;
     if (st->finished)
@@ -546,11 +568,17 @@ static void run_process(hsc_stage_batch *b)
     }
     b->mark = b->nout;
     hsc_err err = {0};
+    b->in_process = 1;
+    b->early = 0;
     int rc = st->ops.process(st->ctx, b, b->cur, b->ncur, on_process_done);
+    b->in_process = 0;
     if (rc) {
         if (!err.code)
             hsc_err_set(&err, rc, "process failed: %s", hsc_code_name(rc));
-        on_process_done(b, rc, &err);
+        process_done(b, rc, &err);
+    } else if (b->early) {
+        hsc_err e = b->early_err;
+        process_done(b, b->early_code, e.code ? &e : NULL);
     }
 }
 
@@ -631,6 +659,16 @@ static void retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
     (void)revents;
 }
 
+static void finish_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    hsc_stage *st = w->data;
+    if (st->batch && st->batch->phase == PHASE_PRODUCE && st->batch->inflight == 0 &&
+        !st->batch->failed)
+        finish_batch(st->batch);
+    (void)loop;
+    (void)revents;
+}
+
 static void kick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     hsc_stage *st = w->data;
@@ -650,6 +688,7 @@ static void finalize(hsc_stage *st)
     ev_timer_stop(st->loop, &st->linger);
     ev_timer_stop(st->loop, &st->retry);
     ev_timer_stop(st->loop, &st->kick);
+    ev_timer_stop(st->loop, &st->finish);
     ev_timer_stop(st->loop, &st->shutdown);
     hsc_consumer_close(st->consumer); /* commits stored offsets, leaves the group */
     hsc_producer_flush(st->producer, 10000);
@@ -773,6 +812,8 @@ hsc_stage *hsc_stage_new(struct ev_loop *loop, const hsc_config *cfg,
     ev_timer_init(&st->linger, linger_cb, 0, 0);
     ev_timer_init(&st->retry, retry_cb, 0, 0);
     ev_timer_init(&st->kick, kick_cb, 0, 0);
+    ev_timer_init(&st->finish, finish_cb, 0, 0);
+    st->finish.data = st;
     ev_timer_init(&st->shutdown, shutdown_cb, 0, 0);
     st->linger.data = st->retry.data = st->kick.data = st->shutdown.data = st;
     st->producer = hsc_producer_new(loop, cfg, err);
@@ -814,6 +855,7 @@ void hsc_stage_free(hsc_stage *st)
     ev_timer_stop(st->loop, &st->linger);
     ev_timer_stop(st->loop, &st->retry);
     ev_timer_stop(st->loop, &st->kick);
+    ev_timer_stop(st->loop, &st->finish);
     ev_timer_stop(st->loop, &st->shutdown);
     hsc_httpd_free(st->httpd);
     hsc_metrics_set_backend_registry(NULL);

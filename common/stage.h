@@ -48,7 +48,9 @@ struct hsc_stage_ops {
     void (*free_decoded)(void *ctx, void *decoded);
     /*
      * Writes msgs (all valid) and emits results with hsc_stage_emit. Returns an
-     * error now (done never called) or 0 and calls done exactly once.
+     * error now (done never called) or 0 and calls done exactly once, later,
+     * from the loop. (A done that comes before process() returns is held by
+     * the stage until it has, so a misbehaving stage cannot recurse.)
      */
     int (*process)(void *ctx, hsc_stage_batch *b, hsc_stage_msg **msgs, size_t n,
                    hsc_stage_done_fn done);

@@ -130,7 +130,12 @@ static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
             }
             hsc_search_request_clear(&req);
         } else {
-            query_engine_search(r->eng, &req, "bench", hsc_now_ms() + r->timeout_ms, on_done, o);
+            hsc_err err = {0};
+            if (query_engine_search(r->eng, &req, "bench", hsc_now_ms() + r->timeout_ms, on_done, o,
+                                    &err)) {
+                fprintf(stderr, "search: %s\n", err.msg);
+                exit(1);
+            }
         }
     }
     if (r->sent == r->total)

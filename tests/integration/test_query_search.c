@@ -331,7 +331,7 @@ static void test_cache_hits_and_invalidation(void **s)
     (void)s;
 }
 
-static void test_bad_request_gets_an_error_reply_and_the_dlq(void **s)
+static void test_bad_request_goes_to_the_dlq_without_a_reply(void **s)
 {
     char errstr[512];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
@@ -353,36 +353,21 @@ static void test_bad_request_gets_an_error_reply_and_the_dlq(void **s)
                      0);
     rd_kafka_flush(p, 10000);
     rd_kafka_destroy(p);
-    /* the caller is told why */
-    long long end = it_ms() + 30000;
-    int found = 0;
-    while (!found && it_ms() < end) {
-        struct it_record *recs;
-        size_t n = it_consume_all(&T, it_topic(&T, "search_replies"), 1000000, 2000, &recs);
-        for (size_t i = 0; i < n && !found; i++) {
-            if (strcmp(it_header(&recs[i], HSC_HDR_CORRELATION_ID), corr))
-                continue;
-            hsc_search_reply r;
-            hsc_err err = {0};
-            assert_int_equal(hsc_codec_decode_search_reply(recs[i].value, recs[i].len, &r, &err),
-                             0);
-            assert_false(r.ok);
-            assert_string_equal(r.error_code, "bad_request");
-            assert_non_null(strstr(r.error_message, "message: not MessagePack"));
-            assert_int_equal(recs[i].partition, 0);
-            hsc_search_reply_clear(&r);
-            found = 1;
-        }
-        it_records_free(recs, n);
-    }
-    assert_true(found);
-    /* and the request is in the DLQ with the stage and the reason */
+    /* the request is in the DLQ with the stage and the reason */
     struct it_record *dlq;
     size_t n = it_consume_all(&T, it_topic(&T, "dlq"), 1, 30000, &dlq);
     assert_int_equal(n, 1);
     assert_string_equal(it_header(&dlq[0], "hsc-stage"), "query");
     assert_non_null(strstr(it_header(&dlq[0], "hsc-error"), "not MessagePack"));
     it_records_free(dlq, n);
+    /* and, handled by now, it got no reply at all: bytes that do not decode are not
+     * trusted with choosing a write (the client times out; the DLQ says why) */
+    struct it_record *recs;
+    size_t nr = it_consume_all(&T, it_topic(&T, "search_replies"), 1000000, 5000, &recs);
+    for (size_t i = 0; i < nr; i++)
+        if (!strcmp(it_header(&recs[i], HSC_HDR_CORRELATION_ID), corr))
+            fail_msg("a reply was written for an undecodable request");
+    it_records_free(recs, nr);
     /* the worker is still answering */
     hsc_search_request req;
     itq_request_like(&T, "t000001", &req);
@@ -513,7 +498,7 @@ int main(void)
         cmocka_unit_test(test_user_who_excludes_horror_never_gets_it),
         cmocka_unit_test(test_science_fiction_fan_sees_more_of_it),
         cmocka_unit_test(test_cache_hits_and_invalidation),
-        cmocka_unit_test(test_bad_request_gets_an_error_reply_and_the_dlq),
+        cmocka_unit_test(test_bad_request_goes_to_the_dlq_without_a_reply),
         cmocka_unit_test(test_metrics_and_health_endpoints),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -43,7 +43,9 @@ struct worker {
     hsc_consumer *cons;
     hsc_producer *prod;
     char topic[256], dlq[256];
-    int max_inflight, default_deadline_ms, shutdown_timeout_ms;
+    int max_inflight, default_deadline_ms, max_deadline_ms, shutdown_timeout_ms;
+    size_t max_request_bytes;
+    hsc_strlist reply_topics; /* where replies may go; "x*" allows every topic starting "x" */
     struct ptrack *parts;
     int nparts;
     int inflight, stopping;
@@ -52,7 +54,7 @@ struct worker {
     hsc_metrics *metrics;
     hsc_httpd *httpd;
     ev_timer stop_timer;
-    unsigned long long expired, dlq_count, reply_failures;
+    unsigned long long expired, dlq_count, reply_failures, replies_refused;
 };
 
 /* One request being answered. */
@@ -215,7 +217,11 @@ static void on_dlq_sent(void *arg, int code, const char *errstr, const rd_kafka_
     job_end(j);
 }
 
-/* Sends a bad request to the DLQ and, when it says where, tells the caller why. */
+/*
+ * Sends a request that cannot be answered to the DLQ. It gets no reply: its
+ * headers or bytes are not to be trusted with choosing a write, and the
+ * DLQ's headers say why.
+ */
 static void reject(struct job *j, const rd_kafka_message_t *rkm, const char *corr,
                    const hsc_err *why)
 {
@@ -225,28 +231,105 @@ static void reject(struct job *j, const rd_kafka_message_t *rkm, const char *cor
     char tl[300];
     snprintf(tl, sizeof(tl), "topic=\"%s\"", w->topic);
     hsc_metrics_inc(w->metrics, "hsc_dlq_messages_total", tl, 1);
-    if (corr && j->reply_topic[0] && j->reply_partition >= 0) {
-        hsc_search_reply r = {.v = 1,
-                              .correlation_id = (char *)corr,
-                              .error_code = "bad_request",
-                              .error_message = (char *)why->msg};
-        char *buf;
-        size_t len;
-        hsc_err e = {0};
-        if (!hsc_codec_encode_search_reply(&r, &buf, &len, &e)) {
-            rd_kafka_headers_t *h = rd_kafka_headers_new(1);
-            rd_kafka_header_add(h, HSC_HDR_CORRELATION_ID, -1, corr, -1);
-            if (hsc_producer_send(w->prod, j->reply_topic, j->reply_partition, corr, strlen(corr),
-                                  buf, len, h, NULL, NULL, &e))
-                rd_kafka_headers_destroy(h);
-            free(buf);
-        }
-    }
     hsc_err e = {0};
     if (hsc_dlq_send(w->prod, w->dlq, "query", rkm, why, on_dlq_sent, j, &e)) {
         hsc_log_error("DLQ write failed", "error", e.msg, NULL);
         job_end(j);
     }
+}
+
+/* Adds each comma-separated name of csv (spaces around it trimmed) to out. */
+static void split_topics(const char *csv, hsc_strlist *out)
+{
+    while (*csv) {
+        while (*csv == ' ' || *csv == ',')
+            csv++;
+        size_t n = strcspn(csv, ",");
+        size_t m = n;
+        while (m && csv[m - 1] == ' ')
+            m--;
+        if (m)
+            hsc_strlist_push(out, csv, m);
+        csv += n;
+    }
+}
+
+/* True if replies may be written to topic (query.reply_topics). */
+static int reply_allowed(const struct worker *w, const char *topic)
+{
+    for (size_t i = 0; i < w->reply_topics.n; i++) {
+        const char *a = w->reply_topics.v[i];
+        size_t n = strlen(a);
+        if (n && a[n - 1] == '*' ? !strncmp(topic, a, n - 1) : !strcmp(topic, a))
+            return 1;
+    }
+    return 0;
+}
+
+/* Reads header name into buf: 1 if present, 0 if absent, -1 (err set) if it cannot be used. */
+static int header(const rd_kafka_message_t *rkm, const char *name, char *buf, size_t cap,
+                  hsc_err *err)
+{
+    hsc_err e = {0};
+    int n = hsc_kafka_header_get(rkm, name, buf, cap, &e);
+    if (n == -1)
+        return 0;
+    if (n < 0) {
+        if (e.code)
+            *err = e;
+        else
+            hsc_err_set(err, HSC_EINVAL, "%s: header cannot be read", name);
+        return -1;
+    }
+    return n > 0;
+}
+
+/* Validates the routing headers into j and the deadline; err names the header at fault. */
+static int read_routing(struct worker *w, const rd_kafka_message_t *rkm, struct job *j,
+                        int64_t *deadline, hsc_err *err)
+{
+    char part[24], dl[24];
+    long long v;
+    int rc = header(rkm, HSC_HDR_CORRELATION_ID, j->correlation_id, sizeof(j->correlation_id), err);
+    if (rc < 0)
+        return err->code;
+    if (rc == 0)
+        return hsc_err_set(err, HSC_EINVAL, "%s: header missing or empty", HSC_HDR_CORRELATION_ID);
+    rc = header(rkm, HSC_HDR_REPLY_TOPIC, j->reply_topic, sizeof(j->reply_topic), err);
+    if (rc < 0)
+        return err->code;
+    if (rc == 0)
+        return hsc_err_set(err, HSC_EINVAL, "%s: header missing or empty", HSC_HDR_REPLY_TOPIC);
+    if (!reply_allowed(w, j->reply_topic)) {
+        w->replies_refused++;
+        hsc_metrics_inc(w->metrics, "hsc_query_replies_refused_total", "", 1);
+        return hsc_err_set(err, HSC_EINVAL,
+                           "%s: '%.100s' is not a reply topic this worker writes to "
+                           "(query.reply_topics)",
+                           HSC_HDR_REPLY_TOPIC, j->reply_topic);
+    }
+    rc = header(rkm, HSC_HDR_REPLY_PARTITION, part, sizeof(part), err);
+    if (rc < 0)
+        return err->code;
+    if (rc == 0 || hsc_parse_ll(part, &v) || v < 0 || v >= INT32_MAX)
+        return hsc_err_set(err, HSC_EINVAL, "%s: header missing or not a partition number",
+                           HSC_HDR_REPLY_PARTITION);
+    j->reply_partition = (int32_t)v;
+    int64_t now = hsc_now_ms();
+    *deadline = now + w->default_deadline_ms;
+    rc = header(rkm, HSC_HDR_DEADLINE_MS, dl, sizeof(dl), err);
+    if (rc < 0)
+        return err->code;
+    if (rc > 0) {
+        if (hsc_parse_ll(dl, &v) || v < 0)
+            return hsc_err_set(err, HSC_EINVAL, "%s: '%s' is not epoch milliseconds",
+                               HSC_HDR_DEADLINE_MS, dl);
+        *deadline = v;
+    }
+    /* A far deadline would hold an in-flight slot for as long as the requester likes. */
+    if (*deadline > now + w->max_deadline_ms)
+        *deadline = now + w->max_deadline_ms;
+    return HSC_OK;
 }
 
 static void on_message(void *arg, rd_kafka_message_t *rkm)
@@ -276,58 +359,44 @@ static void on_message(void *arg, rd_kafka_message_t *rkm)
     j->gen = t->gen;
     j->reply_partition = -1;
     w->inflight++;
-    char corr[129], part[24], deadline[24];
     hsc_err err = {0};
-    int have_corr =
-        hsc_kafka_header(rkm, HSC_HDR_CORRELATION_ID, corr, sizeof(corr)) >= 0 && corr[0];
-    if (have_corr)
-        memcpy(j->correlation_id, corr, sizeof(corr));
-    int have_topic =
-        hsc_kafka_header(rkm, HSC_HDR_REPLY_TOPIC, j->reply_topic, sizeof(j->reply_topic)) >= 0 &&
-        j->reply_topic[0];
-    long long v;
-    if (hsc_kafka_header(rkm, HSC_HDR_REPLY_PARTITION, part, sizeof(part)) >= 0 &&
-        !hsc_parse_ll(part, &v) && v >= 0 && v < INT32_MAX)
-        j->reply_partition = (int32_t)v;
-    int64_t dl = hsc_now_ms() + w->default_deadline_ms;
-    int bad_deadline = 0;
-    if (hsc_kafka_header(rkm, HSC_HDR_DEADLINE_MS, deadline, sizeof(deadline)) >= 0) {
-        if (hsc_parse_ll(deadline, &v) || v < 0)
-            bad_deadline = 1;
-        else
-            dl = v;
+    int64_t dl = 0;
+    if (rkm->len > w->max_request_bytes) {
+        hsc_err_set(&err, HSC_EINVAL, "message: %zu bytes exceeds query.max_request_bytes (%zu)",
+                    rkm->len, w->max_request_bytes);
+        reject(j, rkm, NULL, &err);
+        rd_kafka_message_destroy(rkm);
+        return;
     }
-    if (!have_corr)
-        hsc_err_set(&err, HSC_EINVAL, "%s: header missing or empty", HSC_HDR_CORRELATION_ID);
-    else if (!have_topic)
-        hsc_err_set(&err, HSC_EINVAL, "%s: header missing or empty", HSC_HDR_REPLY_TOPIC);
-    else if (j->reply_partition < 0)
-        hsc_err_set(&err, HSC_EINVAL, "%s: header missing or not a partition number",
-                    HSC_HDR_REPLY_PARTITION);
-    else if (bad_deadline)
-        hsc_err_set(&err, HSC_EINVAL, "%s: '%s' is not epoch milliseconds", HSC_HDR_DEADLINE_MS,
-                    deadline);
-    if (err.code) {
-        reject(j, rkm, have_corr ? corr : NULL, &err);
+    if (read_routing(w, rkm, j, &dl, &err)) {
+        reject(j, rkm, j->correlation_id[0] ? j->correlation_id : NULL, &err);
         rd_kafka_message_destroy(rkm);
         return;
     }
     if (dl <= hsc_now_ms() + w->eng.reserve_ms) {
-        w->expired++; /* the caller has given up: an answer would only be noise */
+        /* The caller has given up: an answer would only be noise. Dropped here,
+         * before any decoding, so a backlog drains at the rate Kafka delivers. */
+        w->expired++;
         hsc_metrics_inc(w->metrics, "hsc_query_expired_total", "", 1);
-        hsc_log_debug("expired before start", "correlation_id", corr, NULL);
+        hsc_log_debug("expired before start", "correlation_id", j->correlation_id, NULL);
         rd_kafka_message_destroy(rkm);
         job_end(j);
         return;
     }
     hsc_search_request req;
     if (hsc_codec_decode_search_request(rkm->payload, rkm->len, &req, &err)) {
-        reject(j, rkm, corr, &err);
+        reject(j, rkm, j->correlation_id, &err);
         rd_kafka_message_destroy(rkm);
         return;
     }
     rd_kafka_message_destroy(rkm);
-    query_engine_search(&w->eng, &req, corr, dl, on_answer, j);
+    if (query_engine_search(&w->eng, &req, j->correlation_id, dl, on_answer, j, &err)) {
+        /* Not stored either: read again after a restart, as with any other loss of memory. */
+        hsc_log_error("cannot start search", "correlation_id", j->correlation_id, "error", err.msg,
+                      NULL);
+        hsc_search_request_clear(&req);
+        job_end(j);
+    }
 }
 
 static int is_ready(void *arg, char *why, size_t cap)
@@ -428,6 +497,14 @@ int main(int argc, char **argv)
     snprintf(w.dlq, sizeof(w.dlq), "%s", hsc_config_topic(cfg, "topics.dlq"));
     w.max_inflight = (int)hsc_config_int(cfg, "query.max_inflight");
     w.default_deadline_ms = (int)hsc_config_int(cfg, "query.default_deadline_ms");
+    w.max_deadline_ms = (int)hsc_config_int(cfg, "query.max_deadline_ms");
+    w.max_request_bytes = (size_t)hsc_config_int(cfg, "query.max_request_bytes");
+    const char *allowed = hsc_config_str(cfg, "query.reply_topics");
+    if (allowed[0])
+        split_topics(allowed, &w.reply_topics);
+    else
+        hsc_strlist_push(&w.reply_topics, hsc_config_topic(cfg, "topics.search_replies"),
+                         strlen(hsc_config_topic(cfg, "topics.search_replies")));
     w.shutdown_timeout_ms = (int)hsc_config_int(cfg, "shutdown.timeout_ms");
     if (query_engine_init(&w.eng, loop, cfg, &err)) {
         hsc_log_error("cannot start", "error", err.msg, NULL);
@@ -485,6 +562,7 @@ int main(int argc, char **argv)
         free(w.parts[i].done);
     }
     free(w.parts);
+    hsc_strlist_clear(&w.reply_topics);
     hsc_config_free(cfg);
     ev_loop_destroy(loop);
     return 0;

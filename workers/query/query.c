@@ -58,6 +58,7 @@ enum { PH_VERSIONS, PH_CACHE, PH_POLICY, PH_BACKENDS, PH_ATTRS, PH_RELS, PH_DONE
 /* One search in flight. */
 struct qreq {
     struct qreq *prev, *next; /* the engine's list, for shutdown */
+    struct qreq *next_start;  /* the engine's queue of searches to start next turn */
     struct query_engine *e;
     int refs, replied, phase;
     int out_of_time; /* the deadline timer fired: nothing more may be started */
@@ -1385,22 +1386,15 @@ static void unref(struct qreq *q)
     }
 }
 
-void query_engine_search(struct query_engine *e, hsc_search_request *req,
-                         const char *correlation_id, int64_t deadline_ms, query_done_fn done,
-                         void *arg)
+int query_engine_search(struct query_engine *e, hsc_search_request *req, const char *correlation_id,
+                        int64_t deadline_ms, query_done_fn done, void *arg, hsc_err *err)
 {
     struct qreq *q = calloc(1, sizeof(*q));
     hsc_search_request *own = malloc(sizeof(*own));
     if (!q || !own) {
         free(q);
         free(own);
-        hsc_search_request_clear(req);
-        hsc_search_reply r = {.v = 1,
-                              .correlation_id = (char *)correlation_id,
-                              .error_code = "internal",
-                              .error_message = "out of memory"};
-        done(arg, &r);
-        return;
+        return hsc_err_set(err, HSC_ENOMEM, "search: out of memory");
     }
     *own = *req;
     memset(req, 0, sizeof(*req));
@@ -1410,7 +1404,7 @@ void query_engine_search(struct query_engine *e, hsc_search_request *req,
     q->done = done;
     q->arg = arg;
     q->deadline_ms = deadline_ms;
-    q->t0_us = hsc_mono_us();
+    q->t0_us = hsc_mono_us(); /* the wait for the next turn counts in the search's time */
     q->epoch = -1;
     q->polver = -1;
     snprintf(q->corr, sizeof(q->corr), "%s", correlation_id);
@@ -1420,17 +1414,36 @@ void query_engine_search(struct query_engine *e, hsc_search_request *req,
     e->active = q;
     e->inflight++;
     e->stats.requests++;
-    ev_now_update(e->loop); /* the deadline timers count from now, not the loop's last wake */
     ev_timer_init(&q->due_backends, on_due_backends, 0., 0.);
     q->due_backends.data = q;
-    double left = (double)(deadline_ms - hsc_now_ms() - e->reserve_ms) / 1000.0;
-    ev_timer_init(&q->due_final, on_due_final, left > 0 ? left : 0, 0.);
+    ev_timer_init(&q->due_final, on_due_final, 0., 0.);
     q->due_final.data = q;
+    /* Started on the next loop turn, so even an answer known at once (expired,
+     * no backend) reaches done after this has returned. */
+    if (e->start_tail)
+        e->start_tail->next_start = q;
+    else
+        e->start_head = q;
+    e->start_tail = q;
+    if (!ev_is_active(&e->start_timer)) {
+        ev_timer_set(&e->start_timer, 0., 0.);
+        ev_timer_start(e->loop, &e->start_timer);
+    }
+    return HSC_OK;
+}
+
+static void start_search(struct qreq *q)
+{
+    struct query_engine *e = q->e;
+    hsc_search_request *own = q->req;
+    ev_now_update(e->loop); /* the deadline timers count from now, not the loop's last wake */
+    double left = (double)(q->deadline_ms - hsc_now_ms() - e->reserve_ms) / 1000.0;
     if (left <= 0) {
         reply_error(q, "deadline", "the deadline passed before the search started");
         unref(q);
         return;
     }
+    ev_timer_set(&q->due_final, left, 0.);
     ev_timer_start(e->loop, &q->due_final);
     if (e->redis && (own->cache || own->user_id)) {
         char *pkey = own->user_id ? hsc_strcat2(e->policy_prefix, own->user_id) : NULL;
@@ -1450,6 +1463,22 @@ void query_engine_search(struct query_engine *e, hsc_search_request *req,
     else
         run_plan(q);
     unref(q);
+}
+
+/* Starts what was queued before this turn; searches queued meanwhile wait for the next. */
+static void on_start_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct query_engine *e = w->data;
+    struct qreq *q = e->start_head;
+    e->start_head = e->start_tail = NULL;
+    while (q) {
+        struct qreq *next = q->next_start;
+        q->next_start = NULL;
+        start_search(q);
+        q = next;
+    }
+    (void)loop;
+    (void)revents;
 }
 
 /* ---------------- engine ---------------- */
@@ -1549,14 +1578,24 @@ int query_engine_init(struct query_engine *e, struct ev_loop *loop, const hsc_co
     ev_timer_init(&e->ensure_timer, on_ensure_timer, 0., 0.);
     e->ensure_timer.data = e;
     ev_timer_start(loop, &e->ensure_timer);
+    ev_timer_init(&e->start_timer, on_start_timer, 0., 0.);
+    e->start_timer.data = e;
     return HSC_OK;
 }
 
 void query_engine_destroy(struct query_engine *e)
 {
-    if (e->loop)
+    if (e->loop) {
         ev_timer_stop(e->loop, &e->ensure_timer);
+        ev_timer_stop(e->loop, &e->start_timer);
+    }
     /* Requests still in flight are abandoned without a reply: their callers are gone. */
+    while (e->start_head) {
+        struct qreq *q = e->start_head;
+        e->start_head = q->next_start;
+        qreq_free(q);
+    }
+    e->start_tail = NULL;
     for (struct qreq *q = e->active; q; q = q->next) {
         ev_timer_stop(e->loop, &q->due_backends);
         ev_timer_stop(e->loop, &q->due_final);

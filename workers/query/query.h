@@ -60,6 +60,8 @@ struct query_engine {
     struct query_policy_slot *policies;
     hsc_metrics *metrics; /* backend latency histograms go here when set (not owned) */
     struct qreq *active;  /* searches in flight, so shutdown can abandon them cleanly */
+    struct qreq *start_head, *start_tail; /* accepted, started on the next loop turn */
+    ev_timer start_timer;
     int inflight;
     struct query_stats stats;
 };
@@ -72,12 +74,13 @@ int query_engine_init(struct query_engine *e, struct ev_loop *loop, const hsc_co
 void query_engine_destroy(struct query_engine *e);
 
 /*
- * Answers req (taken over: the engine frees it) by deadline_ms (epoch ms).
- * done is called exactly once, possibly before this returns.
+ * Answers req by deadline_ms (epoch ms). Returns an error now (req is left to
+ * the caller, done is never called), or 0: req is taken over and done is
+ * called exactly once, later, from the loop — never before this returns, even
+ * for an answer known at once, so a backlog of such answers cannot recurse.
  */
-void query_engine_search(struct query_engine *e, hsc_search_request *req,
-                         const char *correlation_id, int64_t deadline_ms, query_done_fn done,
-                         void *arg);
+int query_engine_search(struct query_engine *e, hsc_search_request *req, const char *correlation_id,
+                        int64_t deadline_ms, query_done_fn done, void *arg, hsc_err *err);
 
 /*
  * Builds the Milvus filter of a search: the request's filters, and the user's
