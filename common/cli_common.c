@@ -5,7 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "http.h"
 #include "log.h"
+#include "metrics.h"
 
 extern char **environ;
 
@@ -101,6 +103,13 @@ int hsc_cli_start(int argc, char **argv, const char *prog, const char *usage, hs
         return 1;
     }
     hsc_log_setup(prog, hsc_config_str(cfg, "log.level"), hsc_config_str(cfg, "log.format"));
+    /* Process-wide limits of the endpoints and backend HTTP clients (metrics.*, http.*). */
+    hsc_http_configure(cfg);
+    if (hsc_httpd_configure(cfg, &err)) {
+        fprintf(stderr, "%s: config error: %s\n", prog, err.msg);
+        hsc_config_free(cfg);
+        return 2;
+    }
     /* Left at its default, the Kafka client id names the worker, so a group's
      * members tell apart in hsc status and in the broker's logs. */
     if (!strcmp(hsc_config_str(cfg, "kafka.client_id"), "hsc"))
