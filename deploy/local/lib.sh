@@ -52,7 +52,7 @@ DEB_PACKAGES=(build-essential cmake ninja-build pkg-config git
   librdkafka-dev libpq-dev libhiredis-dev libcurl4-openssl-dev libmsgpack-dev libev-dev
   libjansson-dev libinih-dev libcmocka-dev libyaml-dev
   postgresql-15 postgresql-client-15 redis-server redis-tools
-  openjdk-17-jre-headless maven python3-venv valgrind clang-format curl iproute2)
+  openjdk-17-jre-headless maven python3-venv valgrind clang-format clang libclang-rt-14-dev curl iproute2)
 
 install_packages() {
   local missing=()
