@@ -578,16 +578,8 @@ static int scan_value(struct scan *s, const char *field, const char *path, int d
     }
 }
 
-/*
- * Checks buf against every bound, then unpacks it into *res and checks it is
- * one map with string keys covering every byte. what names the message
- * ("content") in errors about the message as a whole.
- */
-static int unpack_map(const void *buf, size_t len, const char *what, msgpack_unpacked *res,
-                      hsc_err *err)
+int hsc_codec_check_bounds(const void *buf, size_t len, const char *what, hsc_err *err)
 {
-    size_t off = 0;
-    msgpack_unpacked_init(res);
     if (len == 0)
         return hsc_err_set(err, HSC_EINVAL, "message: empty");
     if (len > HSC_CODEC_MAX_MESSAGE_BYTES)
@@ -600,6 +592,22 @@ static int unpack_map(const void *buf, size_t len, const char *what, msgpack_unp
     if (s.p != s.end)
         return hsc_err_set(err, HSC_EINVAL, "message: %zu trailing bytes after the map",
                            (size_t)(s.end - s.p));
+    return HSC_OK;
+}
+
+/*
+ * Checks buf against every bound, then unpacks it into *res and checks it is
+ * one map with string keys covering every byte. what names the message
+ * ("content") in errors about the message as a whole.
+ */
+static int unpack_map(const void *buf, size_t len, const char *what, msgpack_unpacked *res,
+                      hsc_err *err)
+{
+    size_t off = 0;
+    msgpack_unpacked_init(res);
+    int rc = hsc_codec_check_bounds(buf, len, what, err);
+    if (rc)
+        return rc;
     msgpack_unpack_return r = msgpack_unpack_next(res, buf, len, &off);
     if (r != MSGPACK_UNPACK_SUCCESS)
         return hsc_err_set(err, HSC_EINVAL, "message: not MessagePack (%s)",

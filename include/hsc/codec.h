@@ -29,6 +29,14 @@
 #define HSC_CODEC_MAX_KEY_BYTES 64                          /* any map key */
 #define HSC_CODEC_MAX_DEPTH 8                               /* nested maps and arrays */
 
+/*
+ * Checks that buf is one MessagePack value within every bound above, in one
+ * pass and without allocating (every decoder here does this first); for
+ * callers that hand other MessagePack, such as cache entries, to msgpack-c.
+ * what names the value in errors ("cache entry: map of 300 entries exceeds 256").
+ */
+int hsc_codec_check_bounds(const void *buf, size_t len, const char *what, hsc_err *err);
+
 /* Decodes and validates a ContentEvent; on failure ev is left empty. */
 int hsc_codec_decode_content(const void *buf, size_t len, hsc_content_event *ev, hsc_err *err);
 

@@ -836,6 +836,15 @@ static void test_each_bound_names_the_field(void **s)
     assert_int_equal(decode_as('l', short_arr, sizeof(short_arr), &err), HSC_EINVAL);
     assert_string_equal(err.msg, "message: not MessagePack (truncated)");
 
+    /* The same pass, for callers that unpack other MessagePack themselves (cache entries). */
+    assert_int_equal(hsc_codec_check_bounds(claim_arr, sizeof(claim_arr), "cache entry", &err),
+                     HSC_EINVAL);
+    assert_string_equal(err.msg, "x: array of 4294967295 entries exceeds 1000");
+    assert_int_equal(hsc_codec_check_bounds(claim_map, 5, "cache entry", &err), HSC_EINVAL);
+    assert_string_equal(err.msg, "cache entry: map of 4294967295 entries exceeds 256");
+    const unsigned char arr_ok[] = {0x92, 0xa1, 'x', 0xc0};
+    assert_int_equal(hsc_codec_check_bounds(arr_ok, sizeof(arr_ok), "cache entry", &err), HSC_OK);
+
     /* The whole message. */
     size_t big = HSC_CODEC_MAX_MESSAGE_BYTES + 1;
     char *buf = calloc(1, big);
