@@ -14,6 +14,18 @@ PG_PORT="${PG_PORT:-15432}"
 REDIS_PORT="${REDIS_PORT:-16379}"
 PG_BIN="${PG_BIN:-/usr/lib/postgresql/15/bin}"
 
+# A server started from here runs for long: it must not keep open what the
+# caller had open beyond stdio (a test's lock file, a pipe its harness reads),
+# or a lock is held, and a pipe left open, for as long as the server runs.
+close_inherited_fds() {
+  local fd
+  for fd in /proc/$$/fd/*; do
+    fd=${fd##*/}
+    [[ $fd =~ ^[0-9]+$ ]] && ((fd > 2 && fd != 255)) && eval "exec $fd>&-" 2>/dev/null || true
+  done
+}
+close_inherited_fds
+
 say() { printf '[hsc-local] %s\n' "$*" >&2; }
 die() { printf '[hsc-local] error: %s\n' "$*" >&2; exit 1; }
 

@@ -312,6 +312,9 @@ const char *it_topic(struct it *t, const char *key)
 
 static void exec_in_ns(struct it *t, const char *binary, const char *const *args)
 {
+    /* A worker outlives nothing of the test's: not its sockets, nor a lock a
+     * runner holds around it (flock), which an orphaned worker would keep. */
+    closefrom(3);
     putenv(t->env_prefix);
     putenv(t->env_pg);
     putenv(t->env_brokers);

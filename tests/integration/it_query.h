@@ -30,11 +30,8 @@ struct itq {
  */
 #define ITQ_QUERY_ARGS "--set", "milvus.dimension=16"
 
-/*
- * Publishes `count` sample titles and waits until PostgreSQL, Neo4j and
- * Milvus all hold them; returns the path of the sample file.
- */
-static inline char *itq_catalogue(struct itq *q, struct it *t, const char *count, const char *tag)
+/* Starts ingest, enrich and embed-index (groups named after tag) on an empty graph. */
+static inline void itq_pipeline(struct itq *q, struct it *t, const char *tag)
 {
     memset(q, 0, sizeof(*q));
     q->t = t;
@@ -49,16 +46,30 @@ static inline char *itq_catalogue(struct itq *q, struct it *t, const char *count
     q->ingest = it_spawn(t, "hsc-ingest", ia);
     q->enrich = it_spawn(t, "hsc-enrich", ea);
     q->index = it_spawn(t, "hsc-embed-index", xa);
-    char *content = it_sample(t, "content", count, count);
-    if (it_publish(t, "content", content) != 0)
-        exit(1);
-    long long n = atoll(count);
+}
+
+/* Waits until PostgreSQL, Neo4j and Milvus all hold n titles; exits if they do not. */
+static inline void itq_wait_stores(struct it *t, long long n)
+{
     if (it_pg_wait(t, "SELECT count(*) FROM content", n, 120000) != n ||
         it_neo4j_wait("MATCH (c:Content) WHERE c.stub IS NULL RETURN count(c)", n, 240000) != n ||
         it_milvus_wait_count(t, n, 240000) != n) {
         fprintf(stderr, "the catalogue did not reach every store\n");
         exit(1);
     }
+}
+
+/*
+ * Publishes `count` sample titles and waits until PostgreSQL, Neo4j and
+ * Milvus all hold them; returns the path of the sample file.
+ */
+static inline char *itq_catalogue(struct itq *q, struct it *t, const char *count, const char *tag)
+{
+    itq_pipeline(q, t, tag);
+    char *content = it_sample(t, "content", count, count);
+    if (it_publish(t, "content", content) != 0)
+        exit(1);
+    itq_wait_stores(t, atoll(count));
     return content;
 }
 

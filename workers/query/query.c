@@ -50,7 +50,8 @@ const char QUERY_POLICY_SQL[] =
 const char QUERY_ATTRS_SQL[] =
     "SELECT id, coalesce(title, ''), to_json(genres), to_json(themes), language,\n"
     "       coalesce(year, 0), coalesce(maturity, -1)\n"
-    "FROM content WHERE id = ANY($1::text[]) AND NOT deleted";
+    "FROM content WHERE id = ANY(ARRAY(SELECT jsonb_array_elements_text($1::jsonb)))\n"
+    "  AND NOT deleted";
 
 enum { P_OFF = 0, P_WAIT, P_RUN, P_DONE, P_FAIL, P_CUT };
 enum { PH_VERSIONS, PH_CACHE, PH_POLICY, PH_BACKENDS, PH_ATTRS, PH_RELS, PH_DONE };
@@ -176,12 +177,20 @@ static void index_put(struct qreq *q, size_t i)
         }
 }
 
-/* The candidate for id, added if new; NULL when out of memory or the id is too long. */
+/*
+ * The candidate for id, added if new; NULL when out of memory or the id is
+ * not one ingest would have accepted: ids come back from Milvus and Neo4j,
+ * which are not trusted to hold only what hsc wrote.
+ */
 static hsc_candidate *cand_get(struct qreq *q, const char *id)
 {
     hsc_candidate *c = cand_find(q, id);
-    if (c || strlen(id) > HSC_MAX_ID_LEN)
+    if (c)
         return c;
+    if (!hsc_id_valid(id, strlen(id))) {
+        hsc_log_warn("backend returned an invalid id; ignored", "correlation_id", q->corr, NULL);
+        return NULL;
+    }
     if (q->nc == q->capc) {
         size_t cap = q->capc ? 2 * q->capc : 64;
         hsc_candidate *nc = realloc(q->c, cap * sizeof(*nc));
@@ -601,23 +610,24 @@ static void start_attrs(struct qreq *q)
         maybe_rank(q);
         return;
     }
-    hsc_buf ids = {0};
-    hsc_buf_append(&ids, "{", 1);
-    for (size_t i = 0; i < q->nc; i++)
-        hsc_buf_printf(&ids, "%s%s", i ? "," : "", q->c[i].id); /* ids are [A-Za-z0-9._:-] */
-    hsc_buf_append(&ids, "}", 2);
-    const char *params[1] = {ids.data};
+    /* A JSON parameter, like every list ingest writes: no array literal to quote. */
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < q->nc; i++)
+        json_array_append_new(arr, json_string(q->c[i].id));
+    char *ids = arr ? json_dumps(arr, JSON_COMPACT) : NULL;
+    json_decref(arr);
+    const char *params[1] = {ids};
     hsc_err err = {0};
     q->refs++;
     q->started_attrs = hsc_mono_us();
     q->attrs_state = P_RUN;
-    if (!ids.data || hsc_pg_query(pick_pg(e), QUERY_ATTRS_SQL, 1, params, on_attrs, q, &err)) {
+    if (!ids || hsc_pg_query(pick_pg(e), QUERY_ATTRS_SQL, 1, params, on_attrs, q, &err)) {
         q->refs--;
         q->attrs_state = P_FAIL;
         note_failure(q, "postgresql", &err);
         maybe_rank(q);
     }
-    hsc_buf_free(&ids);
+    free(ids);
 }
 
 static void maybe_rank(struct qreq *q)
