@@ -1,15 +1,23 @@
 /*
- * The search client. Correlation ids are "<client tag>.<sequence>": the tag
+ * The search client. Correlation ids are "<tag>-<sequence>-<token>": the tag
  * (random per client) lets a client sharing a reply partition skip other
- * clients' replies without a lookup, and the sequence indexes a small hash
- * of pending searches. A pending search leaves the table when it ends, so a
- * second reply for it finds nothing and is counted as unmatched.
+ * clients' replies without a lookup, the sequence indexes a small hash of
+ * pending searches, and the token is SipHash-2-4 of the sequence keyed by a
+ * 128-bit nonce the client draws once from getrandom(2). Anyone who reads
+ * the request topic sees past ids, but cannot compute the token of an id the
+ * client has not issued yet, so cannot plant a reply for a search before it
+ * is sent; a reply whose token is wrong is counted as unmatched and dropped.
+ * (The nonce is a key, not part of the id: an id carrying it in the clear
+ * would tell every reader the next id.) A pending search leaves the table
+ * when it ends, so a second reply for it finds nothing and is counted too.
  */
 #include "hsc/client.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -38,11 +46,101 @@ struct hsc_client {
     int32_t partition;
     int timeout_ms;
     char tag[20];
+    uint8_t nonce[16]; /* the SipHash key of the ids' tokens; never leaves the process */
     uint64_t next_seq;
     int inflight;
     struct pending *buckets[NBUCKETS];
     struct hsc_client_stats stats;
 };
+
+static uint64_t rotl(uint64_t x, int b)
+{
+    return (x << b) | (x >> (64 - b));
+}
+
+static uint64_t le64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+#define SIPROUND                                                                                   \
+    do {                                                                                           \
+        v0 += v1, v1 = rotl(v1, 13), v1 ^= v0, v0 = rotl(v0, 32);                                  \
+        v2 += v3, v3 = rotl(v3, 16), v3 ^= v2;                                                     \
+        v0 += v3, v3 = rotl(v3, 21), v3 ^= v0;                                                     \
+        v2 += v1, v1 = rotl(v1, 17), v1 ^= v2, v2 = rotl(v2, 32);                                  \
+    } while (0)
+
+/* SipHash-2-4 (Aumasson and Bernstein, 2012) of in[0..n) under a 16-byte key. */
+static uint64_t siphash(const uint8_t key[16], const void *in, size_t n)
+{
+    const uint8_t *p = in;
+    uint64_t k0 = le64(key), k1 = le64(key + 8);
+    uint64_t v0 = 0x736f6d6570736575ULL ^ k0, v1 = 0x646f72616e646f6dULL ^ k1;
+    uint64_t v2 = 0x6c7967656e657261ULL ^ k0, v3 = 0x7465646279746573ULL ^ k1;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t m = le64(p + i);
+        v3 ^= m;
+        SIPROUND;
+        SIPROUND;
+        v0 ^= m;
+    }
+    uint64_t last = (uint64_t)n << 56;
+    for (size_t j = 0; i + j < n; j++)
+        last |= (uint64_t)p[i + j] << (8 * j);
+    v3 ^= last;
+    SIPROUND;
+    SIPROUND;
+    v0 ^= last;
+    v2 ^= 0xff;
+    SIPROUND;
+    SIPROUND;
+    SIPROUND;
+    SIPROUND;
+    return v0 ^ v1 ^ v2 ^ v3;
+}
+
+/* The token of sequence seq: SipHash of its 8 little-endian bytes under the client's nonce. */
+static uint64_t token(const hsc_client *c, uint64_t seq)
+{
+    uint8_t m[8];
+    for (int i = 0; i < 8; i++)
+        m[i] = (uint8_t)(seq >> (8 * i));
+    return siphash(c->nonce, m, sizeof(m));
+}
+
+/*
+ * The sequence of a correlation id this client issued; -1 for another
+ * client's id (another tag: not ours to count), -2 for an id with our tag
+ * that we did not issue (a wrong token: forged or garbled).
+ */
+static int parse_corr(const hsc_client *c, const char *corr, uint64_t *seq)
+{
+    size_t tl = strlen(c->tag);
+    if (strncmp(corr, c->tag, tl) || corr[tl] != '-')
+        return -1;
+    const char *p = corr + tl + 1;
+    char *end;
+    errno = 0;
+    unsigned long long s = strtoull(p, &end, 10);
+    if (errno || end == p || *p < '0' || *p > '9' || *end != '-' || strlen(end + 1) != 16)
+        return -2;
+    uint64_t tok = 0;
+    for (const char *t = end + 1; *t; t++) {
+        int d = *t >= '0' && *t <= '9' ? *t - '0' : *t >= 'a' && *t <= 'f' ? *t - 'a' + 10 : -1;
+        if (d < 0)
+            return -2;
+        tok = (tok << 4) | (uint64_t)d;
+    }
+    if (tok != token(c, s))
+        return -2;
+    *seq = s;
+    return 0;
+}
 
 static struct pending *take(hsc_client *c, uint64_t seq)
 {
@@ -81,16 +179,15 @@ static void on_reply_message(void *arg, rd_kafka_message_t *rkm)
         return;
     }
     char corr[128];
-    size_t tl = strlen(c->tag);
-    if (hsc_kafka_header(rkm, HSC_HDR_CORRELATION_ID, corr, sizeof(corr)) < 0 ||
-        strncmp(corr, c->tag, tl) || corr[tl] != '.') {
+    uint64_t seq;
+    int own = hsc_kafka_header(rkm, HSC_HDR_CORRELATION_ID, corr, sizeof(corr)) < 0
+                  ? -1 /* absent, over-long or holding a NUL: not an id we issued */
+                  : parse_corr(c, corr, &seq);
+    if (own == -1) {
         rd_kafka_message_destroy(rkm); /* another client's reply on a shared partition */
         return;
     }
-    long long seq;
-    struct pending *p = NULL;
-    if (!hsc_parse_ll(corr + tl + 1, &seq))
-        p = take(c, (uint64_t)seq);
+    struct pending *p = own == 0 ? take(c, seq) : NULL;
     if (!p) {
         c->stats.unmatched++;
         rd_kafka_message_destroy(rkm);
@@ -117,12 +214,11 @@ static void on_sent(void *arg, int code, const char *errstr, const rd_kafka_mess
         return;
     /* The request never reached Kafka: end it now rather than at its timeout. */
     char corr[128];
-    long long seq;
-    size_t tl = strlen(c->tag);
+    uint64_t seq;
     struct pending *p = NULL;
     if (hsc_kafka_header(rkm, HSC_HDR_CORRELATION_ID, corr, sizeof(corr)) >= 0 &&
-        !hsc_parse_ll(corr + tl + 1, &seq))
-        p = take(c, (uint64_t)seq);
+        parse_corr(c, corr, &seq) == 0)
+        p = take(c, seq);
     if (!p)
         return;
     c->stats.failed++;
@@ -132,15 +228,18 @@ static void on_sent(void *arg, int code, const char *errstr, const rd_kafka_mess
     free(p);
 }
 
-static uint64_t client_random(void)
+/* Fills buf with n bytes from the kernel's CSPRNG; there is no weaker fallback. */
+static int client_random(void *buf, size_t n, hsc_err *err)
 {
-    uint64_t r = 0;
-    FILE *f = fopen("/dev/urandom", "rb");
-    if (!f || fread(&r, sizeof(r), 1, f) != 1)
-        r = (uint64_t)hsc_mono_us() ^ ((uint64_t)getpid() << 32);
-    if (f)
-        fclose(f);
-    return r;
+    for (size_t got = 0; got < n;) {
+        ssize_t r = getrandom((char *)buf + got, n - got, 0);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return hsc_err_set(err, HSC_EIO, "client: getrandom: %s", strerror(errno));
+        got += (size_t)r;
+    }
+    return HSC_OK;
 }
 
 hsc_client *hsc_client_new(struct ev_loop *loop, const hsc_config *cfg, hsc_err *err)
@@ -156,7 +255,9 @@ hsc_client *hsc_client_new(struct ev_loop *loop, const hsc_config *cfg, hsc_err 
     snprintf(c->reply_topic, sizeof(c->reply_topic), "%s",
              hsc_config_topic(cfg, "topics.search_replies"));
     c->timeout_ms = (int)hsc_config_int(cfg, "client.timeout_ms");
-    uint64_t r = client_random();
+    uint64_t r;
+    if (client_random(&r, sizeof(r), err) || client_random(c->nonce, sizeof(c->nonce), err))
+        goto fail;
     snprintf(c->tag, sizeof(c->tag), "%012llx", (unsigned long long)(r & 0xffffffffffffULL));
     c->next_seq = 1;
     c->prod = hsc_producer_new_interactive(loop, cfg, err);
@@ -221,7 +322,8 @@ int hsc_client_search(hsc_client *c, const hsc_search_request *req, int timeout_
     p->cb = cb;
     p->arg = arg;
     char corr[64], part[16], deadline[24];
-    snprintf(corr, sizeof(corr), "%s.%llu", c->tag, (unsigned long long)p->seq);
+    snprintf(corr, sizeof(corr), "%s-%llu-%016llx", c->tag, (unsigned long long)p->seq,
+             (unsigned long long)token(c, p->seq));
     snprintf(part, sizeof(part), "%d", c->partition);
     snprintf(deadline, sizeof(deadline), "%lld", (long long)(hsc_now_ms() + timeout_ms));
     rd_kafka_headers_t *hdrs = rd_kafka_headers_new(4);
