@@ -224,7 +224,7 @@ static void test_non_reading_client_does_not_stall_the_loop(void **state)
     /* metrics.timeout_ms ended it */
     assert_int_equal(hsc_httpd_connections(h), 0);
     ev_timer_stop(loop, &k.t);
-    double bound = 2 * render_s + 0.05;
+    double bound = 2.5 * render_s + 0.1; /* the render, the copy into the answer, a busy machine */
     printf("# longest timer gap %.1f ms (render alone %.1f ms, bound %.1f ms)\n", k.max_gap * 1000,
            render_s * 1000, bound * 1000);
     assert_true(k.max_gap < bound);
