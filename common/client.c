@@ -310,6 +310,14 @@ int hsc_client_search(hsc_client *c, const hsc_search_request *req, int timeout_
     size_t len;
     if (hsc_codec_encode_search_request(req, &buf, &len, err))
         return err->code;
+    /* hsc-query answers nothing it cannot decode (it only DLQs it), so check
+     * here, with the same decoder, and tell the caller now. */
+    hsc_search_request check;
+    if (hsc_codec_decode_search_request(buf, len, &check, err)) {
+        free(buf);
+        return err->code;
+    }
+    hsc_search_request_clear(&check);
     if (timeout_ms <= 0)
         timeout_ms = c->timeout_ms;
     struct pending *p = calloc(1, sizeof(*p));
