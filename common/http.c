@@ -12,6 +12,7 @@
 #include <strings.h>
 
 #include "backoff.h"
+#include "conn.h"
 #include "metrics.h"
 #include "log.h"
 #include "util.h"
@@ -25,7 +26,11 @@ struct req {
     hsc_buf resp;
     int too_big; /* the body passed the client's max_response: the transfer was aborted */
     int attempt, retries;
-    const char *backend, *op; /* static strings, for the metrics; backend NULL: not recorded */
+    const char *backend, *op;      /* static strings, for the metrics; backend NULL: not recorded */
+    int idempotent, fresh_retried; /* a stale pooled connection costs one fresh attempt */
+    int timeout_ms;
+    int64_t started_us;
+    unsigned epoch; /* conn.h epoch of the backend when the attempt started */
     hsc_backoff bo;
     ev_timer retry_timer;
     hsc_http_fn cb;
@@ -96,6 +101,8 @@ static int start_attempt(struct req *r, hsc_err *err)
     r->resp.len = 0;
     r->too_big = 0;
     r->errbuf[0] = '\0';
+    if (r->backend)
+        r->epoch = hsc_conn_epoch(r->backend);
     CURLMcode mc = curl_multi_add_handle(r->h->multi, r->easy);
     if (mc != CURLM_OK)
         return hsc_err_set(err, HSC_ETRANSIENT, "%s %s: %s", r->method, r->url,
@@ -164,6 +171,44 @@ static void fail_too_big(struct req *r)
     complete(r, NULL, &err);
 }
 
+/* Failures of the connection rather than of the request: the server went away or is not there. */
+static int connection_failed(CURLcode rc)
+{
+    return rc == CURLE_COULDNT_CONNECT || rc == CURLE_SEND_ERROR || rc == CURLE_RECV_ERROR ||
+           rc == CURLE_GOT_NOTHING || rc == CURLE_COULDNT_RESOLVE_HOST;
+}
+
+/*
+ * A connection failure. On a reused (pooled) connection an idempotent
+ * request gets one immediate attempt on a fresh connection, within what is
+ * left of its timeout and not counted as a retry: the pooled connection was
+ * stale, the server may be fine. Otherwise the loss is recorded (once per
+ * outage, conn.h) and the usual retry policy decides. 1 if retried fresh.
+ */
+static int stale_retry(struct req *r, CURLcode rc, const char *why)
+{
+    long connects = 1;
+    curl_easy_getinfo(r->easy, CURLINFO_NUM_CONNECTS, &connects);
+    int64_t left_ms = r->timeout_ms - (hsc_mono_us() - r->started_us) / 1000;
+    if (rc != CURLE_COULDNT_CONNECT && connects == 0 && r->idempotent && !r->fresh_retried &&
+        left_ms > 10) {
+        r->fresh_retried = 1;
+        r->attempt--; /* a stale connection is not the server's failure */
+        curl_easy_setopt(r->easy, CURLOPT_FRESH_CONNECT, 1L);
+        curl_easy_setopt(r->easy, CURLOPT_TIMEOUT_MS, (long)left_ms);
+        hsc_log_debug("http stale connection: one fresh attempt", "method", r->method, "url",
+                      r->url, "error", why, NULL);
+        if (r->backend)
+            hsc_metrics_backend_retry(r->backend, 0);
+        ev_timer_set(&r->retry_timer, 0., 0.); /* from the loop, after this round of results */
+        ev_timer_start(r->h->loop, &r->retry_timer);
+        return 1;
+    }
+    if (r->backend)
+        hsc_conn_lost(r->backend, r->epoch, why);
+    return 0;
+}
+
 static void check_done(hsc_http *h)
 {
     CURLMsg *m;
@@ -185,9 +230,13 @@ static void check_done(hsc_http *h)
             continue;
         }
         if (rc != CURLE_OK) {
-            retry_or_fail(r, NULL, r->errbuf[0] ? r->errbuf : curl_easy_strerror(rc));
+            const char *why = r->errbuf[0] ? r->errbuf : curl_easy_strerror(rc);
+            if (!connection_failed(rc) || !stale_retry(r, rc, why))
+                retry_or_fail(r, NULL, why);
             continue;
         }
+        if (r->backend)
+            hsc_conn_up(r->backend); /* it answered: logs a recovery if it was lost */
         hsc_http_response res = {0};
         curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &res.status);
         curl_easy_getinfo(r->easy, CURLINFO_TOTAL_TIME, &res.seconds);
@@ -340,6 +389,9 @@ int hsc_http_request(hsc_http *h, const struct hsc_http_request *q, hsc_http_fn 
     r->retries = q->retries < 0 ? 0 : q->retries;
     r->backend = q->backend;
     r->op = q->op;
+    r->idempotent = q->idempotent || !strcmp(q->method, "GET") || !strcmp(q->method, "HEAD");
+    r->timeout_ms = q->timeout_ms > 0 ? q->timeout_ms : 30000;
+    r->started_us = hsc_mono_us();
     hsc_backoff_init(&r->bo, q->backoff_initial_ms > 0 ? q->backoff_initial_ms : 100,
                      q->backoff_max_ms > 0 ? q->backoff_max_ms : 2000,
                      (uint64_t)hsc_mono_us() ^ (uintptr_t)r);

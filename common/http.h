@@ -5,8 +5,11 @@
  *
  * Transient failures (connect errors, timeouts, HTTP 5xx, 429) are retried
  * with capped exponential backoff and jitter; a rejected request (other 4xx)
- * is never retried. A response that arrives is handed over whatever its
- * status: the caller knows what its API's errors mean.
+ * is never retried. An idempotent request whose reused connection fails
+ * (send/receive error, nothing received) first gets one immediate attempt on
+ * a fresh connection within its timeout, whatever `retries` says; losses and
+ * recoveries of each backend are logged and counted once (conn.h). A response that arrives is
+ * handed over whatever its status: the caller knows what its API's errors mean.
  *
  * A backend is trusted with answers, not with the worker's memory or files:
  * only http:// and https:// URLs are accepted (for redirects too), and a
@@ -55,6 +58,8 @@ struct hsc_http_request {
     int backoff_initial_ms, backoff_max_ms;
     /* For the metrics (static strings): "milvus", "neo4j", ...; NULL records nothing. */
     const char *backend, *op;
+    /* A read (GET and HEAD are): if a pooled connection proves stale, one fresh attempt. */
+    int idempotent;
 };
 
 /* Sets the process-wide settings of clients created afterwards (http.max_response_bytes). */

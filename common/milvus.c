@@ -704,6 +704,7 @@ static int send(struct call *c, const char *method, const char *path, const char
         .backoff_max_ms = m->backoff_max_ms,
         .backend = "milvus",
         .op = OP_NAMES[c->op],
+        .idempotent = c->op == OP_SEARCH || c->op == OP_GET || c->op == OP_COUNT,
     };
     return hsc_http_request(m->http, &q, on_http, c, err);
 }

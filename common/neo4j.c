@@ -5,10 +5,12 @@
  */
 #include "neo4j.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "log.h"
 #include "util.h"
@@ -176,8 +178,43 @@ static void on_answer(void *arg, const hsc_http_response *res, const hsc_err *he
     stmt_free(s);
 }
 
+int hsc_neo4j_is_read(const char *cypher)
+{
+    static const char *const WRITES[] = {"CREATE",  "MERGE", "SET",  "DELETE", "REMOVE", "DETACH",
+                                         "FOREACH", "LOAD",  "DROP", "ALTER",  NULL};
+    const char *p = cypher;
+    while (*p) {
+        if (*p == '\'' || *p == '"' || *p == '`') { /* literals and quoted names */
+            char q = *p++;
+            while (*p && *p != q)
+                p += (*p == '\\' && p[1]) ? 2 : 1;
+            if (*p)
+                p++;
+            continue;
+        }
+        if (!isalpha((unsigned char)*p) && *p != '_') {
+            p++;
+            continue;
+        }
+        const char *w = p;
+        while (isalnum((unsigned char)*p) || *p == '_')
+            p++;
+        size_t len = (size_t)(p - w);
+        int property = w > cypher && (w[-1] == '.' || w[-1] == '$' || w[-1] == ':');
+        for (int i = 0; !property && WRITES[i]; i++)
+            if (strlen(WRITES[i]) == len && !strncasecmp(w, WRITES[i], len))
+                return 0;
+        if (!property && len == 4 && !strncasecmp(w, "CALL", 4)) {
+            const char *q = p + strspn(p, " \t\r\n");
+            if (*q != '{')
+                return 0; /* a procedure may write; a subquery is checked word by word */
+        }
+    }
+    return 1;
+}
+
 static int request(hsc_neo4j *n, const char *method, const char *path, const char *body,
-                   hsc_http_fn cb, void *arg, hsc_err *err)
+                   int idempotent, hsc_http_fn cb, void *arg, hsc_err *err)
 {
     char url[1024];
     snprintf(url, sizeof(url), "%s%s", n->url, path);
@@ -195,6 +232,7 @@ static int request(hsc_neo4j *n, const char *method, const char *path, const cha
         .backoff_max_ms = n->backoff_max_ms,
         .backend = "neo4j",
         .op = strcmp(method, "GET") ? "statement" : "discover",
+        .idempotent = idempotent,
     };
     return hsc_http_request(n->http, &q, cb, arg, err);
 }
@@ -208,7 +246,7 @@ static int send_stmt(struct stmt *s, hsc_err *err)
     char path[512];
     snprintf(path, sizeof(path),
              n->dialect == HSC_NEO4J_TX ? "/db/%s/tx/commit" : "/db/%s/query/v2", n->database);
-    int rc = request(n, "POST", path, body, on_answer, s, err);
+    int rc = request(n, "POST", path, body, hsc_neo4j_is_read(s->cypher), on_answer, s, err);
     free(body);
     return rc;
 }
@@ -265,7 +303,7 @@ int hsc_neo4j_run(hsc_neo4j *n, const char *cypher, json_t *params, hsc_neo4j_fn
     *n->waiting_tail = s;
     n->waiting_tail = &s->next;
     if (!n->discovering) {
-        int rc = request(n, "GET", "/", NULL, on_discovery, n, err);
+        int rc = request(n, "GET", "/", NULL, 1, on_discovery, n, err);
         if (rc) {
             n->waiting = NULL; /* s is the only one: nothing else waits without discovery */
             n->waiting_tail = &n->waiting;

@@ -57,6 +57,14 @@ hsc_neo4j *hsc_neo4j_new(struct ev_loop *loop, hsc_http *http, const struct hsc_
 void hsc_neo4j_free(hsc_neo4j *n);
 
 /*
+ * True if a statement only reads: none of the write clauses (CREATE, MERGE,
+ * SET, DELETE, REMOVE, DETACH, FOREACH, LOAD, DROP, ALTER) outside literals,
+ * and CALL only for subqueries. A read whose pooled connection proves stale
+ * is sent once more on a fresh one (http.h).
+ */
+int hsc_neo4j_is_read(const char *cypher);
+
+/*
  * Runs one parameterised statement in its own transaction. params (an object
  * or NULL) is taken over by the call. The dialect is resolved on first use.
  */

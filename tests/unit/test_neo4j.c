@@ -124,6 +124,23 @@ static void test_statement_files(void **state)
     assert_int_equal(hsc_neo4j_load_statements("/nonexistent", &st, &n, &err), HSC_ECONFIG);
 }
 
+/* Reads (sent again on a fresh connection if their pooled one proves stale) and writes. */
+static void test_reads_are_told_from_writes(void **state)
+{
+    assert_true(hsc_neo4j_is_read(HSC_GRAPH_CANDIDATES_CYPHER)); /* CALL { subquery } reads */
+    assert_true(hsc_neo4j_is_read(HSC_GRAPH_ENRICH_CYPHER));
+    assert_true(hsc_neo4j_is_read("MATCH (c:Content) WHERE c.title = 'CREATE' RETURN c.set"));
+    assert_true(hsc_neo4j_is_read("RETURN $merge AS x"));
+    assert_false(hsc_neo4j_is_read("UNWIND $rows AS r MERGE (c:Content {id: r.id})"));
+    assert_false(hsc_neo4j_is_read("MATCH (c) SET c.x = 1"));
+    assert_false(hsc_neo4j_is_read("MATCH (c) detach delete c"));
+    assert_false(hsc_neo4j_is_read(
+        "CREATE CONSTRAINT x IF NOT EXISTS FOR (c:Content) REQUIRE c.id IS UNIQUE"));
+    assert_false(hsc_neo4j_is_read("CALL db.labels()")); /* a procedure may write */
+    assert_false(hsc_neo4j_is_read("MATCH (c) CALL { WITH c SET c.y = 2 } RETURN c"));
+    (void)state;
+}
+
 static void test_graph_parsers(void **state)
 {
     (void)state;
@@ -167,6 +184,7 @@ int main(void)
         cmocka_unit_test(test_discovery),
         cmocka_unit_test(test_statement_files),
         cmocka_unit_test(test_graph_parsers),
+        cmocka_unit_test(test_reads_are_told_from_writes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -527,6 +527,7 @@ int main(int argc, char **argv)
     }
     w.metrics = hsc_metrics_new();
     w.eng.metrics = w.metrics;
+    hsc_conn_set_metrics(w.metrics); /* connection losses and recoveries (conn.h) */
     int port = (int)hsc_config_int(cfg, "metrics.port");
     w.httpd = hsc_httpd_new(loop, port, w.metrics, is_ready, refresh, &w, &err);
     if (port > 0 && !w.httpd)

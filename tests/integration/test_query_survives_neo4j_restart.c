@@ -1,0 +1,36 @@
+/*
+ * Neo4j is restarted while hsc-query answers a steady search load: once
+ * the server answers again, every search is ok and whole (a stale pooled
+ * connection costs a reconnect, not a failed search), and hsc-query logs the
+ * loss and the recovery once each and counts them in /metrics. The body is
+ * in it_restart.h.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "it_restart.h"
+
+static void test_query_survives_neo4j_restart(void **s)
+{
+    static const struct itr_case c = {
+        .service = "neo4j",
+        .backend = "neo4j",
+        .tag = "it-rneo",
+        .down_ms = 1000,
+        .cache = 0,
+        .user = 0,
+        .strategy = HSC_STRATEGY_GRAPH_ONLY,
+        .probe = itr_probe_neo4j,
+    };
+    itr_run(&c);
+    (void)s;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_query_survives_neo4j_restart)};
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,36 @@
+/*
+ * PostgreSQL is restarted while hsc-query answers a steady search load: once
+ * the server answers again, every search is ok and whole (a stale pooled
+ * connection costs a reconnect, not a failed search), and hsc-query logs the
+ * loss and the recovery once each and counts them in /metrics. The body is
+ * in it_restart.h.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "it_restart.h"
+
+static void test_query_survives_pg_restart(void **s)
+{
+    static const struct itr_case c = {
+        .service = "postgres",
+        .backend = "postgresql",
+        .tag = "it-rpg",
+        .down_ms = 2000,
+        .cache = 0,
+        .user = 1,
+        .strategy = HSC_STRATEGY_VECTOR_ONLY,
+        .probe = itr_probe_pg,
+    };
+    itr_run(&c);
+    (void)s;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_query_survives_pg_restart)};
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
