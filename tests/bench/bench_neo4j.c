@@ -10,10 +10,14 @@
  * queries pay for, are the same). Then it runs, with C in flight:
  *   - candidates for 1 seed and for 5 seeds (limit 30: 3x over-fetch of 10);
  *   - enrichment of 30 candidates with 3 seeds;
- *   - the enrich write statement for batches of 200 new titles.
- * Prints p50/p95/p99 and throughput. Removes its titles afterwards unless --keep.
+ *   - `RETURN 1`, to show what HTTP and Neo4j's per-request work cost alone;
+ *   - the enrich write statement for --write-batches batches of 200 new titles.
+ * Prints throughput and only the percentiles the samples support: p50 always,
+ * p95 from 20 samples, p99 from 100 ("-" otherwise). Removes its titles
+ * afterwards unless --keep.
  *
- *   bench_neo4j [--titles T] [--queries Q] [--concurrency C] [--keep]
+ *   bench_neo4j [--titles T] [--queries Q (>= 100)] [--concurrency C] [--dialect query|tx]
+ *               [--write-batches W (5)] [--keep]
  * Needs HSC_NEO4J_URL, HSC_NEO4J_PASSWORD (source .local/stack.env).
  */
 #include <ev.h>
@@ -59,7 +63,7 @@ struct bench {
     hsc_content_event *evs;
     double *lat;
     long sent, done, nlat;
-    int kind; /* 0: candidates 1 seed, 1: candidates 5 seeds, 2: enrichment */
+    int kind; /* 0: candidates 1 seed, 1: candidates 5 seeds, 2: enrichment, 3: RETURN 1 */
     int busy;
 };
 
@@ -127,10 +131,15 @@ static void report(const char *what, double *lat, long n, double secs, const cha
                    double count)
 {
     qsort(lat, (size_t)n, sizeof(double), cmp_double);
-#define PCT(p) (n ? lat[(long)((p) / 100.0 * (double)(n - 1))] : 0.0)
-    printf("%-34s n=%-5ld p50=%7.2f ms  p95=%7.2f ms  p99=%7.2f ms  max=%7.2f ms  %8.1f %s\n", what,
-           n, PCT(50), PCT(95), PCT(99), n ? lat[n - 1] : 0.0, count / secs, unit);
-#undef PCT
+    char p95[32] = "      -", p99[32] = "      -";
+    /* a percentile needs enough samples above it: 1 in 20 for p95, 1 in 100 for p99 */
+    if (n >= 20)
+        snprintf(p95, sizeof(p95), "%7.2f", lat[(long)(0.95 * (double)(n - 1) + 0.5)]);
+    if (n >= 100)
+        snprintf(p99, sizeof(p99), "%7.2f", lat[(long)(0.99 * (double)(n - 1) + 0.5)]);
+    printf("%-34s n=%-5ld p50=%7.2f ms  p95=%s ms  p99=%s ms  max=%7.2f ms  %8.1f %s\n", what, n,
+           n ? lat[(long)(0.5 * (double)(n - 1) + 0.5)] : 0.0, p95, p99, n ? lat[n - 1] : 0.0,
+           count / secs, unit);
 }
 
 static void next_query(struct bench *b);
@@ -168,6 +177,13 @@ static void on_info(void *arg, const hsc_graph_info *v, size_t n, double s, cons
     (void)v, (void)n, (void)s;
 }
 
+static void on_ping(void *arg, const hsc_neo4j_result *res, const hsc_err *err)
+{
+    if (!res)
+        die_on(err, "RETURN 1");
+    finish_one(arg);
+}
+
 static void next_query(struct bench *b)
 {
     if (b->sent >= b->queries)
@@ -182,14 +198,15 @@ static void next_query(struct bench *b)
         ids[i] = b->evs[rnd((unsigned)b->titles)].id;
     hsc_err err = {0};
     q->start = hsc_mono_us();
-    int rc = b->kind == 2 ? hsc_graph_enrich(b->neo, ids, 30, seeds, 3, on_info, q, &err)
-                          : hsc_graph_candidates(b->neo, seeds, b->kind ? 5 : 1, 30, NULL, on_cands,
-                                                 q, &err);
+    int rc = b->kind == 3   ? hsc_neo4j_run(b->neo, "RETURN 1", NULL, on_ping, q, &err)
+             : b->kind == 2 ? hsc_graph_enrich(b->neo, ids, 30, seeds, 3, on_info, q, &err)
+                            : hsc_graph_candidates(b->neo, seeds, b->kind ? 5 : 1, 30, NULL,
+                                                   on_cands, q, &err);
     if (rc)
         die_on(&err, "query");
 }
 
-static void run_queries(struct bench *b, int kind, const char *label)
+static void run_queries(struct bench *b, int kind, const char *label, int quiet)
 {
     b->kind = kind;
     b->sent = b->done = b->nlat = 0;
@@ -197,14 +214,16 @@ static void run_queries(struct bench *b, int kind, const char *label)
     for (int i = 0; i < b->conc; i++)
         next_query(b);
     ev_run(b->loop, 0);
-    report(label, b->lat, b->nlat, (double)(hsc_mono_us() - t0) / 1e6, "queries/s",
-           (double)b->done);
+    if (!quiet)
+        report(label, b->lat, b->nlat, (double)(hsc_mono_us() - t0) / 1e6, "queries/s",
+               (double)b->done);
 }
 
 int main(int argc, char **argv)
 {
     struct bench b = {.titles = 100000, .queries = 500, .conc = 4};
-    int keep = 0;
+    int keep = 0, write_batches = 5;
+    hsc_neo4j_dialect dialect = HSC_NEO4J_AUTO;
     for (int i = 1; i < argc; i++) {
         const char *v = i + 1 < argc ? argv[i + 1] : "0";
         if (!strcmp(argv[i], "--titles"))
@@ -213,13 +232,23 @@ int main(int argc, char **argv)
             b.queries = atol(v), i++;
         else if (!strcmp(argv[i], "--concurrency"))
             b.conc = atoi(v), i++;
+        else if (!strcmp(argv[i], "--write-batches"))
+            write_batches = atoi(v), i++;
+        else if (!strcmp(argv[i], "--dialect") && (!strcmp(v, "query") || !strcmp(v, "tx")))
+            dialect = !strcmp(v, "tx") ? HSC_NEO4J_TX : HSC_NEO4J_QUERY_API, i++;
         else if (!strcmp(argv[i], "--keep"))
             keep = 1;
         else {
             fprintf(stderr,
-                    "usage: bench_neo4j [--titles T] [--queries Q] [--concurrency C] [--keep]\n");
+                    "usage: bench_neo4j [--titles T] [--queries Q (>= 100)] "
+                    "[--concurrency C] [--dialect query|tx] [--write-batches W] [--keep]\n");
             return 2;
         }
+    }
+    if (b.queries < 100 || write_batches < 1 || write_batches > 12) {
+        fprintf(stderr, "bench_neo4j: --queries must be at least 100 (for a p99), "
+                        "--write-batches 1..12\n");
+        return 2;
     }
     if (!getenv("HSC_NEO4J_URL") || !getenv("HSC_NEO4J_PASSWORD")) {
         fprintf(stderr, "HSC_NEO4J_URL/HSC_NEO4J_PASSWORD are not set (source .local/stack.env)\n");
@@ -232,6 +261,7 @@ int main(int argc, char **argv)
                                    .user = "neo4j",
                                    .password = getenv("HSC_NEO4J_PASSWORD"),
                                    .database = "neo4j",
+                                   .dialect = dialect,
                                    .timeout_ms = 600000,
                                    .retries = 2};
     b.neo = hsc_neo4j_new(b.loop, http, &s, &err);
@@ -317,23 +347,26 @@ int main(int argc, char **argv)
     /* Warm the plans and the page cache, then measure. */
     long q = b.queries;
     b.queries = 50;
-    run_queries(&b, 0, "(warm-up)");
+    run_queries(&b, 0, "(warm-up)", 1);
     b.queries = q;
-    run_queries(&b, 0, "candidates, 1 seed, limit 30");
-    run_queries(&b, 1, "candidates, 5 seeds, limit 30");
-    run_queries(&b, 2, "enrichment, 30 ids, 3 seeds");
+    printf("%s dialect, %d in flight\n",
+           hsc_neo4j_dialect_of(b.neo) == HSC_NEO4J_TX ? "tx" : "query API", b.conc);
+    run_queries(&b, 3, "RETURN 1", 0);
+    run_queries(&b, 0, "candidates, 1 seed, limit 30", 0);
+    run_queries(&b, 1, "candidates, 5 seeds, limit 30", 0);
+    run_queries(&b, 2, "enrichment, 30 ids, 3 seeds", 0);
 
-    /* The enrich write on top of the catalogue: 5 batches of 200 new titles. */
+    /* The enrich write on top of the catalogue: batches of 200 new titles. */
     b.nlat = 0;
     int64_t w0 = hsc_mono_us();
-    for (int k = 0; k < 5; k++) {
+    for (int k = 0; k < write_batches; k++) {
         json_t *p = enrich_params(ptrs + b.titles + k * 200, winner_all, 200, &w);
         int64_t s0 = hsc_mono_us();
         run(&b, ENRICH_WRITE_CYPHER, p);
         b.lat[b.nlat++] = (double)(hsc_mono_us() - s0) / 1000.0;
     }
     report("enrich write, batches of 200", b.lat, b.nlat, (double)(hsc_mono_us() - w0) / 1e6,
-           "titles/s", 1000);
+           "titles/s", 200.0 * write_batches);
 
     if (!keep)
         run(&b,
