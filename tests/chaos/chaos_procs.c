@@ -68,7 +68,7 @@ static pid_t parent_of(pid_t pid)
 void chaos_lock_stack(void)
 {
     static int fd = -1;
-    fd = open(LOCK_PATH, O_RDWR | O_CREAT, 0666);
+    fd = open(LOCK_PATH, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
     struct stat st;
     if (fd < 0 || fstat(fd, &st)) {
         fprintf(stderr, "chaos: cannot open %s: %s\n", LOCK_PATH, strerror(errno));
@@ -220,11 +220,21 @@ void chaos_kill_next_worker(struct chaos *c)
                 st == 128 + SIGKILL ? "" : " -- it had exited already");
 }
 
+/* Closes every descriptor above stderr: a server started from here must not
+ * inherit the stack lock (from `flock` or from us) and hold it for ever. */
+static void close_inherited(void)
+{
+    long max = sysconf(_SC_OPEN_MAX);
+    for (int fd = 3; fd < (max > 0 && max < 65536 ? max : 65536); fd++)
+        close(fd);
+}
+
 /* Runs a shell command in a child (no atexit handlers there); returns its pid. */
 static pid_t start_shell(const char *cmd)
 {
     pid_t pid = fork();
     if (pid == 0) {
+        close_inherited();
         execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
         _exit(127);
     }
@@ -236,9 +246,9 @@ static void server_cmd(const struct chaos *c, int up, char *out, size_t cap)
     const char *svc = chaos_servers[c->server_current];
     if (up)
         snprintf(out, cap,
-                 "HSC_SKIP_INSTALL=1 HSC_REBUILD=0 HSC_BUILD=%s exec %s/deploy/local/up %s "
+                 "HSC_SKIP_INSTALL=1 HSC_REBUILD=0 exec %s/deploy/local/up %s "
                  ">>%s/servers.log 2>&1",
-                 HSC_BUILD_DIR, HSC_SOURCE_DIR, svc, c->logdir);
+                 HSC_SOURCE_DIR, svc, c->logdir);
     else
         snprintf(out, cap, "exec %s/deploy/local/down %s >>%s/servers.log 2>&1", HSC_SOURCE_DIR,
                  svc, c->logdir);
@@ -389,12 +399,15 @@ void chaos_servers_restore(struct chaos *c)
     if (!c->servers_touched)
         return;
     char cmd[1024];
-    snprintf(
-        cmd, sizeof(cmd),
-        "HSC_SKIP_INSTALL=1 HSC_REBUILD=0 HSC_BUILD=%s %s/deploy/local/up kafka postgres redis "
-        "milvus neo4j >>%s/servers.log 2>&1",
-        HSC_BUILD_DIR, HSC_SOURCE_DIR, c->logdir);
-    int rc = it_shell("%s", cmd);
+    snprintf(cmd, sizeof(cmd),
+             /* no HSC_BUILD: up writes it into the shared stack.env as HSC_BIN */
+             "HSC_SKIP_INSTALL=1 HSC_REBUILD=0 %s/deploy/local/up kafka postgres redis "
+             "milvus neo4j >>%s/servers.log 2>&1",
+             HSC_SOURCE_DIR, c->logdir);
+    int status, rc = -1;
+    pid_t pid = start_shell(cmd);
+    if (pid > 0 && waitpid(pid, &status, 0) == pid)
+        rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     if (rc)
         fprintf(stderr, "chaos: RESTORING THE SERVERS FAILED (exit %d): see %s/servers.log\n", rc,
                 c->logdir);

@@ -194,6 +194,8 @@ void chaos_traffic_init(struct chaos *c)
     rd_kafka_conf_set(conf, "group.id", group, errstr, sizeof(errstr)); /* never joined */
     rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, sizeof(errstr));
     rd_kafka_conf_set(conf, "fetch.wait.max.ms", "50", errstr, sizeof(errstr));
+    /* our own reading must not make a reply late: no 500 ms pause after a fetch error */
+    rd_kafka_conf_set(conf, "fetch.error.backoff.ms", "20", errstr, sizeof(errstr));
     rd_kafka_conf_set(conf, "log_level", "2", errstr, sizeof(errstr));
     c->replies = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
     if (!c->replies) {
