@@ -216,6 +216,8 @@ static void lose(hsc_pg *pg, int code, const char *what)
         fail_all(pg, &err);
         return;
     }
+    if (pg->bo.attempt) /* it served nothing since the last failed attempt: no tight loop */
+        pg->next_connect_us = hsc_mono_us() + 1000 * hsc_backoff_next(&pg->bo);
     struct query *q = pg->head;
     if (was == ST_BUSY && q) {
         if (code != HSC_ETIMEDOUT && q->read && !q->retried && hsc_mono_us() < q->deadline_us) {
@@ -247,7 +249,6 @@ static void continue_connect(hsc_pg *pg)
         PQsetnonblocking(pg->conn, 1);
         pg->state = ST_READY;
         pg->epoch = hsc_conn_up(BACKEND);
-        hsc_backoff_reset(&pg->bo);
         pg->next_connect_us = 0;
         watch(pg, EV_READ); /* idle, but a server that hangs up is seen at once */
         kick(pg);
@@ -290,6 +291,7 @@ static void finish_query(hsc_pg *pg)
     }
     struct query *q = pop(pg);
     record(q);
+    hsc_backoff_reset(&pg->bo); /* the connection has answered: the next loss reconnects at once */
     ev_timer_stop(pg->loop, &pg->timer);
     pg->state = ST_READY;
     watch(pg, EV_READ);

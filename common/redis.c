@@ -183,10 +183,13 @@ static void dropped(hsc_redis *r, const redisAsyncContext *ac, const char *why)
     r->ac = NULL;
     if (r->freeing)
         return;
-    if (r->ready)
+    if (r->ready) {
         hsc_conn_lost(BACKEND, r->epoch, why);
-    else
+        if (r->bo.attempt) /* it answered nothing since the last failed attempt: no tight loop */
+            r->next_connect_us = hsc_mono_us() + 1000 * hsc_backoff_next(&r->bo);
+    } else {
         connect_failed(r, why);
+    }
     r->ready = 0;
 }
 
@@ -201,7 +204,6 @@ static void on_connect(const redisAsyncContext *ac, int status)
     }
     r->ready = 1;
     r->epoch = hsc_conn_up(BACKEND);
-    hsc_backoff_reset(&r->bo);
     r->next_connect_us = 0;
 }
 
@@ -256,6 +258,7 @@ static void on_reply(redisAsyncContext *ac, void *vreply, void *privdata)
             hsc_err_set(&err, later ? HSC_ETRANSIENT : HSC_EINVAL, "redis: %s", reply->str);
             p->cb(p->arg, NULL, &err);
         } else {
+            hsc_backoff_reset(&r->bo); /* the connection has answered */
             p->cb(p->arg, reply, NULL);
         }
     }
