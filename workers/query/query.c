@@ -1156,6 +1156,11 @@ static void plan_and_launch(struct qreq *q)
         .vector_down = is_down(e, &e->lat_vector) || !hsc_milvus_ready(e->milvus),
         .graph_down = is_down(e, &e->lat_graph),
     };
+    if (!hsc_milvus_ready(e->milvus) && !e->milvus_ensuring && !ev_is_active(&e->ensure_timer)) {
+        /* the collection was released or went away (a Milvus restart): make it ready again */
+        ev_timer_set(&e->ensure_timer, 0., 0.);
+        ev_timer_start(e->loop, &e->ensure_timer);
+    }
     /*
      * A backend the planner leaves out gets no new samples, so its p99 would
      * never recover: once a second one request tries it anyway.
@@ -1225,7 +1230,11 @@ static void reply_from_cache(struct qreq *q, const char *buf, size_t len)
     msgpack_unpacked u;
     msgpack_unpacked_init(&u);
     size_t off = 0;
-    int ok = msgpack_unpack_next(&u, buf, len, &off) == MSGPACK_UNPACK_SUCCESS &&
+    /* Redis is outside the process: the same bounds as any message before msgpack-c
+     * allocates (an entry over them is a miss). */
+    hsc_err bounds = {0};
+    int ok = hsc_codec_check_bounds(buf, len, "cache entry", &bounds) == HSC_OK &&
+             msgpack_unpack_next(&u, buf, len, &off) == MSGPACK_UNPACK_SUCCESS &&
              u.data.type == MSGPACK_OBJECT_ARRAY && u.data.via.array.size == 4;
     const msgpack_object *a = ok ? u.data.via.array.ptr : NULL;
     ok = ok && a[0].type == MSGPACK_OBJECT_BIN && a[0].via.bin.size == q->canon.len &&
