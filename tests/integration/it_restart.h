@@ -10,9 +10,9 @@
  * stale pooled connection may fail one), and hsc-query must log the loss
  * and the recovery once each and count them in /metrics.
  *
- * Two restarts: one under the load, and one while the load pauses (from the
- * stop until the server answers again), as when a server is restarted in a
- * quiet hour. Under a steady load every pooled connection meets the outage
+ * Two restarts: one under the load, and (for PostgreSQL and Redis) one while
+ * the load pauses (from the stop until the server answers again), as when a
+ * server is restarted in a quiet hour. Under a steady load every pooled connection meets the outage
  * while the server is down; after a quiet restart they are all stale when
  * the first searches arrive, which is where today's clients failed.
  *
@@ -46,6 +46,13 @@ struct itr_case {
     int cache;           /* searches use the cache (so Redis is part of every answer) */
     int user;            /* searches name a new user each (a PostgreSQL policy read each) */
     int strategy;        /* forced, so that only the backends under test take part */
+    /*
+     * Also restart it in a quiet hour: for the clients that watch their idle
+     * connections (PostgreSQL, Redis). curl prunes a dead pooled connection
+     * before reusing it without an error to tell, and Milvus and Neo4j take
+     * 30-70 s to come back, so the HTTP backends restart once, under load.
+     */
+    int quiet_too;
     int (*probe)(struct it *t);
 };
 
@@ -414,10 +421,12 @@ static inline void itr_run(const struct itr_case *c)
     ev_timer_start(q.loop, &l.tick);
     struct itr_outcome loaded, quiet;
     itr_phase(&t, &l, 0, logpath, port, &loaded);
-    itr_phase(&t, &l, 1, logpath, port, &quiet);
+    if (c->quiet_too)
+        itr_phase(&t, &l, 1, logpath, port, &quiet);
     ev_timer_stop(q.loop, &l.tick);
     itr_check(&loaded, 0, 1);
-    itr_check(&quiet, 1, 2);
+    if (c->quiet_too)
+        itr_check(&quiet, 1, 2);
 
     hsc_search_request_clear(&l.req);
     assert_int_equal(it_stop(query, SIGTERM, 30000), 0);

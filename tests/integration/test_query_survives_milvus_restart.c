@@ -23,6 +23,7 @@ static void test_query_survives_milvus_restart(void **s)
         .cache = 0,
         .user = 0,
         .strategy = HSC_STRATEGY_VECTOR_ONLY,
+        .quiet_too = 0,
         .probe = itr_probe_milvus,
     };
     itr_run(&c);

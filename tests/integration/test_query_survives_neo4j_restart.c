@@ -23,6 +23,7 @@ static void test_query_survives_neo4j_restart(void **s)
         .cache = 0,
         .user = 0,
         .strategy = HSC_STRATEGY_GRAPH_ONLY,
+        .quiet_too = 0,
         .probe = itr_probe_neo4j,
     };
     itr_run(&c);

@@ -23,6 +23,7 @@ static void test_query_survives_pg_restart(void **s)
         .cache = 0,
         .user = 1,
         .strategy = HSC_STRATEGY_VECTOR_ONLY,
+        .quiet_too = 1,
         .probe = itr_probe_pg,
     };
     itr_run(&c);
