@@ -1161,11 +1161,6 @@ static void plan_and_launch(struct qreq *q)
         ev_timer_set(&e->ensure_timer, 0., 0.);
         ev_timer_start(e->loop, &e->ensure_timer);
     }
-    if (!hsc_milvus_ready(e->milvus) && !e->milvus_ensuring && !ev_is_active(&e->ensure_timer)) {
-        /* the collection was released or went away (a Milvus restart): make it ready again */
-        ev_timer_set(&e->ensure_timer, 0., 0.);
-        ev_timer_start(e->loop, &e->ensure_timer);
-    }
     /*
      * A backend the planner leaves out gets no new samples, so its p99 would
      * never recover: once a second one request tries it anyway.
