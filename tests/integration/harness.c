@@ -586,6 +586,65 @@ size_t it_consume_all(struct it *t, const char *topic, size_t want, int timeout_
     return n;
 }
 
+size_t it_consume_to_end(struct it *t, const char *topic, int timeout_ms, struct it_record **out)
+{
+    rd_kafka_t *rk = client(t, RD_KAFKA_CONSUMER, "it-reader");
+    const struct rd_kafka_metadata *md;
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    if (rd_kafka_metadata(rk, 0, rkt, &md, 10000))
+        die("metadata for %s", topic);
+    int parts = md->topics[0].partition_cnt;
+    rd_kafka_metadata_destroy(md);
+    rd_kafka_topic_destroy(rkt);
+    /* The end of each partition now: records written later are not waited for. */
+    int64_t *hi = calloc((size_t)parts, sizeof(*hi));
+    int left = 0;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(parts);
+    for (int i = 0; i < parts; i++) {
+        int64_t lo;
+        if (rd_kafka_query_watermark_offsets(rk, topic, i, &lo, &hi[i], 10000))
+            die("watermarks of %s [%d]", topic, i);
+        left += hi[i] > lo;
+        rd_kafka_topic_partition_list_add(l, topic, i)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    }
+    rd_kafka_assign(rk, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    size_t n = 0, cap = 64;
+    struct it_record *r = calloc(cap, sizeof(*r));
+    long long end = it_ms() + timeout_ms;
+    while (left > 0 && it_ms() < end) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+        if (!m)
+            continue;
+        if (!m->err && m->offset < hi[m->partition]) {
+            if (n == cap) {
+                cap *= 2;
+                r = realloc(r, cap * sizeof(*r));
+            }
+            struct it_record *x = &r[n++];
+            memset(x, 0, sizeof(*x));
+            x->key = strndup(m->key ? m->key : "", m->key_len);
+            x->value = malloc(m->len + 1);
+            memcpy(x->value, m->payload, m->len);
+            x->len = m->len;
+            x->partition = m->partition;
+            x->offset = m->offset;
+            rd_kafka_headers_t *h;
+            if (!rd_kafka_message_headers(m, &h))
+                x->headers = rd_kafka_headers_copy(h);
+            left -= m->offset + 1 == hi[m->partition];
+        }
+        rd_kafka_message_destroy(m);
+    }
+    if (left > 0)
+        die("%s: %d partitions not read to their end in %d ms", topic, left, timeout_ms);
+    free(hi);
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+    *out = r;
+    return n;
+}
+
 void it_records_free(struct it_record *r, size_t n)
 {
     for (size_t i = 0; i < n; i++) {

@@ -76,6 +76,11 @@ struct it_record {
 size_t it_consume_all(struct it *t, const char *topic, size_t want, int timeout_ms,
                       struct it_record **out);
 
+/* Reads every record of a topic up to each partition's end at the time of the call (dies if
+ * that takes longer than timeout_ms): for checks that must see all of a topic, duplicates
+ * included. */
+size_t it_consume_to_end(struct it *t, const char *topic, int timeout_ms, struct it_record **out);
+
 /* Frees records returned by it_consume_all. */
 void it_records_free(struct it_record *r, size_t n);
 
