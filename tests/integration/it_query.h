@@ -15,7 +15,10 @@
 #include "it_common.h"
 #include "util.h"
 
-#define ITQ_DIM 16
+/* The production dimension (milvus.dimension in every shipped config), so the query tests
+ * search vectors of the size production searches. */
+#define ITQ_DIM 384
+#define ITQ_DIM_STR "384"
 
 /* The pipeline's processes and the test's client. */
 struct itq {
@@ -28,7 +31,7 @@ struct itq {
 
 /* Options every hsc-query of a test gets (dimension; a generous deadline for valgrind-free runs).
  */
-#define ITQ_QUERY_ARGS "--set", "milvus.dimension=16"
+#define ITQ_QUERY_ARGS "--set", "milvus.dimension=" ITQ_DIM_STR
 
 /* Starts ingest, enrich and embed-index (groups named after tag) on an empty graph. */
 static inline void itq_pipeline(struct itq *q, struct it *t, const char *tag)
@@ -42,7 +45,7 @@ static inline void itq_pipeline(struct itq *q, struct it *t, const char *tag)
     snprintf(g3, sizeof(g3), "embed_index.group=%s-index", tag);
     const char *ia[] = {"--set", g1, NULL};
     const char *ea[] = {"--set", g2, NULL};
-    const char *xa[] = {"--set", g3, "--set", "milvus.dimension=16", NULL};
+    const char *xa[] = {"--set", g3, "--set", "milvus.dimension=" ITQ_DIM_STR, NULL};
     q->ingest = it_spawn(t, "hsc-ingest", ia);
     q->enrich = it_spawn(t, "hsc-enrich", ea);
     q->index = it_spawn(t, "hsc-embed-index", xa);
@@ -66,7 +69,7 @@ static inline void itq_wait_stores(struct it *t, long long n)
 static inline char *itq_catalogue(struct itq *q, struct it *t, const char *count, const char *tag)
 {
     itq_pipeline(q, t, tag);
-    char *content = it_sample(t, "content", count, count);
+    char *content = it_sample_dim(t, "content", count, count, ITQ_DIM_STR);
     if (it_publish(t, "content", content) != 0)
         exit(1);
     itq_wait_stores(t, atoll(count));
