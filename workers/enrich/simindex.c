@@ -1,0 +1,943 @@
+/*
+ * The similarity index (simindex.h): titles, their tags, an inverted index
+ * tag -> titles and each title's SIMILAR_TO top-N, kept exact.
+ *
+ * Each tag's postings are split into buckets by the titles' total tag
+ * weight (aw). A title o reached first through tag t (in the order the
+ * search visits a title's tags, rarest first) shares with x at most H, the
+ * weight of t and of the tags after it, so
+ *     score(x, o) <= g(aw_o) = m / (aw_x + aw_o - m),  m = min(H, aw_o).
+ * A whole bucket is skipped when g is below what could still matter: the
+ * weakest score x's own list keeps, and (when x may enter others' lists)
+ * the lowest floor (the weakest kept score, or min_score while a list is
+ * not full) of the bucket's titles, kept as a lower bound. A title skipped
+ * at its first shared tag cannot matter, so the lists are exact, not
+ * approximate; a genre shared by half the catalogue costs only the buckets
+ * whose weights can still reach those thresholds.
+ *
+ * Each title also counts how many lists hold it (indeg), so finding the
+ * holders of a title that changes (to take it out and recompute them) stops
+ * as soon as all are found. Deleted titles stay as tombstones (their id and
+ * version), so slots are never reused and a late older event is refused.
+ */
+#include "simindex.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define EPS 1e-12
+
+enum { KIND_GENRE = 0, KIND_THEME = 1, KIND_MOOD = 2 };
+enum { F_DELETED = 1, F_REPLACE = 2 };
+
+struct bucket {
+    double aw, minfloor;
+    uint32_t *v;
+    uint32_t n, cap;
+};
+
+struct tag {
+    char *key; /* kind digit + name */
+    struct bucket *b;
+    uint32_t nb, count;
+    uint8_t kind;
+};
+
+struct title {
+    char *id;
+    int64_t version;
+    uint32_t *tags; /* sorted tag ids */
+    uint32_t *list; /* top_n slots, best first */
+    double *scores; /* their scores */
+    double aw;      /* total tag weight */
+    double floor;   /* weakest kept score when full, else min_score */
+    uint32_t seen;  /* search epoch */
+    uint32_t snap;  /* 1 + index of this change set's snapshot, 0 if none */
+    uint32_t indeg; /* lists holding this title */
+    uint16_t ntags, nlist;
+    uint8_t flags;
+};
+
+/* A list as it was when the change set first touched it. */
+struct snap {
+    uint32_t slot, n;
+    uint32_t *v;
+    double *s;
+};
+
+/* Open addressing: 1 + index into titles or tags, 0 empty. */
+struct map {
+    uint32_t *v;
+    size_t cap, n;
+};
+
+struct simindex {
+    struct simindex_weights w;
+    struct title *t;
+    size_t nt, capt, ndeleted;
+    struct tag *tags;
+    size_t ntags, captags;
+    struct map ids, tagmap;
+    uint32_t epoch;
+    struct snap *snaps;
+    size_t nsnaps, capsnaps;
+    /* the last take's output */
+    const char **replace;
+    struct simindex_edge *edges;
+    size_t capreplace, capedges;
+    unsigned long long scored, skipped;
+    /* scratch */
+    uint32_t *scratch;
+    size_t capscratch;
+};
+
+/* ---------------- maps ---------------- */
+
+static uint64_t hash_str(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+static const char *key_of(const simindex *ix, const struct map *m, uint32_t v)
+{
+    return m == &ix->ids ? ix->t[v - 1].id : ix->tags[v - 1].key;
+}
+
+/* The slot of key in m: where it is, or the empty place it would go. */
+static size_t map_find(const simindex *ix, const struct map *m, const char *key)
+{
+    size_t mask = m->cap - 1, i = hash_str(key) & mask;
+    while (m->v[i] && strcmp(key_of(ix, m, m->v[i]), key))
+        i = (i + 1) & mask;
+    return i;
+}
+
+static int map_grow(simindex *ix, struct map *m)
+{
+    if (m->cap && (m->n + 1) * 2 <= m->cap)
+        return 0;
+    size_t ncap = m->cap ? m->cap * 2 : 1024;
+    uint32_t *old = m->v;
+    size_t ocap = m->cap;
+    m->v = calloc(ncap, sizeof(uint32_t));
+    if (!m->v) {
+        m->v = old;
+        return HSC_ENOMEM;
+    }
+    m->cap = ncap;
+    for (size_t i = 0; i < ocap; i++)
+        if (old[i])
+            m->v[map_find(ix, m, key_of(ix, m, old[i]))] = old[i];
+    free(old);
+    return 0;
+}
+
+static long find_title(const simindex *ix, const char *id)
+{
+    if (!ix->ids.cap)
+        return -1;
+    uint32_t v = ix->ids.v[map_find(ix, &ix->ids, id)];
+    return v ? (long)v - 1 : -1;
+}
+
+/* ---------------- scores and lists ---------------- */
+
+static double kind_weight(const simindex *ix, uint8_t kind)
+{
+    return kind == KIND_GENRE ? ix->w.genre : kind == KIND_THEME ? ix->w.theme : ix->w.mood;
+}
+
+static double score_of(simindex *ix, const struct title *a, const struct title *b)
+{
+    unsigned n[3] = {0, 0, 0};
+    for (uint16_t i = 0, j = 0; i < a->ntags && j < b->ntags;) {
+        if (a->tags[i] == b->tags[j]) {
+            n[ix->tags[a->tags[i]].kind]++;
+            i++;
+            j++;
+        } else if (a->tags[i] < b->tags[j]) {
+            i++;
+        } else {
+            j++;
+        }
+    }
+    ix->scored++;
+    double shared = n[0] * ix->w.genre + n[1] * ix->w.theme + n[2] * ix->w.mood;
+    double uni = a->aw + b->aw - shared;
+    return uni > 0 ? shared / uni : 0;
+}
+
+/* True if (s1, a) ranks before (s2, b): higher score, then smaller id. */
+static int better(const simindex *ix, double s1, uint32_t a, double s2, uint32_t b)
+{
+    return s1 > s2 || (s1 == s2 && strcmp(ix->t[a].id, ix->t[b].id) < 0);
+}
+
+static struct bucket *bucket_of(struct tag *tg, double aw)
+{
+    for (uint32_t i = 0; i < tg->nb; i++)
+        if (tg->b[i].aw == aw)
+            return &tg->b[i];
+    return NULL;
+}
+
+/* Sets o's floor from its list; a lower floor lowers its buckets' bounds. */
+static void update_floor(simindex *ix, uint32_t o)
+{
+    struct title *T = &ix->t[o];
+    int top = ix->w.top_n;
+    double f = !top ? INFINITY : T->nlist == top ? T->scores[top - 1] : ix->w.min_score;
+    if (f < T->floor) {
+        for (uint16_t i = 0; i < T->ntags; i++) {
+            struct bucket *b = bucket_of(&ix->tags[T->tags[i]], T->aw);
+            if (b && f < b->minfloor)
+                b->minfloor = f;
+        }
+    }
+    T->floor = f;
+}
+
+/* True if x at score s belongs in o's list. */
+static int wants(const simindex *ix, uint32_t o, uint32_t x, double s)
+{
+    const struct title *T = &ix->t[o];
+    int top = ix->w.top_n;
+    if (!top || s < ix->w.min_score)
+        return 0;
+    return T->nlist < top || better(ix, s, x, T->scores[top - 1], T->list[top - 1]);
+}
+
+/* Puts x (score s, which wants() accepted) in its place in o's list. */
+static void list_insert(simindex *ix, uint32_t o, uint32_t x, double s)
+{
+    struct title *T = &ix->t[o];
+    uint32_t n = T->nlist, top = (uint32_t)ix->w.top_n;
+    if (n == top) {
+        ix->t[T->list[n - 1]].indeg--;
+        n--;
+    }
+    uint32_t pos = n;
+    while (pos > 0 && better(ix, s, x, T->scores[pos - 1], T->list[pos - 1]))
+        pos--;
+    memmove(T->list + pos + 1, T->list + pos, (n - pos) * sizeof(uint32_t));
+    memmove(T->scores + pos + 1, T->scores + pos, (n - pos) * sizeof(double));
+    T->list[pos] = x;
+    T->scores[pos] = s;
+    T->nlist = (uint16_t)(n + 1);
+    ix->t[x].indeg++;
+    update_floor(ix, o);
+}
+
+static void list_remove(simindex *ix, uint32_t o, uint32_t x)
+{
+    struct title *T = &ix->t[o];
+    for (uint16_t i = 0; i < T->nlist; i++) {
+        if (T->list[i] != x)
+            continue;
+        memmove(T->list + i, T->list + i + 1, (T->nlist - i - 1) * sizeof(uint32_t));
+        memmove(T->scores + i, T->scores + i + 1, (T->nlist - i - 1) * sizeof(double));
+        T->nlist--;
+        ix->t[x].indeg--;
+        update_floor(ix, o);
+        return;
+    }
+}
+
+static void list_clear(simindex *ix, uint32_t o)
+{
+    struct title *T = &ix->t[o];
+    for (uint16_t i = 0; i < T->nlist; i++)
+        ix->t[T->list[i]].indeg--;
+    T->nlist = 0;
+    update_floor(ix, o);
+}
+
+/* Records o's list as it is now, once per change set. */
+static int touch(simindex *ix, uint32_t o)
+{
+    struct title *T = &ix->t[o];
+    if (T->snap)
+        return 0;
+    if (ix->nsnaps == ix->capsnaps) {
+        size_t nc = ix->capsnaps ? ix->capsnaps * 2 : 256;
+        struct snap *ns = realloc(ix->snaps, nc * sizeof(*ns));
+        if (!ns)
+            return HSC_ENOMEM;
+        ix->snaps = ns;
+        ix->capsnaps = nc;
+    }
+    struct snap *s = &ix->snaps[ix->nsnaps];
+    s->slot = o;
+    s->n = T->nlist;
+    s->v = NULL;
+    s->s = NULL;
+    if (T->nlist) {
+        s->v = malloc(T->nlist * sizeof(uint32_t));
+        s->s = malloc(T->nlist * sizeof(double));
+        if (!s->v || !s->s) {
+            free(s->v);
+            free(s->s);
+            return HSC_ENOMEM;
+        }
+        memcpy(s->v, T->list, T->nlist * sizeof(uint32_t));
+        memcpy(s->s, T->scores, T->nlist * sizeof(double));
+    }
+    T->snap = (uint32_t)++ix->nsnaps;
+    return 0;
+}
+
+/* ---------------- search ---------------- */
+
+/* x's tags, rarest first, into ix->scratch; returns the total weight. */
+static double tags_by_rarity(simindex *ix, const struct title *X, uint32_t *order)
+{
+    double H = 0;
+    for (uint16_t i = 0; i < X->ntags; i++) {
+        uint32_t id = X->tags[i];
+        uint16_t j = i;
+        while (j > 0 && ix->tags[order[j - 1]].count > ix->tags[id].count) {
+            order[j] = order[j - 1];
+            j--;
+        }
+        order[j] = id;
+        H += kind_weight(ix, ix->tags[id].kind);
+    }
+    return H;
+}
+
+/* The bound g of the file comment. */
+static double bound(double H, double awx, double awo)
+{
+    double m = H < awo ? H : awo, den = awx + awo - m;
+    return den > 0 ? m / den : 0;
+}
+
+/*
+ * Builds x's list from scratch (x's list is empty); with offers, also puts
+ * x into every other title's list that wants it (touching those).
+ */
+static int search(simindex *ix, uint32_t x, int offers)
+{
+    struct title *X = &ix->t[x];
+    int top = ix->w.top_n;
+    double minsc = ix->w.min_score;
+    uint32_t order[3 * HSC_MAX_LIST_LEN];
+    if (X->ntags > sizeof(order) / sizeof(order[0]))
+        return HSC_EINVAL;
+    double H = tags_by_rarity(ix, X, order);
+    uint32_t ep = ++ix->epoch;
+    X->seen = ep;
+    for (uint16_t i = 0; i < X->ntags; i++) {
+        struct tag *tg = &ix->tags[order[i]];
+        /* Buckets by falling bound: the best candidates first, so the list fills early. */
+        uint32_t bo[256];
+        double bg[256];
+        uint32_t nbo = tg->nb < 256 ? tg->nb : 256;
+        for (uint32_t k = 0; k < nbo; k++) {
+            double g = bound(H, X->aw, tg->b[k].aw);
+            uint32_t j = k;
+            while (j > 0 && bg[j - 1] < g) {
+                bg[j] = bg[j - 1];
+                bo[j] = bo[j - 1];
+                j--;
+            }
+            bg[j] = g;
+            bo[j] = k;
+        }
+        for (uint32_t k = 0; k < tg->nb; k++) {
+            struct bucket *b = &tg->b[k < nbo ? bo[k] : k];
+            if (!b->n)
+                continue;
+            double g = bound(H, X->aw, b->aw);
+            double thr = X->nlist == top ? X->scores[top - 1] : minsc;
+            if (offers && b->minfloor < thr)
+                thr = b->minfloor;
+            if (g < thr - EPS || g < minsc - EPS) {
+                ix->skipped += b->n;
+                continue;
+            }
+            double mf = INFINITY;
+            for (uint32_t e = 0; e < b->n; e++) {
+                uint32_t o = b->v[e];
+                struct title *O = &ix->t[o];
+                if (O->seen != ep) {
+                    O->seen = ep;
+                    double s = score_of(ix, X, O);
+                    if (s >= minsc) {
+                        if (wants(ix, x, o, s))
+                            list_insert(ix, x, o, s);
+                        if (offers && wants(ix, o, x, s)) {
+                            if (touch(ix, o))
+                                return HSC_ENOMEM;
+                            list_insert(ix, o, x, s);
+                        }
+                    }
+                }
+                if (O->floor < mf)
+                    mf = O->floor;
+            }
+            if (offers)
+                b->minfloor = mf;
+        }
+        H -= kind_weight(ix, tg->kind);
+    }
+    return 0;
+}
+
+static int scratch_push(simindex *ix, size_t *n, uint32_t v)
+{
+    if (*n == ix->capscratch) {
+        size_t nc = ix->capscratch ? ix->capscratch * 2 : 64;
+        uint32_t *ns = realloc(ix->scratch, nc * sizeof(uint32_t));
+        if (!ns)
+            return HSC_ENOMEM;
+        ix->scratch = ns;
+        ix->capscratch = nc;
+    }
+    ix->scratch[(*n)++] = v;
+    return 0;
+}
+
+static int holds(const struct title *T, uint32_t x)
+{
+    for (uint16_t i = 0; i < T->nlist; i++)
+        if (T->list[i] == x)
+            return 1;
+    return 0;
+}
+
+/* The titles whose list holds x, into ix->scratch; *n is how many. */
+static int holders(simindex *ix, uint32_t x, size_t *n)
+{
+    *n = 0;
+    struct title *X = &ix->t[x];
+    uint32_t need = X->indeg;
+    if (!need)
+        return 0;
+    uint32_t order[3 * HSC_MAX_LIST_LEN];
+    double H = tags_by_rarity(ix, X, order);
+    uint32_t ep = ++ix->epoch;
+    X->seen = ep;
+    for (uint16_t i = 0; i < X->ntags && *n < need; i++) {
+        struct tag *tg = &ix->tags[order[i]];
+        for (uint32_t k = 0; k < tg->nb && *n < need; k++) {
+            struct bucket *b = &tg->b[k];
+            if (!b->n || bound(H, X->aw, b->aw) < b->minfloor - EPS) {
+                ix->skipped += b->n;
+                continue;
+            }
+            for (uint32_t e = 0; e < b->n && *n < need; e++) {
+                uint32_t o = b->v[e];
+                if (ix->t[o].seen == ep)
+                    continue;
+                ix->t[o].seen = ep;
+                if (holds(&ix->t[o], x) && scratch_push(ix, n, o))
+                    return HSC_ENOMEM;
+            }
+        }
+        H -= kind_weight(ix, tg->kind);
+    }
+    /* The bound proves this cannot happen; a full pass keeps the lists exact if it did. */
+    for (size_t o = 0; o < ix->nt && *n < need; o++)
+        if (ix->t[o].seen != ep && holds(&ix->t[o], x) && scratch_push(ix, n, (uint32_t)o))
+            return HSC_ENOMEM;
+    return 0;
+}
+
+/* ---------------- postings ---------------- */
+
+static int postings_add(simindex *ix, uint32_t x)
+{
+    struct title *X = &ix->t[x];
+    for (uint16_t i = 0; i < X->ntags; i++) {
+        struct tag *tg = &ix->tags[X->tags[i]];
+        struct bucket *b = bucket_of(tg, X->aw);
+        if (!b) {
+            struct bucket *nb = realloc(tg->b, (tg->nb + 1) * sizeof(*nb));
+            if (!nb)
+                return HSC_ENOMEM;
+            tg->b = nb;
+            b = &tg->b[tg->nb++];
+            *b = (struct bucket){.aw = X->aw, .minfloor = INFINITY};
+        }
+        if (b->n == b->cap) {
+            uint32_t nc = b->cap ? b->cap + b->cap / 2 + 4 : 4;
+            uint32_t *nv = realloc(b->v, nc * sizeof(uint32_t));
+            if (!nv)
+                return HSC_ENOMEM;
+            b->v = nv;
+            b->cap = nc;
+        }
+        b->v[b->n++] = x;
+        if (X->floor < b->minfloor)
+            b->minfloor = X->floor;
+        tg->count++;
+    }
+    return 0;
+}
+
+static void postings_remove(simindex *ix, uint32_t x)
+{
+    struct title *X = &ix->t[x];
+    for (uint16_t i = 0; i < X->ntags; i++) {
+        struct tag *tg = &ix->tags[X->tags[i]];
+        struct bucket *b = bucket_of(tg, X->aw);
+        for (uint32_t e = 0; b && e < b->n; e++) {
+            if (b->v[e] == x) {
+                b->v[e] = b->v[--b->n];
+                tg->count--;
+                break;
+            }
+        }
+    }
+}
+
+/* ---------------- tags ---------------- */
+
+static long tag_id(simindex *ix, uint8_t kind, const char *name)
+{
+    size_t len = strlen(name);
+    char *key = malloc(len + 2);
+    if (!key)
+        return -1;
+    key[0] = (char)('0' + kind);
+    memcpy(key + 1, name, len + 1);
+    if (map_grow(ix, &ix->tagmap)) {
+        free(key);
+        return -1;
+    }
+    size_t at = map_find(ix, &ix->tagmap, key);
+    if (ix->tagmap.v[at]) {
+        free(key);
+        return (long)ix->tagmap.v[at] - 1;
+    }
+    if (ix->ntags == ix->captags) {
+        size_t nc = ix->captags ? ix->captags * 2 : 64;
+        struct tag *nt = realloc(ix->tags, nc * sizeof(*nt));
+        if (!nt) {
+            free(key);
+            return -1;
+        }
+        ix->tags = nt;
+        ix->captags = nc;
+    }
+    ix->tags[ix->ntags] = (struct tag){.key = key, .kind = kind};
+    ix->tagmap.v[at] = (uint32_t)++ix->ntags;
+    ix->tagmap.n++;
+    return (long)ix->ntags - 1;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The sorted, deduplicated tag ids of three lists (malloc'd), their count and weight. */
+static int build_tags(simindex *ix, const hsc_strlist *lists[3], uint32_t **out, uint16_t *n,
+                      double *aw)
+{
+    size_t total = lists[0]->n + lists[1]->n + lists[2]->n;
+    *out = NULL;
+    *n = 0;
+    *aw = 0;
+    if (!total)
+        return 0;
+    if (total > 3 * HSC_MAX_LIST_LEN)
+        return HSC_EINVAL;
+    uint32_t *v = malloc(total * sizeof(uint32_t));
+    if (!v)
+        return HSC_ENOMEM;
+    size_t k = 0;
+    for (uint8_t kind = 0; kind < 3; kind++) {
+        for (size_t i = 0; i < lists[kind]->n; i++) {
+            long id = tag_id(ix, kind, lists[kind]->v[i]);
+            if (id < 0) {
+                free(v);
+                return HSC_ENOMEM;
+            }
+            v[k++] = (uint32_t)id;
+        }
+    }
+    qsort(v, k, sizeof(uint32_t), cmp_u32);
+    size_t m = 0;
+    unsigned cnt[3] = {0, 0, 0};
+    for (size_t i = 0; i < k; i++) {
+        if (m && v[m - 1] == v[i])
+            continue;
+        v[m++] = v[i];
+        cnt[ix->tags[v[i]].kind]++;
+    }
+    *out = v;
+    *n = (uint16_t)m;
+    *aw = cnt[0] * ix->w.genre + cnt[1] * ix->w.theme + cnt[2] * ix->w.mood;
+    return 0;
+}
+
+/* ---------------- public ---------------- */
+
+simindex *simindex_new(const struct simindex_weights *w, hsc_err *err)
+{
+    if (w->top_n < 0 || w->top_n > 60000 || !(w->genre >= 0) || !(w->theme >= 0) ||
+        !(w->mood >= 0) || !(w->min_score >= 0)) {
+        hsc_err_set(err, HSC_ECONFIG,
+                    "enrich: similarity weights must be >= 0 and similar_top_n 0..60000");
+        return NULL;
+    }
+    simindex *ix = calloc(1, sizeof(*ix));
+    if (!ix) {
+        hsc_err_set(err, HSC_ENOMEM, "simindex: out of memory");
+        return NULL;
+    }
+    ix->w = *w;
+    return ix;
+}
+
+static void free_snaps(simindex *ix)
+{
+    for (size_t i = 0; i < ix->nsnaps; i++) {
+        free(ix->snaps[i].v);
+        free(ix->snaps[i].s);
+    }
+    ix->nsnaps = 0;
+}
+
+void simindex_free(simindex *ix)
+{
+    if (!ix)
+        return;
+    for (size_t i = 0; i < ix->nt; i++) {
+        free(ix->t[i].id);
+        free(ix->t[i].tags);
+        free(ix->t[i].list);
+        free(ix->t[i].scores);
+    }
+    for (size_t i = 0; i < ix->ntags; i++) {
+        for (uint32_t k = 0; k < ix->tags[i].nb; k++)
+            free(ix->tags[i].b[k].v);
+        free(ix->tags[i].b);
+        free(ix->tags[i].key);
+    }
+    free_snaps(ix);
+    free(ix->snaps);
+    free(ix->t);
+    free(ix->tags);
+    free(ix->ids.v);
+    free(ix->tagmap.v);
+    free(ix->replace);
+    free(ix->edges);
+    free(ix->scratch);
+    free(ix);
+}
+
+/* A new slot for id (a tombstone until tags are set), or -1. */
+static long new_title(simindex *ix, const char *id)
+{
+    if (map_grow(ix, &ix->ids))
+        return -1;
+    if (ix->nt == ix->capt) {
+        size_t nc = ix->capt ? ix->capt * 2 : 1024;
+        struct title *nt = realloc(ix->t, nc * sizeof(*nt));
+        if (!nt)
+            return -1;
+        ix->t = nt;
+        ix->capt = nc;
+    }
+    struct title *T = &ix->t[ix->nt];
+    memset(T, 0, sizeof(*T));
+    T->id = strdup(id);
+    int top = ix->w.top_n;
+    T->list = top ? malloc((size_t)top * sizeof(uint32_t)) : NULL;
+    T->scores = top ? malloc((size_t)top * sizeof(double)) : NULL;
+    if (!T->id || (top && (!T->list || !T->scores))) {
+        free(T->id);
+        free(T->list);
+        free(T->scores);
+        return -1;
+    }
+    T->floor = ix->w.min_score;
+    T->flags = F_DELETED;
+    size_t at = map_find(ix, &ix->ids, id);
+    ix->ids.v[at] = (uint32_t)(ix->nt + 1);
+    ix->ids.n++;
+    ix->ndeleted++;
+    return (long)ix->nt++;
+}
+
+/* Takes x out of every list and out of the postings; its old holders into scratch. */
+static int detach(simindex *ix, uint32_t x, size_t *nh)
+{
+    int rc = holders(ix, x, nh);
+    for (size_t i = 0; !rc && i < *nh; i++) {
+        rc = touch(ix, ix->scratch[i]);
+        if (!rc)
+            list_remove(ix, ix->scratch[i], x);
+    }
+    if (!rc)
+        rc = touch(ix, x);
+    if (rc)
+        return rc;
+    list_clear(ix, x);
+    postings_remove(ix, x);
+    return 0;
+}
+
+/* Recomputes the lists of the titles in scratch[0..n). */
+static int recompute(simindex *ix, size_t n)
+{
+    uint32_t *v = malloc((n ? n : 1) * sizeof(uint32_t));
+    if (!v)
+        return HSC_ENOMEM;
+    memcpy(v, ix->scratch, n * sizeof(uint32_t));
+    int rc = 0;
+    for (size_t i = 0; !rc && i < n; i++) {
+        if (ix->t[v[i]].flags & F_DELETED)
+            continue;
+        rc = touch(ix, v[i]);
+        if (!rc) {
+            list_clear(ix, v[i]);
+            rc = search(ix, v[i], 0);
+        }
+    }
+    free(v);
+    return rc;
+}
+
+int simindex_upsert(simindex *ix, const char *id, int64_t version, const hsc_strlist *genres,
+                    const hsc_strlist *themes, const hsc_strlist *moods)
+{
+    long x = find_title(ix, id);
+    if (x >= 0) {
+        struct title *T = &ix->t[x];
+        if (version < T->version || ((T->flags & F_DELETED) && version <= T->version))
+            return 0;
+    }
+    const hsc_strlist *lists[3] = {genres, themes, moods};
+    uint32_t *tags;
+    uint16_t ntags;
+    double aw;
+    int rc = build_tags(ix, lists, &tags, &ntags, &aw);
+    if (rc)
+        return rc;
+    if (x < 0 && (x = new_title(ix, id)) < 0) {
+        free(tags);
+        return HSC_ENOMEM;
+    }
+    struct title *T = &ix->t[x];
+    size_t nh = 0;
+    if (!(T->flags & F_DELETED)) {
+        if (T->ntags == ntags && aw == T->aw &&
+            (!ntags || !memcmp(T->tags, tags, ntags * sizeof(uint32_t)))) {
+            T->version = version;
+            free(tags);
+            return 1;
+        }
+        if ((rc = detach(ix, (uint32_t)x, &nh))) {
+            free(tags);
+            return rc;
+        }
+    } else {
+        ix->ndeleted--;
+        if ((rc = touch(ix, (uint32_t)x))) {
+            free(tags);
+            return rc;
+        }
+    }
+    T = &ix->t[x];
+    free(T->tags);
+    T->tags = tags;
+    T->ntags = ntags;
+    T->aw = aw;
+    T->version = version;
+    T->flags &= (uint8_t)~F_DELETED;
+    T->floor = ix->w.min_score;
+    if (ix->w.top_n == 0)
+        return postings_add(ix, (uint32_t)x) ? HSC_ENOMEM : 1;
+    /* The old holders are kept aside: search() reuses no scratch. */
+    uint32_t *old = NULL;
+    if (nh) {
+        if (!(old = malloc(nh * sizeof(uint32_t))))
+            return HSC_ENOMEM;
+        memcpy(old, ix->scratch, nh * sizeof(uint32_t));
+    }
+    rc = postings_add(ix, (uint32_t)x);
+    if (!rc)
+        rc = search(ix, (uint32_t)x, 1);
+    if (!rc && nh) {
+        memcpy(ix->scratch, old, nh * sizeof(uint32_t));
+        rc = recompute(ix, nh);
+    }
+    free(old);
+    return rc ? rc : 1;
+}
+
+int simindex_delete(simindex *ix, const char *id, int64_t version)
+{
+    long x = find_title(ix, id);
+    if (x < 0) {
+        if ((x = new_title(ix, id)) < 0)
+            return HSC_ENOMEM;
+        ix->t[x].version = version;
+        return 1;
+    }
+    struct title *T = &ix->t[x];
+    if (version < T->version || (T->flags & F_DELETED))
+        return 0;
+    size_t nh = 0;
+    int rc = detach(ix, (uint32_t)x, &nh);
+    if (rc)
+        return rc;
+    T = &ix->t[x];
+    free(T->tags);
+    T->tags = NULL;
+    T->ntags = 0;
+    T->aw = 0;
+    T->version = version;
+    T->flags |= F_DELETED;
+    ix->ndeleted++;
+    rc = recompute(ix, nh);
+    return rc ? rc : 1;
+}
+
+int simindex_mark_written(simindex *ix, const char *id)
+{
+    long x = find_title(ix, id);
+    if (x < 0 || (ix->t[x].flags & F_DELETED))
+        return 0;
+    int rc = touch(ix, (uint32_t)x);
+    if (rc)
+        return rc;
+    ix->t[x].flags |= F_REPLACE;
+    size_t nh = 0;
+    if ((rc = holders(ix, (uint32_t)x, &nh)))
+        return rc;
+    for (size_t i = 0; i < nh; i++) {
+        uint32_t o = ix->scratch[i];
+        if ((rc = touch(ix, o)))
+            return rc;
+        /* Drop x from the recorded list, so the edge o -> x is written again. */
+        struct snap *s = &ix->snaps[ix->t[o].snap - 1];
+        for (uint32_t k = 0; k < s->n; k++) {
+            if (s->v[k] == (uint32_t)x) {
+                s->v[k] = s->v[s->n - 1];
+                s->s[k] = s->s[s->n - 1];
+                s->n--;
+                break;
+            }
+        }
+    }
+    return 0;
+}
+
+static int push_edge(simindex *ix, size_t *n, const char *src, const char *dst, double score)
+{
+    if (*n == ix->capedges) {
+        size_t nc = ix->capedges ? ix->capedges * 2 : 256;
+        struct simindex_edge *ne = realloc(ix->edges, nc * sizeof(*ne));
+        if (!ne)
+            return HSC_ENOMEM;
+        ix->edges = ne;
+        ix->capedges = nc;
+    }
+    ix->edges[(*n)++] = (struct simindex_edge){.src = src, .dst = dst, .score = score};
+    return 0;
+}
+
+int simindex_take(simindex *ix, struct simindex_changes *out)
+{
+    size_t nr = 0, ne = 0;
+    int rc = 0;
+    for (size_t i = 0; i < ix->nsnaps && !rc; i++) {
+        struct snap *s = &ix->snaps[i];
+        struct title *T = &ix->t[s->slot];
+        if (T->flags & F_DELETED)
+            continue;
+        if (T->flags & F_REPLACE) {
+            if (nr == ix->capreplace) {
+                size_t nc = ix->capreplace ? ix->capreplace * 2 : 256;
+                const char **nrp = realloc(ix->replace, nc * sizeof(char *));
+                if (!nrp) {
+                    rc = HSC_ENOMEM;
+                    break;
+                }
+                ix->replace = nrp;
+                ix->capreplace = nc;
+            }
+            ix->replace[nr++] = T->id;
+            continue;
+        }
+        for (uint16_t k = 0; k < T->nlist && !rc; k++) {
+            int same = 0;
+            for (uint32_t j = 0; j < s->n && !same; j++)
+                same = s->v[j] == T->list[k] && s->s[j] == T->scores[k];
+            if (!same)
+                rc = push_edge(ix, &ne, T->id, ix->t[T->list[k]].id, T->scores[k]);
+        }
+        for (uint32_t j = 0; j < s->n && !rc; j++)
+            if (!holds(T, s->v[j]))
+                rc = push_edge(ix, &ne, T->id, ix->t[s->v[j]].id, -1);
+    }
+    for (size_t i = 0; i < ix->nsnaps; i++) {
+        ix->t[ix->snaps[i].slot].snap = 0;
+        ix->t[ix->snaps[i].slot].flags &= (uint8_t)~F_REPLACE;
+    }
+    free_snaps(ix);
+    out->replace = ix->replace;
+    out->nreplace = rc ? 0 : nr;
+    out->edges = ix->edges;
+    out->nedges = rc ? 0 : ne;
+    return rc;
+}
+
+size_t simindex_list(simindex *ix, const char *id, struct simindex_neighbour *out, size_t cap)
+{
+    long x = find_title(ix, id);
+    if (x < 0 || (ix->t[x].flags & F_DELETED))
+        return 0;
+    const struct title *T = &ix->t[x];
+    size_t n = T->nlist < cap ? T->nlist : cap;
+    for (size_t i = 0; i < n; i++)
+        out[i] = (struct simindex_neighbour){.id = ix->t[T->list[i]].id, .score = T->scores[i]};
+    return T->nlist;
+}
+
+int simindex_version(const simindex *ix, const char *id, int64_t *version, int *deleted)
+{
+    long x = find_title(ix, id);
+    if (x < 0)
+        return 0;
+    *version = ix->t[x].version;
+    *deleted = !!(ix->t[x].flags & F_DELETED);
+    return 1;
+}
+
+void simindex_get_stats(const simindex *ix, struct simindex_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->titles = ix->nt - ix->ndeleted;
+    out->deleted = ix->ndeleted;
+    out->tags = ix->ntags;
+    out->scored = ix->scored;
+    out->skipped = ix->skipped;
+    /* malloc's own overhead (about 16 bytes a block) is counted too. */
+    size_t b = sizeof(*ix) + ix->capt * sizeof(struct title) + (ix->ids.cap + ix->tagmap.cap) * 4;
+    size_t top = (size_t)ix->w.top_n;
+    for (size_t i = 0; i < ix->nt; i++) {
+        const struct title *T = &ix->t[i];
+        b += strlen(T->id) + 1 + 16;
+        if (T->tags)
+            b += T->ntags * sizeof(uint32_t) + 16;
+        if (top)
+            b += top * (sizeof(uint32_t) + sizeof(double)) + 32;
+    }
+    for (size_t i = 0; i < ix->ntags; i++) {
+        b += sizeof(struct tag) + strlen(ix->tags[i].key) + 1 + 16;
+        for (uint32_t k = 0; k < ix->tags[i].nb; k++)
+            b += sizeof(struct bucket) + ix->tags[i].b[k].cap * sizeof(uint32_t) + 16;
+    }
+    out->bytes = b;
+}

@@ -1,0 +1,104 @@
+/*
+ * The similarity index of hsc-enrich: every title's genres, themes and moods
+ * in memory (an inverted index tag -> titles) and every title's SIMILAR_TO
+ * top-N, kept exact as titles are added, re-tagged and deleted. It records
+ * which lists changed since the last simindex_take(), as edges to add, to
+ * delete and lists to replace, so the caller writes only what changed.
+ *
+ * The score is the weighted Jaccard similarity of docs/neo4j.md: the weight
+ * of the tags two titles share over the weight of the tags either has. A
+ * list keeps the top_n best scoring at least min_score, ties broken by id.
+ * Pure: no I/O.
+ */
+#ifndef HSC_SIMINDEX_H
+#define HSC_SIMINDEX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hsc/error.h"
+#include "hsc/message.h"
+
+/* The formula's weights and the list bounds. */
+struct simindex_weights {
+    double genre, theme, mood;
+    double min_score;
+    int top_n;
+};
+
+/* An index over a whole catalogue. */
+typedef struct simindex simindex;
+
+/* One neighbour of a title: its id (owned by the index) and the score. */
+struct simindex_neighbour {
+    const char *id;
+    double score;
+};
+
+/* One edge change: an add (or a new score) when score >= 0, a delete when score < 0. */
+struct simindex_edge {
+    const char *src, *dst; /* owned by the index */
+    double score;
+};
+
+/*
+ * What changed since the last take: titles whose whole list is to be written
+ * again (replace: delete every out-edge, then write the list), and single
+ * edges of the other titles. Arrays owned by the index until the next take.
+ */
+struct simindex_changes {
+    const char **replace;
+    size_t nreplace;
+    struct simindex_edge *edges;
+    size_t nedges;
+};
+
+/* Work counters (for logs, metrics and the benchmark). */
+struct simindex_stats {
+    size_t titles, deleted, tags;
+    unsigned long long scored;  /* exact scores computed */
+    unsigned long long skipped; /* posting entries skipped by the bound */
+    size_t bytes;               /* memory held by the index */
+};
+
+/* Creates an empty index, or NULL (err set) if the weights are unusable. */
+simindex *simindex_new(const struct simindex_weights *w, hsc_err *err);
+
+/* Frees the index. */
+void simindex_free(simindex *ix);
+
+/*
+ * Adds or re-tags title id at version with these tags (a set: duplicates
+ * count once). An event older than what the index holds (or a delete's
+ * version) changes nothing and returns 0; an applied one returns 1.
+ * HSC_ENOMEM is the only error.
+ */
+int simindex_upsert(simindex *ix, const char *id, int64_t version, const hsc_strlist *genres,
+                    const hsc_strlist *themes, const hsc_strlist *moods);
+
+/* Deletes title id at version (kept as a tombstone holding the version). Returns 1 if applied. */
+int simindex_delete(simindex *ix, const char *id, int64_t version);
+
+/*
+ * Marks id as written by its owner now: its whole list is replaced on the
+ * next take, and every title holding it in its list gets that edge again
+ * (its node may not have existed when the edge was first written).
+ */
+int simindex_mark_written(simindex *ix, const char *id);
+
+/* Fills out with what changed since the last take and starts a new change set. */
+int simindex_take(simindex *ix, struct simindex_changes *out);
+
+/*
+ * The current list of id, best first: up to cap neighbours into out.
+ * Returns how many it holds (0 for an unknown or deleted id).
+ */
+size_t simindex_list(simindex *ix, const char *id, struct simindex_neighbour *out, size_t cap);
+
+/* The version held for id: 1 and *version if it is known (deleted or not), else 0. */
+int simindex_version(const simindex *ix, const char *id, int64_t *version, int *deleted);
+
+/* The counters. */
+void simindex_get_stats(const simindex *ix, struct simindex_stats *out);
+
+#endif
