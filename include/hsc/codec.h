@@ -12,6 +12,7 @@
 
 #include "hsc/error.h"
 #include "hsc/message.h"
+#include "hsc/policy_event.h"
 #include "hsc/search.h"
 
 /*
@@ -84,5 +85,14 @@ void hsc_codec_pack_results(void *packer, const hsc_search_result *res, size_t n
  * *n results) either way.
  */
 int hsc_codec_unpack_results(const void *obj, hsc_search_result **out, size_t *n, hsc_err *err);
+
+/* Decodes and validates a PolicyEvent (hsc.policy.events); on failure ev is left empty. */
+int hsc_codec_decode_policy(const void *buf, size_t len, hsc_policy_event *ev, hsc_err *err);
+
+/* Checks a PolicyEvent built in memory (by `hsc policy set`, say) against the contract. */
+int hsc_codec_validate_policy(const hsc_policy_event *ev, hsc_err *err);
+
+/* Encodes ev; *out is malloc'd and owned by the caller. Validates first. */
+int hsc_codec_encode_policy(const hsc_policy_event *ev, char **out, size_t *len, hsc_err *err);
 
 #endif
