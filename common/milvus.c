@@ -261,13 +261,25 @@ char *hsc_milvus_build_delete(hsc_milvus_dialect d, const char *collection, cons
     return dump(o);
 }
 
+int hsc_milvus_search_limit(hsc_milvus_dialect d, int k, int ef)
+{
+    if (d != HSC_MILVUS_V1 || ef <= k)
+        return k;
+    return ef > HSC_MILVUS_MAX_LIMIT ? (k > HSC_MILVUS_MAX_LIMIT ? k : HSC_MILVUS_MAX_LIMIT) : ef;
+}
+
 char *hsc_milvus_build_search(hsc_milvus_dialect d, const char *collection, const float *vec,
                               size_t dim, int k, const char *filter, int ef)
 {
     json_t *o = base(collection);
     json_t *params = json_object();
-    json_object_set_new(params, "ef", json_integer(ef > 0 ? ef : 64));
-    json_object_set_new(o, "limit", json_integer(k));
+    if (ef <= 0)
+        ef = 64;
+    json_object_set_new(params, "ef", json_integer(ef));
+    /* v1 on Milvus 2.3 drops params.ef and searches HNSW with ef = max(limit, 16), so the
+       beam is asked for through the limit; the client keeps the first k. */
+    json_object_set_new(o, "limit",
+                        json_integer(d == HSC_MILVUS_V1 ? hsc_milvus_search_limit(d, k, ef) : k));
     if (filter && *filter)
         json_object_set_new(o, "filter", json_string(filter));
     json_t *out = json_array();
@@ -620,6 +632,7 @@ struct call {
     int pending; /* chunk calls in flight */
     hsc_err first_err;
     int with_vectors;
+    int keep; /* search: the hits asked for (v1 asks Milvus for more) */
     hsc_milvus_result res;
 };
 
@@ -861,6 +874,9 @@ static void on_http(void *arg, const hsc_http_response *res, const hsc_err *herr
     case OP_SEARCH:
         rc = hsc_milvus_parse_hits(m->dialect, res->body, res->len, &c->res.hits, &c->res.nhits,
                                    &err);
+        if (!rc && c->keep > 0 && c->res.nhits > (size_t)c->keep)
+            c->res.nhits =
+                (size_t)c->keep; /* hits are best first; the rest only widened the beam */
         break;
     case OP_GET:
         rc = hsc_milvus_parse_entities(m->dialect, res->body, res->len, &c->res.ents, &c->res.nents,
@@ -1073,6 +1089,7 @@ int hsc_milvus_search(hsc_milvus *m, const float *vec, size_t dim, int k, const 
     struct call *c = new_call(m, OP_SEARCH, cb, arg, err);
     if (!c)
         return err->code;
+    c->keep = k;
     return start(c, "/v1/vector/search", "/v2/vectordb/entities/search",
                  hsc_milvus_build_search(m->dialect, m->collection, vec, dim, k, filter,
                                          ef > 0 ? ef : m->ef),

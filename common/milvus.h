@@ -44,7 +44,7 @@ struct hsc_milvus_settings {
     int dim;
     hsc_milvus_dialect dialect;
     int timeout_ms, retries, backoff_initial_ms, backoff_max_ms;
-    int ef;          /* HNSW search width (64) */
+    int ef;          /* HNSW search width (64); on v1 applied through the limit */
     int write_chunk; /* rows per write call; a batch's calls go out concurrently (250) */
 };
 
@@ -111,7 +111,8 @@ int hsc_milvus_upsert(hsc_milvus *m, const hsc_content_event *const *evs, size_t
 int hsc_milvus_delete(hsc_milvus *m, const char *const *ids, size_t n, hsc_milvus_fn cb, void *arg,
                       hsc_err *err);
 
-/* Searches the k nearest to vec; filter from hsc_milvus_filter_* or NULL; ef 0 = default. */
+/* Searches the k nearest to vec (at most k hits); filter from hsc_milvus_filter_* or NULL;
+   ef 0 = the settings' milvus.ef. */
 int hsc_milvus_search(hsc_milvus *m, const float *vec, size_t dim, int k, const char *filter,
                       int ef, hsc_milvus_fn cb, void *arg, hsc_err *err);
 
@@ -165,7 +166,17 @@ char *hsc_milvus_build_upsert(hsc_milvus_dialect d, const char *collection,
 char *hsc_milvus_build_delete(hsc_milvus_dialect d, const char *collection, const char *const *ids,
                               size_t n);
 
-/* The JSON body of a search; malloc'd. */
+/* The largest limit (topk) Milvus accepts in one search. */
+#define HSC_MILVUS_MAX_LIMIT 16384
+
+/*
+ * The limit a search of k asks Milvus for. v2 sends k and the beam as
+ * searchParams.params.ef; v1 (Milvus 2.3) ignores params.ef and searches HNSW
+ * with ef = max(limit, 16), so it asks for max(k, ef) and keeps the first k.
+ */
+int hsc_milvus_search_limit(hsc_milvus_dialect d, int k, int ef);
+
+/* The JSON body of a search (limit from hsc_milvus_search_limit); malloc'd. */
 char *hsc_milvus_build_search(hsc_milvus_dialect d, const char *collection, const float *vec,
                               size_t dim, int k, const char *filter, int ef);
 

@@ -12,6 +12,7 @@
  *
  *   bench_milvus [--vectors N] [--dim D] [--batch B] [--searches S] [--concurrency C]
  *                [--clusters C (200)] [--spread X (0.5)] [--query-noise Q (0.5)]
+ *                [--ef N[,N...] (64)]  (HNSW beam, as milvus.ef: each value runs both searches)
  *                [--keep]   (keep the collection afterwards)
  * Needs HSC_MILVUS_URL (source .local/stack.env).
  */
@@ -28,7 +29,7 @@
 struct bench {
     struct ev_loop *loop;
     hsc_milvus *m;
-    int dim, batch, conc, k;
+    int dim, batch, conc, k, ef;
     long vectors, searches;
     /* load */
     long loaded;
@@ -279,7 +280,7 @@ static void search_one(struct bench *b)
     c->q = b->sent++;
     c->start = hsc_mono_us();
     hsc_err err = {0};
-    if (hsc_milvus_search(b->m, b->queries + c->q * b->dim, (size_t)b->dim, b->k, b->filter, 0,
+    if (hsc_milvus_search(b->m, b->queries + c->q * b->dim, (size_t)b->dim, b->k, b->filter, b->ef,
                           on_searched, c, &err))
         die_on(&err, "search");
 }
@@ -330,6 +331,7 @@ int main(int argc, char **argv)
                       .spread = 0.5,
                       .qnoise = 0.5};
     int keep = 0;
+    const char *efs = "64";
     for (int i = 1; i < argc; i++) {
         const char *v = i + 1 < argc ? argv[i + 1] : "0";
         if (!strcmp(argv[i], "--vectors"))
@@ -348,12 +350,14 @@ int main(int argc, char **argv)
             b.spread = atof(v), i++;
         else if (!strcmp(argv[i], "--query-noise"))
             b.qnoise = atof(v), i++;
+        else if (!strcmp(argv[i], "--ef"))
+            efs = v, i++;
         else if (!strcmp(argv[i], "--keep"))
             keep = 1;
         else {
             fprintf(stderr, "usage: bench_milvus [--vectors N] [--dim D] [--batch B] "
                             "[--searches S] [--concurrency C] [--clusters C] [--spread X] "
-                            "[--query-noise Q] [--keep]\n");
+                            "[--query-noise Q] [--ef N[,N...]] [--keep]\n");
             return 2;
         }
     }
@@ -436,11 +440,18 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_milvus: not every vector became visible in 300 s; no search run\n");
         return 1;
     }
-    run_searches(&b, "(no filter)", NULL);
     hsc_milvus_filter f = {0};
     hsc_milvus_filter_int(&f, "maturity", "<=", 12);
     hsc_milvus_filter_int(&f, "year", ">=", 1980);
-    run_searches(&b, "(maturity, year filter)", hsc_milvus_filter_str_of(&f));
+    for (const char *e = efs; *e; e += strcspn(e, ",") + (e[strcspn(e, ",")] == ',')) {
+        b.ef = atoi(e);
+        char nf[64], wf[64];
+        snprintf(nf, sizeof(nf), "ef=%d limit=%d", b.ef,
+                 hsc_milvus_search_limit(hsc_milvus_dialect_of(b.m), b.k, b.ef));
+        snprintf(wf, sizeof(wf), "ef=%d filtered", b.ef);
+        run_searches(&b, nf, NULL);
+        run_searches(&b, wf, hsc_milvus_filter_str_of(&f));
+    }
     hsc_milvus_filter_free(&f);
 
     if (!keep) {

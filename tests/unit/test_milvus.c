@@ -147,6 +147,12 @@ static void test_search_bodies(void **state)
     assert_int_equal(json_array_size(json_object_get(o, "vector")), 2);
     assert_null(json_object_get(o, "filter"));
     assert_int_equal(json_integer_value(json_object_get(json_object_get(o, "params"), "ef")), 128);
+    /* Milvus 2.3's v1 handler drops params.ef; the beam follows the limit, so ask for ef */
+    assert_int_equal(json_integer_value(json_object_get(o, "limit")), 128);
+    assert_int_equal(hsc_milvus_search_limit(HSC_MILVUS_V1, 5, 128), 128);
+    assert_int_equal(hsc_milvus_search_limit(HSC_MILVUS_V1, 200, 128), 200);
+    assert_int_equal(hsc_milvus_search_limit(HSC_MILVUS_V1, 10, 99999), HSC_MILVUS_MAX_LIMIT);
+    assert_int_equal(hsc_milvus_search_limit(HSC_MILVUS_V2, 5, 128), 5);
     assert_string_equal(json_string_value(json_array_get(json_object_get(o, "outputFields"), 0)),
                         "content_id");
     json_decref(o);
