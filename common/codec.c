@@ -965,9 +965,9 @@ int hsc_codec_encode_learning(const hsc_learning_event *ev, char **out, size_t *
 
 /* ---------- IndexedRecord ---------- */
 
-enum { I_V, I_ID, I_VERSION, I_OP, I_INDEXED, I_REASON, I_EPOCH, I_DIM, I_TS, I_NKEYS };
-static const char *const INDEXED_KEYS[I_NKEYS] = {"v",      "id",    "version", "op", "indexed",
-                                                  "reason", "epoch", "dim",     "ts"};
+enum { I_V, I_ID, I_VERSION, I_OP, I_INDEXED, I_REASON, I_EPOCH, I_DIM, I_TS, I_PUB_TS, I_NKEYS };
+static const char *const INDEXED_KEYS[I_NKEYS] = {
+    "v", "id", "version", "op", "indexed", "reason", "epoch", "dim", "ts", "published_ts"};
 
 static int decode_indexed_fields(const msgpack_object_map *m, hsc_indexed_record *r, hsc_err *err)
 {
@@ -1017,6 +1017,9 @@ static int decode_indexed_fields(const msgpack_object_map *m, hsc_indexed_record
         case I_TS:
             rc = get_int("ts", o, INT64_MIN, INT64_MAX, &r->ts, err);
             break;
+        case I_PUB_TS:
+            rc = get_int("published_ts", o, 1, INT64_MAX, &r->published_ts, err);
+            break;
         default:
             break; /* unknown keys are ignored */
         }
@@ -1061,7 +1064,7 @@ int hsc_codec_encode_indexed(const hsc_indexed_record *r, char **out, size_t *le
     msgpack_sbuffer_init(&sb);
     msgpack_packer pk;
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 8 + !!r->reason);
+    msgpack_pack_map(&pk, 8 + !!r->reason + (r->published_ts > 0));
     pack_key(&pk, "v");
     msgpack_pack_int64(&pk, r->v);
     pack_str(&pk, "id", r->id);
@@ -1081,6 +1084,10 @@ int hsc_codec_encode_indexed(const hsc_indexed_record *r, char **out, size_t *le
     msgpack_pack_int64(&pk, r->dim);
     pack_key(&pk, "ts");
     msgpack_pack_int64(&pk, r->ts);
+    if (r->published_ts > 0) {
+        pack_key(&pk, "published_ts");
+        msgpack_pack_int64(&pk, r->published_ts);
+    }
     return finish(&sb, out, len, err);
 }
 

@@ -32,6 +32,7 @@ static const struct key_def KEYS[] = {
     {"topics.prefix", T_STR, "", 0, 0, NULL},
     {"topics.content_events", T_STR, "hsc.content.events", 0, 0, NULL},
     {"topics.learning_events", T_STR, "hsc.learning.events", 0, 0, NULL},
+    {"topics.policy_events", T_STR, "hsc.policy.events", 0, 0, NULL},
     {"topics.content_ingested", T_STR, "hsc.content.ingested", 0, 0, NULL},
     {"topics.content_enriched", T_STR, "hsc.content.enriched", 0, 0, NULL},
     {"topics.content_indexed", T_STR, "hsc.content.indexed", 0, 0, NULL},

@@ -75,11 +75,12 @@ typedef struct hsc_indexed_record {
     char *id;
     int64_t version;
     hsc_content_op op;
-    bool indexed;  /* the vector store now reflects this event */
-    char *reason;  /* why not, when !indexed (e.g. "no embedding") */
-    int64_t epoch; /* the catalogue epoch after the write (0 when not indexed) */
-    int32_t dim;   /* the embedding's dimension (0 for a delete) */
-    int64_t ts;    /* when it was indexed, epoch ms */
+    bool indexed;         /* the vector store now reflects this event */
+    char *reason;         /* why not, when !indexed (e.g. "no embedding") */
+    int64_t epoch;        /* the catalogue epoch after the write (0 when not indexed) */
+    int32_t dim;          /* the embedding's dimension (0 for a delete) */
+    int64_t ts;           /* when it was indexed, epoch ms */
+    int64_t published_ts; /* the content event's ts (its publish time), epoch ms; 0: unknown */
 } hsc_indexed_record;
 
 /* Frees every field of r (not r itself) and zeroes it. */

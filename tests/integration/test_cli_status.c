@@ -82,7 +82,7 @@ static void test_status_follows_the_deployment(void **s)
     assert_non_null(
         strstr(json_string_value(json_object_get(backend(r, "neo4j"), "version")), "5."));
     assert_non_null(strstr(json_string_value(json_object_get(backend(r, "kafka"), "detail")),
-                           "8/8 hsc topics"));
+                           "9/9 hsc topics"));
     /* nobody consumes yet: the group's lag is everything published */
     json_t *g = group(r, "hsc-ingest");
     assert_string_equal(json_string_value(json_object_get(g, "group")), "st-ingest");

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "hsc/codec.h"
 #include "kafka.h"
 #include "milvus.h"
 #include "neo4j.h"
@@ -21,10 +22,11 @@
 #include "util.h"
 
 static const char USAGE[] =
-    "Usage: hsc status [--json] [--timeout MS]\n"
-    "Shows each backend's reachability and version, and each consumer group's\n"
-    "members and lag per topic (ingest, enrich, embed-index, query). Exit status 1\n"
-    "when a backend cannot be reached.\n";
+    "Usage: hsc status [--json] [--timeout MS] [--freshness-window N]\n"
+    "Shows each backend's reachability and version, each consumer group's\n"
+    "members and lag per topic (ingest, enrich, embed-index, query), and content\n"
+    "freshness (publish -> searchable, p50/p99) over the last N (500) indexed\n"
+    "records of each partition. Exit status 1 when a backend cannot be reached.\n";
 
 /* One backend's answer. */
 struct probe {
@@ -422,6 +424,104 @@ static json_t *group_status(const hsc_config *cfg, const char *worker, const cha
     return g;
 }
 
+static int cmp_ll(const void *a, const void *b)
+{
+    long long x = *(const long long *)a, y = *(const long long *)b;
+    return (x > y) - (x < y);
+}
+
+/*
+ * Content freshness from the tail of hsc.content.indexed: for the last
+ * `window` records of each partition that were indexed and carry the
+ * content event's publish time, indexed ts - published_ts (publish ->
+ * searchable). Reads by assignment: no group joins, nothing is committed.
+ */
+static json_t *freshness(const hsc_config *cfg, int window, int timeout_ms)
+{
+    const char *topic = hsc_config_topic(cfg, "topics.content_indexed");
+    char err[512] = "";
+    rd_kafka_t *rk = kafka_handle(cfg, "hsc-status", err, sizeof(err));
+    if (!rk)
+        return json_pack("{s:s, s:s}", "topic", topic, "error", err);
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    json_t *out = NULL;
+    long long *ms = NULL;
+    size_t n = 0, cap = 0, read = 0;
+    if (rd_kafka_metadata(rk, 0, rkt, &md, timeout_ms) || md->topic_cnt != 1 || md->topics[0].err) {
+        out = json_pack("{s:s, s:s}", "topic", topic, "error", "no such topic");
+        goto done;
+    }
+    int parts = md->topics[0].partition_cnt;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(parts);
+    int64_t *end = calloc((size_t)parts + 1, sizeof(*end));
+    int open = 0;
+    for (int i = 0; i < parts; i++) {
+        int64_t lo, hi;
+        if (rd_kafka_query_watermark_offsets(rk, topic, i, &lo, &hi, timeout_ms))
+            continue;
+        end[i] = hi;
+        if (hi > lo) {
+            rd_kafka_topic_partition_list_add(l, topic, i)->offset =
+                hi - window > lo ? hi - window : lo;
+            open++;
+        }
+    }
+    if (open)
+        rd_kafka_assign(rk, l);
+    int64_t until = hsc_mono_us() + (int64_t)timeout_ms * 1000;
+    while (open > 0 && hsc_mono_us() < until) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+        if (!m)
+            continue;
+        if (!m->err) {
+            hsc_indexed_record r;
+            hsc_err e = {0};
+            read++;
+            if (!hsc_codec_decode_indexed(m->payload, m->len, &r, &e)) {
+                if (r.indexed && r.published_ts > 0 && r.ts >= r.published_ts) {
+                    if (n == cap) {
+                        cap = cap ? 2 * cap : 256;
+                        long long *g = realloc(ms, cap * sizeof(*ms));
+                        if (g)
+                            ms = g;
+                        else
+                            cap = n;
+                    }
+                    if (n < cap)
+                        ms[n++] = r.ts - r.published_ts;
+                }
+                hsc_indexed_record_clear(&r);
+            }
+            if (m->offset + 1 >= end[m->partition])
+                open--;
+        } else if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            open--;
+        }
+        rd_kafka_message_destroy(m);
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+    free(end);
+    out = json_pack("{s:s, s:i, s:I, s:I}", "topic", topic, "window", window, "read",
+                    (json_int_t)read, "samples", (json_int_t)n);
+    if (n) {
+        qsort(ms, n, sizeof(*ms), cmp_ll);
+        json_object_set_new(out, "p50_ms", json_integer(ms[(n - 1) / 2]));
+        json_object_set_new(out, "p99_ms", json_integer(ms[(size_t)((double)(n - 1) * 0.99)]));
+        json_object_set_new(out, "max_ms", json_integer(ms[n - 1]));
+    }
+    if (open > 0)
+        json_object_set_new(out, "error", json_string("timed out before the topic's end"));
+done:
+    free(ms);
+    if (md)
+        rd_kafka_metadata_destroy(md);
+    rd_kafka_topic_destroy(rkt);
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+    return out;
+}
+
 static json_t *probe_json(const struct probe *p)
 {
     return json_pack("{s:s, s:b, s:s, s:s, s:f}", "name", p->name, "ok", p->ok, "version",
@@ -430,10 +530,12 @@ static json_t *probe_json(const struct probe *p)
 
 int cli_status(hsc_config *cfg, int argc, char **argv)
 {
-    int as_json = 0, timeout_ms = 3000;
+    int as_json = 0, timeout_ms = 3000, window = 500;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--json"))
             as_json = 1;
+        else if (!strcmp(argv[i], "--freshness-window") && i + 1 < argc)
+            window = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--timeout") && i + 1 < argc)
             timeout_ms = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
@@ -446,6 +548,8 @@ int cli_status(hsc_config *cfg, int argc, char **argv)
     }
     if (timeout_ms < 100)
         timeout_ms = 100;
+    if (window < 1)
+        window = 1;
     struct probe probes[5];
     memset(probes, 0, sizeof(probes));
     char err[512] = "";
@@ -474,7 +578,7 @@ int cli_status(hsc_config *cfg, int argc, char **argv)
     json_t *groups = json_array();
     if (probes[0].ok) {
         static const char *const INGEST[] = {"topics.content_events", "topics.learning_events",
-                                             NULL};
+                                             "topics.policy_events", NULL};
         static const char *const ENRICH[] = {"topics.content_ingested", NULL};
         static const char *const INDEXED[] = {"topics.content_enriched", NULL};
         static const char *const INGESTED[] = {"topics.content_ingested", NULL};
@@ -493,13 +597,14 @@ int cli_status(hsc_config *cfg, int argc, char **argv)
             groups,
             group_status(cfg, "hsc-query", hsc_config_str(cfg, "query.group"), QUERY, timeout_ms));
     }
+    json_t *fresh = probes[0].ok ? freshness(cfg, window, timeout_ms) : json_object();
 
     if (as_json) {
         json_t *bk = json_array();
         for (int i = 0; i < 5; i++)
             json_array_append_new(bk, probe_json(&probes[i]));
-        json_t *o = json_pack("{s:o, s:o, s:o, s:b}", "backends", bk, "groups", groups,
-                              "migrations", migs, "ok", all_ok);
+        json_t *o = json_pack("{s:o, s:o, s:o, s:o, s:b}", "backends", bk, "groups", groups,
+                              "freshness", fresh, "migrations", migs, "ok", all_ok);
         char *s = json_dumps(o, JSON_INDENT(2));
         puts(s);
         free(s);
@@ -549,6 +654,25 @@ int cli_status(hsc_config *cfg, int argc, char **argv)
                        (long long)json_integer_value(json_object_get(m, "partitions")));
         }
     }
+    if (json_object_get(fresh, "topic")) {
+        json_t *p50 = json_object_get(fresh, "p50_ms");
+        printf(
+            "\nFRESHNESS (publish -> searchable, last %lld indexed records per partition of %s)\n",
+            (long long)json_integer_value(json_object_get(fresh, "window")),
+            json_string_value(json_object_get(fresh, "topic")));
+        if (p50)
+            printf("  p50 %.3f s, p99 %.3f s, max %.3f s over %lld titles\n",
+                   (double)json_integer_value(p50) / 1e3,
+                   (double)json_integer_value(json_object_get(fresh, "p99_ms")) / 1e3,
+                   (double)json_integer_value(json_object_get(fresh, "max_ms")) / 1e3,
+                   (long long)json_integer_value(json_object_get(fresh, "samples")));
+        else
+            printf("  no indexed record with a publish time (%lld read)\n",
+                   (long long)json_integer_value(json_object_get(fresh, "read")));
+        if (json_object_get(fresh, "error"))
+            printf("  %s\n", json_string_value(json_object_get(fresh, "error")));
+    }
+    json_decref(fresh);
     size_t i;
     json_t *mg;
     if (json_array_size(migs))

@@ -18,6 +18,7 @@
 
 #include "hsc/codec.h"
 #include "log.h"
+#include "metrics.h"
 #include "normalize.h"
 #include "util.h"
 
@@ -148,6 +149,7 @@ struct job {
     hsc_err first_err;
     size_t nup, ndel;
     int64_t epoch;
+    int64_t *produced_ms; /* each input's Kafka timestamp: when the stage before produced it */
 };
 
 static void job_free(struct job *j)
@@ -155,6 +157,7 @@ static void job_free(struct job *j)
     free(j->evs);
     free(j->winner);
     free(j->need);
+    free(j->produced_ms);
     free(j);
 }
 
@@ -177,6 +180,31 @@ static const char *reason_of(const struct job *j, size_t i)
     return NULL;
 }
 
+/* Bounds of the freshness histograms, seconds: publish -> searchable spans minutes at worst. */
+static const double FRESHNESS_BUCKETS[HSC_METRICS_NBUCKETS] = {0.1, 0.25, 0.5, 1,  2,   3,
+                                                               5,   10,   30,  60, 300, 1800};
+
+/*
+ * Freshness of a title now searchable: publish (the event's ts) -> now, and its
+ * two legs: upstream (publish -> the record read here was produced, its Kafka
+ * timestamp: hsc-ingest, and hsc-enrich when embed_index.input is
+ * content_enriched) and embed_index (that -> searchable).
+ */
+static void observe_freshness(const hsc_content_event *ev, int64_t produced_ms, int64_t now)
+{
+    hsc_metrics *m = hsc_metrics_backend_registry();
+    if (!m || !(ev->has & HSC_HAS_TS) || ev->ts <= 0 || ev->ts > now)
+        return;
+    hsc_metrics_observe_in(m, "hsc_content_freshness_seconds", "", (double)(now - ev->ts) / 1e3,
+                           FRESHNESS_BUCKETS);
+    if (produced_ms < ev->ts || produced_ms > now)
+        return;
+    hsc_metrics_observe_in(m, "hsc_content_stage_lag_seconds", "stage=\"upstream\"",
+                           (double)(produced_ms - ev->ts) / 1e3, FRESHNESS_BUCKETS);
+    hsc_metrics_observe_in(m, "hsc_content_stage_lag_seconds", "stage=\"embed_index\"",
+                           (double)(now - produced_ms) / 1e3, FRESHNESS_BUCKETS);
+}
+
 static void emit_records(struct job *j)
 {
     struct embed_index_ctx *ctx = j->ctx;
@@ -195,7 +223,10 @@ static void emit_records(struct job *j)
             .epoch = reason ? 0 : j->epoch,
             .dim = (ev->op == HSC_OP_UPSERT && ev->embedding) ? (int32_t)ev->dim : 0,
             .ts = now,
+            .published_ts = (ev->has & HSC_HAS_TS) && ev->ts > 0 ? ev->ts : 0,
         };
+        if (!reason)
+            observe_freshness(ev, j->produced_ms ? j->produced_ms[i] : -1, now);
         if (reason && j->winner[i]) {
             ctx->stats.not_indexed++;
             hsc_log_info("title not indexed", "id", ev->id, "reason", reason, NULL);
@@ -411,12 +442,15 @@ static int ei_process(void *vctx, hsc_stage_batch *b, hsc_stage_msg **msgs, size
     j->evs = malloc(n * sizeof(*j->evs));
     j->winner = calloc(n, sizeof(int));
     j->need = calloc(n, sizeof(size_t));
-    if (!j->evs || !j->winner || !j->need) {
+    j->produced_ms = calloc(n, sizeof(int64_t));
+    if (!j->evs || !j->winner || !j->need || !j->produced_ms) {
         job_free(j);
         return HSC_ENOMEM;
     }
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         j->evs[i] = msgs[i]->decoded;
+        j->produced_ms[i] = rd_kafka_message_timestamp(msgs[i]->rkm, NULL);
+    }
     hsc_content_pick_winners((const hsc_content_event *const *)j->evs, n, j->winner);
     if (!hsc_milvus_ready(ctx->milvus)) {
         hsc_err err = {0};
