@@ -318,6 +318,28 @@ static void test_hot_genre_is_exact_and_pruned(void **state)
     for (size_t i = 0; i < nitems; i += 7)
         check_list(ix, &items[i]);
     check_mirror(ix);
+    /* A bulk load of the same catalogue (as at start) holds the same lists. */
+    simindex *bulk = simindex_new(&W, &err);
+    assert_non_null(bulk);
+    simindex_bulk_begin(bulk);
+    for (size_t i = 0; i < nitems; i++)
+        assert_int_equal(
+            simindex_upsert(bulk, items[i].id, 1, &items[i].g, &items[i].t, &items[i].m), 1);
+    assert_int_equal(simindex_bulk_end(bulk), 0);
+    for (size_t i = 0; i < nitems; i++) {
+        struct simindex_neighbour a[TOP], b[TOP];
+        size_t na = simindex_list(ix, items[i].id, a, TOP);
+        assert_int_equal(simindex_list(bulk, items[i].id, b, TOP), na);
+        for (size_t k = 0; k < na; k++) {
+            assert_string_equal(a[k].id, b[k].id);
+            assert_true(a[k].score == b[k].score);
+        }
+    }
+    struct simindex_changes ch;
+    assert_int_equal(simindex_take(bulk, &ch), 0);
+    assert_int_equal(ch.nreplace + ch.nedges, 0);
+    simindex_free(bulk);
+
     struct simindex_stats st;
     simindex_get_stats(ix, &st);
     /* Every insert visiting every title sharing a tag would score about n^2/2 pairs. */

@@ -13,7 +13,10 @@
  * not full) of the bucket's titles, kept as a lower bound. A title skipped
  * at its first shared tag cannot matter, so the lists are exact, not
  * approximate; a genre shared by half the catalogue costs only the buckets
- * whose weights can still reach those thresholds.
+ * whose weights can still reach those thresholds. Where the bound cannot
+ * rule out enough (tags on a large share of a large catalogue), a search
+ * scores at most fanout titles per tag, from a rotating start in each
+ * bucket, and the lists are near-exact (bench_simindex measures how near).
  *
  * Each title also counts how many lists hold it (indeg), so finding the
  * holders of a title that changes (to take it out and recompute them) stops
@@ -27,6 +30,10 @@
 #include <string.h>
 
 #define EPS 1e-12
+#define TIX(v) ((v) >> 2)
+#define TKIND(v) ((v)&3u)
+/* Titles with more tags than this are visited on every search, not through triples. */
+#define WIDE 12
 
 enum { KIND_GENRE = 0, KIND_THEME = 1, KIND_MOOD = 2 };
 enum { F_DELETED = 1, F_REPLACE = 2 };
@@ -44,26 +51,41 @@ struct tag {
     uint8_t kind;
 };
 
+#define INL 7
+
+/* The fields a search reads come first, on one cache line where the array allows. */
 struct title {
-    char *id;
-    int64_t version;
-    uint32_t *tags; /* sorted tag ids */
-    uint32_t *list; /* top_n slots, best first */
-    double *scores; /* their scores */
-    double aw;      /* total tag weight */
-    double floor;   /* weakest kept score when full, else min_score */
-    uint32_t seen;  /* search epoch */
-    uint32_t snap;  /* 1 + index of this change set's snapshot, 0 if none */
-    uint32_t indeg; /* lists holding this title */
+    double aw;     /* total tag weight */
+    double floor;  /* weakest kept score when full, else min_score */
+    uint32_t *ext; /* the tags when more than INL */
     uint16_t ntags, nlist;
     uint8_t flags;
+    uint32_t indeg;    /* lists holding this title */
+    uint32_t snap;     /* 1 + index of this change set's snapshot, 0 if none */
+    uint32_t inl[INL]; /* the tags (sorted: tag index << 2 | kind) when at most INL */
+    char *id;
+    int64_t version;
+    uint32_t *list; /* top_n slots, best first */
+    double *scores; /* their scores */
 };
+
+static inline const uint32_t *tags_of(const struct title *T)
+{
+    return T->ntags <= INL ? T->inl : T->ext;
+}
 
 /* A list as it was when the change set first touched it. */
 struct snap {
     uint32_t slot, n;
     uint32_t *v;
     double *s;
+};
+
+/* The titles holding one set of three tags (key 0: an empty place). */
+struct triple {
+    uint64_t key;
+    uint32_t *v;
+    uint32_t n, cap;
 };
 
 /* Open addressing: 1 + index into titles or tags, 0 empty. */
@@ -79,7 +101,13 @@ struct simindex {
     struct tag *tags;
     size_t ntags, captags;
     struct map ids, tagmap;
+    struct triple *trip; /* open addressing by key */
+    size_t ntrip, captrip;
+    uint32_t *wide; /* titles with more than WIDE tags */
+    uint32_t nwide, capwide;
+    int bulk; /* between simindex_bulk_begin and _end */
     uint32_t epoch;
+    uint32_t *seen; /* per slot: the last search that visited it */
     struct snap *snaps;
     size_t nsnaps, capsnaps;
     /* the last take's output */
@@ -154,12 +182,13 @@ static double kind_weight(const simindex *ix, uint8_t kind)
 static double score_of(simindex *ix, const struct title *a, const struct title *b)
 {
     unsigned n[3] = {0, 0, 0};
+    const uint32_t *at = tags_of(a), *bt = tags_of(b);
     for (uint16_t i = 0, j = 0; i < a->ntags && j < b->ntags;) {
-        if (a->tags[i] == b->tags[j]) {
-            n[ix->tags[a->tags[i]].kind]++;
+        if (at[i] == bt[j]) {
+            n[TKIND(at[i])]++;
             i++;
             j++;
-        } else if (a->tags[i] < b->tags[j]) {
+        } else if (at[i] < bt[j]) {
             i++;
         } else {
             j++;
@@ -193,7 +222,7 @@ static void update_floor(simindex *ix, uint32_t o)
     double f = !top ? INFINITY : T->nlist == top ? T->scores[top - 1] : ix->w.min_score;
     if (f < T->floor) {
         for (uint16_t i = 0; i < T->ntags; i++) {
-            struct bucket *b = bucket_of(&ix->tags[T->tags[i]], T->aw);
+            struct bucket *b = bucket_of(&ix->tags[TIX(tags_of(T)[i])], T->aw);
             if (b && f < b->minfloor)
                 b->minfloor = f;
         }
@@ -206,7 +235,7 @@ static int wants(const simindex *ix, uint32_t o, uint32_t x, double s)
 {
     const struct title *T = &ix->t[o];
     int top = ix->w.top_n;
-    if (!top || s < ix->w.min_score)
+    if (!top || s < ix->w.min_score || s < T->floor)
         return 0;
     return T->nlist < top || better(ix, s, x, T->scores[top - 1], T->list[top - 1]);
 }
@@ -260,7 +289,7 @@ static void list_clear(simindex *ix, uint32_t o)
 static int touch(simindex *ix, uint32_t o)
 {
     struct title *T = &ix->t[o];
-    if (T->snap)
+    if (T->snap || ix->bulk)
         return 0;
     if (ix->nsnaps == ix->capsnaps) {
         size_t nc = ix->capsnaps ? ix->capsnaps * 2 : 256;
@@ -297,7 +326,7 @@ static double tags_by_rarity(simindex *ix, const struct title *X, uint32_t *orde
 {
     double H = 0;
     for (uint16_t i = 0; i < X->ntags; i++) {
-        uint32_t id = X->tags[i];
+        uint32_t id = TIX(tags_of(X)[i]);
         uint16_t j = i;
         while (j > 0 && ix->tags[order[j - 1]].count > ix->tags[id].count) {
             order[j] = order[j - 1];
@@ -316,9 +345,141 @@ static double bound(double H, double awx, double awo)
     return den > 0 ? m / den : 0;
 }
 
+/* Scores o against x once per search: into x's list, and x into o's if offers. */
+static int visit(simindex *ix, uint32_t x, uint32_t o, int offers)
+{
+    struct title *X = &ix->t[x], *O = &ix->t[o];
+    ix->seen[o] = ix->epoch;
+    double s = score_of(ix, X, O);
+    if (s < ix->w.min_score)
+        return 0;
+    if (wants(ix, x, o, s))
+        list_insert(ix, x, o, s);
+    if (offers && wants(ix, o, x, s)) {
+        if (touch(ix, o))
+            return HSC_ENOMEM;
+        list_insert(ix, o, x, s);
+    }
+    return 0;
+}
+
+static uint64_t triple_key(uint32_t a, uint32_t b, uint32_t c)
+{
+    return ((uint64_t)(TIX(a) + 1) << 42) | ((uint64_t)(TIX(b) + 1) << 21) | (TIX(c) + 1);
+}
+
+/* The triple's postings, or NULL; with create, made if missing. */
+static struct triple *triple_find(simindex *ix, uint64_t key, int create)
+{
+    if (create && (ix->ntrip + 1) * 2 > ix->captrip) {
+        size_t nc = ix->captrip ? ix->captrip * 2 : 4096;
+        struct triple *ne = calloc(nc, sizeof(*ne)), *old = ix->trip;
+        if (!ne)
+            return NULL;
+        for (size_t i = 0; i < ix->captrip; i++) {
+            if (!old[i].key)
+                continue;
+            size_t j = (size_t)((old[i].key * 0x9E3779B97F4A7C15ull) >> 20) & (nc - 1);
+            while (ne[j].key)
+                j = (j + 1) & (nc - 1);
+            ne[j] = old[i];
+        }
+        free(old);
+        ix->trip = ne;
+        ix->captrip = nc;
+    }
+    if (!ix->captrip)
+        return NULL;
+    size_t mask = ix->captrip - 1, j = (size_t)((key * 0x9E3779B97F4A7C15ull) >> 20) & mask;
+    while (ix->trip[j].key && ix->trip[j].key != key)
+        j = (j + 1) & mask;
+    if (ix->trip[j].key)
+        return &ix->trip[j];
+    if (!create)
+        return NULL;
+    ix->trip[j].key = key;
+    ix->ntrip++;
+    return &ix->trip[j];
+}
+
+static int vec_push(uint32_t **v, uint32_t *n, uint32_t *cap, uint32_t x)
+{
+    if (*n == *cap) {
+        uint32_t nc = *cap ? *cap + *cap / 2 + 4 : 4;
+        uint32_t *nv = realloc(*v, nc * sizeof(uint32_t));
+        if (!nv)
+            return HSC_ENOMEM;
+        *v = nv;
+        *cap = nc;
+    }
+    (*v)[(*n)++] = x;
+    return 0;
+}
+
+static void vec_remove(uint32_t *v, uint32_t *n, uint32_t x)
+{
+    for (uint32_t e = 0; e < *n; e++) {
+        if (v[e] == x) {
+            v[e] = v[--*n];
+            return;
+        }
+    }
+}
+
+/* Puts x (add) or takes it out of the postings of each triple of its tags (or the wide list). */
+static int triples_update(simindex *ix, uint32_t x, int add)
+{
+    struct title *X = &ix->t[x];
+    if (X->ntags < 3)
+        return 0;
+    if (X->ntags > WIDE) {
+        if (add)
+            return vec_push(&ix->wide, &ix->nwide, &ix->capwide, x);
+        vec_remove(ix->wide, &ix->nwide, x);
+        return 0;
+    }
+    const uint32_t *xt = tags_of(X);
+    for (uint16_t i = 0; i < X->ntags; i++)
+        for (uint16_t j = i + 1; j < X->ntags; j++)
+            for (uint16_t k = j + 1; k < X->ntags; k++) {
+                struct triple *tr = triple_find(ix, triple_key(xt[i], xt[j], xt[k]), add);
+                if (add && (!tr || vec_push(&tr->v, &tr->n, &tr->cap, x)))
+                    return HSC_ENOMEM;
+                if (!add && tr)
+                    vec_remove(tr->v, &tr->n, x);
+            }
+    return 0;
+}
+
+/* Visits the titles of one posting list not seen yet, at most *budget of them. */
+static int visit_all(simindex *ix, uint32_t x, const uint32_t *v, uint32_t n, uint32_t *budget,
+                     int offers, int *cut)
+{
+    uint32_t ep = ix->epoch, start = n > *budget ? (ep * 2654435761u) % n : 0;
+    for (uint32_t e = 0, at = start; e < n; e++, at = at + 1 == n ? 0 : at + 1) {
+        uint32_t o = v[at];
+        if (ix->seen[o] == ep)
+            continue;
+        if (!*budget) {
+            *cut = 1;
+            ix->skipped += n - e;
+            return 0;
+        }
+        --*budget;
+        if (visit(ix, x, o, offers))
+            return HSC_ENOMEM;
+    }
+    return 0;
+}
+
 /*
  * Builds x's list from scratch (x's list is empty); with offers, also puts
  * x into every other title's list that wants it (touching those).
+ *
+ * First the titles sharing three or more tags with x (the triple postings,
+ * and the wide titles): after them, a title not seen shares at most two, so
+ * the bound's H is at most x's two heaviest tags. Then each tag's buckets
+ * that the bound cannot rule out.
  */
 static int search(simindex *ix, uint32_t x, int offers)
 {
@@ -329,16 +490,44 @@ static int search(simindex *ix, uint32_t x, int offers)
     if (X->ntags > sizeof(order) / sizeof(order[0]))
         return HSC_EINVAL;
     double H = tags_by_rarity(ix, X, order);
-    uint32_t ep = ++ix->epoch;
-    X->seen = ep;
+    uint32_t ep = ++ix->epoch, fan = ix->w.fanout > 0 ? (uint32_t)ix->w.fanout : UINT32_MAX;
+    ix->seen[x] = ep;
+    double cap = INFINITY; /* what a title not seen yet can share with x at most */
+    int cut = 0;
+    if (X->ntags >= 3 && X->ntags <= WIDE) {
+        const uint32_t *xt = tags_of(X);
+        double w1 = 0, w2 = 0;
+        for (uint16_t i = 0; i < X->ntags; i++) {
+            double wt = kind_weight(ix, (uint8_t)TKIND(xt[i]));
+            if (wt > w1) {
+                w2 = w1;
+                w1 = wt;
+            } else if (wt > w2) {
+                w2 = wt;
+            }
+            for (uint16_t j = i + 1; j < X->ntags; j++)
+                for (uint16_t k = j + 1; k < X->ntags; k++) {
+                    struct triple *tr = triple_find(ix, triple_key(xt[i], xt[j], xt[k]), 0);
+                    uint32_t budget = fan;
+                    if (tr && visit_all(ix, x, tr->v, tr->n, &budget, offers, &cut))
+                        return HSC_ENOMEM;
+                }
+        }
+        uint32_t budget = UINT32_MAX;
+        if (visit_all(ix, x, ix->wide, ix->nwide, &budget, offers, &cut))
+            return HSC_ENOMEM;
+        cap = w1 + w2;
+    }
     for (uint16_t i = 0; i < X->ntags; i++) {
         struct tag *tg = &ix->tags[order[i]];
+        double h = H < cap ? H : cap;
+        uint32_t budget = fan;
         /* Buckets by falling bound: the best candidates first, so the list fills early. */
         uint32_t bo[256];
         double bg[256];
         uint32_t nbo = tg->nb < 256 ? tg->nb : 256;
         for (uint32_t k = 0; k < nbo; k++) {
-            double g = bound(H, X->aw, tg->b[k].aw);
+            double g = bound(h, X->aw, tg->b[k].aw);
             uint32_t j = k;
             while (j > 0 && bg[j - 1] < g) {
                 bg[j] = bg[j - 1];
@@ -352,39 +541,35 @@ static int search(simindex *ix, uint32_t x, int offers)
             struct bucket *b = &tg->b[k < nbo ? bo[k] : k];
             if (!b->n)
                 continue;
-            double g = bound(H, X->aw, b->aw);
+            double g = bound(h, X->aw, b->aw);
             double thr = X->nlist == top ? X->scores[top - 1] : minsc;
-            if (offers && b->minfloor < thr)
+            /*
+             * Offers through a bucket larger than the fanout are left out: the
+             * titles sharing three tags with x had theirs; one sharing at most
+             * two takes x only if its own list is weak (near-exact, measured).
+             */
+            int offer = offers && b->n <= fan;
+            if (offer && b->minfloor < thr)
                 thr = b->minfloor;
             if (g < thr - EPS || g < minsc - EPS) {
                 ix->skipped += b->n;
                 continue;
             }
-            double mf = INFINITY;
-            for (uint32_t e = 0; e < b->n; e++) {
-                uint32_t o = b->v[e];
-                struct title *O = &ix->t[o];
-                if (O->seen != ep) {
-                    O->seen = ep;
-                    double s = score_of(ix, X, O);
-                    if (s >= minsc) {
-                        if (wants(ix, x, o, s))
-                            list_insert(ix, x, o, s);
-                        if (offers && wants(ix, o, x, s)) {
-                            if (touch(ix, o))
-                                return HSC_ENOMEM;
-                            list_insert(ix, o, x, s);
-                        }
-                    }
-                }
-                if (O->floor < mf)
-                    mf = O->floor;
-            }
-            if (offers)
+            int bcut = 0;
+            if (visit_all(ix, x, b->v, b->n, &budget, offer, &bcut))
+                return HSC_ENOMEM;
+            if (offer && !bcut) {
+                /* Every title of the bucket was seen: its lowest floor is known exactly. */
+                double mf = INFINITY;
+                for (uint32_t e = 0; e < b->n; e++)
+                    if (ix->t[b->v[e]].floor < mf)
+                        mf = ix->t[b->v[e]].floor;
                 b->minfloor = mf;
+            }
         }
         H -= kind_weight(ix, tg->kind);
     }
+    (void)cut;
     return 0;
 }
 
@@ -421,7 +606,7 @@ static int holders(simindex *ix, uint32_t x, size_t *n)
     uint32_t order[3 * HSC_MAX_LIST_LEN];
     double H = tags_by_rarity(ix, X, order);
     uint32_t ep = ++ix->epoch;
-    X->seen = ep;
+    ix->seen[x] = ep;
     for (uint16_t i = 0; i < X->ntags && *n < need; i++) {
         struct tag *tg = &ix->tags[order[i]];
         for (uint32_t k = 0; k < tg->nb && *n < need; k++) {
@@ -432,9 +617,9 @@ static int holders(simindex *ix, uint32_t x, size_t *n)
             }
             for (uint32_t e = 0; e < b->n && *n < need; e++) {
                 uint32_t o = b->v[e];
-                if (ix->t[o].seen == ep)
+                if (ix->seen[o] == ep)
                     continue;
-                ix->t[o].seen = ep;
+                ix->seen[o] = ep;
                 if (holds(&ix->t[o], x) && scratch_push(ix, n, o))
                     return HSC_ENOMEM;
             }
@@ -443,7 +628,7 @@ static int holders(simindex *ix, uint32_t x, size_t *n)
     }
     /* The bound proves this cannot happen; a full pass keeps the lists exact if it did. */
     for (size_t o = 0; o < ix->nt && *n < need; o++)
-        if (ix->t[o].seen != ep && holds(&ix->t[o], x) && scratch_push(ix, n, (uint32_t)o))
+        if (ix->seen[o] != ep && holds(&ix->t[o], x) && scratch_push(ix, n, (uint32_t)o))
             return HSC_ENOMEM;
     return 0;
 }
@@ -454,7 +639,7 @@ static int postings_add(simindex *ix, uint32_t x)
 {
     struct title *X = &ix->t[x];
     for (uint16_t i = 0; i < X->ntags; i++) {
-        struct tag *tg = &ix->tags[X->tags[i]];
+        struct tag *tg = &ix->tags[TIX(tags_of(X)[i])];
         struct bucket *b = bucket_of(tg, X->aw);
         if (!b) {
             struct bucket *nb = realloc(tg->b, (tg->nb + 1) * sizeof(*nb));
@@ -477,14 +662,14 @@ static int postings_add(simindex *ix, uint32_t x)
             b->minfloor = X->floor;
         tg->count++;
     }
-    return 0;
+    return triples_update(ix, x, 1);
 }
 
 static void postings_remove(simindex *ix, uint32_t x)
 {
     struct title *X = &ix->t[x];
     for (uint16_t i = 0; i < X->ntags; i++) {
-        struct tag *tg = &ix->tags[X->tags[i]];
+        struct tag *tg = &ix->tags[TIX(tags_of(X)[i])];
         struct bucket *b = bucket_of(tg, X->aw);
         for (uint32_t e = 0; b && e < b->n; e++) {
             if (b->v[e] == x) {
@@ -494,6 +679,7 @@ static void postings_remove(simindex *ix, uint32_t x)
             }
         }
     }
+    triples_update(ix, x, 0);
 }
 
 /* ---------------- tags ---------------- */
@@ -560,7 +746,7 @@ static int build_tags(simindex *ix, const hsc_strlist *lists[3], uint32_t **out,
                 free(v);
                 return HSC_ENOMEM;
             }
-            v[k++] = (uint32_t)id;
+            v[k++] = (uint32_t)id << 2 | kind;
         }
     }
     qsort(v, k, sizeof(uint32_t), cmp_u32);
@@ -570,7 +756,7 @@ static int build_tags(simindex *ix, const hsc_strlist *lists[3], uint32_t **out,
         if (m && v[m - 1] == v[i])
             continue;
         v[m++] = v[i];
-        cnt[ix->tags[v[i]].kind]++;
+        cnt[TKIND(v[i])]++;
     }
     *out = v;
     *n = (uint16_t)m;
@@ -612,7 +798,7 @@ void simindex_free(simindex *ix)
         return;
     for (size_t i = 0; i < ix->nt; i++) {
         free(ix->t[i].id);
-        free(ix->t[i].tags);
+        free(ix->t[i].ext);
         free(ix->t[i].list);
         free(ix->t[i].scores);
     }
@@ -625,6 +811,11 @@ void simindex_free(simindex *ix)
     free_snaps(ix);
     free(ix->snaps);
     free(ix->t);
+    free(ix->seen);
+    for (size_t i = 0; i < ix->captrip; i++)
+        free(ix->trip[i].v);
+    free(ix->trip);
+    free(ix->wide);
     free(ix->tags);
     free(ix->ids.v);
     free(ix->tagmap.v);
@@ -645,6 +836,10 @@ static long new_title(simindex *ix, const char *id)
         if (!nt)
             return -1;
         ix->t = nt;
+        uint32_t *ns = realloc(ix->seen, nc * sizeof(uint32_t));
+        if (!ns)
+            return -1;
+        ix->seen = ns;
         ix->capt = nc;
     }
     struct title *T = &ix->t[ix->nt];
@@ -661,6 +856,7 @@ static long new_title(simindex *ix, const char *id)
     }
     T->floor = ix->w.min_score;
     T->flags = F_DELETED;
+    ix->seen[ix->nt] = 0;
     size_t at = map_find(ix, &ix->ids, id);
     ix->ids.v[at] = (uint32_t)(ix->nt + 1);
     ix->ids.n++;
@@ -707,6 +903,33 @@ static int recompute(simindex *ix, size_t n)
     return rc;
 }
 
+/* Gives T these tags (taking tags over). */
+static void set_tags(struct title *T, uint32_t *tags, uint16_t ntags, double aw)
+{
+    free(T->ext);
+    T->ext = NULL;
+    if (ntags <= INL) {
+        if (ntags)
+            memcpy(T->inl, tags, ntags * sizeof(uint32_t));
+        free(tags);
+    } else {
+        T->ext = tags;
+    }
+    T->ntags = ntags;
+    T->aw = aw;
+}
+
+void simindex_bulk_begin(simindex *ix)
+{
+    ix->bulk = 1;
+}
+
+int simindex_bulk_end(simindex *ix)
+{
+    ix->bulk = 0;
+    return 0;
+}
+
 int simindex_upsert(simindex *ix, const char *id, int64_t version, const hsc_strlist *genres,
                     const hsc_strlist *themes, const hsc_strlist *moods)
 {
@@ -731,7 +954,7 @@ int simindex_upsert(simindex *ix, const char *id, int64_t version, const hsc_str
     size_t nh = 0;
     if (!(T->flags & F_DELETED)) {
         if (T->ntags == ntags && aw == T->aw &&
-            (!ntags || !memcmp(T->tags, tags, ntags * sizeof(uint32_t)))) {
+            (!ntags || !memcmp(tags_of(T), tags, ntags * sizeof(uint32_t)))) {
             T->version = version;
             free(tags);
             return 1;
@@ -748,10 +971,7 @@ int simindex_upsert(simindex *ix, const char *id, int64_t version, const hsc_str
         }
     }
     T = &ix->t[x];
-    free(T->tags);
-    T->tags = tags;
-    T->ntags = ntags;
-    T->aw = aw;
+    set_tags(T, tags, ntags, aw);
     T->version = version;
     T->flags &= (uint8_t)~F_DELETED;
     T->floor = ix->w.min_score;
@@ -792,8 +1012,8 @@ int simindex_delete(simindex *ix, const char *id, int64_t version)
     if (rc)
         return rc;
     T = &ix->t[x];
-    free(T->tags);
-    T->tags = NULL;
+    free(T->ext);
+    T->ext = NULL;
     T->ntags = 0;
     T->aw = 0;
     T->version = version;
@@ -806,7 +1026,7 @@ int simindex_delete(simindex *ix, const char *id, int64_t version)
 int simindex_mark_written(simindex *ix, const char *id)
 {
     long x = find_title(ix, id);
-    if (x < 0 || (ix->t[x].flags & F_DELETED))
+    if (x < 0 || (ix->t[x].flags & F_DELETED) || ix->bulk)
         return 0;
     int rc = touch(ix, (uint32_t)x);
     if (rc)
@@ -924,12 +1144,13 @@ void simindex_get_stats(const simindex *ix, struct simindex_stats *out)
     out->scored = ix->scored;
     out->skipped = ix->skipped;
     /* malloc's own overhead (about 16 bytes a block) is counted too. */
-    size_t b = sizeof(*ix) + ix->capt * sizeof(struct title) + (ix->ids.cap + ix->tagmap.cap) * 4;
+    size_t b = sizeof(*ix) + ix->capt * (sizeof(struct title) + sizeof(uint32_t)) +
+               (ix->ids.cap + ix->tagmap.cap) * 4;
     size_t top = (size_t)ix->w.top_n;
     for (size_t i = 0; i < ix->nt; i++) {
         const struct title *T = &ix->t[i];
         b += strlen(T->id) + 1 + 16;
-        if (T->tags)
+        if (T->ext)
             b += T->ntags * sizeof(uint32_t) + 16;
         if (top)
             b += top * (sizeof(uint32_t) + sizeof(double)) + 32;
@@ -939,5 +1160,9 @@ void simindex_get_stats(const simindex *ix, struct simindex_stats *out)
         for (uint32_t k = 0; k < ix->tags[i].nb; k++)
             b += sizeof(struct bucket) + ix->tags[i].b[k].cap * sizeof(uint32_t) + 16;
     }
+    b += ix->captrip * sizeof(struct triple) + ix->capwide * sizeof(uint32_t);
+    for (size_t i = 0; i < ix->captrip; i++)
+        if (ix->trip[i].key)
+            b += ix->trip[i].cap * sizeof(uint32_t) + 16;
     out->bytes = b;
 }

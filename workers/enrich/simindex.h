@@ -24,6 +24,12 @@ struct simindex_weights {
     double genre, theme, mood;
     double min_score;
     int top_n;
+    /*
+     * Titles scored per tag in one search, 0 for no limit. Below it (every
+     * tag on fewer titles) the lists are exact; above it, near-exact: the
+     * titles the bound cannot rule out are visited from a rotating start.
+     */
+    int fanout;
 };
 
 /* An index over a whole catalogue. */
@@ -75,6 +81,16 @@ void simindex_free(simindex *ix);
  */
 int simindex_upsert(simindex *ix, const char *id, int64_t version, const hsc_strlist *genres,
                     const hsc_strlist *themes, const hsc_strlist *moods);
+
+/*
+ * Loading a catalogue at once (from PostgreSQL at start): between _begin and
+ * _end, upserts and deletes keep the lists as usual but record no change
+ * (the graph is assumed to hold them already).
+ */
+void simindex_bulk_begin(simindex *ix);
+
+/* Ends a bulk load: changes are recorded again. Returns 0. */
+int simindex_bulk_end(simindex *ix);
 
 /* Deletes title id at version (kept as a tombstone holding the version). Returns 1 if applied. */
 int simindex_delete(simindex *ix, const char *id, int64_t version);
