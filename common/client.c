@@ -20,6 +20,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "config.h"
 #include "hsc/codec.h"
 #include "kafka.h"
@@ -45,6 +46,7 @@ struct hsc_client {
     char request_topic[256], reply_topic[256];
     int32_t partition;
     int timeout_ms;
+    char auth_key[512]; /* query.auth_key: a request naming a user is signed with it */
     char tag[20];
     uint8_t nonce[16]; /* the SipHash key of the ids' tokens; never leaves the process */
     uint64_t next_seq;
@@ -216,7 +218,8 @@ static void on_sent(void *arg, int code, const char *errstr, const rd_kafka_mess
     char corr[128];
     uint64_t seq;
     struct pending *p = NULL;
-    if (hsc_kafka_header(rkm, HSC_HDR_CORRELATION_ID, corr, sizeof(corr)) >= 0 &&
+    /* no message (never handed to librdkafka): the request ends at its timeout */
+    if (rkm && hsc_kafka_header(rkm, HSC_HDR_CORRELATION_ID, corr, sizeof(corr)) >= 0 &&
         parse_corr(c, corr, &seq) == 0)
         p = take(c, seq);
     if (!p)
@@ -255,6 +258,7 @@ hsc_client *hsc_client_new(struct ev_loop *loop, const hsc_config *cfg, hsc_err 
     snprintf(c->reply_topic, sizeof(c->reply_topic), "%s",
              hsc_config_topic(cfg, "topics.search_replies"));
     c->timeout_ms = (int)hsc_config_int(cfg, "client.timeout_ms");
+    snprintf(c->auth_key, sizeof(c->auth_key), "%s", hsc_config_str(cfg, "query.auth_key"));
     uint64_t r;
     if (client_random(&r, sizeof(r), err) || client_random(c->nonce, sizeof(c->nonce), err))
         goto fail;
@@ -339,6 +343,16 @@ int hsc_client_search(hsc_client *c, const hsc_search_request *req, int timeout_
     rd_kafka_header_add(hdrs, HSC_HDR_REPLY_TOPIC, -1, c->reply_topic, -1);
     rd_kafka_header_add(hdrs, HSC_HDR_REPLY_PARTITION, -1, part, -1);
     rd_kafka_header_add(hdrs, HSC_HDR_DEADLINE_MS, -1, deadline, -1);
+    if (c->auth_key[0] && req->user_id) {
+        char sig[HSC_AUTH_HEX + 1];
+        if (hsc_auth_sign(c->auth_key, req->user_id, deadline, sig, err)) {
+            rd_kafka_headers_destroy(hdrs);
+            free(buf);
+            free(p);
+            return err->code;
+        }
+        rd_kafka_header_add(hdrs, HSC_HDR_AUTH, -1, sig, -1);
+    }
     /* Register before sending: the reply can never beat the table entry. */
     p->next = c->buckets[p->seq % NBUCKETS];
     c->buckets[p->seq % NBUCKETS] = p;

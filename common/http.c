@@ -29,6 +29,8 @@ struct req {
     const char *backend, *op;      /* static strings, for the metrics; backend NULL: not recorded */
     int idempotent, fresh_retried; /* a stale pooled connection costs one fresh attempt */
     int timeout_ms;
+    const void *owner; /* hsc_http_set_scope's owner when it started, for hsc_http_cancel */
+    int cancelled;     /* completes with HSC_ECANCELED from its timer */
     int64_t started_us;
     unsigned epoch; /* conn.h epoch of the backend when the attempt started */
     hsc_backoff bo;
@@ -46,6 +48,8 @@ struct hsc_http {
     struct req *reqs; /* every request not yet completed */
     size_t nreqs;
     size_t max_response; /* bytes of body a response may carry (http.max_response_bytes) */
+    int64_t deadline_ms; /* hsc_http_set_scope: bounds requests started now (0: none) */
+    const void *owner;   /* hsc_http_set_scope: the owner of requests started now */
 };
 
 /* The watcher of one socket curl asked us to watch. */
@@ -114,6 +118,12 @@ static void on_retry_timer(struct ev_loop *loop, ev_timer *w, int revents)
 {
     struct req *r = (struct req *)((char *)w - offsetof(struct req, retry_timer));
     hsc_err err = {0};
+    if (r->cancelled) {
+        hsc_err_set(&err, HSC_ECANCELED, "%s %s: cancelled, its caller stopped waiting", r->method,
+                    r->url);
+        complete(r, NULL, &err);
+        return;
+    }
     if (start_attempt(r, &err))
         complete(r, NULL, &err);
     (void)loop;
@@ -218,6 +228,8 @@ static void check_done(hsc_http *h)
             continue;
         struct req *r = NULL;
         curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
+        if (r->cancelled)
+            continue; /* it completes from its timer */
         CURLcode rc = m->data.result;
         curl_multi_remove_handle(h->multi, m->easy_handle);
         if (r->backend) { /* every attempt, failed ones too: a timeout is a latency */
@@ -391,6 +403,15 @@ int hsc_http_request(hsc_http *h, const struct hsc_http_request *q, hsc_http_fn 
     r->op = q->op;
     r->idempotent = q->idempotent || !strcmp(q->method, "GET") || !strcmp(q->method, "HEAD");
     r->timeout_ms = q->timeout_ms > 0 ? q->timeout_ms : 30000;
+    r->owner = h->owner;
+    if (h->deadline_ms) {
+        /* A call its caller has stopped waiting for must not hold a connection on. */
+        int64_t left = h->deadline_ms - hsc_now_ms();
+        if (left < 1)
+            left = 1;
+        if (left < r->timeout_ms)
+            r->timeout_ms = (int)left;
+    }
     r->started_us = hsc_mono_us();
     hsc_backoff_init(&r->bo, q->backoff_initial_ms > 0 ? q->backoff_initial_ms : 100,
                      q->backoff_max_ms > 0 ? q->backoff_max_ms : 2000,
@@ -429,7 +450,7 @@ int hsc_http_request(hsc_http *h, const struct hsc_http_request *q, hsc_http_fn 
     curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
     curl_easy_setopt(e, CURLOPT_PRIVATE, r);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(q->timeout_ms > 0 ? q->timeout_ms : 30000));
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)r->timeout_ms);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
@@ -460,6 +481,32 @@ int hsc_http_request(hsc_http *h, const struct hsc_http_request *q, hsc_http_fn 
         return err->code;
     }
     return HSC_OK;
+}
+
+void hsc_http_set_scope(hsc_http *h, const void *owner, int64_t deadline_ms)
+{
+    h->owner = owner;
+    h->deadline_ms = deadline_ms;
+}
+
+size_t hsc_http_cancel(hsc_http *h, const void *owner)
+{
+    size_t n = 0;
+    if (!owner)
+        return 0;
+    for (struct req *r = h->reqs; r; r = r->next) {
+        if (r->owner != owner || r->cancelled)
+            continue;
+        /* Out of the multi handle now, so its connection is closed and its slot freed; the
+         * callback comes from the loop, never from inside this call. */
+        r->cancelled = 1;
+        curl_multi_remove_handle(h->multi, r->easy);
+        ev_timer_stop(h->loop, &r->retry_timer);
+        ev_timer_set(&r->retry_timer, 0., 0.);
+        ev_timer_start(h->loop, &r->retry_timer);
+        n++;
+    }
+    return n;
 }
 
 size_t hsc_http_in_flight(const hsc_http *h)

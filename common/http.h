@@ -22,6 +22,7 @@
 
 #include <ev.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "config.h"
 #include "hsc/error.h"
@@ -77,6 +78,22 @@ hsc_http *hsc_http_new(struct ev_loop *loop, hsc_err *err);
  */
 int hsc_http_request(hsc_http *h, const struct hsc_http_request *req, hsc_http_fn cb, void *arg,
                      hsc_err *err);
+
+/*
+ * Tags every request started until the next call with owner (NULL: none)
+ * and bounds its timeout by deadline_ms (epoch ms; 0: none). For a caller
+ * that starts calls through another client (Milvus, Neo4j) on behalf of a
+ * request with a deadline, so that a call it stops waiting for can be
+ * cancelled (hsc_http_cancel) and in any case frees its connection then.
+ */
+void hsc_http_set_scope(hsc_http *h, const void *owner, int64_t deadline_ms);
+
+/*
+ * Cancels the requests started under owner: their connections are closed
+ * at once and each callback gets HSC_ECANCELED later, from the loop.
+ * Returns how many were cancelled.
+ */
+size_t hsc_http_cancel(hsc_http *h, const void *owner);
 
 /* Requests started and not yet completed. */
 size_t hsc_http_in_flight(const hsc_http *h);

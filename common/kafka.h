@@ -19,7 +19,10 @@
 /* A producer whose delivery reports are served on the loop. */
 typedef struct hsc_producer hsc_producer;
 
-/* Called once per sent message from the loop: code is HSC_OK or why it failed. */
+/*
+ * Called once per sent message from the loop: code is HSC_OK or why it
+ * failed. rkm is NULL for a message that was never handed to librdkafka.
+ */
 typedef void (*hsc_delivery_fn)(void *arg, int code, const char *errstr,
                                 const rd_kafka_message_t *rkm);
 
@@ -31,13 +34,34 @@ hsc_producer *hsc_producer_new_interactive(struct ev_loop *loop, const hsc_confi
                                            hsc_err *err);
 
 /*
+ * A producer for replies, at most once: no retry and no idempotence, so a
+ * reply is never written twice, and one still queued at its deadline
+ * (hsc_producer_send_by) can be withdrawn.
+ */
+hsc_producer *hsc_producer_new_replies(struct ev_loop *loop, const hsc_config *cfg, hsc_err *err);
+
+/*
  * Sends value to topic (partition -1: by key). hdrs (may be NULL) is owned by
  * the producer once this returns 0. Returns an error now (cb never called) or
- * 0 and calls cb exactly once.
+ * 0 and calls cb exactly once, later, from the loop (delivery reports are
+ * never served inside this call: when librdkafka's queue is full the message
+ * is kept here and handed over from the loop as room is made).
  */
 int hsc_producer_send(hsc_producer *p, const char *topic, int32_t partition, const void *key,
                       size_t klen, const void *value, size_t vlen, rd_kafka_headers_t *hdrs,
                       hsc_delivery_fn cb, void *arg, hsc_err *err);
+
+/*
+ * hsc_producer_send with a deadline (epoch ms, 0: none): a message not yet
+ * handed to a broker when it passes is withdrawn and reported with
+ * HSC_ETIMEDOUT, so it can never arrive after it. A message already sent is
+ * not recalled; librdkafka has no per-message timeout, so the withdrawal
+ * purges every queued message and sends the others again (only safe on a
+ * producer from hsc_producer_new_replies: the idempotent ones forbid gaps).
+ */
+int hsc_producer_send_by(hsc_producer *p, const char *topic, int32_t partition, const void *key,
+                         size_t klen, const void *value, size_t vlen, rd_kafka_headers_t *hdrs,
+                         int64_t deadline_ms, hsc_delivery_fn cb, void *arg, hsc_err *err);
 
 /* Waits up to timeout_ms for every sent message's report; returns messages still queued. */
 int hsc_producer_flush(hsc_producer *p, int timeout_ms);
@@ -99,6 +123,35 @@ int hsc_consumer_paused(const hsc_consumer *c);
 
 /* Marks offsets (next offset to read) as done; auto-commit sends them. */
 int hsc_consumer_store(hsc_consumer *c, rd_kafka_topic_partition_list_t *offsets, hsc_err *err);
+
+/*
+ * Commits offsets (with their metadata) synchronously, or what is stored if
+ * offsets is NULL; for a rebalance callback, before the partitions go.
+ */
+int hsc_consumer_commit_sync(hsc_consumer *c, const rd_kafka_topic_partition_list_t *offsets,
+                             hsc_err *err);
+
+/* Reads the group's committed offsets and metadata of parts, blocking up to timeout_ms. */
+int hsc_consumer_committed(hsc_consumer *c, rd_kafka_topic_partition_list_t *parts, int timeout_ms,
+                           hsc_err *err);
+
+/*
+ * Offsets above a committed one that a commit's metadata names, as
+ * "hsc1:" and their ascending distances from it ("hsc1:0,3,4"): what a
+ * member answered beyond its first unanswered offset when it gave a
+ * partition up. Parses meta (n bytes, from the broker: any bytes at all)
+ * into out (cap entries) as base + distance; returns how many, 0 if meta is
+ * not of that form (nothing is skipped on damaged metadata).
+ */
+size_t hsc_kafka_meta_offsets_parse(const char *meta, size_t n, int64_t base, int64_t *out,
+                                    size_t cap);
+
+/*
+ * Formats offs (n, ascending, each >= base) as above into buf (cap bytes,
+ * NUL-terminated); returns how many fit; *len is the text's length.
+ */
+size_t hsc_kafka_meta_offsets_format(char *buf, size_t cap, int64_t base, const int64_t *offs,
+                                     size_t n, size_t *len);
 
 /* Commits stored offsets synchronously, then leaves the group. */
 void hsc_consumer_close(hsc_consumer *c);

@@ -44,6 +44,8 @@ struct output {
 struct hsc_stage_batch {
     hsc_stage *st;
     int64_t started_us;
+    int64_t phase_us;     /* when the current process() or send round began, for the watchdog */
+    int timeouts;         /* deliveries of this round that timed out in the producer */
     hsc_stage_msg **msgs; /* every message of the batch, in consumption order */
     size_t n;
     hsc_stage_msg **valid;
@@ -82,7 +84,11 @@ struct hsc_stage {
     unsigned pause_reasons;
     hsc_backoff backoff;
     ev_timer linger, retry, kick, shutdown;
-    ev_timer finish; /* ends a batch that had nothing to deliver, from the loop */
+    ev_timer finish;   /* ends a batch that had nothing to deliver, from the loop */
+    ev_timer watchdog; /* says so when a batch waits on one phase for long */
+    int64_t warned_us;
+    int replace_producer; /* a send round timed out whole: a new producer before the next */
+    const hsc_config *cfg;
     ev_signal sigint, sigterm;
     int stopping, finished;
     struct hsc_stage_stats stats;
@@ -395,12 +401,20 @@ static void on_delivery(void *arg, int code, const char *errstr, const rd_kafka_
         }
     } else {
         b->failed++;
+        if (rkm && rkm->err == RD_KAFKA_RESP_ERR__MSG_TIMED_OUT)
+            b->timeouts++;
         hsc_log_warn("produce failed; will retry", "stage", st->name, "topic", o->topic, "error",
                      errstr ? errstr : "", NULL);
     }
     if (b->inflight > 0)
         return;
     if (b->failed) {
+        if (b->timeouts == b->failed) {
+            /* Nothing of the round reached a broker within message.timeout.ms: the producer
+             * may be wedged (seen with librdkafka 2.0 after its PID request met a broker
+             * loading its coordinator), so the next round gets a new one. */
+            st->replace_producer = 1;
+        }
         b->failed = 0;
         int64_t ms = stage_backoff(st);
         st->stats.retries++;
@@ -415,6 +429,8 @@ static void on_delivery(void *arg, int code, const char *errstr, const rd_kafka_
 static void send_outputs(hsc_stage_batch *b)
 {
     hsc_stage *st = b->st;
+    b->phase_us = hsc_mono_us();
+    b->timeouts = 0;
     b->inflight = 1; /* guard: no completion until every send was attempted */
     for (size_t i = 0; i < b->nout; i++) {
         struct output *o = &b->out[i];
@@ -567,6 +583,7 @@ static void run_process(hsc_stage_batch *b)
         b->ncur = b->nvalid;
     }
     b->mark = b->nout;
+    b->phase_us = hsc_mono_us();
     hsc_err err = {0};
     b->in_process = 1;
     b->early = 0;
@@ -643,10 +660,63 @@ static void linger_cb(struct ev_loop *loop, ev_timer *w, int revents)
     (void)revents;
 }
 
+/* Swaps the producer for a new one (nothing is outstanding on the old one). */
+static void replace_producer(hsc_stage *st)
+{
+    st->replace_producer = 0;
+    hsc_err err = {0};
+    hsc_producer *p = hsc_producer_new(st->loop, st->cfg, &err);
+    if (!p) {
+        hsc_log_error("cannot create a new producer; keeping the old one", "stage", st->name,
+                      "error", err.msg, NULL);
+        return;
+    }
+    hsc_log_warn("a whole send round timed out in the producer: replacing it", "stage", st->name,
+                 NULL);
+    hsc_producer_free(st->producer);
+    st->producer = p;
+}
+
+/* Every 10 s: a batch that has waited on one phase for over 30 s is logged, every 30 s. */
+static void watchdog_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    hsc_stage *st = w->data;
+    hsc_stage_batch *b = st->batch;
+    int64_t now = hsc_mono_us();
+    (void)loop;
+    (void)revents;
+    if (b && b->phase == PHASE_PRODUCE && b->inflight > 0 && now - b->phase_us > 90000000 &&
+        !st->replace_producer) {
+        /* Past message.timeout.ms (60 s) with reports still missing: librdkafka is not
+         * going to report them. Withdraw everything it holds (each comes back as a failed
+         * delivery, so the round is retried) and send the round through a new producer. */
+        hsc_log_error("delivery reports overdue: purging the producer and replacing it", "stage",
+                      st->name, NULL);
+        st->replace_producer = 1;
+        rd_kafka_purge(hsc_producer_handle(st->producer), RD_KAFKA_PURGE_F_QUEUE |
+                                                              RD_KAFKA_PURGE_F_INFLIGHT |
+                                                              RD_KAFKA_PURGE_F_NON_BLOCKING);
+    }
+    if (!b || now - b->phase_us < 30000000 || now - st->warned_us < 30000000)
+        return;
+    st->warned_us = now;
+    char secs[24], n[24], inflight[24];
+    snprintf(secs, sizeof(secs), "%lld", (long long)((now - b->phase_us) / 1000000));
+    snprintf(n, sizeof(n), "%zu", b->n);
+    snprintf(inflight, sizeof(inflight), "%d", b->inflight);
+    hsc_log_warn("batch waiting", "stage", st->name, "phase",
+                 b->phase == PHASE_PROCESS ? "process (its backend calls)"
+                                           : "produce (delivery reports)",
+                 "seconds", secs, "messages", n, "deliveries_awaited",
+                 b->phase == PHASE_PROCESS ? "0" : inflight, NULL);
+}
+
 static void retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     hsc_stage *st = w->data;
     hsc_stage_batch *b = st->batch;
+    if (st->replace_producer && hsc_producer_outstanding(st->producer) == 0)
+        replace_producer(st);
     if (!b) {
         maybe_start_batch(st);
         return;
@@ -690,6 +760,7 @@ static void finalize(hsc_stage *st)
     ev_timer_stop(st->loop, &st->kick);
     ev_timer_stop(st->loop, &st->finish);
     ev_timer_stop(st->loop, &st->shutdown);
+    ev_timer_stop(st->loop, &st->watchdog);
     hsc_consumer_close(st->consumer); /* commits stored offsets, leaves the group */
     hsc_producer_flush(st->producer, 10000);
     char c[32], p[32], d[32];
@@ -813,9 +884,13 @@ hsc_stage *hsc_stage_new(struct ev_loop *loop, const hsc_config *cfg,
     ev_timer_init(&st->retry, retry_cb, 0, 0);
     ev_timer_init(&st->kick, kick_cb, 0, 0);
     ev_timer_init(&st->finish, finish_cb, 0, 0);
+    ev_timer_init(&st->watchdog, watchdog_cb, 10., 10.);
+    st->watchdog.data = st;
+    st->cfg = cfg;
     st->finish.data = st;
     ev_timer_init(&st->shutdown, shutdown_cb, 0, 0);
     st->linger.data = st->retry.data = st->kick.data = st->shutdown.data = st;
+    ev_timer_start(loop, &st->watchdog);
     st->producer = hsc_producer_new(loop, cfg, err);
     if (!st->producer)
         goto fail;
@@ -857,6 +932,7 @@ void hsc_stage_free(hsc_stage *st)
     ev_timer_stop(st->loop, &st->kick);
     ev_timer_stop(st->loop, &st->finish);
     ev_timer_stop(st->loop, &st->shutdown);
+    ev_timer_stop(st->loop, &st->watchdog);
     hsc_httpd_free(st->httpd);
     hsc_metrics_set_backend_registry(NULL);
     hsc_metrics_free(st->metrics);

@@ -135,7 +135,9 @@ static void spawn(struct chaos *c, struct chaos_worker *w)
                           /* a killed member's partitions move on within seconds */
                           "--set", "rdkafka.consumer.session.timeout.ms=6000", "--set",
                           "rdkafka.consumer.heartbeat.interval.ms=1000", "--set",
-                          "backoff.max_ms=2000", NULL};
+                          "backoff.max_ms=2000",
+                          /* a stop that cannot finish its work says so well inside our wait */
+                          "--set", "shutdown.timeout_ms=20000", NULL};
     worker_log_path(c, w, path, sizeof(path));
     int fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0644);
     if (fd < 0) {
@@ -244,11 +246,16 @@ static pid_t start_shell(const char *cmd)
 static void server_cmd(const struct chaos *c, int up, char *out, size_t cap)
 {
     const char *svc = chaos_servers[c->server_current];
+    /* up runs `hsc topics create` and `hsc schema apply` from HSC_BUILD: this build's, which
+     * knows every topic of schemas/ (another build dir may be stale), and up writes
+     * HSC_BUILD into stack.env as HSC_BIN, so the shared file is put back as it was. */
     if (up)
         snprintf(out, cap,
-                 "HSC_SKIP_INSTALL=1 HSC_REBUILD=0 exec %s/deploy/local/up %s "
-                 ">>%s/servers.log 2>&1",
-                 HSC_SOURCE_DIR, svc, c->logdir);
+                 "s=\"${HSC_RUN:-%s/.local}/stack.env\"; cp -p \"$s\" %s/stack.env.saved; "
+                 "HSC_BUILD=%s HSC_SKIP_INSTALL=1 HSC_REBUILD=0 %s/deploy/local/up %s "
+                 ">>%s/servers.log 2>&1; rc=$?; cp -p %s/stack.env.saved \"$s\"; exit $rc",
+                 HSC_SOURCE_DIR, c->logdir, HSC_BUILD_DIR, HSC_SOURCE_DIR, svc, c->logdir,
+                 c->logdir);
     else
         snprintf(out, cap, "exec %s/deploy/local/down %s >>%s/servers.log 2>&1", HSC_SOURCE_DIR,
                  svc, c->logdir);
@@ -291,7 +298,7 @@ void chaos_restart_next_server(struct chaos *c)
         c->server_next = 0;
     }
     c->server_current = c->server_order[c->server_next++];
-    char cmd[1024];
+    char cmd[2048];
     server_cmd(c, 0, cmd, sizeof(cmd));
     c->servers_touched = 1;
     c->server_phase = 1;
@@ -352,12 +359,26 @@ void chaos_procs_tick(struct chaos *c)
         }
     }
     if (c->server_phase == 2 && now - c->server_phase_ms >= (int64_t)c->o.outage_s * 1000) {
-        char cmd[1024];
+        char cmd[2048];
         server_cmd(c, 1, cmd, sizeof(cmd));
         c->server_phase = 3;
         c->server_phase_ms = now;
         c->server_child = start_shell(cmd);
     }
+}
+
+/* Lines of the file at path containing text. */
+static int log_count(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    char line[4096];
+    int n = 0;
+    while (fgets(line, sizeof(line), f))
+        n += strstr(line, text) != NULL;
+    fclose(f);
+    return n;
 }
 
 void chaos_workers_stop(struct chaos *c)
@@ -371,9 +392,15 @@ void chaos_workers_stop(struct chaos *c)
         if (w->pid <= 0)
             continue;
         int st = it_stop(w->pid, 0, 30000);
+        char path[512];
+        worker_log_path(c, w, path, sizeof(path));
+        /* SIGKILLed runs never log it: only a stop that gave up on buffered work does */
+        if (st == 0 && log_count(path, "shutdown timeout"))
+            chaos_violation(c,
+                            "workers: %s (pid %d) stopped on SIGTERM only at its shutdown "
+                            "timeout, with work unfinished (log: %s)",
+                            worker_name(w), (int)w->pid, path);
         if (st != 0) {
-            char path[512];
-            worker_log_path(c, w, path, sizeof(path));
             chaos_violation(c,
                             "workers: %s (pid %d) did not stop cleanly on SIGTERM: %s %d (log: %s)",
                             worker_name(w), (int)w->pid,
@@ -398,12 +425,14 @@ void chaos_servers_restore(struct chaos *c)
     c->server_phase = 0;
     if (!c->servers_touched)
         return;
-    char cmd[1024];
+    char cmd[2048];
+    /* as in server_cmd: this build's hsc, and the shared stack.env put back as it was */
     snprintf(cmd, sizeof(cmd),
-             /* no HSC_BUILD: up writes it into the shared stack.env as HSC_BIN */
-             "HSC_SKIP_INSTALL=1 HSC_REBUILD=0 %s/deploy/local/up kafka postgres redis "
-             "milvus neo4j >>%s/servers.log 2>&1",
-             HSC_SOURCE_DIR, c->logdir);
+             "s=\"${HSC_RUN:-%s/.local}/stack.env\"; cp -p \"$s\" %s/stack.env.saved; "
+             "HSC_BUILD=%s HSC_SKIP_INSTALL=1 HSC_REBUILD=0 %s/deploy/local/up kafka postgres "
+             "redis milvus neo4j >>%s/servers.log 2>&1; rc=$?; cp -p %s/stack.env.saved \"$s\"; "
+             "exit $rc",
+             HSC_SOURCE_DIR, c->logdir, HSC_BUILD_DIR, HSC_SOURCE_DIR, c->logdir, c->logdir);
     int status, rc = -1;
     pid_t pid = start_shell(cmd);
     if (pid > 0 && waitpid(pid, &status, 0) == pid)

@@ -123,6 +123,43 @@ static void load_stack_env(void)
 
 static int keep_namespace;
 
+/*
+ * Deletes every topic of the run's prefix: a single broker restarted with
+ * thousands of leftover partitions takes minutes to serve them all again.
+ */
+static void delete_topics(const struct it *t)
+{
+    char errstr[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", t->brokers, errstr, sizeof(errstr));
+    rd_kafka_conf_set(conf, "log_level", "2", errstr, sizeof(errstr));
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+    if (!rk)
+        return;
+    const struct rd_kafka_metadata *md = NULL;
+    if (rd_kafka_metadata(rk, 1, NULL, &md, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        rd_kafka_DeleteTopic_t *del[64];
+        size_t n = 0, plen = strlen(t->prefix);
+        for (int i = 0; i < md->topic_cnt && n < 64; i++)
+            if (!strncmp(md->topics[i].topic, t->prefix, plen))
+                del[n++] = rd_kafka_DeleteTopic_new(md->topics[i].topic);
+        rd_kafka_metadata_destroy(md);
+        if (n) {
+            rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+            rd_kafka_DeleteTopics(rk, del, n, NULL, q);
+            rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 30000);
+            if (!ev || rd_kafka_event_error(ev))
+                fprintf(stderr, "chaos: deleting the run's %zu topics failed: %s\n", n,
+                        ev ? rd_kafka_event_error_string(ev) : "timed out");
+            if (ev)
+                rd_kafka_event_destroy(ev);
+            rd_kafka_queue_destroy(q);
+            rd_kafka_DeleteTopic_destroy_array(del, n);
+        }
+    }
+    rd_kafka_destroy(rk);
+}
+
 static void parse(struct chaos_opts *o, int argc, char **argv)
 {
     *o = (struct chaos_opts){.minutes = 4,
@@ -361,6 +398,7 @@ int main(int argc, char **argv)
         snprintf(params, sizeof(params), "{\"p\":\"%s\"}", c.id_prefix);
         json_decref(
             it_neo4j("MATCH (n:Content) WHERE n.id STARTS WITH $p DETACH DELETE n", params));
+        delete_topics(&c.t);
         it_teardown(&c.t);
     }
     return c.nviolations ? 1 : 0;

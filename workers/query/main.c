@@ -6,7 +6,17 @@
  * request not yet answered (its reply acknowledged by Kafka), which means a
  * member that dies loses nothing: its unanswered requests are read again by
  * the member that takes its partitions, and answered if their deadline has
- * not passed. Clients drop a second reply to one correlation id.
+ * not passed.
+ *
+ * Each correlation id is answered at most once, and never after its
+ * deadline. A reply is produced only while its deadline leaves room, and a
+ * reply still queued in the producer at the deadline is withdrawn
+ * (hsc_producer_send_by). When partitions are revoked, what is answered is
+ * committed synchronously before they go: the first unanswered offset, with
+ * the offsets above it already answered in the commit's metadata
+ * ("hsc1:" and their distances from it), which the next owner reads on
+ * assignment and skips; the revoked partitions' searches still running are
+ * silenced (no reply), so the next owner answers them instead.
  */
 #include <ev.h>
 #include <signal.h>
@@ -14,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
 #include "cli_common.h"
 #include "hsc/codec.h"
 #include "kafka.h"
@@ -28,13 +39,30 @@ static const char USAGE[] =
     "Milvus, Neo4j and PostgreSQL concurrently, ranks, and replies to the topic and\n"
     "partition named in each request's headers. Stops gracefully on SIGINT/SIGTERM.\n\n";
 
+#ifndef QUERY_PREFETCH_MESSAGES
+#define QUERY_PREFETCH_MESSAGES "30000"
+#endif
+#ifndef QUERY_PREFETCH_KBYTES
+#define QUERY_PREFETCH_KBYTES "16384"
+#endif
+
+/* What is known of one offset: its reply not yet produced, produced, or acknowledged. */
+enum { OFF_PENDING = 0, OFF_DONE = 1, OFF_SENT = 2 };
+
 /* Offsets of one partition in consumption order, with which are answered. */
 struct ptrack {
     int64_t *off;
-    unsigned char *done;
+    unsigned char *done; /* OFF_* */
     size_t head, len, cap;
-    unsigned gen; /* bumped when the partition is revoked, so late answers are ignored */
+    unsigned gen;      /* bumped when the partition is revoked, so late answers are ignored */
+    int64_t done_upto; /* the offset after the last answered prefix (-1: none yet) */
+    int64_t *skip;     /* answered by the previous owner (its commit's metadata), ascending */
+    size_t nskip, skip_at;
 };
+
+/* Offsets above the committed one that a commit's metadata can name. */
+#define SKIP_MAX 1024
+#define SKIP_META_MAX 4000 /* under the broker's offset.metadata.max.bytes (4096) */
 
 /* The worker: engine, Kafka handles, offset tracking and counters. */
 struct worker {
@@ -43,9 +71,10 @@ struct worker {
     hsc_consumer *cons;
     hsc_producer *prod;
     char topic[256], dlq[256];
-    int max_inflight, default_deadline_ms, max_deadline_ms, shutdown_timeout_ms;
+    int max_inflight, default_deadline_ms, max_deadline_ms, shutdown_timeout_ms, reply_margin_ms;
     size_t max_request_bytes;
     hsc_strlist reply_topics; /* where replies may go; "x*" allows every topic starting "x" */
+    char auth_key[512];       /* query.auth_key: requests naming a user must be signed with it */
     struct ptrack *parts;
     int nparts;
     int inflight, stopping;
@@ -55,6 +84,7 @@ struct worker {
     hsc_httpd *httpd;
     ev_timer stop_timer;
     unsigned long long expired, dlq_count, reply_failures, replies_refused;
+    unsigned long long replies_too_late, replies_withheld, skipped_answered, auth_refused;
 };
 
 /* One request being answered. */
@@ -65,6 +95,7 @@ struct job {
     unsigned gen;
     char reply_topic[256];
     int32_t reply_partition;
+    int64_t deadline_ms;
     char correlation_id[129]; /* for the log lines about this request */
 };
 
@@ -77,6 +108,8 @@ static struct ptrack *track(struct worker *w, int32_t p)
         if (!n)
             return NULL;
         memset(n + w->nparts, 0, (size_t)(p + 1 - w->nparts) * sizeof(*n));
+        for (int i = w->nparts; i <= p; i++)
+            n[i].done_upto = -1;
         w->parts = n;
         w->nparts = p + 1;
     }
@@ -111,6 +144,27 @@ static int track_push(struct ptrack *t, int64_t off)
     return HSC_OK;
 }
 
+/* Marks off's reply produced, so a revoke counts it as answered. */
+static void mark_sent(struct worker *w, int32_t partition, int64_t off, unsigned gen)
+{
+    struct ptrack *t = track(w, partition);
+    if (!t || t->gen != gen)
+        return;
+    for (size_t i = 0; i < t->len; i++)
+        if (t->off[(t->head + i) % t->cap] == off) {
+            if (t->done[(t->head + i) % t->cap] == OFF_PENDING)
+                t->done[(t->head + i) % t->cap] = OFF_SENT;
+            break;
+        }
+}
+
+/* True if j's partition was revoked since j started: its answer is the next owner's. */
+static int revoked(struct worker *w, const struct job *j)
+{
+    struct ptrack *t = track(w, j->partition);
+    return !t || t->gen != j->gen;
+}
+
 /* Marks off answered and stores the offset after the longest answered prefix. */
 static void mark_done(struct worker *w, int32_t partition, int64_t off, unsigned gen)
 {
@@ -119,17 +173,18 @@ static void mark_done(struct worker *w, int32_t partition, int64_t off, unsigned
         return; /* revoked meanwhile: the new owner answers again from the commit */
     for (size_t i = 0; i < t->len; i++)
         if (t->off[(t->head + i) % t->cap] == off) {
-            t->done[(t->head + i) % t->cap] = 1;
+            t->done[(t->head + i) % t->cap] = OFF_DONE;
             break;
         }
     int64_t last = -1;
-    while (t->len && t->done[t->head]) {
+    while (t->len && t->done[t->head] == OFF_DONE) {
         last = t->off[t->head];
         t->head = (t->head + 1) % t->cap;
         t->len--;
     }
     if (last < 0)
         return;
+    t->done_upto = last + 1;
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(l, w->topic, partition)->offset = last + 1;
     hsc_err err = {0};
@@ -152,8 +207,13 @@ static void on_reply_sent(void *arg, int code, const char *errstr, const rd_kafk
 {
     struct job *j = arg;
     (void)rkm;
-    if (code) {
-        /* A reply that cannot be delivered is not retried: its deadline is past by then. */
+    if (code == HSC_ETIMEDOUT) {
+        /* still queued at its deadline (e.g. the broker away): withdrawn, not sent late */
+        j->w->replies_too_late++;
+        hsc_metrics_inc(j->w->metrics, "hsc_query_replies_too_late_total", "", 1);
+        hsc_log_debug("reply withdrawn at its deadline", "correlation_id", j->correlation_id, NULL);
+    } else if (code) {
+        /* A reply that cannot be delivered is not retried: it could arrive twice or late. */
         j->w->reply_failures++;
         hsc_log_warn("reply not delivered", "correlation_id", j->correlation_id, "topic",
                      j->reply_topic, "error", errstr ? errstr : "unknown", NULL);
@@ -167,6 +227,23 @@ static void send_reply(struct job *j, const hsc_search_reply *r)
     char *buf;
     size_t len;
     hsc_err err = {0};
+    if (revoked(w, j)) {
+        /* The partition went to another member, which reads this request again from the
+         * commit and answers it: a reply from here too would be a second one. */
+        w->replies_withheld++;
+        hsc_metrics_inc(w->metrics, "hsc_query_replies_withheld_total", "", 1);
+        job_end(j);
+        return;
+    }
+    /* A reply produced this close to the deadline would reach the requester after it. */
+    if (hsc_now_ms() + w->reply_margin_ms >= j->deadline_ms) {
+        w->replies_too_late++;
+        hsc_metrics_inc(w->metrics, "hsc_query_replies_too_late_total", "", 1);
+        hsc_log_debug("reply dropped: too close to its deadline", "correlation_id",
+                      j->correlation_id, NULL);
+        job_end(j);
+        return;
+    }
     if (hsc_codec_encode_search_reply(r, &buf, &len, &err)) {
         hsc_log_error("cannot encode reply", "correlation_id", r->correlation_id, "error", err.msg,
                       NULL);
@@ -175,13 +252,16 @@ static void send_reply(struct job *j, const hsc_search_reply *r)
     }
     rd_kafka_headers_t *h = rd_kafka_headers_new(1);
     rd_kafka_header_add(h, HSC_HDR_CORRELATION_ID, -1, r->correlation_id, -1);
-    if (hsc_producer_send(w->prod, j->reply_topic, j->reply_partition, r->correlation_id,
-                          strlen(r->correlation_id), buf, len, h, on_reply_sent, j, &err)) {
+    if (hsc_producer_send_by(w->prod, j->reply_topic, j->reply_partition, r->correlation_id,
+                             strlen(r->correlation_id), buf, len, h, j->deadline_ms, on_reply_sent,
+                             j, &err)) {
         rd_kafka_headers_destroy(h);
         w->reply_failures++;
         hsc_log_warn("reply not sent", "correlation_id", r->correlation_id, "topic", j->reply_topic,
                      "error", err.msg, NULL);
         job_end(j);
+    } else {
+        mark_sent(w, j->partition, j->offset, j->gen);
     }
     free(buf);
 }
@@ -235,6 +315,8 @@ static void reject(struct job *j, const rd_kafka_message_t *rkm, const char *cor
     if (hsc_dlq_send(w->prod, w->dlq, "query", rkm, why, on_dlq_sent, j, &e)) {
         hsc_log_error("DLQ write failed", "error", e.msg, NULL);
         job_end(j);
+    } else {
+        mark_sent(w, j->partition, j->offset, j->gen);
     }
 }
 
@@ -332,6 +414,39 @@ static int read_routing(struct worker *w, const rd_kafka_message_t *rkm, struct 
     return HSC_OK;
 }
 
+/* 0 if rkm's hsc-auth header signs (user, its deadline header) under query.auth_key. */
+static int check_signature(struct worker *w, const rd_kafka_message_t *rkm, const char *user,
+                           hsc_err *err)
+{
+    char sig[HSC_AUTH_HEX + 2], dl[24];
+    int n = header(rkm, HSC_HDR_AUTH, sig, sizeof(sig), err);
+    if (n < 0)
+        return err->code;
+    if (n == 0)
+        return hsc_err_set(err, HSC_EINVAL,
+                           "%s: missing; query.auth_key is set and the request "
+                           "names a user",
+                           HSC_HDR_AUTH);
+    if (header(rkm, HSC_HDR_DEADLINE_MS, dl, sizeof(dl), err) <= 0)
+        return hsc_err_set(err, HSC_EINVAL, "%s: a signed request needs %s", HSC_HDR_AUTH,
+                           HSC_HDR_DEADLINE_MS);
+    return hsc_auth_verify(w->auth_key, user, dl, sig, strlen(sig), err);
+}
+
+/* True if off is one the previous owner answered; forgets what lies below off. */
+static int skipped(struct ptrack *t, int64_t off)
+{
+    while (t->skip_at < t->nskip && t->skip[t->skip_at] < off)
+        t->skip_at++;
+    if (t->skip_at >= t->nskip) {
+        free(t->skip);
+        t->skip = NULL;
+        t->nskip = t->skip_at = 0;
+        return 0;
+    }
+    return t->skip[t->skip_at] == off;
+}
+
 static void on_message(void *arg, rd_kafka_message_t *rkm)
 {
     struct worker *w = arg;
@@ -345,6 +460,15 @@ static void on_message(void *arg, rd_kafka_message_t *rkm)
     snprintf(tl, sizeof(tl), "topic=\"%s\"", w->topic);
     hsc_metrics_inc(w->metrics, "hsc_messages_consumed_total", tl, 1);
     struct ptrack *t = track(w, rkm->partition);
+    if (t && skipped(t, rkm->offset)) {
+        /* Answered by this partition's previous owner before it gave the partition up. */
+        w->skipped_answered++;
+        hsc_metrics_inc(w->metrics, "hsc_query_skipped_answered_total", "", 1);
+        if (!track_push(t, rkm->offset))
+            mark_done(w, rkm->partition, rkm->offset, t->gen);
+        rd_kafka_message_destroy(rkm);
+        return;
+    }
     struct job *j = calloc(1, sizeof(*j));
     if (!t || !j || track_push(t, rkm->offset)) {
         /* Not stored, so it is read again after a restart; nothing is lost. */
@@ -361,6 +485,7 @@ static void on_message(void *arg, rd_kafka_message_t *rkm)
     w->inflight++;
     hsc_err err = {0};
     int64_t dl = 0;
+    j->deadline_ms = INT64_MAX;
     if (rkm->len > w->max_request_bytes) {
         hsc_err_set(&err, HSC_EINVAL, "message: %zu bytes exceeds query.max_request_bytes (%zu)",
                     rkm->len, w->max_request_bytes);
@@ -373,6 +498,7 @@ static void on_message(void *arg, rd_kafka_message_t *rkm)
         rd_kafka_message_destroy(rkm);
         return;
     }
+    j->deadline_ms = dl;
     if (dl <= hsc_now_ms() + w->eng.reserve_ms) {
         /* The caller has given up: an answer would only be noise. Dropped here,
          * before any decoding, so a backlog drains at the rate Kafka delivers. */
@@ -389,6 +515,15 @@ static void on_message(void *arg, rd_kafka_message_t *rkm)
         rd_kafka_message_destroy(rkm);
         return;
     }
+    if (w->auth_key[0] && req.user_id && check_signature(w, rkm, req.user_id, &err)) {
+        /* Only a holder of the key may ask as a user (a policy, a history). */
+        w->auth_refused++;
+        hsc_metrics_inc(w->metrics, "hsc_query_auth_refused_total", "", 1);
+        reject(j, rkm, j->correlation_id, &err);
+        hsc_search_request_clear(&req);
+        rd_kafka_message_destroy(rkm);
+        return;
+    }
     rd_kafka_message_destroy(rkm);
     if (query_engine_search(&w->eng, &req, j->correlation_id, dl, on_answer, j, &err)) {
         /* Not stored either: read again after a restart, as with any other loss of memory. */
@@ -397,6 +532,25 @@ static void on_message(void *arg, rd_kafka_message_t *rkm)
         hsc_search_request_clear(&req);
         job_end(j);
     }
+}
+
+static int is_named(void *arg, const char *name, const char *value, hsc_err *err)
+{
+    (void)value, (void)err;
+    return strcmp(name, (const char *)arg) ? 0 : 1;
+}
+
+/* Sets rdkafka.consumer.NAME to value unless [rdkafka] or [rdkafka.consumer] sets NAME. */
+static void consumer_default(hsc_config *cfg, const char *name, const char *value)
+{
+    hsc_err err = {0};
+    if (hsc_config_each_passthrough(cfg, "rdkafka", is_named, (void *)name, &err) ||
+        hsc_config_each_passthrough(cfg, "rdkafka.consumer", is_named, (void *)name, &err))
+        return;
+    char key[128];
+    snprintf(key, sizeof(key), "rdkafka.consumer.%s", name);
+    if (hsc_config_set(cfg, key, value, &err))
+        hsc_log_warn("cannot set a consumer default", "key", key, "error", err.msg, NULL);
 }
 
 static int is_ready(void *arg, char *why, size_t cap)
@@ -437,16 +591,127 @@ static int can_accept(void *arg)
     return !w->stopping && w->inflight < w->max_inflight;
 }
 
+/*
+ * Fills e's offset with t's first unanswered offset and its metadata with
+ * the answered offsets above it, and those the previous owner answered that
+ * this one has not read yet; 0 if t holds nothing to commit.
+ */
+static int revoke_point(const struct ptrack *t, rd_kafka_topic_partition_t *e, char *meta,
+                        size_t cap)
+{
+    size_t first = 0;
+    while (first < t->len && t->done[(t->head + first) % t->cap] != OFF_PENDING)
+        first++;
+    int64_t base;
+    if (first < t->len)
+        base = t->off[(t->head + first) % t->cap];
+    else if (t->len)
+        base = t->off[(t->head + t->len - 1) % t->cap] + 1;
+    else
+        base = t->done_upto;
+    if (base < 0)
+        return 0; /* nothing read yet: the committed offset and its metadata stand */
+    e->offset = base;
+    int64_t offs[SKIP_MAX];
+    size_t n = 0;
+    for (size_t i = first + 1; i < t->len && n < SKIP_MAX; i++)
+        if (t->done[(t->head + i) % t->cap] != OFF_PENDING)
+            offs[n++] = t->off[(t->head + i) % t->cap];
+    int64_t last_read = t->len ? t->off[(t->head + t->len - 1) % t->cap] : t->done_upto - 1;
+    for (size_t i = t->skip_at; i < t->nskip && n < SKIP_MAX; i++)
+        if (t->skip[i] > last_read) /* not read here yet: still answered */
+            offs[n++] = t->skip[i];
+    if (!n)
+        return 1;
+    size_t len = 0;
+    size_t fit = hsc_kafka_meta_offsets_format(meta, cap < SKIP_META_MAX ? cap : SKIP_META_MAX,
+                                               base, offs, n, &len);
+    if (fit < n)
+        hsc_log_warn("revoke: too many answered offsets for the commit's metadata; the rest may "
+                     "be answered again",
+                     NULL);
+    if (fit) {
+        e->metadata = meta;
+        e->metadata_size = len;
+    }
+    return 1;
+}
+
 static void on_revoke(void *arg, const rd_kafka_topic_partition_list_t *parts)
 {
     struct worker *w = arg;
-    for (int i = 0; i < parts->cnt; i++) {
+    int lost = rd_kafka_assignment_lost(hsc_consumer_handle(w->cons));
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(parts->cnt);
+    char(*meta)[SKIP_META_MAX + 64] = calloc((size_t)parts->cnt + 1, sizeof(*meta));
+    for (int i = 0; i < parts->cnt && meta; i++) {
         struct ptrack *t = track(w, parts->elems[i].partition);
         if (!t)
             continue;
+        rd_kafka_topic_partition_t e = {0};
+        if (!lost && revoke_point(t, &e, meta[i], sizeof(meta[i]))) {
+            rd_kafka_topic_partition_t *x =
+                rd_kafka_topic_partition_list_add(l, w->topic, parts->elems[i].partition);
+            x->offset = e.offset;
+            if (e.metadata) {
+                x->metadata = malloc(e.metadata_size);
+                if (x->metadata) {
+                    memcpy(x->metadata, e.metadata, e.metadata_size);
+                    x->metadata_size = e.metadata_size;
+                }
+            }
+        }
+        /* searches of these partitions still running are silenced from here on */
         t->gen++;
         t->head = t->len = 0;
+        t->done_upto = -1;
+        free(t->skip);
+        t->skip = NULL;
+        t->nskip = t->skip_at = 0;
     }
+    free(meta);
+    if (!lost) {
+        /* Stored offsets of partitions holding nothing in flight, then the revoke points:
+         * the next owner must start after what was answered here, not at the last
+         * auto-commit. */
+        hsc_err err = {0};
+        if (hsc_consumer_commit_sync(w->cons, NULL, &err) ||
+            (l->cnt && hsc_consumer_commit_sync(w->cons, l, &err)))
+            hsc_log_warn("revoke: commit failed; the next owner may answer some requests again",
+                         "error", err.msg, NULL);
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+/* Loads the offsets a commit's metadata names as answered above base into t's skip set. */
+static void load_skip(struct ptrack *t, int64_t base, const char *meta, size_t n)
+{
+    int64_t *v = malloc(SKIP_MAX * sizeof(*v));
+    size_t k = v ? hsc_kafka_meta_offsets_parse(meta, n, base, v, SKIP_MAX) : 0;
+    free(t->skip);
+    t->skip = k ? v : NULL;
+    t->nskip = k;
+    t->skip_at = 0;
+    if (!k)
+        free(v);
+}
+
+static void on_assign(void *arg, const rd_kafka_topic_partition_list_t *parts)
+{
+    struct worker *w = arg;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_copy(parts);
+    hsc_err err = {0};
+    if (hsc_consumer_committed(w->cons, l, 2000, &err)) {
+        hsc_log_warn("assign: cannot read the committed metadata; requests the previous owner "
+                     "answered may be answered again",
+                     "error", err.msg, NULL);
+    } else {
+        for (int i = 0; i < l->cnt; i++) {
+            struct ptrack *t = track(w, l->elems[i].partition);
+            if (t && !l->elems[i].err && l->elems[i].offset >= 0 && l->elems[i].metadata)
+                load_skip(t, l->elems[i].offset, l->elems[i].metadata, l->elems[i].metadata_size);
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(l);
 }
 
 static void on_stop_timer(struct ev_loop *loop, ev_timer *w_, int revents)
@@ -506,15 +771,27 @@ int main(int argc, char **argv)
         hsc_strlist_push(&w.reply_topics, hsc_config_topic(cfg, "topics.search_replies"),
                          strlen(hsc_config_topic(cfg, "topics.search_replies")));
     w.shutdown_timeout_ms = (int)hsc_config_int(cfg, "shutdown.timeout_ms");
+    w.reply_margin_ms = (int)hsc_config_int(cfg, "query.reply_margin_ms");
+    snprintf(w.auth_key, sizeof(w.auth_key), "%s", hsc_config_str(cfg, "query.auth_key"));
     if (query_engine_init(&w.eng, loop, cfg, &err)) {
         hsc_log_error("cannot start", "error", err.msg, NULL);
         hsc_config_free(cfg);
         return 2;
     }
+    /*
+     * A small prefetch: requests are small and each is dropped or started at once, so
+     * librdkafka's default (100,000 messages queued) would only hold memory on a backlog
+     * (docs/performance.md#query-backlog). librdkafka 2.0 refetches a partition at its
+     * threshold only about once a second, so the threshold also sets the drain rate.
+     */
+    consumer_default(cfg, "queued.min.messages", QUERY_PREFETCH_MESSAGES);
+    consumer_default(cfg, "queued.max.messages.kbytes", QUERY_PREFETCH_KBYTES);
     const char *topics[] = {w.topic};
-    struct hsc_consumer_handlers h = {
-        .on_message = on_message, .on_revoke = on_revoke, .can_accept = can_accept};
-    w.prod = hsc_producer_new_interactive(loop, cfg, &err);
+    struct hsc_consumer_handlers h = {.on_message = on_message,
+                                      .on_assign = on_assign,
+                                      .on_revoke = on_revoke,
+                                      .can_accept = can_accept};
+    w.prod = hsc_producer_new_replies(loop, cfg, &err);
     if (w.prod)
         w.cons = hsc_consumer_new(loop, cfg, hsc_config_str(cfg, "query.group"), topics, 1, &h, &w,
                                   &err);
@@ -561,6 +838,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < w.nparts; i++) {
         free(w.parts[i].off);
         free(w.parts[i].done);
+        free(w.parts[i].skip);
     }
     free(w.parts);
     hsc_strlist_clear(&w.reply_topics);
