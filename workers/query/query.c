@@ -38,23 +38,8 @@ const char QUERY_POLICY_SQL[] =
     "  'excluded_genres', coalesce(p.excluded_genres, '{}'),\n"
     "  'max_maturity', p.max_maturity,\n"
     "  'languages', coalesce(p.languages, '{}'),\n"
-    /* learned weights, each event halving every $3 days before the user's newest one
-     * (common/rank.h: hsc_rank_policy_score bounds them) */
-    "  'prefs', (SELECT coalesce(json_agg(json_build_array(dim, name, weight)), '[]') FROM (\n"
-    "    SELECT dim, name, sum(weight) AS weight FROM (\n"
-    "      SELECT t.dim, t.name, sum(hsc_learning_delta(le.kind, le.value) *\n"
-    "        power(0.5, (le.newest - le.ts) / (86400000.0 * $3::float8))) AS weight\n"
-    "      FROM (SELECT kind, value, content_id, ts, max(ts) OVER () AS newest\n"
-    "            FROM learning_events WHERE user_id = $1 ORDER BY ts DESC LIMIT 1000) le\n"
-    "      JOIN content c ON c.id = le.content_id AND NOT c.deleted\n"
-    "      CROSS JOIN LATERAL (SELECT 'genre'::text AS dim, g AS name FROM unnest(c.genres) g\n"
-    "                          UNION ALL SELECT 'theme'::text, th FROM unnest(c.themes) th) t\n"
-    "      GROUP BY 1, 2\n"
-    /* explicit weights (policy events, user_preference_overrides) add to the learned ones */
-    "      UNION ALL SELECT dim, name, weight FROM user_preference_overrides WHERE user_id = $1) "
-    "u\n"
-    "    GROUP BY 1, 2) w),\n"
-    "  'blocked_ids', coalesce(p.blocked_ids, '{}'),\n"
+    "  'prefs', (SELECT coalesce(json_agg(json_build_array(dim, name, weight)), '[]')\n"
+    "            FROM user_preferences WHERE user_id = $1),\n"
     "  'history', (SELECT coalesce(json_agg(content_id ORDER BY ts DESC), '[]') FROM (\n"
     "      SELECT content_id, max(ts) AS ts FROM learning_events\n"
     "      WHERE user_id = $1 AND (kind IN ('like', 'complete') OR (kind = 'rating' AND value >= "
@@ -258,9 +243,6 @@ static void seeds_of(struct qreq *q, hsc_strlist *out)
 static int fetch_k(struct qreq *q, int cap)
 {
     long long k = (long long)q->req->k * q->e->overfetch + (long long)q->req->filters.exclude_ids.n;
-    if (q->policy_state ==
-        P_DONE) /* blocked titles are dropped after the fetch, like exclude_ids */
-        k += (long long)q->policy.blocked_ids.n;
     return (int)(k > cap ? cap : k);
 }
 
@@ -361,19 +343,6 @@ static void cache_store(struct qreq *q, const hsc_search_result *res, size_t n)
     if (hsc_redis_command(e->redis, on_cache_set, q, 5, argv, lens, &err))
         q->refs--;
     msgpack_sbuffer_destroy(&sb);
-    if (q->req->user_id) {
-        /* The user's entries are listed in cache_prefix + "u:" + user, so erasing the user
-         * (hsc-ingest, a policy event) can delete them without a scan. */
-        static const char INDEX_LUA[] = "redis.call('SADD', KEYS[1], ARGV[1]) "
-                                        "redis.call('EXPIRE', KEYS[1], ARGV[2]) return 1";
-        char ikey[320];
-        snprintf(ikey, sizeof(ikey), "%su:%s", e->cache_prefix, q->req->user_id);
-        const char *iargv[6] = {"EVAL", INDEX_LUA, "1", ikey, key, ttl};
-        size_t ilens[6] = {4, strlen(INDEX_LUA), 1, strlen(ikey), strlen(key), strlen(ttl)};
-        q->refs++;
-        if (hsc_redis_command(e->redis, on_cache_set, q, 6, iargv, ilens, &err))
-            q->refs--;
-    }
 }
 
 static void reply_ok(struct qreq *q)
@@ -570,7 +539,7 @@ static void rank(struct qreq *q)
     free(q->idx); /* positions move with the sort; rebuilt below */
     q->idx = NULL;
     q->idxcap = 0;
-    q->nc = hsc_rank_select(q->c, q->nc, &e->fusion, req); /* never the seeds themselves */
+    hsc_rank_fuse(q->c, q->nc, &e->fusion);
     if (q->nc) {
         size_t cap = 1;
         while (cap < 2 * q->nc)
@@ -724,9 +693,6 @@ static int parse_policy(const char *text, const char *user, hsc_policy *p)
     json_array_foreach (json_object_get(o, "languages"), i, v)
         if (json_is_string(v))
             hsc_strlist_push(&p->languages, json_string_value(v), json_string_length(v));
-    json_array_foreach (json_object_get(o, "blocked_ids"), i, v)
-        if (json_is_string(v))
-            hsc_strlist_push(&p->blocked_ids, json_string_value(v), json_string_length(v));
     json_array_foreach (json_object_get(o, "history"), i, v)
         if (json_is_string(v))
             hsc_strlist_push(&p->history, json_string_value(v), json_string_length(v));
@@ -801,15 +767,14 @@ static void start_policy(struct qreq *q)
         q->policy_pushed = 1;
         return;
     }
-    char lim[16], half[32];
+    char lim[16];
     snprintf(lim, sizeof(lim), "%d", e->history_seeds);
-    snprintf(half, sizeof(half), "%.17g", e->fusion.half_life_days);
-    const char *params[3] = {q->req->user_id, lim, half};
+    const char *params[2] = {q->req->user_id, lim};
     hsc_err err = {0};
     q->refs++;
     q->started_pol = hsc_mono_us();
     q->policy_state = P_RUN;
-    if (hsc_pg_query(pick_pg(e), QUERY_POLICY_SQL, 3, params, on_policy, q, &err)) {
+    if (hsc_pg_query(pick_pg(e), QUERY_POLICY_SQL, 2, params, on_policy, q, &err)) {
         q->refs--;
         q->policy_state = P_FAIL;
         note_failure(q, "postgresql", &err);
@@ -981,8 +946,6 @@ static void graph_filter_of(struct qreq *q, hsc_graph_filter *gf)
     gf->year_min = rf->has & HSC_FILTER_YEAR_MIN ? rf->year_min : 0;
     gf->year_max = rf->has & HSC_FILTER_YEAR_MAX ? rf->year_max : 0;
     gf->max_maturity = rf->has & HSC_FILTER_MAX_MATURITY ? rf->max_maturity : -1;
-    gf->nexplicit = q->req->seed_ids.n; /* seeds_of: the request's first, then history */
-    gf->history_weight = q->e->fusion.history_weight;
     if (q->policy_state == P_DONE) {
         const hsc_policy *p = &q->policy;
         gf->excluded_genres = &p->excluded_genres;
@@ -1624,8 +1587,6 @@ int query_engine_init(struct query_engine *e, struct ev_loop *loop, const hsc_co
         .w_vector = hsc_config_double(cfg, "query.weight_vector"),
         .w_graph = hsc_config_double(cfg, "query.weight_graph"),
         .w_policy = hsc_config_double(cfg, "query.weight_policy"),
-        .history_weight = hsc_config_double(cfg, "query.history_weight"),
-        .half_life_days = hsc_config_double(cfg, "query.preference_half_life_days"),
     };
     int window = (int)hsc_config_int(cfg, "query.latency_window");
     e->policies = calloc(QUERY_POLICY_SLOTS, sizeof(*e->policies));
