@@ -10,7 +10,9 @@
  * has it (acks=all on one broker: the produce acknowledgement), so the
  * latency includes the commit and the Kafka acknowledgement, which the
  * row's updated_at (now(), the transaction's start) does not. Every event is
- * also checked in PostgreSQL at the end.
+ * also checked in PostgreSQL at the end. A second reader in this program reads the
+ * input topic itself, so the same run also prints the broker alone (send to the
+ * record readable on hsc.content.events) and the headline ratio of the two p50s.
  *
  *   bench_ingest [--events N] [--rate PER_S (0 = as fast as possible)] [--dim D]
  *                [--batch-max B]
@@ -72,12 +74,12 @@ static void *read_ingested(void *arg)
 }
 
 /* A consumer assigned every partition of topic from the beginning, fetching without waiting. */
-static rd_kafka_t *reader_new(const char *brokers, const char *topic)
+static rd_kafka_t *reader_new(const char *brokers, const char *topic, const char *group)
 {
     char errstr[256];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     rd_kafka_conf_set(conf, "bootstrap.servers", brokers, errstr, sizeof(errstr));
-    rd_kafka_conf_set(conf, "group.id", "bench-ingest-reader", errstr, sizeof(errstr));
+    rd_kafka_conf_set(conf, "group.id", group, errstr, sizeof(errstr));
     rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, sizeof(errstr));
     rd_kafka_conf_set(conf, "fetch.wait.max.ms", "5", errstr, sizeof(errstr));
     rd_kafka_conf_set(conf, "fetch.min.bytes", "1", errstr, sizeof(errstr));
@@ -166,12 +168,18 @@ int main(int argc, char **argv)
         }
         it_pg_int(&t, "DELETE FROM content RETURNING 1");
     }
-    struct reader rd = {.rk = reader_new(t.brokers, it_topic(&t, "content_ingested")),
-                        .events = events};
+    struct reader rd = {
+        .rk = reader_new(t.brokers, it_topic(&t, "content_ingested"), "bench-ingest-reader"),
+        .events = events};
     rd.arrived = calloc((size_t)events, sizeof(long long));
+    /* the competing path: the same records read straight off the input topic */
+    struct reader raw = {.rk = reader_new(t.brokers, topic, "bench-ingest-raw-reader"),
+                         .events = events};
+    raw.arrived = calloc((size_t)events, sizeof(long long));
     long long *sent_ts = calloc((size_t)events, sizeof(long long));
-    pthread_t reader_thread;
+    pthread_t reader_thread, raw_thread;
     pthread_create(&reader_thread, NULL, read_ingested, &rd);
+    pthread_create(&raw_thread, NULL, read_ingested, &raw);
     long long t0 = hsc_now_ms();
     for (long i = 0; i < events; i++) {
         if (rate > 0) {
@@ -224,6 +232,11 @@ int main(int argc, char **argv)
         usleep(10000);
     __atomic_store_n(&rd.stop, 1, __ATOMIC_RELEASE);
     pthread_join(reader_thread, NULL);
+    for (long long end = hsc_now_ms() + 10000;
+         __atomic_load_n(&raw.seen, __ATOMIC_ACQUIRE) < events && hsc_now_ms() < end;)
+        usleep(10000);
+    __atomic_store_n(&raw.stop, 1, __ATOMIC_RELEASE);
+    pthread_join(raw_thread, NULL);
     printf("bench_ingest: %ld events, dim %d, %s, batch_max %s\n", events, dim,
            rate ? "open loop" : "as fast as possible", batch);
     if (rate)
@@ -247,6 +260,27 @@ int main(int argc, char **argv)
     printf("  latency send -> committed and forwarded, read from %s (ms): p50 %lld  p95 %lld  "
            "p99 %lld  max %lld\n",
            it_topic(&t, "content_ingested"), PCT(.5), PCT(.95), PCT(.99), lat[events - 1]);
+    long long ingest_p50 = PCT(.5);
+    /* the broker alone, in the same run: send -> readable on the input topic */
+    long nraw = 0;
+    long long raw_last = 0;
+    for (long i = 0; i < events; i++)
+        if (raw.arrived[i]) {
+            lat[nraw++] = raw.arrived[i] - sent_ts[i];
+            if (raw.arrived[i] > raw_last)
+                raw_last = raw.arrived[i];
+        }
+    qsort(lat, (size_t)nraw, sizeof(long long), cmp_ll);
+    if (nraw) {
+#define RPCT(p) lat[(long)((p) * (double)(nraw - 1) + 0.5)]
+        printf("  broker alone, send -> readable on %s (ms): p50 %lld  p95 %lld  p99 %lld  max "
+               "%lld  (%ld of %ld read; %.0f events/s)\n",
+               topic, RPCT(.5), RPCT(.95), RPCT(.99), lat[nraw - 1], nraw, events,
+               nraw / ((double)(raw_last - sent_ts[0]) / 1000.0));
+        printf("  headline: ingest p50 %lld ms / broker-alone p50 %lld ms = %.1fx\n", ingest_p50,
+               RPCT(.5), RPCT(.5) > 0 ? (double)ingest_p50 / (double)RPCT(.5) : 0.0);
+#undef RPCT
+    }
 #undef PCT
     if (rd.dup)
         printf("  %ld records arrived more than once (at-least-once redelivery)\n", rd.dup);
@@ -255,6 +289,9 @@ int main(int argc, char **argv)
     free(sent_ts);
     rd_kafka_consumer_close(rd.rk);
     rd_kafka_destroy(rd.rk);
+    free(raw.arrived);
+    rd_kafka_consumer_close(raw.rk);
+    rd_kafka_destroy(raw.rk);
     free(emb);
     rd_kafka_destroy(rk);
     it_stop(ingest, SIGTERM, 30000);

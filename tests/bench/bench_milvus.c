@@ -13,7 +13,14 @@
  *   bench_milvus [--vectors N] [--dim D] [--batch B] [--searches S] [--concurrency C]
  *                [--clusters C (200)] [--spread X (0.5)] [--query-noise Q (0.5)]
  *                [--ef N[,N...] (64)]  (HNSW beam, as milvus.ef: each value runs both searches)
- *                [--keep]   (keep the collection afterwards)
+ *                [--index-wait S] [--milvus-metrics URL] [--keep]
+ * Before the searches it prints how many entities Milvus holds in sealed segments with
+ * the HNSW index built and in growing ones (searched without it), from Milvus's metrics
+ * endpoint (--milvus-metrics, default http://127.0.0.1:9091/metrics). With --index-wait S
+ * the unfiltered searches run once at once, then again after waiting up to S seconds for
+ * every sealed segment to have its index (growing segments are sealed by size or after
+ * Milvus's idle time, 10 minutes on 2.3, so recently written vectors stay unindexed).
+ * --keep keeps the collection afterwards.
  * Needs HSC_MILVUS_URL (source .local/stack.env).
  */
 #include <ev.h>
@@ -21,7 +28,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "harness.h"
 #include "http.h"
 #include "milvus.h"
 #include "util.h"
@@ -160,11 +169,13 @@ static void exact_top(const struct bench *b, long q, int filtered, long *top, in
         top[j] = -1;
 }
 
-/* Mean recall@k of the searches just run against the exact answers. */
-static double recall_at_k(const struct bench *b, int filtered)
+/* Mean recall@k of the searches just run against the exact answers; *exact_ms gets the
+ * mean time of one exact search here (one thread). */
+static double recall_at_k(const struct bench *b, int filtered, double *exact_ms)
 {
     long hit = 0, want = 0;
     long top[64];
+    int64_t t0 = hsc_mono_us();
     for (long q = 0; q < b->searches; q++) {
         exact_top(b, q, filtered, top, b->k);
         for (int j = 0; j < b->k; j++) {
@@ -178,6 +189,7 @@ static double recall_at_k(const struct bench *b, int filtered)
                 }
         }
     }
+    *exact_ms = (double)(hsc_mono_us() - t0) / 1000.0 / (double)b->searches;
     return want ? (double)hit / (double)want : 0;
 }
 
@@ -301,6 +313,69 @@ static void on_count(void *arg, const hsc_milvus_result *res, const hsc_err *err
     ev_break(EV_DEFAULT, EVBREAK_ONE);
 }
 
+/* What Milvus's querynode holds of the newest collection (the largest collection_id: ids
+ * are allocated in time order, and the stack lock keeps others from creating one), from
+ * its metrics endpoint: entities in sealed segments with and without the vector index
+ * built, and in growing segments (searched without the HNSW index). 0 when unreadable. */
+struct seg_state {
+    double sealed_indexed, sealed_plain, growing;
+};
+
+static int read_seg_state(const char *metrics_url, struct seg_state *st)
+{
+    long status = 0;
+    char *body = it_http("GET", metrics_url, NULL, &status);
+    memset(st, 0, sizeof(*st));
+    if (!body || status != 200) {
+        free(body);
+        return 0;
+    }
+    const char *key = "milvus_querynode_entity_num{";
+    unsigned long long newest = 0;
+    for (int pass = 0; pass < 2; pass++)
+        for (const char *l = strstr(body, key); l; l = strstr(l + 1, key)) {
+            const char *c = strstr(l, "collection_id=\"");
+            const char *eol = strchr(l, '\n');
+            if (!c || (eol && c > eol))
+                continue;
+            unsigned long long id = strtoull(c + 15, NULL, 10);
+            if (pass == 0) {
+                if (id > newest)
+                    newest = id;
+                continue;
+            }
+            if (id != newest)
+                continue;
+            const char *close = strchr(l, '}');
+            if (!close)
+                continue;
+            double v = atof(close + 1);
+            int indexed = strstr(l, "indexed_field_count=\"0\"") == NULL ||
+                          (eol && strstr(l, "indexed_field_count=\"0\"") > eol);
+            if (strstr(l, "segment_state=\"Growing\"") &&
+                (!eol || strstr(l, "segment_state=\"Growing\"") < eol))
+                st->growing += v;
+            else if (indexed)
+                st->sealed_indexed += v;
+            else
+                st->sealed_plain += v;
+        }
+    free(body);
+    return newest != 0;
+}
+
+static void print_seg_state(const char *metrics_url, const char *when)
+{
+    struct seg_state st;
+    if (!read_seg_state(metrics_url, &st)) {
+        printf("%-28s %s: Milvus metrics (%s) not readable\n", "segments", when, metrics_url);
+        return;
+    }
+    printf("%-28s %s: %.0f entities in sealed segments with the vector index, %.0f sealed "
+           "without it, %.0f in growing segments (searched without the HNSW index)\n",
+           "segments", when, st.sealed_indexed, st.sealed_plain, st.growing);
+}
+
 static void run_searches(struct bench *b, const char *label, const char *filter)
 {
     b->filter = filter;
@@ -315,8 +390,13 @@ static void run_searches(struct bench *b, const char *label, const char *filter)
     char what[64];
     snprintf(what, sizeof(what), "search k=%d %s", b->k, label);
     report(what, b->lat, b->nlat, secs, "queries/s", (double)b->done);
+    double p50 = b->lat[(long)(0.5 * (double)(b->nlat - 1) + 0.5)], exact_ms = 0;
+    double recall = recall_at_k(b, filter != NULL, &exact_ms);
     printf("%-28s recall@%d %.4f against exact search (brute force here, same filter)\n", "", b->k,
-           recall_at_k(b, filter != NULL));
+           recall);
+    printf("%-28s headline: Milvus p50 %.2f ms / exact brute-force search here %.2f ms per "
+           "query (one thread) = %.2fx\n",
+           "", p50, exact_ms, p50 / exact_ms);
 }
 
 int main(int argc, char **argv)
@@ -330,8 +410,9 @@ int main(int argc, char **argv)
                       .clusters = 200,
                       .spread = 0.5,
                       .qnoise = 0.5};
-    int keep = 0;
+    int keep = 0, index_wait = 0;
     const char *efs = "64";
+    const char *metrics_url = "http://127.0.0.1:9091/metrics";
     for (int i = 1; i < argc; i++) {
         const char *v = i + 1 < argc ? argv[i + 1] : "0";
         if (!strcmp(argv[i], "--vectors"))
@@ -352,12 +433,16 @@ int main(int argc, char **argv)
             b.qnoise = atof(v), i++;
         else if (!strcmp(argv[i], "--ef"))
             efs = v, i++;
+        else if (!strcmp(argv[i], "--index-wait"))
+            index_wait = atoi(v), i++;
+        else if (!strcmp(argv[i], "--milvus-metrics"))
+            metrics_url = v, i++;
         else if (!strcmp(argv[i], "--keep"))
             keep = 1;
         else {
             fprintf(stderr, "usage: bench_milvus [--vectors N] [--dim D] [--batch B] "
                             "[--searches S] [--concurrency C] [--clusters C] [--spread X] "
-                            "[--query-noise Q] [--ef N[,N...]] [--keep]\n");
+                            "[--query-noise Q] [--ef N[,N...]] [--index-wait S] [--keep]\n");
             return 2;
         }
     }
@@ -443,14 +528,31 @@ int main(int argc, char **argv)
     hsc_milvus_filter f = {0};
     hsc_milvus_filter_int(&f, "maturity", "<=", 12);
     hsc_milvus_filter_int(&f, "year", ">=", 1980);
-    for (const char *e = efs; *e; e += strcspn(e, ",") + (e[strcspn(e, ",")] == ',')) {
-        b.ef = atoi(e);
-        char nf[64], wf[64];
-        snprintf(nf, sizeof(nf), "ef=%d limit=%d", b.ef,
-                 hsc_milvus_search_limit(hsc_milvus_dialect_of(b.m), b.k, b.ef));
-        snprintf(wf, sizeof(wf), "ef=%d filtered", b.ef);
-        run_searches(&b, nf, NULL);
-        run_searches(&b, wf, hsc_milvus_filter_str_of(&f));
+    /* with --index-wait, every search runs once at once, then again once every sealed
+     * segment has its index (or S seconds passed) */
+    print_seg_state(metrics_url, "at the first search");
+    for (int phase = 0; phase < (index_wait > 0 ? 2 : 1); phase++) {
+        if (phase == 1) {
+            int64_t i0 = hsc_mono_us();
+            struct seg_state st;
+            while (hsc_mono_us() - i0 < (int64_t)index_wait * 1000000 &&
+                   read_seg_state(metrics_url, &st) &&
+                   (st.sealed_plain > 0 || st.sealed_indexed == 0))
+                sleep(2);
+            char when[96];
+            snprintf(when, sizeof(when), "after waiting %.0f s for the index",
+                     (double)(hsc_mono_us() - i0) / 1e6);
+            print_seg_state(metrics_url, when);
+        }
+        for (const char *e = efs; *e; e += strcspn(e, ",") + (e[strcspn(e, ",")] == ',')) {
+            b.ef = atoi(e);
+            char nf[64], wf[64];
+            snprintf(nf, sizeof(nf), "ef=%d limit=%d", b.ef,
+                     hsc_milvus_search_limit(hsc_milvus_dialect_of(b.m), b.k, b.ef));
+            snprintf(wf, sizeof(wf), "ef=%d filtered", b.ef);
+            run_searches(&b, nf, NULL);
+            run_searches(&b, wf, hsc_milvus_filter_str_of(&f));
+        }
     }
     hsc_milvus_filter_free(&f);
 
