@@ -17,6 +17,7 @@ void hsc_policy_clear(hsc_policy *p)
     free(p->user_id);
     hsc_strlist_clear(&p->excluded_genres);
     hsc_strlist_clear(&p->languages);
+    hsc_strlist_clear(&p->blocked_ids);
     for (size_t i = 0; i < p->nprefs; i++)
         free(p->prefs[i].name);
     free(p->prefs);
@@ -43,6 +44,7 @@ int hsc_policy_copy(hsc_policy *dst, const hsc_policy *src)
     int bad = (src->user_id && !dst->user_id) || !dst->prefs ||
               copy_list(&dst->excluded_genres, &src->excluded_genres) ||
               copy_list(&dst->languages, &src->languages) ||
+              copy_list(&dst->blocked_ids, &src->blocked_ids) ||
               copy_list(&dst->history, &src->history);
     for (size_t i = 0; !bad && i < src->nprefs; i++) {
         dst->prefs[i] = src->prefs[i];
@@ -86,6 +88,8 @@ bool hsc_rank_allows(const hsc_search_filters *f, const hsc_policy *p, const hsc
     const hsc_title_attrs *a = &c->attrs;
     if (f && list_has(&f->exclude_ids, c->id))
         return *why = "excluded by the request", false;
+    if (p && list_has(&p->blocked_ids, c->id))
+        return *why = "a title the user blocked", false;
     if (!c->has_attrs)
         return true;
     if (p)

@@ -27,6 +27,7 @@ typedef struct hsc_policy {
     int64_t version; /* 0 when the user has no policy row */
     hsc_strlist excluded_genres;
     hsc_strlist languages; /* empty: any */
+    hsc_strlist blocked_ids; /* titles the user never sees (policy events) */
     bool has_max_maturity;
     int max_maturity;
     hsc_pref *prefs;

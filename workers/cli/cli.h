@@ -35,4 +35,7 @@ int cli_search(hsc_config *cfg, int argc, char **argv);
 /* hsc status: backends' reachability and versions, consumer groups' members and lag. */
 int cli_status(hsc_config *cfg, int argc, char **argv);
 
+/* hsc policy set|show|erase: a user's policy as events, and what PostgreSQL holds. */
+int cli_policy(hsc_config *cfg, int argc, char **argv);
+
 #endif

@@ -18,6 +18,8 @@ static const char USAGE[] =
     "scripts)\n"
     "  migrate [--dry-run|--verify] [--rate N]       stream a legacy Neo4j catalogue into hsc\n"
     "  status [--json]                               backends, consumer groups, members and lag\n"
+    "  policy set|show|erase USER [...]              a user's constraints and preferences "
+    "(events)\n"
     "Run 'hsc COMMAND --help' for a command's own options.\n\n";
 
 int main(int argc, char **argv)
@@ -47,6 +49,8 @@ int main(int argc, char **argv)
         rc = cli_status(cfg, sub_argc, sub_argv);
     else if (!strcmp(cmd, "migrate"))
         rc = migrate_main(cfg, sub_argc, sub_argv);
+    else if (!strcmp(cmd, "policy"))
+        rc = cli_policy(cfg, sub_argc, sub_argv);
     else if (!strcmp(cmd, "schema"))
         rc = cli_schema(cfg, sub_argc, sub_argv);
     else {

@@ -1,9 +1,10 @@
 /*
- * hsc-ingest's stage. One batch is at most two statements, each one round
- * trip and atomic on its own: the content upsert and the learning append.
- * Both are idempotent (keyed by id+version, and by user+content+kind+ts), so
- * retrying a batch after a failure, a crash or a rebalance changes nothing
- * that was already stored.
+ * hsc-ingest's stage. One batch is at most three statements, each one round
+ * trip and atomic on its own: the content upsert, the learning append and
+ * the policy events (hsc_apply_policy_events, schemas/postgres/003). All are
+ * idempotent (keyed by id+version, by user+content+kind+ts, and by
+ * user+version), so retrying a batch after a failure, a crash or a rebalance
+ * changes nothing that was already stored.
  *
  * A content event is forwarded to hsc.content.ingested when, after the
  * upsert, it is the stored version: new versions and exact replays are
@@ -74,8 +75,8 @@ const char INGEST_LEARNING_SQL[] =
     "  ON CONFLICT (user_id, dim, name) DO UPDATE SET weight = p.weight + excluded.weight\n"
     "  RETURNING 1\n"
     "), upd AS (\n"
-    "  INSERT INTO user_policies AS up (user_id)\n"
-    "  SELECT DISTINCT user_id FROM ins\n"
+    "  INSERT INTO user_policies AS up (user_id, version)\n"
+    "  SELECT user_id, hsc_policy_first_version() FROM (SELECT DISTINCT user_id FROM ins) d\n"
     "  ON CONFLICT (user_id) DO UPDATE SET version = up.version + 1, updated_at = now()\n"
     "  RETURNING user_id, version\n"
     ")\n"
@@ -83,6 +84,28 @@ const char INGEST_LEARNING_SQL[] =
     "UNION ALL\n"
     "SELECT p.user_id, p.version, 0 FROM user_policies p\n"
     "WHERE p.user_id IN (SELECT user_id FROM input) AND p.user_id NOT IN (SELECT user_id FROM upd)";
+
+const char INGEST_POLICY_SQL[] =
+    "SELECT r_user, r_version, r_erased, r_applied FROM hsc_apply_policy_events($1::jsonb)";
+
+/*
+ * KEYS: per user, its version key then its cache index (the set of its
+ * cached result keys, kept by hsc-query). ARGV: per user, the version (""
+ * when the user has no row any more) then "1" to purge its cached results.
+ */
+const char INGEST_POLICY_LUA[] =
+    "for i = 1, #KEYS / 2 do\n"
+    "  local vk, ik, v = KEYS[2 * i - 1], KEYS[2 * i], ARGV[2 * i - 1]\n"
+    "  if ARGV[2 * i] == '1' then\n"
+    "    local m = redis.call('SMEMBERS', ik)\n"
+    "    for j = 1, #m, 500 do redis.call('DEL', unpack(m, j, math.min(j + 499, #m))) end\n"
+    "    redis.call('DEL', ik)\n"
+    "  end\n"
+    "  if v == '' then redis.call('DEL', vk)\n"
+    "  elseif tonumber(v) > tonumber(redis.call('GET', vk) or '-1') then redis.call('SET', vk, v) "
+    "end\n"
+    "end\n"
+    "return #KEYS / 2";
 
 /* ---------------- pure batch builders ---------------- */
 
@@ -149,7 +172,7 @@ char *ingest_content_rows_json(struct ingest_item *const *items, size_t n, int *
     if (!evs)
         return NULL;
     for (size_t i = 0; i < n; i++)
-        evs[i] = items[i]->is_learning ? NULL : &items[i]->content;
+        evs[i] = items[i]->is_learning || items[i]->is_policy ? NULL : &items[i]->content;
     hsc_content_pick_winners(evs, n, winner);
     json_t *rows = json_array();
     for (size_t i = 0; i < n; i++)
@@ -181,6 +204,53 @@ char *ingest_learning_rows_json(struct ingest_item *const *items, size_t n)
     return s;
 }
 
+static json_t *policy_row(const hsc_policy_event *ev)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "user_id", json_string(ev->user_id));
+    json_object_set_new(o, "version", json_integer(ev->version));
+    json_object_set_new(o, "op", json_string(hsc_policy_op_name(ev->op)));
+    if (ev->has_ts)
+        json_object_set_new(o, "ts", json_integer(ev->ts));
+    if (ev->set & HSC_POLICY_EXCLUDED_GENRES)
+        json_object_set_new(o, "excluded_genres", jlist(&ev->excluded_genres));
+    if (ev->set & HSC_POLICY_MAX_MATURITY)
+        json_object_set_new(o, "max_maturity", json_integer(ev->max_maturity));
+    if (ev->set & HSC_POLICY_LANGUAGES)
+        json_object_set_new(o, "languages", jlist(&ev->languages));
+    if (ev->set & HSC_POLICY_BLOCKED_IDS)
+        json_object_set_new(o, "blocked_ids", jlist(&ev->blocked_ids));
+    if (ev->set & HSC_POLICY_PREFS) {
+        json_t *a = json_array();
+        for (size_t i = 0; i < ev->nprefs; i++)
+            json_array_append_new(a, json_pack("{s:s, s:s, s:f}", "dim",
+                                               ev->prefs[i].theme ? "theme" : "genre", "name",
+                                               ev->prefs[i].name, "weight", ev->prefs[i].weight));
+        json_object_set_new(o, "prefs", a);
+    }
+    if (ev->ids.n)
+        json_object_set_new(o, "ids", jlist(&ev->ids));
+    if (ev->clear) {
+        json_t *a = json_array();
+        for (unsigned b = 1; b <= HSC_POLICY_PREFS; b <<= 1)
+            if (ev->clear & b)
+                json_array_append_new(a, json_string(hsc_policy_field_name(b)));
+        json_object_set_new(o, "clear", a);
+    }
+    return o;
+}
+
+char *ingest_policy_rows_json(struct ingest_item *const *items, size_t n)
+{
+    json_t *rows = json_array();
+    for (size_t i = 0; i < n; i++)
+        if (items[i]->is_policy)
+            json_array_append_new(rows, policy_row(&items[i]->policy));
+    char *s = json_array_size(rows) ? json_dumps(rows, JSON_COMPACT) : NULL;
+    json_decref(rows);
+    return s;
+}
+
 /* ---------------- stage operations ---------------- */
 
 static int ingest_decode(void *vctx, const rd_kafka_message_t *rkm, void **out, hsc_err *err)
@@ -198,10 +268,22 @@ static int ingest_decode(void *vctx, const rd_kafka_message_t *rkm, void **out, 
     if (!strcmp(topic, ctx->learning_topic)) {
         it->is_learning = 1;
         rc = hsc_codec_decode_learning(rkm->payload, rkm->len, &it->learning, err);
+    } else if (!strcmp(topic, ctx->policy_topic)) {
+        it->is_policy = 1;
+        rc = hsc_codec_decode_policy(rkm->payload, rkm->len, &it->policy, err);
     } else {
         rc = hsc_codec_decode_content(rkm->payload, rkm->len, &it->content, err);
         if (!rc)
             rc = hsc_normalize_content(&it->content, err);
+        /* The publish time follows the title through the stages (freshness): the
+         * producer's ts, else the Kafka timestamp of the message. */
+        rd_kafka_timestamp_type_t tst;
+        int64_t kts = rd_kafka_message_timestamp(rkm, &tst);
+        if (!rc && !(it->content.has & HSC_HAS_TS) && tst != RD_KAFKA_TIMESTAMP_NOT_AVAILABLE &&
+            kts >= 0) {
+            it->content.ts = kts;
+            it->content.has |= HSC_HAS_TS;
+        }
         if (!rc && rkm->key &&
             (rkm->key_len != strlen(it->content.id) ||
              memcmp(rkm->key, it->content.id, rkm->key_len)))
@@ -211,6 +293,7 @@ static int ingest_decode(void *vctx, const rd_kafka_message_t *rkm, void **out, 
     if (rc) {
         hsc_content_event_clear(&it->content);
         hsc_learning_event_clear(&it->learning);
+        hsc_policy_event_clear(&it->policy);
         free(it);
         return rc;
     }
@@ -225,6 +308,7 @@ static void ingest_free(void *vctx, void *decoded)
         return;
     hsc_content_event_clear(&it->content);
     hsc_learning_event_clear(&it->learning);
+    hsc_policy_event_clear(&it->policy);
     free(it);
     (void)vctx;
 }
@@ -239,6 +323,7 @@ struct job {
     int *winner;
     int *forward;
     char *learning_json;
+    char *policy_json;
 };
 
 static void job_finish(struct job *j, int code, const hsc_err *err)
@@ -270,6 +355,7 @@ static void job_finish(struct job *j, int code, const hsc_err *err)
     free(j->winner);
     free(j->forward);
     free(j->learning_json);
+    free(j->policy_json);
     free(j);
     hsc_err e2;
     if (code != HSC_OK && !err)
@@ -277,12 +363,91 @@ static void job_finish(struct job *j, int code, const hsc_err *err)
     done(b, code, err);
 }
 
+static void on_policy_redis(void *arg, const redisReply *reply, const hsc_err *err)
+{
+    struct job *j = arg;
+    (void)reply;
+    /* Transient for the batch: a replay is ignored by version, an erase deletes nothing more. */
+    job_finish(j, err ? HSC_ETRANSIENT : HSC_OK, err);
+}
+
+/*
+ * Once the policy events are committed: per user touched, the version key
+ * raised to the stored version (or deleted with the user), and an erased
+ * user's cached results deleted, so the next search reads the new policy.
+ */
+static void on_policy(void *arg, PGresult *res, const hsc_err *err)
+{
+    struct job *j = arg;
+    if (!res) {
+        job_finish(j, err->code, err);
+        return;
+    }
+    int n = PQntuples(res);
+    if (n == 0 || !j->ctx->redis) {
+        job_finish(j, HSC_OK, NULL);
+        return;
+    }
+    size_t argc = 3 + 4 * (size_t)n;
+    const char **argv = calloc(argc, sizeof(*argv));
+    size_t *lens = calloc(argc, sizeof(*lens));
+    char **owned = calloc(2 * (size_t)n, sizeof(*owned));
+    char nkeys[24];
+    hsc_err e = {0};
+    int rc = argv && lens && owned ? HSC_OK : hsc_err_set(&e, HSC_ENOMEM, "out of memory");
+    if (!rc) {
+        snprintf(nkeys, sizeof(nkeys), "%d", 2 * n);
+        argv[0] = "EVAL", argv[1] = INGEST_POLICY_LUA, argv[2] = nkeys;
+    }
+    for (int i = 0; !rc && i < n; i++) {
+        const char *user = PQgetvalue(res, i, 0);
+        owned[2 * i] = hsc_strcat2(j->ctx->policy_key_prefix, user);
+        char idx[160];
+        snprintf(idx, sizeof(idx), "%su:", j->ctx->cache_prefix);
+        owned[2 * i + 1] = hsc_strcat2(idx, user);
+        if (!owned[2 * i] || !owned[2 * i + 1]) {
+            rc = hsc_err_set(&e, HSC_ENOMEM, "out of memory");
+            break;
+        }
+        argv[3 + 2 * i] = owned[2 * i];
+        argv[4 + 2 * i] = owned[2 * i + 1];
+        argv[3 + 2 * n + 2 * i] = PQgetisnull(res, i, 1) ? "" : PQgetvalue(res, i, 1);
+        argv[4 + 2 * n + 2 * i] = PQgetvalue(res, i, 2)[0] == 't' ? "1" : "0";
+    }
+    for (size_t i = 0; !rc && i < argc; i++)
+        lens[i] = strlen(argv[i]);
+    if (!rc)
+        rc = hsc_redis_command(j->ctx->redis, on_policy_redis, j, (int)argc, argv, lens, &e);
+    for (int i = 0; owned && i < 2 * n; i++)
+        free(owned[i]);
+    free(owned);
+    free(argv);
+    free(lens);
+    if (rc)
+        job_finish(j, rc == HSC_ENOMEM ? rc : HSC_ETRANSIENT, &e);
+}
+
+static void run_policy(struct job *j)
+{
+    if (!j->policy_json) {
+        job_finish(j, HSC_OK, NULL);
+        return;
+    }
+    const char *params[1] = {j->policy_json};
+    hsc_err err = {0};
+    if (hsc_pg_query_op(j->ctx->pg, "policy", INGEST_POLICY_SQL, 1, params, on_policy, j, &err))
+        job_finish(j, err.code, &err);
+}
+
 static void on_versions(void *arg, const redisReply *reply, const hsc_err *err)
 {
     struct job *j = arg;
     (void)reply;
     /* Any failure here is transient for the batch: the statement is idempotent. */
-    job_finish(j, err ? HSC_ETRANSIENT : HSC_OK, err);
+    if (err)
+        job_finish(j, HSC_ETRANSIENT, err);
+    else
+        run_policy(j);
 }
 
 /*
@@ -299,7 +464,7 @@ static void on_learning(void *arg, PGresult *res, const hsc_err *err)
     }
     int n = PQntuples(res);
     if (n == 0 || !j->ctx->redis) {
-        job_finish(j, HSC_OK, NULL);
+        run_policy(j);
         return;
     }
     char **keys = calloc((size_t)n, sizeof(*keys));
@@ -326,7 +491,7 @@ static void on_learning(void *arg, PGresult *res, const hsc_err *err)
 static void run_learning(struct job *j)
 {
     if (!j->learning_json) {
-        job_finish(j, HSC_OK, NULL);
+        run_policy(j);
         return;
     }
     const char *params[1] = {j->learning_json};
@@ -378,6 +543,7 @@ static int ingest_process(void *vctx, hsc_stage_batch *b, hsc_stage_msg **msgs, 
     for (size_t i = 0; i < n; i++)
         j->items[i] = msgs[i]->decoded;
     j->learning_json = ingest_learning_rows_json(j->items, n);
+    j->policy_json = ingest_policy_rows_json(j->items, n);
     char *content_json = ingest_content_rows_json(j->items, n, j->winner);
     if (!content_json) {
         run_learning(j);
@@ -393,6 +559,7 @@ static int ingest_process(void *vctx, hsc_stage_batch *b, hsc_stage_msg **msgs, 
         free(j->winner);
         free(j->forward);
         free(j->learning_json);
+        free(j->policy_json);
         free(j);
         return rc;
     }
@@ -415,6 +582,10 @@ int ingest_ctx_init(struct ingest_ctx *ctx, struct ev_loop *loop, const hsc_conf
              hsc_config_topic(cfg, "topics.learning_events"));
     snprintf(ctx->ingested_topic, sizeof(ctx->ingested_topic), "%s",
              hsc_config_topic(cfg, "topics.content_ingested"));
+    snprintf(ctx->policy_topic, sizeof(ctx->policy_topic), "%s",
+             hsc_config_topic(cfg, "topics.policy_events"));
+    snprintf(ctx->cache_prefix, sizeof(ctx->cache_prefix), "%s",
+             hsc_config_str(cfg, "redis.cache_prefix"));
     ctx->max_message_bytes = (size_t)hsc_config_int(cfg, "ingest.max_message_bytes");
     snprintf(ctx->policy_key_prefix, sizeof(ctx->policy_key_prefix), "%s",
              hsc_config_str(cfg, "redis.policy_key_prefix"));

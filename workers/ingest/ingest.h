@@ -1,6 +1,7 @@
 /*
- * The ingest stage: content and learning events into PostgreSQL, canonical
- * content records on to hsc.content.ingested. The batch builders are pure so
+ * The ingest stage: content, learning and policy events into PostgreSQL,
+ * canonical content records on to hsc.content.ingested, policy versions (and
+ * an erased user's cached results) in Redis. The batch builders are pure so
  * the unit tests can check them without a database.
  */
 #ifndef HSC_INGEST_H
@@ -10,23 +11,26 @@
 
 #include "config.h"
 #include "hsc/message.h"
+#include "hsc/policy_event.h"
 #include "pg.h"
 #include "redis.h"
 #include "stage.h"
 
-/* One decoded input message of either topic. */
+/* One decoded input message of any of the three topics. */
 struct ingest_item {
     int is_learning;
+    int is_policy;
     hsc_content_event content;
     hsc_learning_event learning;
+    hsc_policy_event policy;
 };
 
 /* What the ingest stage needs: its database, the Redis that holds policy versions, topics. */
 struct ingest_ctx {
     hsc_pg *pg;
     hsc_redis *redis;
-    char content_topic[256], learning_topic[256], ingested_topic[256];
-    char policy_key_prefix[128];
+    char content_topic[256], learning_topic[256], ingested_topic[256], policy_topic[256];
+    char policy_key_prefix[128], cache_prefix[128];
     size_t max_message_bytes;
 };
 
@@ -51,6 +55,20 @@ char *ingest_content_rows_json(struct ingest_item *const *items, size_t n, int *
 
 /* Builds the jsonb parameter of the learning statement; NULL when none. */
 char *ingest_learning_rows_json(struct ingest_item *const *items, size_t n);
+
+/*
+ * Builds the jsonb parameter of INGEST_POLICY_SQL from the policy items of a
+ * batch, in batch order (each user's events are in partition order); NULL
+ * when none. Each element: user_id, version, op, ts, and the event's fields
+ * (clear as an array of names, prefs as {dim, name, weight}).
+ */
+char *ingest_policy_rows_json(struct ingest_item *const *items, size_t n);
+
+/* The policy application (parameter $1: ingest_policy_rows_json): hsc_apply_policy_events. */
+extern const char INGEST_POLICY_SQL[];
+
+/* The Redis script run after it: per user, raise or delete the version key, purge the cache. */
+extern const char INGEST_POLICY_LUA[];
 
 /* The content upsert (parameter $1: rows from ingest_content_rows_json). */
 extern const char INGEST_CONTENT_SQL[];

@@ -9,8 +9,9 @@
 
 static const char USAGE[] =
     "Usage: hsc-ingest [options]\n"
-    "Consumes content and learning events, stores them in PostgreSQL and forwards\n"
-    "canonical content records to the ingested topic. Stops gracefully on SIGINT/SIGTERM.\n\n";
+    "Consumes content, learning and policy events, stores them in PostgreSQL and\n"
+    "forwards canonical content records to the ingested topic. Stops gracefully on "
+    "SIGINT/SIGTERM.\n\n";
 
 int main(int argc, char **argv)
 {
@@ -26,12 +27,12 @@ int main(int argc, char **argv)
         hsc_config_free(cfg);
         return 2;
     }
-    const char *topics[] = {ctx.content_topic, ctx.learning_topic};
+    const char *topics[] = {ctx.content_topic, ctx.learning_topic, ctx.policy_topic};
     struct hsc_stage_settings s = {
         .name = "ingest",
         .group = hsc_config_str(cfg, "ingest.group"),
         .topics = topics,
-        .ntopics = 2,
+        .ntopics = 3,
         .batch_max = (size_t)hsc_config_int(cfg, "ingest.batch_max"),
         .linger_ms = (int)hsc_config_int(cfg, "ingest.linger_ms"),
         .shutdown_timeout_ms = (int)hsc_config_int(cfg, "shutdown.timeout_ms"),

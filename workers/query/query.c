@@ -38,8 +38,13 @@ const char QUERY_POLICY_SQL[] =
     "  'excluded_genres', coalesce(p.excluded_genres, '{}'),\n"
     "  'max_maturity', p.max_maturity,\n"
     "  'languages', coalesce(p.languages, '{}'),\n"
-    "  'prefs', (SELECT coalesce(json_agg(json_build_array(dim, name, weight)), '[]')\n"
-    "            FROM user_preferences WHERE user_id = $1),\n"
+    "  'prefs', (SELECT coalesce(json_agg(json_build_array(dim, name, weight)), '[]') FROM (\n"
+    "    SELECT dim, name, sum(weight) AS weight FROM (\n"
+    "      SELECT dim, name, weight FROM user_preferences WHERE user_id = $1\n"
+    /* explicit weights (policy events, user_preference_overrides) add to the learned ones */
+    "      UNION ALL SELECT dim, name, weight FROM user_preference_overrides WHERE user_id = $1) u\n"
+    "    GROUP BY 1, 2) w),\n"
+    "  'blocked_ids', coalesce(p.blocked_ids, '{}'),\n"
     "  'history', (SELECT coalesce(json_agg(content_id ORDER BY ts DESC), '[]') FROM (\n"
     "      SELECT content_id, max(ts) AS ts FROM learning_events\n"
     "      WHERE user_id = $1 AND (kind IN ('like', 'complete') OR (kind = 'rating' AND value >= "
@@ -243,6 +248,8 @@ static void seeds_of(struct qreq *q, hsc_strlist *out)
 static int fetch_k(struct qreq *q, int cap)
 {
     long long k = (long long)q->req->k * q->e->overfetch + (long long)q->req->filters.exclude_ids.n;
+    if (q->policy_state == P_DONE) /* blocked titles are dropped after the fetch, like exclude_ids */
+        k += (long long)q->policy.blocked_ids.n;
     return (int)(k > cap ? cap : k);
 }
 
@@ -343,6 +350,19 @@ static void cache_store(struct qreq *q, const hsc_search_result *res, size_t n)
     if (hsc_redis_command(e->redis, on_cache_set, q, 5, argv, lens, &err))
         q->refs--;
     msgpack_sbuffer_destroy(&sb);
+    if (q->req->user_id) {
+        /* The user's entries are listed in cache_prefix + "u:" + user, so erasing the user
+         * (hsc-ingest, a policy event) can delete them without a scan. */
+        static const char INDEX_LUA[] = "redis.call('SADD', KEYS[1], ARGV[1]) "
+                                        "redis.call('EXPIRE', KEYS[1], ARGV[2]) return 1";
+        char ikey[320];
+        snprintf(ikey, sizeof(ikey), "%su:%s", e->cache_prefix, q->req->user_id);
+        const char *iargv[6] = {"EVAL", INDEX_LUA, "1", ikey, key, ttl};
+        size_t ilens[6] = {4, strlen(INDEX_LUA), 1, strlen(ikey), strlen(key), strlen(ttl)};
+        q->refs++;
+        if (hsc_redis_command(e->redis, on_cache_set, q, 6, iargv, ilens, &err))
+            q->refs--;
+    }
 }
 
 static void reply_ok(struct qreq *q)
@@ -693,6 +713,9 @@ static int parse_policy(const char *text, const char *user, hsc_policy *p)
     json_array_foreach (json_object_get(o, "languages"), i, v)
         if (json_is_string(v))
             hsc_strlist_push(&p->languages, json_string_value(v), json_string_length(v));
+    json_array_foreach (json_object_get(o, "blocked_ids"), i, v)
+        if (json_is_string(v))
+            hsc_strlist_push(&p->blocked_ids, json_string_value(v), json_string_length(v));
     json_array_foreach (json_object_get(o, "history"), i, v)
         if (json_is_string(v))
             hsc_strlist_push(&p->history, json_string_value(v), json_string_length(v));
