@@ -310,9 +310,11 @@ static inline void itr_phase(struct it *t, struct itr_load *l, int quiet, const 
         if (!s->done)
             fail_msg("search %d (sent %lld ms after the restart began) never ended", i,
                      s->sent_ms - t_start);
-        struct itr_class *k = s->sent_ms < t_start  ? &before
-                              : s->sent_ms < t_back ? &during
-                                                    : &after;
+        /* before: ended before the server was stopped; one still in flight then met the
+         * outage, so it counts with the searches during it */
+        struct itr_class *k = s->sent_ms + s->round_trip_ms < t_start ? &before
+                              : s->sent_ms < t_back                   ? &during
+                                                                      : &after;
         itr_count(k, s);
         if (s->code || !s->ok || s->degraded[0])
             fprintf(stderr, "   %s: sent %+lld ms from back, %lld ms: %s%s%s%s %s\n",
