@@ -1,7 +1,8 @@
 /*
  * bench_simindex: hsc-enrich's similarity index alone (no servers): inserts
  * T titles with tags drawn like `hsc sample` (1-3 of 12 genres, 1-3 of 12
- * themes, 0-2 of 6 moods; with --hot, "drama" on half the titles as well),
+ * themes, 0-2 of 6 moods; with --sample, `hsc sample`'s own: 1-3 genres, one
+ * theme, one mood; with --hot, "drama" on half the titles as well),
  * then measures N more inserts, N re-tags and N deletes on top, and prints
  * titles/s for each, the pairs scored per title, the change-set size per
  * title and the index's bytes per title (its own count and the process's
@@ -10,7 +11,7 @@
  * of the catalogue, each rank's score against the true top K computed by
  * brute force over the whole catalogue.
  *
- *   bench_simindex [--titles T (100000)] [--ops N (10000)] [--hot] [--top K (10)]
+ *   bench_simindex [--titles T (100000)] [--ops N (10000)] [--hot] [--sample] [--top K (10)]
  *                  [--fanout F (2000)]
  */
 #include <stdio.h>
@@ -46,7 +47,7 @@ static unsigned rnd(unsigned n)
     return (unsigned)(rng % n);
 }
 
-static int hot;
+static int hot, sample;
 /* The titles' tags as bit sets (genre, theme, mood), for the brute force. */
 static uint32_t (*bits)[3];
 
@@ -77,8 +78,8 @@ static void draw(hsc_strlist *g, hsc_strlist *t, hsc_strlist *m, uint32_t set[3]
         set[0] |= 1u << 3; /* GENRES[3] */
     }
     pick(g, GENRES, 12, 1, 3, &set[0]);
-    pick(t, THEMES, 12, 1, 3, &set[1]);
-    pick(m, MOODS, 6, 0, 2, &set[2]);
+    pick(t, THEMES, 12, 1, sample ? 1 : 3, &set[1]);
+    pick(m, MOODS, 6, sample ? 1 : 0, sample ? 1 : 2, &set[2]);
 }
 
 static double formula(const uint32_t a[3], const uint32_t b[3])
@@ -134,8 +135,12 @@ int main(int argc, char **argv)
             fanout = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--hot"))
             hot = 1;
+        else if (!strcmp(argv[i], "--sample"))
+            sample = 1;
         else {
-            fprintf(stderr, "usage: bench_simindex [--titles T] [--ops N] [--hot] [--top K]\n");
+            fprintf(stderr,
+                    "usage: bench_simindex [--titles T] [--ops N] [--hot] [--sample] [--top K] "
+                    "[--fanout F]\n");
             return 2;
         }
     }
@@ -170,8 +175,12 @@ int main(int argc, char **argv)
     printf(
         "catalogue: %ld titles (%s) bulk-loaded in %.2f s (%.0f titles/s); index %zu bytes/title "
         "(own count), RSS growth %.0f bytes/title\n",
-        titles, hot ? "hot genre on half" : "sample tags", load, (double)titles / load,
-        st.bytes / st.titles, (double)(rss1 - rss0) * 1024.0 / (double)titles);
+        titles,
+        hot      ? "hot genre on half"
+        : sample ? "hsc sample's tags"
+                 : "wider tags",
+        load, (double)titles / load, st.bytes / st.titles,
+        (double)(rss1 - rss0) * 1024.0 / (double)titles);
     if (top > 0 && top <= 64) {
         /* How near the lists are to the true top K (brute force over the catalogue). */
         size_t ranks = 0, match = 0, same_lists = 0, samples = 200;
