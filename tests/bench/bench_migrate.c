@@ -148,6 +148,9 @@ int main(int argc, char **argv)
         printf("| %d | %d | %s | %.1f s (%.0f/s) | %s | %s | %s | %.1f s | %.0f | %.1f s |\n",
                f.good, dim, page, publish_s, f.good / publish_s, cell[0], cell[1], cell[2], e2e_s,
                f.good / e2e_s, verify_s);
+    if (finished)
+        printf("\nheadline: end-to-end %.0f titles/s / published %.0f titles/s = %.2fx\n",
+               f.good / e2e_s, f.good / publish_s, publish_s / e2e_s);
     else
         printf("| %d | %d | %s | %.1f s (%.0f/s) | %s | %s | %s | not attempted | - | - |\n",
                f.good, dim, page, publish_s, f.good / publish_s, cell[0], cell[1], cell[2]);
