@@ -357,6 +357,19 @@ int main(int argc, char **argv)
     printf("  hsc_content_freshness_seconds_count on hsc-embed-index: %lld (titles indexed + 1 "
            "warm-up: %ld)\n",
            hist_count, got + 1);
+    for (int k = 0; k < 2; k++) {
+        const char *stage = k ? "embed_index" : "upstream";
+        char sum[128], cnt[128];
+        snprintf(sum, sizeof(sum), "\nhsc_content_stage_lag_seconds_sum{stage=\"%s\"} ", stage);
+        snprintf(cnt, sizeof(cnt), "\nhsc_content_stage_lag_seconds_count{stage=\"%s\"} ", stage);
+        const char *ps = metrics ? strstr(metrics, sum) : NULL,
+                   *pc = metrics ? strstr(metrics, cnt) : NULL;
+        if (ps && pc)
+            printf("  embed-index's hsc_content_stage_lag_seconds{stage=\"%s\"}: mean %.3f s over "
+                   "%lld\n",
+                   stage, atof(ps + strlen(sum)) / (double)atoll(pc + strlen(cnt)),
+                   atoll(pc + strlen(cnt)));
+    }
     printf("HEADLINE: freshness p99 %.3f s = %.0fx Kafka's own publish -> consume p99 (%.3f s), "
            "at %ld titles/s\n",
            fp99, kp99 > 0 ? fp99 / kp99 : NAN, kp99, rate);
