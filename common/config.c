@@ -87,7 +87,7 @@ static const struct key_def KEYS[] = {
     {"ingest.linger_ms", T_INT, "5", 0, 60000, NULL},
     {"ingest.max_message_bytes", T_INT, "1048576", 64, 104857600, NULL},
     {"enrich.group", T_STR, "hsc-enrich", 0, 0, NULL},
-    {"enrich.batch_max", T_INT, "200", 1, 100000, NULL},
+    {"enrich.batch_max", T_INT, "2000", 1, 100000, NULL},
     {"enrich.linger_ms", T_INT, "20", 0, 60000, NULL},
     {"enrich.max_message_bytes", T_INT, "1048576", 64, 104857600, NULL},
     {"enrich.vocabulary", T_STR, "", 0, 0, NULL},

@@ -20,55 +20,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "feed.h"
 #include "hsc/codec.h"
 #include "log.h"
+#include "pgload.h"
 #include "normalize.h"
 #include "util.h"
 
 /*
- * The scores of c against every title sharing a tag with it, at least $min,
- * as `cands` (a list of {o, score}). Similarity is symmetric, so the same
- * list tells which other titles might now want c in their own top list.
- */
-#define CANDIDATES                                                                                 \
-    "    MATCH (c)-[r1:BELONGS_TO|HAS_THEME|HAS_MOOD]->(a)\n"                                      \
-    "    CALL { WITH c, a MATCH (a)<-[:BELONGS_TO|HAS_THEME|HAS_MOOD]-(o:Content)\n"               \
-    "           WHERE o <> c AND o.stub IS NULL RETURN o LIMIT $fanout }\n"                        \
-    "    WITH c, o, sum(CASE type(r1) WHEN 'BELONGS_TO' THEN $wg WHEN 'HAS_THEME' THEN $wt\n"      \
-    "                   ELSE $wm END) AS shared\n"                                                 \
-    "    WITH c, o, shared / (c.attr_w + o.attr_w - shared) AS score\n"                            \
-    "    WHERE score >= $min\n"
-
-/* Records on c the score a newcomer must reach to enter its list (a pruning hint). */
-#define SET_FLOOR(N)                                                                               \
-    "CALL { WITH " N " OPTIONAL MATCH (" N ")-[e:SIMILAR_TO]->()\n"                                \
-    "       WITH " N ", count(e) AS k, min(e.score) AS low\n"                                      \
-    "       SET " N ".sim_floor = CASE WHEN k >= $top THEN low ELSE $min END }\n"
-
-/* Replaces the SIMILAR_TO list of every title whose id is in the list named LIST. */
-#define RECOMPUTE(LIST)                                                                            \
-    "CALL {\n"                                                                                     \
-    "  WITH " LIST "\n"                                                                            \
-    "  UNWIND " LIST " AS sid\n"                                                                   \
-    "  MATCH (c:Content {id: sid}) WHERE c.stub IS NULL\n"                                         \
-    "  CALL { WITH c MATCH (c)-[s:SIMILAR_TO]->() DELETE s }\n"                                    \
-    "  CALL {\n"                                                                                   \
-    "    WITH c\n" CANDIDATES "    WITH c, o, score ORDER BY score DESC, o.id LIMIT $top\n"        \
-    "    CREATE (c)-[:SIMILAR_TO {score: score}]->(o)\n"                                           \
-    "  }\n"                                                                                        \
-    "  " SET_FLOOR("c") "}\n"
-
-/*
- * Cypher runs clause by clause over all rows, so each step below touches
- * only edges no other row of the same step touches: a title's own out-edges.
+ * Deletes, then titles and their tag and editorial edges (an older version
+ * than the stored one changes nothing), then the SIMILAR_TO changes the
+ * index computed: single edges deleted, whole lists replaced, single edges
+ * added or re-scored. An edge is written only between titles that exist and
+ * are not stubs; the owner of a title that did not exist yet writes the
+ * edges to it again when it writes the title (simindex_mark_written).
  */
 const char ENRICH_WRITE_CYPHER[] =
-    /* Titles that pointed at a deleted title lose an edge: they are recomputed. */
-    "CALL {\n"
-    "  UNWIND $deletes AS did\n"
-    "  MATCH (:Content {id: did})<-[:SIMILAR_TO]-(n:Content)\n"
-    "  RETURN collect(DISTINCT n.id) AS orphaned\n"
-    "}\n"
     "CALL {\n"
     "  UNWIND $deletes AS did\n"
     "  MATCH (c:Content {id: did})\n"
@@ -93,89 +60,26 @@ const char ENRICH_WRITE_CYPHER[] =
     "         ON CREATE SET o.stub = true\n"
     "         CREATE (c)-[:RELATED_TO]->(o) }\n"
     "}\n"
-    "WITH orphaned, [r IN $rows | r.id] AS ups\n"
-    /*
-     * For each written title: its best $top, and the titles that might take it
-     * into their lists (scoring at least their floor), from the new tags.
-     */
     "CALL {\n"
-    "  WITH ups\n"
-    "  UNWIND ups AS uid\n"
-    "  MATCH (c:Content {id: uid}) WHERE c.stub IS NULL\n"
-    "  CALL {\n"
-    "    WITH c, ups\n" CANDIDATES "    WITH c, o, score ORDER BY score DESC, o.id\n"
-    "    WITH c, collect({o: o, score: score}) AS all\n"
-    "    RETURN all[..$top] AS best,\n"
-    "           [x IN all WHERE NOT x.o.id IN [r IN $rows | r.id] AND x.score >= "
-    "coalesce(x.o.sim_floor, $min)\n"
-    "            | {o: x.o, c: c, score: x.score}] AS offered\n"
-    "  }\n"
-    "  RETURN collect({c: c, best: best}) AS bests,\n"
-    "         collect(offered) AS offered_lists\n"
+    "  UNWIND $sim_del AS d\n"
+    "  MATCH (:Content {id: d[0]})-[s:SIMILAR_TO]->(:Content {id: d[1]})\n"
+    "  DELETE s\n"
     "}\n"
-    /* Who pointed at a written title, and at what score. */
     "CALL {\n"
-    "  WITH ups\n"
-    "  UNWIND ups AS uid\n"
-    "  MATCH (:Content {id: uid})<-[e:SIMILAR_TO]-(o:Content) WHERE NOT o.id IN ups\n"
-    "  RETURN collect({o: o, t: uid, s: e.score, e: e}) AS pointers\n"
+    "  UNWIND $sim_replace AS rp\n"
+    "  MATCH (c:Content {id: rp.id}) WHERE c.stub IS NULL\n"
+    "  CALL { WITH c MATCH (c)-[s:SIMILAR_TO]->() DELETE s }\n"
+    "  CALL { WITH c, rp UNWIND rp.to AS e MATCH (o:Content {id: e[0]}) WHERE o.stub IS NULL\n"
+    "         CREATE (c)-[:SIMILAR_TO {score: e[1]}]->(o) }\n"
     "}\n"
-    /* The written titles' own lists, from scratch. */
-    "CALL { WITH ups UNWIND ups AS uid MATCH (:Content {id: uid})-[s:SIMILAR_TO]->() DELETE s }\n"
     "CALL {\n"
-    "  WITH bests\n"
-    "  UNWIND bests AS b\n"
-    "  WITH b.c AS c, b.best AS best\n"
-    "  CALL { WITH c, best UNWIND best AS x WITH c, x.o AS o, x.score AS score\n"
-    "         CREATE (c)-[:SIMILAR_TO {score: score}]->(o) }\n"
-    "  " SET_FLOOR(
-        "c") "}\n"
-             /*
-              * Every other title o that scores with a written title or pointed at one. If
-              * one of its edges to a written title lost score (or its target no longer
-              * qualifies), a title o does not link to may now belong in its list: o is
-              * recomputed in full below. Otherwise its list is merged: its edges to
-              * unchanged titles plus the written titles it scores with, best $top kept.
-              */
-             "CALL {\n"
-             "  WITH offered_lists, pointers\n"
-             "  CALL {\n"
-             "    WITH offered_lists\n"
-             "    UNWIND offered_lists AS l\n"
-             "    UNWIND l AS p\n"
-             "    RETURN p.o AS o, p.c AS c, p.score AS score, null AS t, null AS s, null AS e\n"
-             "    UNION ALL\n"
-             "    WITH pointers\n"
-             "    UNWIND pointers AS x\n"
-             "    RETURN x.o AS o, null AS c, null AS score, x.t AS t, x.s AS s, x.e AS e\n"
-             "  }\n"
-             "  WITH o, collect(CASE WHEN c IS NOT NULL THEN {c: c, score: score} END) AS mine,\n"
-             "       collect(CASE WHEN t IS NOT NULL THEN {t: t, s: s, e: e} END) AS prev\n"
-             "  WITH o, mine, prev, any(pv IN prev WHERE NOT any(m IN mine\n"
-             "       WHERE m.c.id = pv.t AND m.score >= pv.s)) AS weakened\n"
-             "  CALL {\n"
-             "    WITH o, mine, prev, weakened\n"
-             "    WITH o, mine, prev WHERE NOT weakened\n"
-             "    CALL { WITH prev UNWIND prev AS pv WITH pv.e AS e DELETE e }\n"
-             "    OPTIONAL MATCH (o)-[e:SIMILAR_TO]->(x:Content)\n"
-             "    WITH o, mine, collect({id: x.id, score: e.score, e: e, n: null}) AS kept\n"
-             "    UNWIND [k IN kept WHERE k.e IS NOT NULL] +\n"
-             "           [m IN mine | {id: m.c.id, score: m.score, e: null, n: m.c}] AS a\n"
-             "    WITH o, a ORDER BY a.score DESC, a.id\n"
-             "    WITH o, collect(a) AS ranked\n"
-             "    CALL { WITH ranked UNWIND ranked[$top..] AS d WITH d.e AS e WHERE e IS NOT NULL\n"
-             "           DELETE e }\n"
-             "    CALL { WITH o, ranked UNWIND ranked[..$top] AS t WITH o, t WHERE t.e IS NULL\n"
-             "           WITH o, t.n AS n, t.score AS score\n"
-             "           CREATE (o)-[:SIMILAR_TO {score: score}]->(n) }\n"
-             "    " SET_FLOOR(
-                 "o") "  }\n"
-                      "  RETURN collect(CASE WHEN weakened THEN o.id END) AS weakened\n"
-                      "}\n"
-                      "WITH ups, reduce(acc = [], x IN orphaned + weakened |\n"
-                      "       CASE WHEN x IN acc OR x IN ups THEN acc ELSE acc + x END) AS "
-                      "neighbours\n" RECOMPUTE("neighbours") "RETURN size(ups) AS written, "
-                                                             "size(neighbours) AS recomputed";
+    "  UNWIND $sim_add AS e\n"
+    "  MATCH (a:Content {id: e[0]}) WHERE a.stub IS NULL\n"
+    "  MATCH (b:Content {id: e[1]}) WHERE b.stub IS NULL\n"
+    "  MERGE (a)-[s:SIMILAR_TO]->(b) SET s.score = e[2]\n"
+    "}\n"
+    "RETURN size($rows) AS written, size($sim_replace) AS replaced, "
+    "size($sim_add) AS added, size($sim_del) AS removed";
 
 /* ---------------- vocabulary and extraction ---------------- */
 
@@ -361,9 +265,76 @@ json_t *enrich_params(hsc_content_event *const *evs, const int *winner, size_t n
         json_object_set_new(r, "attr_w", json_real(attr_weight(e, w)));
         json_array_append_new(rows, r);
     }
-    return json_pack("{s:o, s:o, s:f, s:f, s:f, s:f, s:i, s:i}", "rows", rows, "deletes", deletes,
-                     "wg", w->genre, "wt", w->theme, "wm", w->mood, "min", w->min_score, "top",
-                     w->top_n, "fanout", w->fanout > 0 ? w->fanout : 2000);
+    return json_pack("{s:o, s:o, s:f, s:f, s:f, s:f, s:i, s:i, s:[], s:[], s:[]}", "rows", rows,
+                     "deletes", deletes, "wg", w->genre, "wt", w->theme, "wm", w->mood, "min",
+                     w->min_score, "top", w->top_n, "fanout", w->fanout > 0 ? w->fanout : 2000,
+                     "sim_del", "sim_add", "sim_replace");
+}
+
+/* ---------------- the similarity changes to write ---------------- */
+
+/* Moves the index's change set into the pending one (a later change of a pair wins). */
+static int take_pending(struct enrich_ctx *ctx)
+{
+    struct simindex_changes ch;
+    int rc = simindex_take(ctx->ix, &ch);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < ch.nreplace; i++)
+        json_object_set_new(ctx->pend_replace, ch.replace[i], json_true());
+    hsc_buf key = {0};
+    for (size_t i = 0; i < ch.nedges && !rc; i++) {
+        const struct simindex_edge *e = &ch.edges[i];
+        key.len = 0;
+        rc = hsc_buf_printf(&key, "%s%c%s", e->src, '\x1f', e->dst);
+        json_t *v = e->score < 0 ? json_pack("[s,s]", e->src, e->dst)
+                                 : json_pack("[s,s,f]", e->src, e->dst, e->score);
+        if (!rc && (!v || json_object_set_new(ctx->pend_edges, key.data, v)))
+            rc = HSC_ENOMEM;
+    }
+    hsc_buf_free(&key);
+    return rc;
+}
+
+/* Puts the changes of edges/replace into params as sim_del, sim_add and sim_replace. */
+static void sim_params(struct enrich_ctx *ctx, json_t *params, json_t *edges, json_t *replace)
+{
+    json_t *del = json_array(), *add = json_array(), *rep = json_array();
+    const char *k;
+    json_t *v;
+    json_object_foreach (edges, k, v)
+        json_array_append(json_array_size(v) == 2 ? del : add, v);
+    int top = ctx->w.top_n > 0 ? ctx->w.top_n : 1;
+    struct simindex_neighbour *nb = malloc((size_t)top * sizeof(*nb));
+    json_object_foreach (replace, k, v) {
+        size_t n = nb ? simindex_list(ctx->ix, k, nb, (size_t)top) : 0;
+        json_t *to = json_array();
+        for (size_t i = 0; i < n && i < (size_t)top; i++)
+            json_array_append_new(to, json_pack("[s,f]", nb[i].id, nb[i].score));
+        json_array_append_new(rep, json_pack("{s:s, s:o}", "id", k, "to", to));
+    }
+    free(nb);
+    json_object_set_new(params, "sim_del", del);
+    json_object_set_new(params, "sim_add", add);
+    json_object_set_new(params, "sim_replace", rep);
+}
+
+/* Puts changes that were not written back under the pending ones (which are newer). */
+static void restore_pending(struct enrich_ctx *ctx, json_t *edges, json_t *replace)
+{
+    json_object_update_missing(ctx->pend_edges, edges);
+    json_object_update_missing(ctx->pend_replace, replace);
+}
+
+/* Applies one event to the index; the owner's (own) writes also re-send edges to the title. */
+static int index_apply(struct enrich_ctx *ctx, const hsc_content_event *ev, int own)
+{
+    int rc = ev->op == HSC_OP_DELETE ? simindex_delete(ctx->ix, ev->id, ev->version)
+                                     : simindex_upsert(ctx->ix, ev->id, ev->version, &ev->genres,
+                                                       &ev->themes, &ev->moods);
+    if (rc >= 0 && own && ev->op != HSC_OP_DELETE)
+        rc = simindex_mark_written(ctx->ix, ev->id);
+    return rc < 0 ? rc : HSC_OK;
 }
 
 /* ---------------- stage operations ---------------- */
@@ -387,30 +358,49 @@ static void en_free(void *vctx, void *decoded)
     (void)vctx;
 }
 
-/* One process() call: constraints (once), the write, then the records. */
+/* One statement: a batch's (constraints once, the write, then the records) or a flush. */
 struct job {
     struct enrich_ctx *ctx;
-    hsc_stage_batch *b;
+    hsc_stage_batch *b; /* NULL for a flush of changes seen on the feed */
     hsc_stage_done_fn done;
     hsc_content_event **evs;
     int *winner;
     size_t n;
     char **constraints;
     size_t nconstraints, next_constraint;
+    json_t *edges, *replace; /* the changes this statement writes */
 };
+
+static void start_job(struct job *j);
 
 /* Any code but HSC_OK and HSC_EINVAL makes the stage keep the batch and retry it. */
 static void job_end(struct job *j, int code, const hsc_err *err)
 {
+    struct enrich_ctx *ctx = j->ctx;
     hsc_stage_batch *b = j->b;
     hsc_stage_done_fn done = j->done;
+    if (j->edges) {
+        if (code)
+            restore_pending(ctx, j->edges, j->replace);
+        json_decref(j->edges);
+        json_decref(j->replace);
+    }
     for (size_t i = 0; i < j->nconstraints; i++)
         free(j->constraints[i]);
     free(j->constraints);
     free(j->evs);
     free(j->winner);
     free(j);
-    done(b, code, err);
+    ctx->busy = 0;
+    if (b)
+        done(b, code, err);
+    else if (code)
+        ctx->flush_failures++;
+    if (!ctx->busy && ctx->waiting) {
+        struct job *w = ctx->waiting;
+        ctx->waiting = NULL;
+        start_job(w);
+    }
 }
 
 static void on_written(void *arg, const hsc_neo4j_result *res, const hsc_err *err)
@@ -421,6 +411,10 @@ static void on_written(void *arg, const hsc_neo4j_result *res, const hsc_err *er
         return;
     }
     int rc = HSC_OK;
+    json_t *row = json_array_get(res->rows, 0);
+    j->ctx->sim_replaced += (unsigned long long)json_integer_value(json_array_get(row, 1));
+    j->ctx->sim_added += (unsigned long long)json_integer_value(json_array_get(row, 2));
+    j->ctx->sim_removed += (unsigned long long)json_integer_value(json_array_get(row, 3));
     for (size_t i = 0; i < j->n && !rc; i++) {
         const hsc_content_event *ev = j->evs[i];
         if (j->winner[i] && ev->op == HSC_OP_DELETE)
@@ -445,9 +439,27 @@ static void on_written(void *arg, const hsc_neo4j_result *res, const hsc_err *er
 
 static void write_batch(struct job *j)
 {
+    struct enrich_ctx *ctx = j->ctx;
     hsc_err err = {0};
-    json_t *params = enrich_params(j->evs, j->winner, j->n, &j->ctx->w);
-    if (hsc_neo4j_run(j->ctx->neo4j, ENRICH_WRITE_CYPHER, params, on_written, j, &err))
+    int rc = HSC_OK;
+    for (size_t i = 0; i < j->n && !rc; i++)
+        if (j->winner[i])
+            rc = index_apply(ctx, j->evs[i], 1);
+    if (!rc)
+        rc = take_pending(ctx);
+    if (rc) {
+        hsc_err_set(&err, rc, "enrich: similarity index: out of memory");
+        job_end(j, rc, &err);
+        return;
+    }
+    json_t *params = enrich_params(j->evs, j->winner, j->n, &ctx->w);
+    /* This statement takes the pending changes; new ones gather for the next. */
+    j->edges = ctx->pend_edges;
+    j->replace = ctx->pend_replace;
+    ctx->pend_edges = json_object();
+    ctx->pend_replace = json_object();
+    sim_params(ctx, params, j->edges, j->replace);
+    if (hsc_neo4j_run(ctx->neo4j, ENRICH_WRITE_CYPHER, params, on_written, j, &err))
         job_end(j, err.code, &err);
 }
 
@@ -476,6 +488,22 @@ static void next_constraint(struct job *j)
         job_end(j, err.code, &err);
 }
 
+static void start_job(struct job *j)
+{
+    struct enrich_ctx *ctx = j->ctx;
+    ctx->busy = 1;
+    if (!ctx->constraints_done) {
+        hsc_err err = {0};
+        char dir[1100];
+        snprintf(dir, sizeof(dir), "%s/neo4j", ctx->schemas_dir);
+        if (hsc_neo4j_load_statements(dir, &j->constraints, &j->nconstraints, &err))
+            hsc_log_warn("graph constraints not applied", "error", err.msg, NULL);
+        next_constraint(j);
+        return;
+    }
+    write_batch(j);
+}
+
 static int en_process(void *vctx, hsc_stage_batch *b, hsc_stage_msg **msgs, size_t n,
                       hsc_stage_done_fn done)
 {
@@ -498,16 +526,11 @@ static int en_process(void *vctx, hsc_stage_batch *b, hsc_stage_msg **msgs, size
     for (size_t i = 0; i < n; i++)
         j->evs[i] = msgs[i]->decoded;
     hsc_content_pick_winners((const hsc_content_event *const *)j->evs, n, j->winner);
-    if (!ctx->constraints_done) {
-        hsc_err err = {0};
-        char dir[1100];
-        snprintf(dir, sizeof(dir), "%s/neo4j", ctx->schemas_dir);
-        if (hsc_neo4j_load_statements(dir, &j->constraints, &j->nconstraints, &err))
-            hsc_log_warn("graph constraints not applied", "error", err.msg, NULL);
-        next_constraint(j);
-        return HSC_OK;
-    }
-    write_batch(j);
+    /* One statement at a time, so this process's writes land in the order it made them. */
+    if (ctx->busy)
+        ctx->waiting = j;
+    else
+        start_job(j);
     return HSC_OK;
 }
 
@@ -517,12 +540,72 @@ const struct hsc_stage_ops enrich_ops = {
     .process = en_process,
 };
 
+/* Writes changes seen on the feed when no batch is coming to carry them. */
+static void on_flush(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct enrich_ctx *ctx = w->data;
+    (void)loop;
+    (void)revents;
+    if (ctx->busy)
+        return;
+    if (take_pending(ctx) ||
+        (!json_object_size(ctx->pend_edges) && !json_object_size(ctx->pend_replace)))
+        return;
+    struct job *j = calloc(1, sizeof(*j));
+    if (!j)
+        return;
+    j->ctx = ctx;
+    start_job(j);
+}
+
+/* A title seen on the feed (any partition): into the index, not written. */
+static void on_feed(void *arg, const rd_kafka_message_t *rkm)
+{
+    struct enrich_ctx *ctx = arg;
+    hsc_content_event *ev;
+    hsc_err err = {0};
+    if (hsc_content_from_message(rkm->payload, rkm->len, ctx->max_message_bytes,
+                                 "enrich.max_message_bytes", &ev, &err))
+        return; /* the stage sends it to the DLQ */
+    enrich_extract(&ctx->vocab, ev);
+    if (index_apply(ctx, ev, 0))
+        hsc_log_error("similarity index: out of memory", "id", ev->id, NULL);
+    hsc_content_free(ev);
+}
+
+int enrich_index_start(struct enrich_ctx *ctx, const hsc_config *cfg, hsc_err *err)
+{
+    ctx->feed = enrich_feed_new(ctx->loop, cfg, ctx->input_topic, on_feed, ctx, err);
+    if (!ctx->feed)
+        return err->code;
+    int64_t t0 = hsc_mono_us();
+    size_t rows = 0;
+    int rc = enrich_pgload(hsc_config_str(cfg, "pg.url"), &ctx->vocab, ctx->ix, &rows, err);
+    if (rc)
+        return rc;
+    struct simindex_stats st;
+    simindex_get_stats(ctx->ix, &st);
+    char n[24], secs[24], bpt[24];
+    snprintf(n, sizeof(n), "%zu", st.titles);
+    snprintf(secs, sizeof(secs), "%.1f", (double)(hsc_mono_us() - t0) / 1e6);
+    snprintf(bpt, sizeof(bpt), "%zu", st.titles ? st.bytes / st.titles : 0);
+    hsc_log_info("similarity index loaded from postgresql", "titles", n, "seconds", secs,
+                 "bytes_per_title", bpt, NULL);
+    if ((rc = enrich_feed_start(ctx->feed, err)))
+        return rc;
+    ev_timer_init(&ctx->flush, on_flush, 0.2, 0.2);
+    ctx->flush.data = ctx;
+    ev_timer_start(ctx->loop, &ctx->flush);
+    return HSC_OK;
+}
+
 /* ---------------- setup ---------------- */
 
 int enrich_ctx_init(struct enrich_ctx *ctx, struct ev_loop *loop, const hsc_config *cfg,
                     hsc_err *err)
 {
     memset(ctx, 0, sizeof(*ctx));
+    ctx->loop = loop;
     snprintf(ctx->input_topic, sizeof(ctx->input_topic), "%s",
              hsc_config_topic(cfg, "topics.content_ingested"));
     snprintf(ctx->enriched_topic, sizeof(ctx->enriched_topic), "%s",
@@ -546,9 +629,17 @@ int enrich_ctx_init(struct enrich_ctx *ctx, struct ev_loop *loop, const hsc_conf
     }
     if (enrich_vocab_load(vp, &ctx->vocab, err))
         return err->code;
+    struct simindex_weights sw = {.genre = ctx->w.genre,
+                                  .theme = ctx->w.theme,
+                                  .mood = ctx->w.mood,
+                                  .min_score = ctx->w.min_score,
+                                  .top_n = ctx->w.top_n,
+                                  .fanout = ctx->w.fanout};
+    ctx->pend_edges = json_object();
+    ctx->pend_replace = json_object();
     struct hsc_neo4j_settings ns;
     hsc_neo4j_settings_load(cfg, &ns);
-    if (!(ctx->http = hsc_http_new(loop, err)) ||
+    if (!(ctx->ix = simindex_new(&sw, err)) || !(ctx->http = hsc_http_new(loop, err)) ||
         !(ctx->neo4j = hsc_neo4j_new(loop, ctx->http, &ns, err))) {
         enrich_ctx_destroy(ctx);
         return err->code;
@@ -558,9 +649,18 @@ int enrich_ctx_init(struct enrich_ctx *ctx, struct ev_loop *loop, const hsc_conf
 
 void enrich_ctx_destroy(struct enrich_ctx *ctx)
 {
+    if (ctx->loop)
+        ev_timer_stop(ctx->loop, &ctx->flush);
+    enrich_feed_free(ctx->feed);
     hsc_http_free(ctx->http); /* cancels the statement in flight */
     hsc_neo4j_free(ctx->neo4j);
     enrich_vocab_free(&ctx->vocab);
+    simindex_free(ctx->ix);
+    json_decref(ctx->pend_edges);
+    json_decref(ctx->pend_replace);
+    ctx->feed = NULL;
+    ctx->ix = NULL;
+    ctx->pend_edges = ctx->pend_replace = NULL;
     ctx->http = NULL;
     ctx->neo4j = NULL;
 }

@@ -15,7 +15,10 @@
 #include "hsc/message.h"
 #include "http.h"
 #include "neo4j.h"
+#include "simindex.h"
 #include "stage.h"
+
+struct enrich_feed;
 
 /* One vocabulary entry: a theme or mood and the words that reveal it. */
 struct enrich_term {
@@ -49,6 +52,15 @@ struct enrich_ctx {
     size_t max_message_bytes;
     int constraints_done;
     unsigned long long written, deleted, derived_tags;
+    struct ev_loop *loop;
+    simindex *ix;             /* the whole catalogue's tags and SIMILAR_TO lists */
+    struct enrich_feed *feed; /* every partition's titles, for the index */
+    json_t *pend_edges;       /* "src\x1fdst" -> [src, dst(, score)]: not written yet */
+    json_t *pend_replace;     /* id -> true: lists to write whole */
+    int busy;                 /* a statement is in flight */
+    void *waiting;            /* a batch waiting for it */
+    ev_timer flush;           /* writes what the feed changed between batches */
+    unsigned long long sim_added, sim_removed, sim_replaced, flush_failures;
 };
 
 /* Loads a vocabulary file; an error names the line. */
@@ -71,12 +83,23 @@ double enrich_similarity(const hsc_content_event *a, const hsc_content_event *b,
 json_t *enrich_params(hsc_content_event *const *evs, const int *winner, size_t n,
                       const struct enrich_weights *w);
 
-/* The one statement (one transaction) that writes a batch into the graph. */
+/*
+ * The one statement (one transaction) that writes a batch into the graph:
+ * its parameters are enrich_params' plus the similarity changes (sim_del,
+ * sim_add, sim_replace; enrich_params gives them empty).
+ */
 extern const char ENRICH_WRITE_CYPHER[];
 
 /* Fills ctx from cfg (clients on loop; nothing connects yet). */
 int enrich_ctx_init(struct enrich_ctx *ctx, struct ev_loop *loop, const hsc_config *cfg,
                     hsc_err *err);
+
+/*
+ * Reads the ingested topic's ends, loads the catalogue from PostgreSQL
+ * (pg.url) into the similarity index, then starts the feed from those ends
+ * and the flush timer. Blocking; call before the stage starts.
+ */
+int enrich_index_start(struct enrich_ctx *ctx, const hsc_config *cfg, hsc_err *err);
 
 /* Cancels what is in flight and frees everything. */
 void enrich_ctx_destroy(struct enrich_ctx *ctx);

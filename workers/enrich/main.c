@@ -9,9 +9,10 @@
 
 static const char USAGE[] =
     "Usage: hsc-enrich [options]\n"
-    "Consumes enriched content records (or ingested ones: embed_index.input), writes their\n"
-    "embeddings to Milvus in batches, bumps the catalogue epoch in Redis and reports each\n"
-    "title on the indexed topic. Stops gracefully on SIGINT/SIGTERM.\n\n";
+    "Consumes ingested content records, writes titles, their tags and their SIMILAR_TO\n"
+    "top-N (computed from an in-memory index of the whole catalogue, loaded from\n"
+    "PostgreSQL at start) to Neo4j in batches, and forwards each record on the enriched\n"
+    "topic. Stops gracefully on SIGINT/SIGTERM.\n\n";
 
 int main(int argc, char **argv)
 {
@@ -24,6 +25,12 @@ int main(int argc, char **argv)
     struct enrich_ctx ctx;
     if (enrich_ctx_init(&ctx, loop, cfg, &err)) {
         hsc_log_error("cannot start", "error", err.msg, NULL);
+        hsc_config_free(cfg);
+        return 2;
+    }
+    if (enrich_index_start(&ctx, cfg, &err)) {
+        hsc_log_error("cannot start: the similarity index", "error", err.msg, NULL);
+        enrich_ctx_destroy(&ctx);
         hsc_config_free(cfg);
         return 2;
     }
@@ -50,11 +57,15 @@ int main(int argc, char **argv)
         return 2;
     }
     rc = hsc_stage_run(loop, st);
-    char up[24], del[24], tags[24];
+    char up[24], del[24], tags[24], add[24], rem[24], rep[24];
     snprintf(up, sizeof(up), "%llu", ctx.written);
     snprintf(del, sizeof(del), "%llu", ctx.deleted);
     snprintf(tags, sizeof(tags), "%llu", ctx.derived_tags);
-    hsc_log_info("enrich stopped", "written", up, "deleted", del, "derived_tags", tags, NULL);
+    snprintf(add, sizeof(add), "%llu", ctx.sim_added);
+    snprintf(rem, sizeof(rem), "%llu", ctx.sim_removed);
+    snprintf(rep, sizeof(rep), "%llu", ctx.sim_replaced);
+    hsc_log_info("enrich stopped", "written", up, "deleted", del, "derived_tags", tags,
+                 "similar_added", add, "similar_removed", rem, "similar_replaced", rep, NULL);
     enrich_ctx_destroy(&ctx); /* cancels a write cut off by a shutdown timeout */
     hsc_stage_free(st);
     hsc_config_free(cfg);

@@ -1,0 +1,359 @@
+/*
+ * bench_pipeline: N new titles published onto a catalogue of C titles,
+ * through the real stack (hsc-ingest -> PostgreSQL, hsc-enrich -> Neo4j,
+ * hsc-embed-index -> Milvus), on private topics, database and collection
+ * (the harness's); Neo4j is shared and wiped first, as the integration
+ * tests do.
+ *
+ *   1. The catalogue: `hsc sample content --count C+N`, the first C lines
+ *      published and waited for in every store (its own titles/s printed).
+ *   2. The N new titles published; each title's arrival in each store is the
+ *      timestamp of the record its stage forwards after the write
+ *      (hsc.content.ingested after PostgreSQL, .enriched after Neo4j,
+ *      .indexed after Milvus), against its record's timestamp on
+ *      hsc.content.events (the publish). Prints per store: when all N had
+ *      arrived, titles/s, and arrival-latency p50/p95/p99/max; titles/s end
+ *      to end; CPU-seconds per title of each worker and each server process
+ *      (/proc: utime+stime over phase 2); peak RSS (VmHWM) of each worker.
+ *
+ * With --stages enrich, only hsc-enrich runs: both phases are published
+ * straight onto hsc.content.ingested (hsc-enrich alone into a graph of C).
+ * No raw Milvus upsert is measured here yet (see docs/performance.md).
+ *
+ *   bench_pipeline [--catalogue C (100000)] [--titles N (100000)] [--dim D (384)]
+ *                  [--stages all|enrich] [--enrich-batch B (2000)] [--wait S (1800)]
+ * Needs the variables of .local/stack.env; hold the stack lock.
+ */
+#include <ctype.h>
+#include <dirent.h>
+#include <librdkafka/rdkafka.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "it_common.h"
+
+static long C = 100000, N = 100000;
+
+/* Per new title: publish time and arrival in each store (ms, 0 = not yet). */
+enum { PUB, PG, NEO, MIL, NSTAGE };
+static long long (*at)[NSTAGE];
+
+static long new_index(const char *key, size_t len)
+{
+    if (len != 7 || key[0] != 't')
+        return -1;
+    long v = 0;
+    for (size_t i = 1; i < 7; i++) {
+        if (!isdigit((unsigned char)key[i]))
+            return -1;
+        v = v * 10 + (key[i] - '0');
+    }
+    v -= C + 1;
+    return v >= 0 && v < N ? v : -1;
+}
+
+/* Reads topic from the start until every new title was seen on it (or the deadline). */
+static long read_topic(const char *topic, int stage, long long deadline)
+{
+    char errstr[256];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", getenv("HSC_KAFKA_BROKERS"), errstr,
+                      sizeof(errstr));
+    rd_kafka_conf_set(conf, "group.id", "bench-pipeline-reader", errstr, sizeof(errstr));
+    rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, sizeof(errstr));
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+    rd_kafka_poll_set_consumer(rk);
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    const struct rd_kafka_metadata *md;
+    long seen = 0;
+    if (rd_kafka_metadata(rk, 0, rkt, &md, 10000) == 0 && md->topic_cnt) {
+        rd_kafka_topic_partition_list_t *parts =
+            rd_kafka_topic_partition_list_new(md->topics[0].partition_cnt);
+        for (int p = 0; p < md->topics[0].partition_cnt; p++)
+            rd_kafka_topic_partition_list_add(parts, topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+        rd_kafka_assign(rk, parts);
+        rd_kafka_topic_partition_list_destroy(parts);
+        rd_kafka_metadata_destroy(md);
+        for (long i = 0; i < N; i++)
+            seen += at[i][stage] != 0;
+        while (seen < N && it_ms() < deadline) {
+            rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
+            if (!m)
+                continue;
+            long i = m->err ? -1 : new_index(m->key, m->key_len);
+            if (i >= 0 && !at[i][stage]) {
+                at[i][stage] = rd_kafka_message_timestamp(m, NULL);
+                seen++;
+            }
+            rd_kafka_message_destroy(m);
+        }
+    }
+    rd_kafka_topic_destroy(rkt);
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+    return seen;
+}
+
+static int cmp_ll(const void *a, const void *b)
+{
+    long long x = *(const long long *)a, y = *(const long long *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void report_stage(const char *name, int stage, long long t0)
+{
+    long long *lat = malloc((size_t)N * sizeof(long long)), last = 0;
+    long n = 0;
+    for (long i = 0; i < N; i++) {
+        if (!at[i][stage] || !at[i][PUB])
+            continue;
+        lat[n++] = at[i][stage] - at[i][PUB];
+        if (at[i][stage] > last)
+            last = at[i][stage];
+    }
+    if (!n) {
+        printf("  %-10s none arrived\n", name);
+        free(lat);
+        return;
+    }
+    qsort(lat, (size_t)n, sizeof(long long), cmp_ll);
+    double all = (double)(last - t0) / 1000.0;
+    printf("  %-10s %7ld/%ld arrived, all by %7.1f s (%6.0f titles/s); latency ms p50 %lld "
+           "p95 %lld p99 %lld max %lld\n",
+           name, n, N, all, (double)n / all, lat[n / 2], lat[(size_t)(n * 95 / 100)],
+           lat[(size_t)(n * 99 / 100)], lat[n - 1]);
+    free(lat);
+}
+
+/* utime+stime of pid in seconds; -1 if gone. */
+static double cpu_of(pid_t pid)
+{
+    char path[64], buf[2048];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    char *p = strrchr(buf, ')');
+    unsigned long long ut = 0, st = 0;
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+        return -1;
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+static long hwm_kb(pid_t pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    long kb = -1;
+    while (f && fgets(line, sizeof(line), f))
+        if (!strncmp(line, "VmHWM:", 6))
+            kb = atol(line + 6);
+    if (f)
+        fclose(f);
+    return kb;
+}
+
+/* The servers, by what their command line holds. */
+static const struct {
+    const char *name, *needle;
+} SERVERS[] = {{"neo4j", "org.neo4j"},
+               {"milvus", "milvus run"},
+               {"postgres", "postgres"},
+               {"kafka", "kafka.Kafka"}};
+#define NSERVERS (sizeof(SERVERS) / sizeof(SERVERS[0]))
+
+/* CPU seconds of every process whose command line holds each server's needle. */
+static void servers_cpu(double out[NSERVERS])
+{
+    for (size_t s = 0; s < NSERVERS; s++)
+        out[s] = 0;
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        if (!isdigit((unsigned char)e->d_name[0]))
+            continue;
+        char path[300], cmd[4096];
+        snprintf(path, sizeof(path), "/proc/%s/cmdline", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        size_t n = fread(cmd, 1, sizeof(cmd) - 1, f);
+        fclose(f);
+        for (size_t i = 0; i < n; i++)
+            if (!cmd[i])
+                cmd[i] = ' ';
+        cmd[n] = 0;
+        for (size_t s = 0; s < NSERVERS; s++) {
+            if (strstr(cmd, SERVERS[s].needle) && !strstr(cmd, "bench_pipeline")) {
+                double c = cpu_of((pid_t)atoi(e->d_name));
+                out[s] += c > 0 ? c : 0;
+                break;
+            }
+        }
+    }
+    if (d)
+        closedir(d);
+}
+
+static int publish(struct it *t, const char *path, int onto_ingested)
+{
+    char *out;
+    const char *args[] = {"publish", "--topic", "content", "--quiet", path, NULL};
+    /* The content topic named as the ingested one: hsc-enrich's input, hsc-ingest skipped. */
+    if (onto_ingested)
+        setenv("HSC_TOPICS_CONTENT_EVENTS", "hsc.content.ingested", 1);
+    int rc = it_run(t, "hsc", args, &out);
+    unsetenv("HSC_TOPICS_CONTENT_EVENTS");
+    if (rc)
+        fprintf(stderr, "hsc publish: %s\n", out);
+    free(out);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    int dim = 384, enrich_only = 0, eb = 2000, wait_s = 1800;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--catalogue") && i + 1 < argc)
+            C = atol(argv[++i]);
+        else if (!strcmp(argv[i], "--titles") && i + 1 < argc)
+            N = atol(argv[++i]);
+        else if (!strcmp(argv[i], "--dim") && i + 1 < argc)
+            dim = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--enrich-batch") && i + 1 < argc)
+            eb = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--wait") && i + 1 < argc)
+            wait_s = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--stages") && i + 1 < argc)
+            enrich_only = !strcmp(argv[++i], "enrich");
+        else {
+            fprintf(stderr, "usage: bench_pipeline [--catalogue C] [--titles N] [--dim D] "
+                            "[--stages all|enrich] [--enrich-batch B] [--wait S]\n");
+            return 2;
+        }
+    }
+    if (N <= 0 || C < 0 || C + N > 999999) {
+        fprintf(stderr, "bench_pipeline: C + N must be 1..999999 (ids t000001..)\n");
+        return 2;
+    }
+    at = calloc((size_t)N, sizeof(*at));
+    struct it t;
+    it_setup(&t);
+    it_neo4j_reset();
+    char count[24], dims[16], ebs[64], mdim[64];
+    snprintf(count, sizeof(count), "%ld", C + N);
+    snprintf(dims, sizeof(dims), "%d", enrich_only ? 4 : dim);
+    snprintf(ebs, sizeof(ebs), "enrich.batch_max=%d", eb);
+    snprintf(mdim, sizeof(mdim), "milvus.dimension=%d", dim);
+    long long g0 = it_ms();
+    char *all = it_sample_dim(&t, "content", count, count, dims), *cat = NULL, *fresh = NULL;
+    it_split_lines(all, (int)C, &cat, &fresh);
+    printf("bench_pipeline: catalogue %ld, new %ld, dim %d, stages %s, enrich.batch_max %d "
+           "(sample written in %.1f s)\n",
+           C, N, dim, enrich_only ? "enrich" : "all", eb, (double)(it_ms() - g0) / 1000.0);
+
+    const char *ia[] = {"--set", "ingest.group=bench-pl-ingest", NULL};
+    const char *ea[] = {"--set", "enrich.group=bench-pl-enrich", "--set", ebs, NULL};
+    const char *xa[] = {"--set", "embed_index.group=bench-pl-ei",      "--set", mdim,
+                        "--set", "embed_index.input=content_enriched", NULL};
+    pid_t ingest = enrich_only ? 0 : it_spawn(&t, "hsc-ingest", ia);
+    pid_t enrich = it_spawn(&t, "hsc-enrich", ea);
+    pid_t indexer = enrich_only ? 0 : it_spawn(&t, "hsc-embed-index", xa);
+    const char *last_group = enrich_only ? "bench-pl-enrich" : "bench-pl-ei";
+    const char *last_topic = it_topic(&t, enrich_only ? "content_ingested" : "content_enriched");
+    int failed = 0;
+
+    if (C > 0) {
+        long long c0 = it_ms();
+        if (publish(&t, cat, enrich_only) ||
+            it_wait_caught_up(&t, last_group, last_topic, wait_s * 1000)) {
+            fprintf(stderr, "the catalogue did not arrive within %d s\n", wait_s);
+            failed = 1;
+        }
+        double s = (double)(it_ms() - c0) / 1000.0;
+        printf("catalogue: %ld titles in every store in %.1f s (%.0f titles/s onto an empty "
+               "graph)\n",
+               C, s, (double)C / s);
+    }
+
+    pid_t workers[] = {ingest, enrich, indexer};
+    const char *wname[] = {"hsc-ingest", "hsc-enrich", "hsc-embed-index"};
+    double wcpu0[3], scpu0[NSERVERS], scpu1[NSERVERS];
+    for (int i = 0; i < 3; i++)
+        wcpu0[i] = workers[i] ? cpu_of(workers[i]) : 0;
+    servers_cpu(scpu0);
+    long long t0 = it_ms();
+    if (!failed && publish(&t, fresh, enrich_only))
+        failed = 1;
+    long long deadline = t0 + (long long)wait_s * 1000;
+    long done = 0;
+    if (!failed) {
+        done = read_topic(it_topic(&t, enrich_only ? "content_enriched" : "content_indexed"),
+                          enrich_only ? NEO : MIL, deadline);
+        if (!enrich_only)
+            read_topic(it_topic(&t, "content_enriched"), NEO, deadline);
+    }
+    double phase = (double)(it_ms() - t0) / 1000.0;
+    servers_cpu(scpu1);
+    double wcpu1[3];
+    long hwm[3];
+    for (int i = 0; i < 3; i++) {
+        wcpu1[i] = workers[i] ? cpu_of(workers[i]) : 0;
+        hwm[i] = workers[i] ? hwm_kb(workers[i]) : 0;
+    }
+    if (!failed && !enrich_only) {
+        read_topic(it_topic(&t, "content_events"), PUB, deadline + 60000);
+        read_topic(it_topic(&t, "content_ingested"), PG, deadline + 60000);
+    } else if (!failed) {
+        /* Published straight onto the ingested topic: that record is the publish. */
+        read_topic(it_topic(&t, "content_ingested"), PUB, deadline + 60000);
+    }
+    long long first = 0;
+    for (long i = 0; i < N; i++)
+        if (at[i][PUB] && (!first || at[i][PUB] < first))
+            first = at[i][PUB];
+    printf("new titles: %ld of %ld through in %.1f s (from the first publish)\n", done, N, phase);
+    if (!enrich_only)
+        report_stage("postgresql", PG, first);
+    report_stage("neo4j", NEO, first);
+    if (!enrich_only)
+        report_stage("milvus", MIL, first);
+    if (done == N) {
+        long long last = 0;
+        for (long i = 0; i < N; i++)
+            last = at[i][enrich_only ? NEO : MIL] > last ? at[i][enrich_only ? NEO : MIL] : last;
+        printf("end to end: %.0f titles/s (%ld titles onto %ld)\n",
+               (double)N / ((double)(last - first) / 1000.0), N, C);
+    } else {
+        printf("end to end: did not finish (%ld of %ld)\n", done, N);
+        failed = 1;
+    }
+    printf("CPU-seconds per title (phase 2) and peak RSS:\n");
+    for (int i = 0; i < 3; i++)
+        if (workers[i])
+            printf("  %-16s %.6f s/title, peak RSS %.1f MB\n", wname[i],
+                   (wcpu1[i] - wcpu0[i]) / (double)N, (double)hwm[i] / 1024.0);
+    for (size_t s = 0; s < NSERVERS; s++)
+        printf("  %-16s %.6f s/title (server)\n", SERVERS[s].name,
+               (scpu1[s] - scpu0[s]) / (double)N);
+
+    for (int i = 0; i < 3; i++)
+        if (workers[i])
+            it_stop(workers[i], SIGTERM, 60000);
+    remove(all);
+    remove(cat);
+    remove(fresh);
+    free(all);
+    free(cat);
+    free(fresh);
+    free(at);
+    it_teardown(&t);
+    return failed;
+}
