@@ -117,6 +117,8 @@ static const struct key_def KEYS[] = {
     {"query.weight_graph", T_DOUBLE, "0.6", 0, 100, NULL},
     {"query.weight_policy", T_DOUBLE, "0.4", 0, 100, NULL},
     {"query.history_seeds", T_INT, "5", 0, 100, NULL},
+    {"query.history_weight", T_DOUBLE, "0.6", 0, 1, NULL},
+    {"query.preference_half_life_days", T_DOUBLE, "30", 1, 36500, NULL},
     {"query.cache_ttl_personal_s", T_INT, "300", 1, 604800, NULL},
     {"query.cache_ttl_s", T_INT, "3600", 1, 604800, NULL},
     {"query.down_cooldown_ms", T_INT, "1000", 0, 600000, NULL},

@@ -1,7 +1,13 @@
 /*
  * Graph queries for search. The candidate query bounds its fan-out (8 tags
  * per seed, 25 titles per tag) so a popular genre cannot make it scan the
- * catalogue; SIMILAR_TO already holds each title's best matches.
+ * catalogue; SIMILAR_TO already holds each title's best matches. A
+ * candidate's score is the sum over every path from every seed of the
+ * path's strength times the seed's weight: SIMILAR_TO's weighted Jaccard,
+ * 1 for an editorial RELATED_TO, and for a shared tag 0.3 / ln(2 + the
+ * tag's degree), so a rare theme says more than "drama". Nothing caps it:
+ * two paths count more than one, and the ranker compares sums. `intent` is
+ * the part from the request's own seeds, which rank first (common/rank.h).
  */
 #include "graph.h"
 
@@ -10,8 +16,9 @@
 #include <string.h>
 
 const char HSC_GRAPH_CANDIDATES_CYPHER[] =
-    "UNWIND $seeds AS sid\n"
-    "MATCH (s:Content {id: sid})\n"
+    "UNWIND range(0, size($seeds) - 1) AS i\n"
+    "MATCH (s:Content {id: $seeds[i]})\n"
+    "WITH s, $weights[i] AS sw, i < $nexplicit AS mine\n"
     "CALL {\n"
     "  WITH s MATCH (s)-[r:SIMILAR_TO]-(c:Content)\n"
     "  RETURN c, r.score AS score, 'similar' AS via, null AS through\n"
@@ -21,11 +28,12 @@ const char HSC_GRAPH_CANDIDATES_CYPHER[] =
     "  UNION\n"
     "  WITH s MATCH (s)-[:BELONGS_TO|HAS_THEME]->(a)\n"
     "  WITH s, a LIMIT 8\n"
+    "  WITH s, a, COUNT { (a)<-[:BELONGS_TO|HAS_THEME]-() } AS deg\n"
     "  CALL { WITH s, a MATCH (a)<-[:BELONGS_TO|HAS_THEME]-(c:Content) WHERE c <> s\n"
     "         RETURN c LIMIT 25 }\n"
-    "  RETURN c, 0.1 AS score, 'shared' AS via, a.name AS through\n"
+    "  RETURN c, 0.3 / log(2.0 + deg) AS score, 'shared' AS via, a.name AS through\n"
     "}\n"
-    "WITH s, c, score, via, through WHERE c.stub IS NULL AND NOT c.id IN $seeds\n"
+    "WITH s, sw, mine, c, score, via, through WHERE c.stub IS NULL AND NOT c.id IN $seeds\n"
     "  AND NOT c.id IN $exclude_ids\n"
     "  AND ($max_maturity IS NULL OR c.maturity <= $max_maturity)\n"
     "  AND (size($languages) = 0 OR c.language IN $languages)\n"
@@ -34,10 +42,10 @@ const char HSC_GRAPH_CANDIDATES_CYPHER[] =
     "  AND (size($genres) = 0 OR EXISTS { MATCH (c)-[:BELONGS_TO]->(g:Genre)\n"
     "                                    WHERE g.name IN $genres })\n"
     "  AND NOT EXISTS { MATCH (c)-[:BELONGS_TO]->(x:Genre) WHERE x.name IN $excluded_genres }\n"
-    "WITH c, sum(score) AS gscore,\n"
+    "WITH c, sum(sw * score) AS gscore, sum(CASE WHEN mine THEN score ELSE 0.0 END) AS iscore,\n"
     "     collect({seed: s.id, via: via, score: score, through: through}) AS paths\n"
-    "RETURN c.id AS id, gscore AS score, paths[..3] AS why\n"
-    "ORDER BY score DESC, id\n"
+    "RETURN c.id AS id, gscore AS score, paths[..3] AS why, iscore AS intent\n"
+    "ORDER BY intent DESC, score DESC, id\n"
     "LIMIT $limit";
 
 const char HSC_GRAPH_ENRICH_CYPHER[] =
@@ -99,6 +107,7 @@ int hsc_graph_parse_candidates(const hsc_neo4j_result *r, hsc_graph_candidate **
         }
         c[i].score = json_number_value(json_array_get(row, 1));
         c[i].why = json_dumps(json_array_get(row, 2), JSON_COMPACT | JSON_ENCODE_ANY);
+        c[i].intent = json_number_value(json_array_get(row, 3)); /* 0 when absent */
     }
     *out = c;
     *n = cnt;
@@ -207,9 +216,15 @@ int hsc_graph_candidates(hsc_neo4j *n, const char *const *seeds, size_t nseeds, 
         return hsc_err_set(err, HSC_ENOMEM, "out of memory");
     q->ccb = cb;
     q->arg = arg;
+    json_t *w = json_array();
+    /* without seeds of its own the request has only history: every seed weighs the same */
+    double hw = f->nexplicit ? f->history_weight : 1.0;
+    for (size_t i = 0; i < nseeds; i++)
+        json_array_append_new(w, json_real(i < f->nexplicit ? 1.0 : hw));
     json_t *p = json_pack(
-        "{s:o, s:i, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "seeds", str_array(seeds, nseeds), "limit",
-        limit, "exclude_ids", list_array(f->exclude_ids, 0), "genres", list_array(f->genres, 1),
+        "{s:o, s:o, s:i, s:i, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "seeds",
+        str_array(seeds, nseeds), "weights", w, "nexplicit", (int)f->nexplicit, "limit", limit,
+        "exclude_ids", list_array(f->exclude_ids, 0), "genres", list_array(f->genres, 1),
         "excluded_genres", list_array(f->excluded_genres, 1), "languages",
         list_array(f->languages, 1), "max_maturity", opt_int(f->max_maturity >= 0, f->max_maturity),
         "year_min", opt_int(f->year_min > 0, f->year_min), "year_max",

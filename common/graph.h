@@ -16,8 +16,10 @@
 /* One graph candidate. */
 typedef struct hsc_graph_candidate {
     char id[HSC_MAX_ID_LEN + 1];
-    double score; /* sum over the paths: SIMILAR_TO score, 1 per RELATED_TO, 0.1 per shared tag */
-    char *why;    /* JSON array of up to 3 {seed, via, score, through} */
+    double score;  /* Σ seed weight × path strength: SIMILAR_TO score, 1 per RELATED_TO,
+                      0.3 / ln(2 + tag degree) per shared tag; not capped */
+    char *why;     /* JSON array of up to 3 {seed, via, score, through} */
+    double intent; /* the part of score from the request's own seeds (weight 1) */
 } hsc_graph_candidate;
 
 /* What the graph knows of one candidate. */
@@ -43,9 +45,13 @@ typedef struct hsc_graph_filter {
     const hsc_strlist *languages;       /* any of these (NULL/empty: any) */
     int year_min, year_max;             /* 0: unbounded */
     int max_maturity;                   /* -1: unbounded; unrated titles never pass a ceiling */
+    size_t nexplicit;                   /* seeds[0..nexplicit) are the request's own: weight 1 */
+    double history_weight;              /* the weight of the other seeds (the user's history) when
+                                           nexplicit > 0; without explicit seeds every seed weighs 1 */
 } hsc_graph_filter;
 
-/* Finds up to limit candidates for the seed titles (seeds excluded); f may be NULL. */
+/* Finds up to limit candidates for the seed titles (seeds excluded), those the request's own
+   seeds reach first; f may be NULL. */
 int hsc_graph_candidates(hsc_neo4j *n, const char *const *seeds, size_t nseeds, int limit,
                          const hsc_graph_filter *f, hsc_graph_candidates_fn cb, void *arg,
                          hsc_err *err);

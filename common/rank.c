@@ -1,9 +1,12 @@
 /*
  * Fusion and policy. Scores from Milvus (cosine) and Neo4j (path sums) live
- * on unrelated scales, so each is min-max normalised over what its source
- * returned before weighting; a title one source did not return scores 0
- * there, which is what makes agreement between sources count. RRF ignores
- * the scales altogether and uses ranks only, for teams that prefer it.
+ * on unrelated scales, so each is normalised over what its source returned
+ * before weighting (cosines min-max, path sums by the largest); a title one
+ * source did not return scores 0 there, which is what makes agreement
+ * between sources count. RRF ignores the scales altogether and uses ranks
+ * only, for teams that prefer it. A request's intent (its embedding and seed
+ * titles) comes first: the user's history re-ranks and fills, scaled by
+ * history_weight, and the seeds themselves are never returned.
  */
 #include "rank.h"
 
@@ -124,48 +127,60 @@ double hsc_rank_policy_score(const hsc_policy *p, const hsc_title_attrs *a)
 {
     if (!p || !p->nprefs)
         return 0;
-    double sum = 0;
+    double sum = 0, top = 0;
     for (size_t i = 0; i < p->nprefs; i++) {
+        double w = fabs(p->prefs[i].weight);
+        top = w > top ? w : top;
         const hsc_strlist *l = p->prefs[i].theme ? &a->themes : &a->genres;
         if (list_has(l, p->prefs[i].name))
             sum += p->prefs[i].weight;
     }
-    return tanh(sum / 3.0);
+    return top > 0 ? tanh(sum / (2.0 * top)) : 0;
 }
 
-static void minmax(hsc_candidate *c, size_t n, int graph)
+/* Vector: min-max over what Milvus returned (cosines of one page are close together). */
+static void norm_vector(hsc_candidate *c, size_t n)
 {
     double lo = INFINITY, hi = -INFINITY;
     for (size_t i = 0; i < n; i++) {
-        if (!(graph ? c[i].in_graph : c[i].in_vector))
+        if (!c[i].in_vector)
             continue;
-        double v = graph ? c[i].graph_raw : c[i].vector_raw;
-        lo = v < lo ? v : lo;
-        hi = v > hi ? v : hi;
+        lo = c[i].vector_raw < lo ? c[i].vector_raw : lo;
+        hi = c[i].vector_raw > hi ? c[i].vector_raw : hi;
     }
-    for (size_t i = 0; i < n; i++) {
-        double *out = graph ? &c[i].graph_score : &c[i].vector_score;
-        if (!(graph ? c[i].in_graph : c[i].in_vector)) {
-            *out = 0;
-            continue;
-        }
-        double v = graph ? c[i].graph_raw : c[i].vector_raw;
-        *out = hi > lo ? (v - lo) / (hi - lo) : 1.0;
-    }
+    for (size_t i = 0; i < n; i++)
+        c[i].vector_score = !c[i].in_vector ? 0
+                            : hi > lo       ? (c[i].vector_raw - lo) / (hi - lo)
+                                            : 1.0;
+}
+
+/* Graph: divided by the strongest, so two paths count twice one and the weakest is not 0. */
+static void norm_graph(hsc_candidate *c, size_t n, double scale)
+{
+    double hi = 0;
+    for (size_t i = 0; i < n; i++)
+        if (c[i].in_graph && c[i].graph_raw > hi)
+            hi = c[i].graph_raw;
+    for (size_t i = 0; i < n; i++)
+        c[i].graph_score = c[i].in_graph && hi > 0 ? scale * c[i].graph_raw / hi : 0;
 }
 
 static int by_score(const void *a, const void *b)
 {
     const hsc_candidate *x = a, *y = b;
+    if (x->fill != y->fill)
+        return x->fill ? 1 : -1;
     if (x->score != y->score)
         return x->score < y->score ? 1 : -1;
     return strcmp(x->id, y->id);
 }
 
-void hsc_rank_fuse(hsc_candidate *c, size_t n, const hsc_fusion *f)
+static void fuse(hsc_candidate *c, size_t n, const hsc_fusion *f, double graph_scale,
+                 double policy_scale)
 {
-    minmax(c, n, 0);
-    minmax(c, n, 1);
+    norm_vector(c, n);
+    norm_graph(c, n, graph_scale);
+    double wg = f->w_graph * graph_scale, wp = f->w_policy * policy_scale;
     for (size_t i = 0; i < n; i++) {
         if (f->rrf) {
             double k = f->rrf_k;
@@ -173,14 +188,57 @@ void hsc_rank_fuse(hsc_candidate *c, size_t n, const hsc_fusion *f)
             if (c[i].vector_rank)
                 s += f->w_vector / (k + c[i].vector_rank);
             if (c[i].graph_rank)
-                s += f->w_graph / (k + c[i].graph_rank);
+                s += wg / (k + c[i].graph_rank);
             /* the policy score in (-1, 1) moves a title by at most one first-place vote */
-            s += f->w_policy * c[i].policy_score / (k + 1);
+            s += wp * c[i].policy_score / (k + 1);
             c[i].score = s;
         } else {
+            /* graph_score already carries graph_scale */
             c[i].score = f->w_vector * c[i].vector_score + f->w_graph * c[i].graph_score +
-                         f->w_policy * c[i].policy_score;
+                         wp * c[i].policy_score;
         }
     }
     qsort(c, n, sizeof(*c), by_score);
+}
+
+void hsc_rank_fuse(hsc_candidate *c, size_t n, const hsc_fusion *f)
+{
+    fuse(c, n, f, 1.0, 1.0);
+}
+
+size_t hsc_rank_select(hsc_candidate *c, size_t n, const hsc_fusion *f,
+                       const hsc_search_request *req)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (list_has(&req->seed_ids, c[i].id) || list_has(&req->filters.exclude_ids, c[i].id)) {
+            hsc_candidate_clear(&c[i]);
+            continue;
+        }
+        if (kept != i)
+            c[kept] = c[i];
+        kept++;
+    }
+    double hw = f->history_weight < 0 ? 0 : f->history_weight > 1 ? 1 : f->history_weight;
+    bool intent = req->embedding || req->seed_ids.n;
+    /* the graph searched from the history alone: it is the user's past, not the request */
+    double graph_scale = req->embedding && !req->seed_ids.n ? hw : 1.0;
+    for (size_t i = 0; i < kept; i++)
+        c[i].fill = intent && !c[i].in_vector && !(req->seed_ids.n && c[i].graph_intent > 0);
+    fuse(c, kept, f, graph_scale, intent ? hw : 1.0);
+    /* the history's fill goes below the intent's last, in its own order */
+    double low = INFINITY, high = -INFINITY;
+    for (size_t i = 0; i < kept; i++) {
+        if (!c[i].fill && c[i].score < low)
+            low = c[i].score;
+        if (c[i].fill && c[i].score > high)
+            high = c[i].score;
+    }
+    if (isfinite(low) && isfinite(high) && high >= low) {
+        double shift = high - low + 1e-6;
+        for (size_t i = 0; i < kept; i++)
+            if (c[i].fill)
+                c[i].score -= shift;
+    }
+    return kept;
 }

@@ -26,7 +26,7 @@ typedef struct hsc_policy {
     char *user_id;
     int64_t version; /* 0 when the user has no policy row */
     hsc_strlist excluded_genres;
-    hsc_strlist languages; /* empty: any */
+    hsc_strlist languages;   /* empty: any */
     hsc_strlist blocked_ids; /* titles the user never sees (policy events) */
     bool has_max_maturity;
     int max_maturity;
@@ -55,12 +55,14 @@ typedef struct hsc_candidate {
     char id[HSC_MAX_ID_LEN + 1];
     bool in_vector, in_graph, has_attrs;
     double vector_raw, graph_raw; /* as the backend returned them */
+    double graph_intent;          /* the part of graph_raw from the request's own seeds */
     int vector_rank, graph_rank;  /* 1-based within the source; 0 when absent */
     double vector_score, graph_score, policy_score, score; /* after normalisation/fusion */
     hsc_title_attrs attrs;
     hsc_search_relationship *rels;
     size_t nrels;
     bool has_rels;
+    bool fill; /* found only through the user's history: ranks after the intent's */
 } hsc_candidate;
 
 /* Frees what c holds (not c). */
@@ -74,7 +76,13 @@ void hsc_candidate_clear(hsc_candidate *c);
 bool hsc_rank_allows(const hsc_search_filters *f, const hsc_policy *p, const hsc_candidate *c,
                      const char **why);
 
-/* The policy score of a title: tanh of its summed preference weights / 3, in (-1, 1). */
+/*
+ * The policy score of a title, in (-1, 1): tanh(Σ w / (2·max|w|)) over the
+ * preferences its genres and themes match, w being the user's (decayed)
+ * weights. Dividing by the user's strongest weight bounds it whatever the
+ * number of interactions, so a long history never saturates it: a title
+ * matching more of what the user likes still scores higher.
+ */
 double hsc_rank_policy_score(const hsc_policy *p, const hsc_title_attrs *a);
 
 /* How scores are fused. */
@@ -82,13 +90,34 @@ typedef struct hsc_fusion {
     bool rrf;  /* reciprocal-rank fusion instead of a weighted sum */
     int rrf_k; /* 60 */
     double w_vector, w_graph, w_policy;
+    /*
+     * How much the user's history counts against a stated intent (an embedding or
+     * seed titles), 0..1: the weight of history seeds in the graph query and the
+     * factor on w_policy (and, with only history seeds, on w_graph) when the
+     * request states an intent. 1: history counts as much as the request.
+     */
+    double history_weight;
+    double half_life_days; /* preference weights halve every this many days (policy SQL) */
 } hsc_fusion;
 
 /*
- * Normalises each source's raw scores to 0..1 (min-max over the candidates
- * that source returned; a single candidate gets 1), fills score by the
- * chosen fusion, and sorts c best first (ties by id, so the order is stable).
+ * Normalises each source's scores (vector: min-max of the cosines over what
+ * Milvus returned; graph: path sums divided by the largest, so strength
+ * ratios survive), fills score by the chosen fusion with every weight as
+ * given, and sorts c best first (ties by id, so the order is stable).
  */
 void hsc_rank_fuse(hsc_candidate *c, size_t n, const hsc_fusion *f);
+
+/*
+ * The rank step of a search: drops the request's seed titles and excluded
+ * ids (clearing them), fuses and sorts. When req states an intent (an
+ * embedding or seeds), what the intent found (Milvus's hits, titles the
+ * request's seeds reach in the graph) ranks first, re-ranked by the history
+ * (policy, history seeds) scaled by f->history_weight; titles only the
+ * history found fill after them, their scores shifted below the last of
+ * the intent's so scores still fall down the list. Returns how many remain.
+ */
+size_t hsc_rank_select(hsc_candidate *c, size_t n, const hsc_fusion *f,
+                       const hsc_search_request *req);
 
 #endif

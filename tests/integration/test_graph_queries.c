@@ -103,9 +103,11 @@ static void test_graph_queries(void **state)
         ev_run(loop, EVRUN_ONCE);
     if (g->err.code)
         fail_msg("%s", g->err.msg);
-    /* related 1.0; similar 0.8 + shared drama 0.1; similar 0.3; shared drama 0.1 */
+    /* related 1.0; similar 0.8 + shared drama; similar 0.3; shared drama, where a shared
+     * tag scores 0.3 / ln(2 + its degree) and drama has 3 titles */
+    const double drama = 0.3 / log(5.0);
     const char *order[] = {"gq-c", "gq-a", "gq-b", "gq-d"};
-    const double scores[] = {1.0, 0.9, 0.3, 0.1};
+    const double scores[] = {1.0, 0.8 + drama, 0.3, drama};
     assert_int_equal(g->nc, 4); /* not the seed, not the stub, not the unconnected e */
     for (size_t i = 0; i < 4; i++) {
         assert_string_equal(g->c[i].id, order[i]);
@@ -115,6 +117,25 @@ static void test_graph_queries(void **state)
     assert_non_null(strstr(g->c[0].why, "\"via\":\"related\""));
     assert_non_null(strstr(g->c[1].why, "\"via\":\"similar\""));
     assert_non_null(strstr(g->c[1].why, "\"through\":\"drama\""));
+
+    /* a request's own seed (gq-a) weighs 1, a history seed (gq-s1) 0.25; what the own seed
+     * reaches comes first, with its part as `intent` */
+    g->done = 0;
+    const char *two[] = {"gq-a", "gq-s1"};
+    hsc_graph_filter wf = {.max_maturity = -1, .nexplicit = 1, .history_weight = 0.25};
+    assert_int_equal(hsc_graph_candidates(neo, two, 2, 10, &wf, on_candidates, g, &err), 0);
+    while (!g->done)
+        ev_run(loop, EVRUN_ONCE);
+    if (g->err.code)
+        fail_msg("%s", g->err.msg);
+    assert_int_equal(g->nc, 3);
+    assert_string_equal(g->c[0].id, "gq-d"); /* drama from gq-a, and from gq-s1 at 0.25 */
+    assert_true(fabs(g->c[0].score - 1.25 * drama) < 1e-9);
+    assert_true(fabs(g->c[0].intent - drama) < 1e-9);
+    assert_string_equal(g->c[1].id, "gq-c"); /* related to the history seed only */
+    assert_true(fabs(g->c[1].score - 0.25) < 1e-9 && g->c[1].intent == 0);
+    assert_string_equal(g->c[2].id, "gq-b");
+    assert_true(fabs(g->c[2].score - 0.25 * 0.3) < 1e-9);
 
     g->done = 0;
     const char *ids[] = {"gq-a", "gq-c", "gq-e"};

@@ -356,14 +356,16 @@ static void test_fusion_weighted(void **s)
     c[2].policy_score = 0.5;
     hsc_fusion f = {.w_vector = 1.0, .w_graph = 0.6, .w_policy = 0.4};
     hsc_rank_fuse(c, 3, &f);
-    /* a: v=1 -> 1.0; b: v=0, g=1 -> 0.6; c: g=0, p=0.5 -> 0.2 */
+    /* a: v=1 -> 1.0; b: v=0, g=1 -> 0.6; c: g=1/3 (sums are divided by the largest), p=0.5
+     * -> 0.2 + 0.2 */
     assert_string_equal(c[0].id, "a");
     assert_true(fabs(c[0].score - 1.0) < 1e-12);
     assert_string_equal(c[1].id, "b");
     assert_true(fabs(c[1].score - 0.6) < 1e-12);
     assert_true(fabs(c[1].vector_score) < 1e-12 && fabs(c[1].graph_score - 1) < 1e-12);
     assert_string_equal(c[2].id, "c");
-    assert_true(fabs(c[2].score - 0.2) < 1e-12);
+    assert_true(fabs(c[2].graph_score - 1.0 / 3) < 1e-12);
+    assert_true(fabs(c[2].score - 0.4) < 1e-12);
     (void)s;
 }
 
@@ -442,9 +444,10 @@ static void test_policy_score(void **s)
     p.prefs = prefs, p.nprefs = 2;
     hsc_title_attrs a = {0};
     hsc_strlist_push(&a.genres, "science fiction", 15);
-    assert_true(fabs(hsc_rank_policy_score(&p, &a) - tanh(1.0)) < 1e-12);
-    hsc_strlist_push(&a.themes, "space", 5);
+    /* tanh(Σ matched / (2 × the strongest weight)) */
     assert_true(fabs(hsc_rank_policy_score(&p, &a) - tanh(0.5)) < 1e-12);
+    hsc_strlist_push(&a.themes, "space", 5);
+    assert_true(fabs(hsc_rank_policy_score(&p, &a) - tanh(0.25)) < 1e-12);
     assert_true(hsc_rank_policy_score(NULL, &a) == 0);
     hsc_strlist_clear(&a.genres);
     hsc_strlist_clear(&a.themes);

@@ -40,7 +40,16 @@ const char QUERY_POLICY_SQL[] =
     "  'languages', coalesce(p.languages, '{}'),\n"
     "  'prefs', (SELECT coalesce(json_agg(json_build_array(dim, name, weight)), '[]') FROM (\n"
     "    SELECT dim, name, sum(weight) AS weight FROM (\n"
-    "      SELECT dim, name, weight FROM user_preferences WHERE user_id = $1\n"
+    /* learned weights, each event halving every $3 days before the user's newest one
+     * (common/rank.h: hsc_rank_policy_score bounds them) */
+    "      SELECT t.dim, t.name, sum(hsc_learning_delta(le.kind, le.value) *\n"
+    "        power(0.5, (le.newest - le.ts) / (86400000.0 * $3::float8))) AS weight\n"
+    "      FROM (SELECT kind, value, content_id, ts, max(ts) OVER () AS newest\n"
+    "            FROM learning_events WHERE user_id = $1 ORDER BY ts DESC LIMIT 1000) le\n"
+    "      JOIN content c ON c.id = le.content_id AND NOT c.deleted\n"
+    "      CROSS JOIN LATERAL (SELECT 'genre'::text AS dim, g AS name FROM unnest(c.genres) g\n"
+    "                          UNION ALL SELECT 'theme'::text, th FROM unnest(c.themes) th) t\n"
+    "      GROUP BY 1, 2\n"
     /* explicit weights (policy events, user_preference_overrides) add to the learned ones */
     "      UNION ALL SELECT dim, name, weight FROM user_preference_overrides WHERE user_id = $1) u\n"
     "    GROUP BY 1, 2) w),\n"
@@ -559,7 +568,7 @@ static void rank(struct qreq *q)
     free(q->idx); /* positions move with the sort; rebuilt below */
     q->idx = NULL;
     q->idxcap = 0;
-    hsc_rank_fuse(q->c, q->nc, &e->fusion);
+    q->nc = hsc_rank_select(q->c, q->nc, &e->fusion, req); /* never the seeds themselves */
     if (q->nc) {
         size_t cap = 1;
         while (cap < 2 * q->nc)
@@ -790,14 +799,15 @@ static void start_policy(struct qreq *q)
         q->policy_pushed = 1;
         return;
     }
-    char lim[16];
+    char lim[16], half[32];
     snprintf(lim, sizeof(lim), "%d", e->history_seeds);
-    const char *params[2] = {q->req->user_id, lim};
+    snprintf(half, sizeof(half), "%.17g", e->fusion.half_life_days);
+    const char *params[3] = {q->req->user_id, lim, half};
     hsc_err err = {0};
     q->refs++;
     q->started_pol = hsc_mono_us();
     q->policy_state = P_RUN;
-    if (hsc_pg_query(pick_pg(e), QUERY_POLICY_SQL, 2, params, on_policy, q, &err)) {
+    if (hsc_pg_query(pick_pg(e), QUERY_POLICY_SQL, 3, params, on_policy, q, &err)) {
         q->refs--;
         q->policy_state = P_FAIL;
         note_failure(q, "postgresql", &err);
@@ -933,6 +943,7 @@ static void on_graph_cands(void *arg, const hsc_graph_candidate *v, size_t n, do
                 continue;
             c->in_graph = true;
             c->graph_raw = v[i].score;
+            c->graph_intent = v[i].intent; /* what the request's own seeds found */
             c->graph_rank = (int)i + 1;
             if (q->req->include_relationships && !c->has_rels) {
                 /* the paths that found it are its relationships to the seeds */
@@ -969,6 +980,8 @@ static void graph_filter_of(struct qreq *q, hsc_graph_filter *gf)
     gf->year_min = rf->has & HSC_FILTER_YEAR_MIN ? rf->year_min : 0;
     gf->year_max = rf->has & HSC_FILTER_YEAR_MAX ? rf->year_max : 0;
     gf->max_maturity = rf->has & HSC_FILTER_MAX_MATURITY ? rf->max_maturity : -1;
+    gf->nexplicit = q->req->seed_ids.n; /* seeds_of: the request's first, then history */
+    gf->history_weight = q->e->fusion.history_weight;
     if (q->policy_state == P_DONE) {
         const hsc_policy *p = &q->policy;
         gf->excluded_genres = &p->excluded_genres;
@@ -1610,6 +1623,8 @@ int query_engine_init(struct query_engine *e, struct ev_loop *loop, const hsc_co
         .w_vector = hsc_config_double(cfg, "query.weight_vector"),
         .w_graph = hsc_config_double(cfg, "query.weight_graph"),
         .w_policy = hsc_config_double(cfg, "query.weight_policy"),
+        .history_weight = hsc_config_double(cfg, "query.history_weight"),
+        .half_life_days = hsc_config_double(cfg, "query.preference_half_life_days"),
     };
     int window = (int)hsc_config_int(cfg, "query.latency_window");
     e->policies = calloc(QUERY_POLICY_SLOTS, sizeof(*e->policies));
