@@ -26,7 +26,7 @@ static const struct simindex_weights W = {
 
 /* The test's own copy of the catalogue. */
 struct item {
-    char id[16];
+    char id[24];
     int alive;
     int64_t version;
     hsc_strlist g, t, m;
@@ -36,7 +36,7 @@ static size_t nitems;
 
 /* The graph as the change sets built it: per title, its out-edges. */
 struct medge {
-    char dst[16];
+    char dst[24];
     double score;
 };
 static struct medge mirror[MAXN][TOP * 4];
