@@ -19,6 +19,7 @@
  * silenced (no reply), so the next owner answers them instead.
  */
 #include <ev.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -748,8 +749,24 @@ static void on_signal(struct ev_loop *loop, ev_signal *s, int revents)
     ev_timer_start(loop, &w->stop_timer);
 }
 
+/*
+ * glibc's malloc raises its mmap threshold after each large free and gives
+ * every librdkafka thread an arena: both keep a drained backlog's buffers
+ * resident. A fixed threshold and two arenas return them.
+ */
+static void limit_malloc(void)
+{
+#ifdef M_MMAP_THRESHOLD
+    mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+#endif
+#ifdef M_ARENA_MAX
+    mallopt(M_ARENA_MAX, 2);
+#endif
+}
+
 int main(int argc, char **argv)
 {
+    limit_malloc();
     hsc_config *cfg;
     int rc = hsc_cli_start(argc, argv, "hsc-query", USAGE, &cfg, NULL);
     if (rc)
@@ -786,6 +803,10 @@ int main(int argc, char **argv)
      */
     consumer_default(cfg, "queued.min.messages", QUERY_PREFETCH_MESSAGES);
     consumer_default(cfg, "queued.max.messages.kbytes", QUERY_PREFETCH_KBYTES);
+    /* Small fetches: a fetch response stays allocated until its last message is
+     * destroyed, so 1 MB per partition of backlog held tens of MB at once. */
+    consumer_default(cfg, "max.partition.fetch.bytes", "262144");
+    consumer_default(cfg, "fetch.max.bytes", "1048576");
     const char *topics[] = {w.topic};
     struct hsc_consumer_handlers h = {.on_message = on_message,
                                       .on_assign = on_assign,
