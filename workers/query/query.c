@@ -38,10 +38,10 @@ const char QUERY_POLICY_SQL[] =
     "  'excluded_genres', coalesce(p.excluded_genres, '{}'),\n"
     "  'max_maturity', p.max_maturity,\n"
     "  'languages', coalesce(p.languages, '{}'),\n"
-    "  'prefs', (SELECT coalesce(json_agg(json_build_array(dim, name, weight)), '[]') FROM (\n"
-    "    SELECT dim, name, sum(weight) AS weight FROM (\n"
     /* learned weights, each event halving every $3 days before the user's newest one
      * (common/rank.h: hsc_rank_policy_score bounds them) */
+    "  'prefs', (SELECT coalesce(json_agg(json_build_array(dim, name, weight)), '[]') FROM (\n"
+    "    SELECT dim, name, sum(weight) AS weight FROM (\n"
     "      SELECT t.dim, t.name, sum(hsc_learning_delta(le.kind, le.value) *\n"
     "        power(0.5, (le.newest - le.ts) / (86400000.0 * $3::float8))) AS weight\n"
     "      FROM (SELECT kind, value, content_id, ts, max(ts) OVER () AS newest\n"
@@ -51,7 +51,8 @@ const char QUERY_POLICY_SQL[] =
     "                          UNION ALL SELECT 'theme'::text, th FROM unnest(c.themes) th) t\n"
     "      GROUP BY 1, 2\n"
     /* explicit weights (policy events, user_preference_overrides) add to the learned ones */
-    "      UNION ALL SELECT dim, name, weight FROM user_preference_overrides WHERE user_id = $1) u\n"
+    "      UNION ALL SELECT dim, name, weight FROM user_preference_overrides WHERE user_id = $1) "
+    "u\n"
     "    GROUP BY 1, 2) w),\n"
     "  'blocked_ids', coalesce(p.blocked_ids, '{}'),\n"
     "  'history', (SELECT coalesce(json_agg(content_id ORDER BY ts DESC), '[]') FROM (\n"
@@ -257,7 +258,8 @@ static void seeds_of(struct qreq *q, hsc_strlist *out)
 static int fetch_k(struct qreq *q, int cap)
 {
     long long k = (long long)q->req->k * q->e->overfetch + (long long)q->req->filters.exclude_ids.n;
-    if (q->policy_state == P_DONE) /* blocked titles are dropped after the fetch, like exclude_ids */
+    if (q->policy_state ==
+        P_DONE) /* blocked titles are dropped after the fetch, like exclude_ids */
         k += (long long)q->policy.blocked_ids.n;
     return (int)(k > cap ? cap : k);
 }
