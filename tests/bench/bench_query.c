@@ -242,8 +242,10 @@ static void send_direct(struct run *r, struct one *o)
         char lim[16];
         snprintf(lim, sizeof(lim), "%d", c->history);
         const char *u = random_user(c);
-        const char *params[2] = {u ? u : "nobody", lim};
-        if (hsc_pg_query(e->pg[0], QUERY_POLICY_SQL, 2, params, on_direct_pg, o, &err))
+        char half[32]; /* the engine's decay half-life, the SQL's third parameter */
+        snprintf(half, sizeof(half), "%.17g", e->fusion.half_life_days);
+        const char *params[3] = {u ? u : "nobody", lim, half};
+        if (hsc_pg_query(e->pg[0], QUERY_POLICY_SQL, 3, params, on_direct_pg, o, &err))
             die_send("policy sql", &err);
     } else {
         /* the attributes of 30 candidates (k 10, over-fetched 3x), as a JSON parameter */
