@@ -1,5 +1,5 @@
 /*
- * bench_neo4j: the graph queries of common/graph.c against the real Neo4j on
+ * bench_neo4j: the graph queries of workers/query/graph.c against the real Neo4j on
  * a generated catalogue, and the enrich write on top of it.
  *
  * Loads T titles (ids "bench-N", tags drawn like `hsc sample`: 1-3 of 12

@@ -1,6 +1,6 @@
 /*
  * libFuzzer target: the commit-metadata parser of hsc-query's revoke
- * hand-over (hsc_kafka_meta_offsets_parse in common/kafka.c), which reads
+ * hand-over (hsc_kafka_meta_offsets_parse in common/transport/kafka.c), which reads
  * whatever any member of the group committed. Any bytes give a count within
  * the cap and offsets ascending from the base; what it accepts formats back
  * to the same offsets (format then parse is the identity).

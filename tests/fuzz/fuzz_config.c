@@ -1,5 +1,5 @@
 /*
- * libFuzzer target: the INI configuration loader (common/config.c) through
+ * libFuzzer target: the INI configuration loader (common/core/config.c) through
  * its real entry point, hsc_config_load_file, on a memfd holding the input.
  * A file either loads or fails with a message naming the line; what loads
  * can be dumped, and every pass-through section walked.

@@ -1,6 +1,6 @@
 /*
  * libFuzzer target: the JSON-lines reader of `hsc publish`
- * (common/json_event.c). Each input is one line, read both as a content and
+ * (common/transport/json_event.c). Each input is one line, read both as a content and
  * as a learning event. What reads must be an event the MessagePack codec
  * accepts: it encodes, and decodes back to the same event.
  */

@@ -1,6 +1,6 @@
 /*
  * libFuzzer target: the request parser of the metrics endpoints' HTTP server
- * (hsc_httpd_parse_request in common/metrics.c), the only part of a worker
+ * (hsc_httpd_parse_request in common/core/metrics.c), the only part of a worker
  * that reads from the network directly. Any bytes give a documented status;
  * a 200 is a GET or HEAD of a clean origin-form path; and because the server
  * parses as bytes arrive, a status decided on a prefix that ends a line is

@@ -1,5 +1,5 @@
 /*
- * libFuzzer target: the Milvus response parsers (common/milvus.c) in both
+ * libFuzzer target: the Milvus response parsers (common/stores/milvus.c) in both
  * REST dialects: the envelope check (with a 200 and a 500 status), search
  * hits, get/query entities, count(*) and describe. Each either parses or
  * fails with a message; what parses must be usable as the callers use it:

@@ -10,7 +10,7 @@
  *    compared through their scores, since equal scores may be broken either
  *    way by arrival order);
  *  - reads: the two statements hsc-query sends (hsc_graph_candidates and
- *    hsc_graph_enrich, common/graph.c) run through a tx client and a Query API
+ *    hsc_graph_enrich, workers/query/graph.c) run through a tx client and a Query API
  *    client for several seeds return the same candidates, scores, paths,
  *    tags and links, and not nothing.
  */

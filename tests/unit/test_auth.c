@@ -1,5 +1,5 @@
 /*
- * Tests of common/auth.c: a signature verifies for its own user and
+ * Tests of common/transport/auth.c: a signature verifies for its own user and
  * deadline under its key and for nothing else (another user, deadline or
  * key, a cut or altered signature), it matches an HMAC-SHA256 computed
  * independently (openssl dgst), and input that could be read two ways is

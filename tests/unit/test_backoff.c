@@ -1,4 +1,4 @@
-/* Tests of common/backoff.c: growth, cap, jitter bounds, reset. */
+/* Tests of common/core/backoff.c: growth, cap, jitter bounds, reset. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,4 +1,4 @@
-/* Tests of common/config.c: defaults, INI, environment, errors naming the key. */
+/* Tests of common/core/config.c: defaults, INI, environment, errors naming the key. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,5 +1,5 @@
 /*
- * Tests of common/conn.c: an outage seen by many connections is logged and
+ * Tests of common/stores/conn.c: an outage seen by many connections is logged and
  * counted once, its recovery once with the downtime, and a late failure of a
  * connection opened before the outage (or a call started during it) is not
  * a second outage.

@@ -1,5 +1,5 @@
 /*
- * Tests of common/http.c's scopes: requests started under an owner are
+ * Tests of common/stores/http.c's scopes: requests started under an owner are
  * cancelled together (each callback once, HSC_ECANCELED, from the loop and
  * never inside hsc_http_cancel), others keep running, and a scope's deadline
  * bounds a request's timeout. The server is a loopback socket that accepts

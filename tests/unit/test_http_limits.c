@@ -1,5 +1,5 @@
 /*
- * Tests of common/http.c's trust limits: a response body over the client's
+ * Tests of common/stores/http.c's trust limits: a response body over the client's
  * cap aborts the transfer with an error naming the host and the cap (with or
  * without a Content-Length, and without retrying), a body under the cap
  * arrives whole, and a URL that is not http(s) is refused before anything is

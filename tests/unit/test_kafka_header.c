@@ -1,5 +1,5 @@
 /*
- * Tests of hsc_kafka_header_get (common/kafka.c): a header value that does
+ * Tests of hsc_kafka_header_get (common/transport/kafka.c): a header value that does
  * not fit or holds a NUL is an error distinct from an absent header, never a
  * truncated value. The messages are real librdkafka messages: delivery
  * reports from a producer on librdkafka's in-process mock cluster.

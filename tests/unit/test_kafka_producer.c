@@ -1,5 +1,5 @@
 /*
- * Tests of common/kafka.c's producer contract without a broker (the bootstrap
+ * Tests of common/transport/kafka.c's producer contract without a broker (the bootstrap
  * address has nobody listening, so every message stays queued): a send never
  * calls back from inside the call, even when librdkafka's queue is full (the
  * message is kept and handed over from the loop); each message is reported

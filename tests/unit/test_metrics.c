@@ -1,4 +1,4 @@
-/* Tests of common/metrics.c: the Prometheus text the registry renders. */
+/* Tests of common/core/metrics.c: the Prometheus text the registry renders. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

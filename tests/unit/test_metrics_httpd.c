@@ -1,5 +1,5 @@
 /*
- * Tests of the endpoints' HTTP server in common/metrics.c: the request
+ * Tests of the endpoints' HTTP server in common/core/metrics.c: the request
  * parser (a pure function), and the server on a real libev loop with real
  * loopback sockets: a client that never reads a large /metrics answer does
  * not stall a timer on the same loop, connections over the cap are closed at

@@ -1,5 +1,5 @@
 /*
- * Tests of common/milvus.c's pure parts: request bodies and response parsing
+ * Tests of common/stores/milvus.c's pure parts: request bodies and response parsing
  * for both REST dialects (responses shaped like the examples in Milvus's
  * docs and like what a 2.3 server answered), error envelopes, and filters.
  */

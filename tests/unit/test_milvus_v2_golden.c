@@ -1,5 +1,5 @@
 /*
- * common/milvus.c's REST v2 dialect against the Milvus documentation's own
+ * common/stores/milvus.c's REST v2 dialect against the Milvus documentation's own
  * request and response bodies (tests/fixtures/milvus_v2, recorded from the
  * Milvus 2.4 REST reference; the local server is 2.3 and speaks only v1):
  *  - every request hsc builds uses only keys the endpoint's page documents,

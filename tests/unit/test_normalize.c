@@ -1,4 +1,4 @@
-/* Tests of common/normalize.c: the canonical form stored and forwarded. */
+/* Tests of common/transport/normalize.c: the canonical form stored and forwarded. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,5 +1,5 @@
 /*
- * Tests of common/pg.c's pure decisions: which SQLSTATEs end the session
+ * Tests of common/stores/pg.c's pure decisions: which SQLSTATEs end the session
  * (the connection is replaced, a read sent again) and which statements are
  * reads that may be sent twice.
  */

@@ -1,5 +1,5 @@
 /*
- * The rank step (common/rank.c): seeds and excluded titles never come back,
+ * The rank step (workers/query/rank.c): seeds and excluded titles never come back,
  * a stated intent outranks the user's history, the policy score neither
  * saturates nor ignores how many liked tags a title matches, and graph
  * scores keep the ratio between a strong and a weak path.

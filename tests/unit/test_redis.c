@@ -1,5 +1,5 @@
 /*
- * Tests of common/redis.c's pure parts: the URL parser and which commands
+ * Tests of common/stores/redis.c's pure parts: the URL parser and which commands
  * are reads that may be sent again on a fresh connection.
  */
 #include <setjmp.h>

@@ -1,4 +1,4 @@
-/* Tests of common/util.c: UTF-8 and id validation, secret masking, buffers. */
+/* Tests of common/core/util.c: UTF-8 and id validation, secret masking, buffers. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -39,7 +39,7 @@ const char QUERY_POLICY_SQL[] =
     "  'max_maturity', p.max_maturity,\n"
     "  'languages', coalesce(p.languages, '{}'),\n"
     /* learned weights, each event halving every $3 days before the user's newest one
-     * (common/rank.h: hsc_rank_policy_score bounds them) */
+     * (workers/query/rank.h: hsc_rank_policy_score bounds them) */
     "  'prefs', (SELECT coalesce(json_agg(json_build_array(dim, name, weight)), '[]') FROM (\n"
     "    SELECT dim, name, sum(weight) AS weight FROM (\n"
     "      SELECT t.dim, t.name, sum(hsc_learning_delta(le.kind, le.value) *\n"

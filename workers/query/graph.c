@@ -7,7 +7,7 @@
  * 1 for an editorial RELATED_TO, and for a shared tag 0.3 / ln(2 + the
  * tag's degree), so a rare theme says more than "drama". Nothing caps it:
  * two paths count more than one, and the ranker compares sums. `intent` is
- * the part from the request's own seeds, which rank first (common/rank.h).
+ * the part from the request's own seeds, which rank first (workers/query/rank.h).
  */
 #include "graph.h"
 
