@@ -1,5 +1,5 @@
 /*
- * Tests of common/transport/codec.c and common/transport/json_event.c: the golden examples
+ * Tests of common/transport/codec_*.c and common/transport/json_event.c: the golden examples
  * (produced by an independent MessagePack implementation, see
  * schemas/README.md) decode, match their JSON twins and re-encode byte for
  * byte; every validation rule rejects with a message naming the field; every

@@ -1,5 +1,5 @@
 /*
- * Tests of the PolicyEvent codec (common/transport/codec.c, hsc.policy.events): the
+ * Tests of the PolicyEvent codec (common/transport/codec_policy.c, hsc.policy.events): the
  * golden examples (packed by Python's msgpack, schemas/README.md) decode to
  * what their JSON twins say and re-encode byte for byte; every rule rejects
  * with a message naming the field; the shared bounds apply.

@@ -1,0 +1,265 @@
+/*
+ * Encodes, decodes and validates ContentEvent (hsc.content.events). Decoding
+ * walks the map once: unknown keys are skipped, known keys are type checked
+ * as they are read, then the whole event is validated by the same function
+ * that checks events built from JSON, so both paths agree on what is valid.
+ */
+#include "codec_internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+void hsc_content_event_clear(hsc_content_event *ev)
+{
+    free(ev->id);
+    free(ev->title);
+    free(ev->description);
+    free(ev->kind);
+    free(ev->language);
+    free(ev->embedding);
+    hsc_strlist_clear(&ev->genres);
+    hsc_strlist_clear(&ev->themes);
+    hsc_strlist_clear(&ev->moods);
+    hsc_strlist_clear(&ev->related);
+    memset(ev, 0, sizeof(*ev));
+}
+static const char *CONTENT_KINDS[] = {"movie", "series", "episode", NULL};
+int hsc_codec_validate_content(const hsc_content_event *ev, hsc_err *err)
+{
+    int rc;
+    if (ev->v != HSC_SCHEMA_VERSION)
+        return hsc_err_set(err, HSC_EINVAL, "v: schema version %d is not supported (expected %d)",
+                           ev->v, HSC_SCHEMA_VERSION);
+    if ((rc = codec_check_id("id", ev->id, err)))
+        return rc;
+    if (ev->version < 0)
+        return hsc_err_set(err, HSC_EINVAL, "version: %lld is negative", (long long)ev->version);
+    if (ev->op == HSC_OP_UPSERT) {
+        if (!ev->title)
+            return hsc_err_set(err, HSC_EINVAL, "title: missing (required for upsert)");
+        if (!*ev->title)
+            return hsc_err_set(err, HSC_EINVAL, "title: empty (required for upsert)");
+    }
+    if (ev->title && (rc = codec_check_text("title", ev->title, HSC_MAX_TITLE_LEN, err)))
+        return rc;
+    if (ev->description &&
+        (rc = codec_check_text("description", ev->description, HSC_MAX_DESCRIPTION_LEN, err)))
+        return rc;
+    if (ev->kind && !codec_one_of(ev->kind, CONTENT_KINDS))
+        return hsc_err_set(err, HSC_EINVAL, "kind: '%.32s' is not movie, series or episode",
+                           ev->kind);
+    if ((rc = codec_check_tags("genres", &ev->genres, err)) ||
+        (rc = codec_check_tags("themes", &ev->themes, err)) ||
+        (rc = codec_check_tags("moods", &ev->moods, err)))
+        return rc;
+    if (ev->language && (rc = codec_check_language("language", ev->language, err)))
+        return rc;
+    if ((ev->has & HSC_HAS_YEAR) && (ev->year < 1800 || ev->year > 2200))
+        return hsc_err_set(err, HSC_EINVAL, "year: %d is outside 1800..2200", (int)ev->year);
+    if ((ev->has & HSC_HAS_MATURITY) && (ev->maturity < 0 || ev->maturity > 21))
+        return hsc_err_set(err, HSC_EINVAL, "maturity: %d is outside 0..21", (int)ev->maturity);
+    if ((ev->has & HSC_HAS_DURATION) && ev->duration_s < 0)
+        return hsc_err_set(err, HSC_EINVAL, "duration_s: %lld is negative",
+                           (long long)ev->duration_s);
+    if ((rc = codec_check_id_list("related", &ev->related, err)))
+        return rc;
+    if (ev->embedding) {
+        if (ev->dim == 0 || ev->dim > HSC_MAX_EMBEDDING_DIM)
+            return hsc_err_set(err, HSC_EINVAL, "embedding: dimension %zu is outside 1..%d",
+                               ev->dim, HSC_MAX_EMBEDDING_DIM);
+        for (size_t i = 0; i < ev->dim; i++)
+            if (!isfinite(ev->embedding[i]))
+                return hsc_err_set(err, HSC_EINVAL, "embedding[%zu]: not a finite number", i);
+    }
+    if ((ev->has & HSC_HAS_TS) && ev->ts < 0)
+        return hsc_err_set(err, HSC_EINVAL, "ts: %lld is negative", (long long)ev->ts);
+    return HSC_OK;
+}
+enum {
+    C_V,
+    C_OP,
+    C_ID,
+    C_VERSION,
+    C_TITLE,
+    C_DESCRIPTION,
+    C_KIND,
+    C_GENRES,
+    C_THEMES,
+    C_MOODS,
+    C_RELATED,
+    C_LANGUAGE,
+    C_YEAR,
+    C_MATURITY,
+    C_DURATION,
+    C_EMBEDDING,
+    C_TS,
+    C_NKEYS
+};
+static const char *const CONTENT_KEYS[C_NKEYS] = {
+    "v",    "op",       "id",         "version",   "title",   "description",
+    "kind", "genres",   "themes",     "moods",     "related", "language",
+    "year", "maturity", "duration_s", "embedding", "ts"};
+
+static int decode_content_fields(const msgpack_object_map *m, void *out, hsc_err *err)
+{
+    hsc_content_event *ev = out;
+    uint32_t seen = 0;
+    for (uint32_t i = 0; i < m->size; i++) {
+        const msgpack_object *o = &m->ptr[i].val;
+        int64_t n;
+        int f, rc = codec_field_of(&m->ptr[i].key, CONTENT_KEYS, C_NKEYS, "", &seen, &f, err);
+        if (rc)
+            return rc;
+        if (f < 0)
+            continue; /* unknown keys are ignored */
+        if (o->type == MSGPACK_OBJECT_NIL && f != C_V && f != C_OP && f != C_ID && f != C_VERSION)
+            continue; /* nil means absent for optional fields */
+        switch (f) {
+        case C_V:
+            if (!(rc = codec_get_int("v", o, 0, 1000, &n, err)))
+                ev->v = (int)n;
+            break;
+        case C_OP: {
+            char *op = NULL;
+            if (!(rc = codec_get_str("op", o, &op, err))) {
+                if (!strcmp(op, "upsert"))
+                    ev->op = HSC_OP_UPSERT;
+                else if (!strcmp(op, "delete"))
+                    ev->op = HSC_OP_DELETE;
+                else
+                    rc = hsc_err_set(err, HSC_EINVAL, "op: '%.32s' is not upsert or delete", op);
+            }
+            free(op);
+            break;
+        }
+        case C_ID:
+            rc = codec_get_str("id", o, &ev->id, err);
+            break;
+        case C_VERSION:
+            rc = codec_get_int("version", o, INT64_MIN, INT64_MAX, &ev->version, err);
+            break;
+        case C_TITLE:
+            rc = codec_get_str("title", o, &ev->title, err);
+            break;
+        case C_DESCRIPTION:
+            rc = codec_get_str("description", o, &ev->description, err);
+            break;
+        case C_KIND:
+            rc = codec_get_str("kind", o, &ev->kind, err);
+            break;
+        case C_GENRES:
+            rc = codec_get_strlist("genres", o, &ev->genres, err);
+            break;
+        case C_THEMES:
+            rc = codec_get_strlist("themes", o, &ev->themes, err);
+            break;
+        case C_MOODS:
+            rc = codec_get_strlist("moods", o, &ev->moods, err);
+            break;
+        case C_RELATED:
+            rc = codec_get_strlist("related", o, &ev->related, err);
+            break;
+        case C_LANGUAGE:
+            rc = codec_get_str("language", o, &ev->language, err);
+            break;
+        case C_YEAR:
+            if (!(rc = codec_get_int("year", o, INT32_MIN, INT32_MAX, &n, err)))
+                ev->year = (int32_t)n, ev->has |= HSC_HAS_YEAR;
+            break;
+        case C_MATURITY:
+            if (!(rc = codec_get_int("maturity", o, INT32_MIN, INT32_MAX, &n, err)))
+                ev->maturity = (int32_t)n, ev->has |= HSC_HAS_MATURITY;
+            break;
+        case C_DURATION:
+            if (!(rc = codec_get_int("duration_s", o, INT64_MIN, INT64_MAX, &ev->duration_s, err)))
+                ev->has |= HSC_HAS_DURATION;
+            break;
+        case C_EMBEDDING:
+            rc = codec_get_embedding(o, &ev->embedding, &ev->dim, err);
+            break;
+        case C_TS:
+            if (!(rc = codec_get_int("ts", o, INT64_MIN, INT64_MAX, &ev->ts, err)))
+                ev->has |= HSC_HAS_TS;
+            break;
+        }
+        if (rc)
+            return rc;
+    }
+    if (!(seen & 1u << C_V))
+        return hsc_err_set(err, HSC_EINVAL, "v: missing");
+    if (!(seen & 1u << C_OP))
+        return hsc_err_set(err, HSC_EINVAL, "op: missing");
+    if (!ev->id)
+        return hsc_err_set(err, HSC_EINVAL, "id: missing");
+    if (!(seen & 1u << C_VERSION))
+        return hsc_err_set(err, HSC_EINVAL, "version: missing");
+    return hsc_codec_validate_content(ev, err);
+}
+
+int hsc_codec_decode_content(const void *buf, size_t len, hsc_content_event *ev, hsc_err *err)
+{
+    memset(ev, 0, sizeof(*ev));
+    int rc = codec_decode_map(buf, len, "content", decode_content_fields, ev, err);
+    if (rc)
+        hsc_content_event_clear(ev);
+    return rc;
+}
+int hsc_codec_encode_content(const hsc_content_event *ev, char **out, size_t *len, hsc_err *err)
+{
+    int rc = hsc_codec_validate_content(ev, err);
+    if (rc)
+        return rc;
+    size_t n = 4; /* v, op, id, version */
+    n += !!ev->title + !!ev->description + !!ev->kind + !!ev->genres.n + !!ev->themes.n +
+         !!ev->moods.n + !!ev->language + !!(ev->has & HSC_HAS_YEAR) +
+         !!(ev->has & HSC_HAS_MATURITY) + !!(ev->has & HSC_HAS_DURATION) + !!ev->related.n +
+         !!ev->embedding + !!(ev->has & HSC_HAS_TS);
+
+    struct codec_out o;
+    codec_out_init(&o);
+    msgpack_pack_map(&o.pk, n);
+    codec_pack_key(&o.pk, "v");
+    msgpack_pack_int64(&o.pk, ev->v);
+    codec_pack_str(&o.pk, "op", ev->op == HSC_OP_DELETE ? "delete" : "upsert");
+    codec_pack_str(&o.pk, "id", ev->id);
+    codec_pack_key(&o.pk, "version");
+    msgpack_pack_int64(&o.pk, ev->version);
+    if (ev->title)
+        codec_pack_str(&o.pk, "title", ev->title);
+    if (ev->description)
+        codec_pack_str(&o.pk, "description", ev->description);
+    if (ev->kind)
+        codec_pack_str(&o.pk, "kind", ev->kind);
+    if (ev->genres.n)
+        codec_pack_list(&o.pk, "genres", &ev->genres);
+    if (ev->themes.n)
+        codec_pack_list(&o.pk, "themes", &ev->themes);
+    if (ev->moods.n)
+        codec_pack_list(&o.pk, "moods", &ev->moods);
+    if (ev->language)
+        codec_pack_str(&o.pk, "language", ev->language);
+    if (ev->has & HSC_HAS_YEAR) {
+        codec_pack_key(&o.pk, "year");
+        msgpack_pack_int64(&o.pk, ev->year);
+    }
+    if (ev->has & HSC_HAS_MATURITY) {
+        codec_pack_key(&o.pk, "maturity");
+        msgpack_pack_int64(&o.pk, ev->maturity);
+    }
+    if (ev->has & HSC_HAS_DURATION) {
+        codec_pack_key(&o.pk, "duration_s");
+        msgpack_pack_int64(&o.pk, ev->duration_s);
+    }
+    if (ev->related.n)
+        codec_pack_list(&o.pk, "related", &ev->related);
+    if (ev->embedding)
+        codec_pack_embedding(&o.pk, ev->embedding, ev->dim);
+    if (ev->has & HSC_HAS_TS) {
+        codec_pack_key(&o.pk, "ts");
+        msgpack_pack_int64(&o.pk, ev->ts);
+    }
+    return codec_finish(&o, out, len, err);
+}

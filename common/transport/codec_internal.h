@@ -1,0 +1,127 @@
+/*
+ * What the codec's files share and no other module may use: the bounded
+ * MessagePack field readers and writers (codec_msgpack.c) and the contract
+ * checks shared by the MessagePack and JSON paths (codec_check.c). Every
+ * message family (codec_content.c, codec_learning.c, codec_indexed.c,
+ * codec_search_request.c, codec_search_reply.c, codec_policy.c) is built from
+ * these; the public API stays include/hsc/codec.h. Every reader names the
+ * field it was given in its error ("title: expected a string, got integer").
+ */
+#ifndef HSC_CODEC_INTERNAL_H
+#define HSC_CODEC_INTERNAL_H
+
+#include <msgpack.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "hsc/codec.h"
+
+/* ---------- reading (codec_msgpack.c) ---------- */
+
+/* The name of a MessagePack type as errors print it ("string", "integer"). */
+const char *codec_type_name(msgpack_object_type t);
+
+/* HSC_OK if o is of type t, else "field: expected <what>, got <type>". */
+int codec_want(const char *field, const msgpack_object *o, msgpack_object_type t, const char *what,
+               hsc_err *err);
+
+/* Reads a string without NUL bytes into *out (malloc'd; a previous value is freed). */
+int codec_get_str(const char *field, const msgpack_object *o, char **out, hsc_err *err);
+
+/* Reads an integer within min..max. */
+int codec_get_int(const char *field, const msgpack_object *o, int64_t min, int64_t max,
+                  int64_t *out, hsc_err *err);
+
+/* Reads an array of at most HSC_MAX_LIST_LEN strings into *out (cleared first). */
+int codec_get_strlist(const char *field, const msgpack_object *o, hsc_strlist *out, hsc_err *err);
+
+/* Reads "embedding": a bin of little-endian float32 (*out malloc'd, *dim floats). */
+int codec_get_embedding(const msgpack_object *o, float **out, size_t *dim, hsc_err *err);
+
+/* Reads a boolean. */
+int codec_get_bool(const char *field, const msgpack_object *o, bool *out, hsc_err *err);
+
+/* Reads a number (float or integer) as a double. */
+int codec_get_num(const char *field, const msgpack_object *o, double *out, hsc_err *err);
+
+/* True if the string object k is exactly name. */
+int codec_key_is(const msgpack_object *k, const char *name);
+
+/*
+ * The index of key k among names (*idx = -1 for a non-string or unknown key);
+ * a known key met twice is an error, checked with one bit per name in *seen
+ * so a map is read in linear time. prefix ("filters.") starts the error.
+ */
+int codec_field_of(const msgpack_object *k, const char *const *names, int n, const char *prefix,
+                   uint32_t *seen, int *idx, hsc_err *err);
+
+/* Reads a message's map into out; what names the message in errors. */
+typedef int (*codec_fields_fn)(const msgpack_object_map *m, void *out, hsc_err *err);
+
+/*
+ * Checks buf against every bound (hsc_codec_check_bounds), unpacks it as one
+ * map with string keys covering every byte, and hands the map to fields.
+ * The caller empties out first and clears it on failure.
+ */
+int codec_decode_map(const void *buf, size_t len, const char *what, codec_fields_fn fields,
+                     void *out, hsc_err *err);
+
+/* ---------- writing (codec_msgpack.c) ---------- */
+
+/* A message being encoded: a growing buffer and the packer writing into it. */
+struct codec_out {
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+};
+
+/* Starts an empty message in o (o must not move until codec_finish). */
+void codec_out_init(struct codec_out *o);
+
+/* Hands the encoded bytes to the caller (*out malloc'd), or fails on lost memory. */
+int codec_finish(struct codec_out *o, char **out, size_t *len, hsc_err *err);
+
+/* Writes the map key k. */
+void codec_pack_key(msgpack_packer *pk, const char *k);
+
+/* Writes k and the string v. */
+void codec_pack_str(msgpack_packer *pk, const char *k, const char *v);
+
+/* Writes k and the array of strings l. */
+void codec_pack_list(msgpack_packer *pk, const char *k, const hsc_strlist *l);
+
+/* Writes k and the boolean v. */
+void codec_pack_bool(msgpack_packer *pk, const char *k, bool v);
+
+/* Writes k and v in the smallest integer form. */
+void codec_pack_int(msgpack_packer *pk, const char *k, int64_t v);
+
+/* Writes k and the float64 v. */
+void codec_pack_double(msgpack_packer *pk, const char *k, double v);
+
+/* Writes "embedding" and dim floats as a bin of little-endian float32. */
+void codec_pack_embedding(msgpack_packer *pk, const float *v, size_t dim);
+
+/* ---------- contract checks (codec_check.c) ---------- */
+
+/* True if s is one of the NULL-terminated set. */
+int codec_one_of(const char *s, const char **set);
+
+/* At most max bytes of valid UTF-8. */
+int codec_check_text(const char *field, const char *s, size_t max, hsc_err *err);
+
+/* Present and 1-128 characters of [A-Za-z0-9._:-]. */
+int codec_check_id(const char *field, const char *s, hsc_err *err);
+
+/* At most HSC_MAX_LIST_LEN tags of at most HSC_MAX_TAG_LEN bytes of UTF-8. */
+int codec_check_tags(const char *field, const hsc_strlist *l, hsc_err *err);
+
+/* Every entry a valid id ("field[i]: must be 1-128 of ..."); no length bound. */
+int codec_check_ids(const char *field, const hsc_strlist *l, hsc_err *err);
+
+/* At most HSC_MAX_LIST_LEN entries, each checked by codec_check_id. */
+int codec_check_id_list(const char *field, const hsc_strlist *l, hsc_err *err);
+
+/* A two-letter ISO 639-1 code (either case). */
+int codec_check_language(const char *field, const char *l, hsc_err *err);
+
+#endif

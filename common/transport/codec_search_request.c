@@ -1,0 +1,240 @@
+/*
+ * Encodes and decodes SearchRequest (hsc.search.requests), its filters and the
+ * strategy names; decoding fills in the contract's defaults.
+ */
+#include "codec_internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+static const char *STRATEGY_NAMES[] = {
+    "auto", "vector_only", "graph_only", "hybrid_parallel", "hybrid_sequential", "cached_only"};
+
+const char *hsc_strategy_name(hsc_strategy s)
+{
+    return (unsigned)s < sizeof(STRATEGY_NAMES) / sizeof(*STRATEGY_NAMES) ? STRATEGY_NAMES[s]
+                                                                          : "unknown";
+}
+
+int hsc_strategy_parse(const char *name, hsc_strategy *out)
+{
+    for (size_t i = 0; i < sizeof(STRATEGY_NAMES) / sizeof(*STRATEGY_NAMES); i++)
+        if (!strcmp(name, STRATEGY_NAMES[i])) {
+            *out = (hsc_strategy)i;
+            return 0;
+        }
+    return -1;
+}
+
+void hsc_search_request_init(hsc_search_request *r)
+{
+    memset(r, 0, sizeof(*r));
+    r->v = HSC_SCHEMA_VERSION;
+    r->k = HSC_SEARCH_K_DEFAULT;
+    r->strategy = HSC_STRATEGY_AUTO;
+    r->cache = true;
+}
+
+void hsc_search_request_clear(hsc_search_request *r)
+{
+    free(r->user_id);
+    free(r->embedding);
+    hsc_strlist_clear(&r->seed_ids);
+    hsc_strlist_clear(&r->filters.genres);
+    hsc_strlist_clear(&r->filters.exclude_ids);
+    free(r->filters.language);
+    memset(r, 0, sizeof(*r));
+}
+enum { F_GENRES, F_EXCLUDE_IDS, F_LANGUAGE, F_YEAR_MIN, F_YEAR_MAX, F_MAX_MATURITY, F_NKEYS };
+static const char *const FILTER_KEYS[F_NKEYS] = {"genres",   "exclude_ids", "language",
+                                                 "year_min", "year_max",    "max_maturity"};
+
+static int decode_filters(const msgpack_object *o, hsc_search_filters *f, hsc_err *err)
+{
+    int rc = codec_want("filters", o, MSGPACK_OBJECT_MAP, "a map", err);
+    if (rc)
+        return rc;
+    const msgpack_object_map *m = &o->via.map;
+    uint32_t seen = 0;
+    for (uint32_t i = 0; i < m->size && !rc; i++) {
+        const msgpack_object *k = &m->ptr[i].key, *val = &m->ptr[i].val;
+        int64_t n;
+        int x;
+        if (k->type != MSGPACK_OBJECT_STR)
+            return hsc_err_set(err, HSC_EINVAL, "filters: key %u is not a string", i);
+        if ((rc = codec_field_of(k, FILTER_KEYS, F_NKEYS, "filters.", &seen, &x, err)))
+            return rc;
+        if (val->type == MSGPACK_OBJECT_NIL)
+            continue;
+        switch (x) {
+        case F_GENRES:
+            if (!(rc = codec_get_strlist("filters.genres", val, &f->genres, err)))
+                rc = codec_check_tags("filters.genres", &f->genres, err);
+            break;
+        case F_EXCLUDE_IDS:
+            if (!(rc = codec_get_strlist("filters.exclude_ids", val, &f->exclude_ids, err)))
+                rc = codec_check_ids("filters.exclude_ids", &f->exclude_ids, err);
+            break;
+        case F_LANGUAGE:
+            if (!(rc = codec_get_str("filters.language", val, &f->language, err)))
+                rc = codec_check_text("filters.language", f->language, 16, err);
+            break;
+        case F_YEAR_MIN:
+            if (!(rc = codec_get_int("filters.year_min", val, 0, 9999, &n, err)))
+                f->year_min = (int32_t)n, f->has |= HSC_FILTER_YEAR_MIN;
+            break;
+        case F_YEAR_MAX:
+            if (!(rc = codec_get_int("filters.year_max", val, 0, 9999, &n, err)))
+                f->year_max = (int32_t)n, f->has |= HSC_FILTER_YEAR_MAX;
+            break;
+        case F_MAX_MATURITY:
+            if (!(rc = codec_get_int("filters.max_maturity", val, 0, 21, &n, err)))
+                f->max_maturity = (int32_t)n, f->has |= HSC_FILTER_MAX_MATURITY;
+            break;
+        default:
+            break; /* unknown keys are ignored */
+        }
+    }
+    if (!rc && (f->has & HSC_FILTER_YEAR_MIN) && (f->has & HSC_FILTER_YEAR_MAX) &&
+        f->year_min > f->year_max)
+        rc = hsc_err_set(err, HSC_EINVAL, "filters.year_min: %d is after year_max %d", f->year_min,
+                         f->year_max);
+    return rc;
+}
+
+enum {
+    R_V,
+    R_USER_ID,
+    R_EMBEDDING,
+    R_SEED_IDS,
+    R_K,
+    R_FILTERS,
+    R_INCLUDE_RELS,
+    R_STRATEGY,
+    R_CACHE,
+    R_NKEYS
+};
+static const char *const REQUEST_KEYS[R_NKEYS] = {
+    "v",        "user_id", "embedding", "seed_ids", "k", "filters", "include_relationships",
+    "strategy", "cache"};
+
+static int decode_request_fields(const msgpack_object_map *m, void *out, hsc_err *err)
+{
+    hsc_search_request *r = out;
+    uint32_t seen = 0;
+    for (uint32_t i = 0; i < m->size; i++) {
+        const msgpack_object *o = &m->ptr[i].val;
+        int64_t n;
+        int f, rc = codec_field_of(&m->ptr[i].key, REQUEST_KEYS, R_NKEYS, "", &seen, &f, err);
+        if (rc)
+            return rc;
+        if (o->type == MSGPACK_OBJECT_NIL && f != R_V)
+            continue;
+        switch (f) {
+        case R_V:
+            if (!(rc = codec_get_int("v", o, 1, 1, &n, err)))
+                r->v = (int)n;
+            break;
+        case R_USER_ID:
+            if (!(rc = codec_get_str("user_id", o, &r->user_id, err)))
+                rc = codec_check_id("user_id", r->user_id, err);
+            break;
+        case R_EMBEDDING:
+            rc = codec_get_embedding(o, &r->embedding, &r->dim, err);
+            for (size_t d = 0; !rc && d < r->dim; d++)
+                if (!isfinite(r->embedding[d]))
+                    rc = hsc_err_set(err, HSC_EINVAL, "embedding: value %zu is not finite", d);
+            break;
+        case R_SEED_IDS:
+            if (!(rc = codec_get_strlist("seed_ids", o, &r->seed_ids, err)))
+                rc = codec_check_ids("seed_ids", &r->seed_ids, err);
+            break;
+        case R_K:
+            if (!(rc = codec_get_int("k", o, 1, HSC_SEARCH_K_MAX, &n, err)))
+                r->k = (int)n;
+            break;
+        case R_FILTERS:
+            rc = decode_filters(o, &r->filters, err);
+            break;
+        case R_INCLUDE_RELS:
+            rc = codec_get_bool("include_relationships", o, &r->include_relationships, err);
+            break;
+        case R_STRATEGY: {
+            char *s = NULL;
+            if (!(rc = codec_get_str("strategy", o, &s, err)) &&
+                hsc_strategy_parse(s, &r->strategy))
+                rc = hsc_err_set(err, HSC_EINVAL,
+                                 "strategy: \"%.40s\" is not one of auto, vector_only, "
+                                 "graph_only, hybrid_parallel, hybrid_sequential, cached_only",
+                                 s);
+            free(s);
+            break;
+        }
+        case R_CACHE:
+            rc = codec_get_bool("cache", o, &r->cache, err);
+            break;
+        default:
+            break; /* unknown keys are ignored */
+        }
+        if (rc)
+            return rc;
+    }
+    if (!(seen & 1u << R_V))
+        return hsc_err_set(err, HSC_EINVAL, "v: missing");
+    return HSC_OK;
+}
+
+int hsc_codec_decode_search_request(const void *buf, size_t len, hsc_search_request *r,
+                                    hsc_err *err)
+{
+    hsc_search_request_init(r);
+    int rc = codec_decode_map(buf, len, "search request", decode_request_fields, r, err);
+    if (rc)
+        hsc_search_request_clear(r);
+    return rc;
+}
+int hsc_codec_encode_search_request(const hsc_search_request *r, char **out, size_t *len,
+                                    hsc_err *err)
+{
+    if (r->k < 1 || r->k > HSC_SEARCH_K_MAX)
+        return hsc_err_set(err, HSC_EINVAL, "k: %d is outside 1..%d", r->k, HSC_SEARCH_K_MAX);
+    if (r->user_id && codec_check_id("user_id", r->user_id, err))
+        return err->code;
+    const hsc_search_filters *f = &r->filters;
+    int nf = !!f->genres.n + !!f->exclude_ids.n + !!f->language + !!(f->has & HSC_FILTER_YEAR_MIN) +
+             !!(f->has & HSC_FILTER_YEAR_MAX) + !!(f->has & HSC_FILTER_MAX_MATURITY);
+    struct codec_out o;
+    codec_out_init(&o);
+    msgpack_pack_map(&o.pk, 5 + !!r->user_id + !!r->embedding + !!r->seed_ids.n + !!nf);
+    codec_pack_int(&o.pk, "v", r->v ? r->v : HSC_SCHEMA_VERSION);
+    if (r->user_id)
+        codec_pack_str(&o.pk, "user_id", r->user_id);
+    if (r->embedding)
+        codec_pack_embedding(&o.pk, r->embedding, r->dim);
+    if (r->seed_ids.n)
+        codec_pack_list(&o.pk, "seed_ids", &r->seed_ids);
+    codec_pack_int(&o.pk, "k", r->k);
+    if (nf) {
+        codec_pack_key(&o.pk, "filters");
+        msgpack_pack_map(&o.pk, nf);
+        if (f->genres.n)
+            codec_pack_list(&o.pk, "genres", &f->genres);
+        if (f->exclude_ids.n)
+            codec_pack_list(&o.pk, "exclude_ids", &f->exclude_ids);
+        if (f->language)
+            codec_pack_str(&o.pk, "language", f->language);
+        if (f->has & HSC_FILTER_YEAR_MIN)
+            codec_pack_int(&o.pk, "year_min", f->year_min);
+        if (f->has & HSC_FILTER_YEAR_MAX)
+            codec_pack_int(&o.pk, "year_max", f->year_max);
+        if (f->has & HSC_FILTER_MAX_MATURITY)
+            codec_pack_int(&o.pk, "max_maturity", f->max_maturity);
+    }
+    codec_pack_bool(&o.pk, "include_relationships", r->include_relationships);
+    codec_pack_str(&o.pk, "strategy", hsc_strategy_name(r->strategy));
+    codec_pack_bool(&o.pk, "cache", r->cache);
+    return codec_finish(&o, out, len, err);
+}
