@@ -62,4 +62,31 @@ char *hsc_strndup(const char *s, size_t n);
 /* a followed by b in a new malloc'd string (NULL when out of memory). */
 char *hsc_strcat2(const char *a, const char *b);
 
+/*
+ * An intrusive doubly linked list, for owners that unlink any element in
+ * O(1) (requests in flight, connections, messages with a deadline): each
+ * element has prev and next pointers, head points at the first.
+ * HSC_DLIST_PUSH puts node first; HSC_DLIST_UNLINK takes it out and clears
+ * its links. Macros because the element types differ.
+ */
+#define HSC_DLIST_PUSH(head, node)                                                                 \
+    do {                                                                                           \
+        (node)->prev = NULL;                                                                       \
+        (node)->next = (head);                                                                     \
+        if (head)                                                                                  \
+            (head)->prev = (node);                                                                 \
+        (head) = (node);                                                                           \
+    } while (0)
+
+#define HSC_DLIST_UNLINK(head, node)                                                               \
+    do {                                                                                           \
+        if ((node)->prev)                                                                          \
+            (node)->prev->next = (node)->next;                                                     \
+        else                                                                                       \
+            (head) = (node)->next;                                                                 \
+        if ((node)->next)                                                                          \
+            (node)->next->prev = (node)->prev;                                                     \
+        (node)->prev = (node)->next = NULL;                                                        \
+    } while (0)
+
 #endif

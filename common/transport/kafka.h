@@ -4,7 +4,9 @@
  * pipe turns readable, so delivery reports, rebalances and messages are all
  * served from the loop's thread. Configuration comes from hsc_config:
  * kafka.brokers and kafka.client_id, then the [rdkafka] pass-through section,
- * then [rdkafka.consumer] or [rdkafka.producer].
+ * then [rdkafka.consumer] or [rdkafka.producer]. One header for the Kafka
+ * files: kafka_conf.c, kafka_wake.c (the pipe), kafka_producer.c,
+ * kafka_consumer.c, kafka_commit_meta.c, kafka_headers.c and kafka_dlq.c.
  */
 #ifndef HSC_KAFKA_H
 #define HSC_KAFKA_H
