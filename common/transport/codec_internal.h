@@ -72,6 +72,7 @@ int codec_decode_map(const void *buf, size_t len, const char *what, codec_fields
 struct codec_out {
     msgpack_sbuffer sb;
     msgpack_packer pk;
+    bool lost; /* a write failed: the bytes in sb are incomplete */
 };
 
 /* Starts an empty message in o (o must not move until codec_finish). */

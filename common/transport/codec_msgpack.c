@@ -198,6 +198,9 @@ static int unpack_map(const void *buf, size_t len, const char *what, msgpack_unp
     if (rc)
         return rc;
     msgpack_unpack_return r = msgpack_unpack_next(res, buf, len, &off);
+    /* Not the message's fault: a worker retries it instead of sending it to the DLQ. */
+    if (r == MSGPACK_UNPACK_NOMEM_ERROR)
+        return hsc_err_set(err, HSC_ENOMEM, "%s: out of memory unpacking %zu bytes", what, len);
     if (r != MSGPACK_UNPACK_SUCCESS)
         return hsc_err_set(err, HSC_EINVAL, "message: not MessagePack (%s)",
                            r == MSGPACK_UNPACK_CONTINUE ? "truncated" : "malformed");
@@ -227,15 +230,30 @@ int codec_decode_map(const void *buf, size_t len, const char *what, codec_fields
 
 /* ---------- writing ---------- */
 
+/*
+ * msgpack_sbuffer_write keeps the old buffer when it cannot grow, and the
+ * packers' results are not checked at every call: noting the loss here is
+ * what lets codec_finish refuse a truncated message.
+ */
+static int codec_write(void *data, const char *buf, size_t len)
+{
+    struct codec_out *o = data;
+    if (!o->lost && msgpack_sbuffer_write(&o->sb, buf, len) == 0)
+        return 0;
+    o->lost = true;
+    return -1;
+}
+
 void codec_out_init(struct codec_out *o)
 {
     msgpack_sbuffer_init(&o->sb);
-    msgpack_packer_init(&o->pk, &o->sb, msgpack_sbuffer_write);
+    o->lost = false;
+    msgpack_packer_init(&o->pk, o, codec_write);
 }
 
 int codec_finish(struct codec_out *o, char **out, size_t *len, hsc_err *err)
 {
-    if (!o->sb.data) {
+    if (o->lost || !o->sb.data) {
         msgpack_sbuffer_destroy(&o->sb);
         return hsc_err_set(err, HSC_ENOMEM, "encode: out of memory");
     }
