@@ -1,8 +1,10 @@
 /*
  * The rank step (workers/query/rank.c): seeds and excluded titles never come back,
  * a stated intent outranks the user's history, the policy score neither
- * saturates nor ignores how many liked tags a title matches, and graph
- * scores keep the ratio between a strong and a weak path.
+ * saturates nor ignores how many liked tags a title matches, graph scores
+ * keep the ratio between a strong and a weak path; the fusion arithmetic
+ * (weighted and RRF, ties by id), the hard filters of the request and the
+ * user's policy, and the policy score.
  */
 #include <math.h>
 #include <setjmp.h>
@@ -172,6 +174,114 @@ static void test_graph_scores_keep_ratios(void **s)
     assert_true(fabs(c[2].graph_score - 0.25) < 1e-12);
 }
 
+static void test_fusion_weighted(void **s)
+{
+    hsc_candidate c[3] = {0};
+    strcpy(c[0].id, "a"), c[0].in_vector = 1, c[0].vector_raw = 0.9, c[0].vector_rank = 1;
+    strcpy(c[1].id, "b"), c[1].in_vector = 1, c[1].vector_raw = 0.5, c[1].vector_rank = 2;
+    c[1].in_graph = 1, c[1].graph_raw = 3.0, c[1].graph_rank = 1;
+    strcpy(c[2].id, "c"), c[2].in_graph = 1, c[2].graph_raw = 1.0, c[2].graph_rank = 2;
+    c[2].policy_score = 0.5;
+    hsc_fusion f = {.w_vector = 1.0, .w_graph = 0.6, .w_policy = 0.4};
+    hsc_rank_fuse(c, 3, &f);
+    /* a: v=1 -> 1.0; b: v=0, g=1 -> 0.6; c: g=1/3 (sums are divided by the largest), p=0.5
+     * -> 0.2 + 0.2 */
+    assert_string_equal(c[0].id, "a");
+    assert_true(fabs(c[0].score - 1.0) < 1e-12);
+    assert_string_equal(c[1].id, "b");
+    assert_true(fabs(c[1].score - 0.6) < 1e-12);
+    assert_true(fabs(c[1].vector_score) < 1e-12 && fabs(c[1].graph_score - 1) < 1e-12);
+    assert_string_equal(c[2].id, "c");
+    assert_true(fabs(c[2].graph_score - 1.0 / 3) < 1e-12);
+    assert_true(fabs(c[2].score - 0.4) < 1e-12);
+    (void)s;
+}
+
+static void test_fusion_rrf_and_ties(void **s)
+{
+    hsc_candidate c[3] = {0};
+    strcpy(c[0].id, "z"), c[0].in_vector = 1, c[0].vector_raw = 0.8, c[0].vector_rank = 2;
+    strcpy(c[1].id, "y"), c[1].in_vector = 1, c[1].vector_raw = 0.9, c[1].vector_rank = 1;
+    c[1].in_graph = 1, c[1].graph_raw = 2, c[1].graph_rank = 1;
+    strcpy(c[2].id, "x"), c[2].in_vector = 1, c[2].vector_raw = 0.8, c[2].vector_rank = 2;
+    hsc_fusion f = {.rrf = 1, .rrf_k = 60, .w_vector = 1, .w_graph = 1, .w_policy = 0};
+    hsc_rank_fuse(c, 3, &f);
+    assert_string_equal(c[0].id, "y");
+    assert_true(fabs(c[0].score - (1.0 / 61 + 1.0 / 61)) < 1e-12);
+    /* equal scores: ordered by id, so replies are stable */
+    assert_string_equal(c[1].id, "x");
+    assert_string_equal(c[2].id, "z");
+    assert_true(fabs(c[1].score - 1.0 / 62) < 1e-12);
+    (void)s;
+}
+
+static void set_attrs(hsc_candidate *c, const char *genre, const char *lang, int year, int mat)
+{
+    c->has_attrs = true;
+    hsc_strlist_push(&c->attrs.genres, genre, strlen(genre));
+    c->attrs.language = lang ? strdup(lang) : NULL;
+    c->attrs.year = year;
+    c->attrs.maturity = mat;
+}
+
+static void test_hard_filters(void **s)
+{
+    hsc_candidate c = {0};
+    strcpy(c.id, "t1");
+    set_attrs(&c, "horror", "en", 2001, 16);
+    hsc_policy p = {0};
+    hsc_search_filters f = {0};
+    const char *why = NULL;
+    assert_true(hsc_rank_allows(&f, &p, &c, &why));
+    hsc_strlist_push(&p.excluded_genres, "Horror", 6); /* case does not matter */
+    assert_false(hsc_rank_allows(&f, &p, &c, &why));
+    assert_string_equal(why, "a genre the user excludes");
+    hsc_strlist_clear(&p.excluded_genres);
+    p.has_max_maturity = true, p.max_maturity = 12;
+    assert_false(hsc_rank_allows(&f, &p, &c, &why));
+    p.max_maturity = 18;
+    assert_true(hsc_rank_allows(&f, &p, &c, &why));
+    hsc_strlist_push(&p.languages, "fr", 2);
+    assert_false(hsc_rank_allows(&f, &p, &c, &why));
+    assert_string_equal(why, "not in the user's languages");
+    hsc_policy_clear(&p);
+    f.has = HSC_FILTER_YEAR_MIN, f.year_min = 2005;
+    assert_false(hsc_rank_allows(&f, NULL, &c, &why));
+    f.has = 0;
+    hsc_strlist_push(&f.genres, "comedy", 6);
+    assert_false(hsc_rank_allows(&f, NULL, &c, &why));
+    assert_string_equal(why, "none of the requested genres");
+    hsc_strlist_push(&f.genres, "HORROR", 6);
+    assert_true(hsc_rank_allows(&f, NULL, &c, &why));
+    hsc_strlist_push(&f.exclude_ids, "t1", 2);
+    assert_false(hsc_rank_allows(&f, NULL, &c, &why));
+    /* an unrated title never passes a maturity ceiling */
+    hsc_strlist_clear(&f.genres);
+    hsc_strlist_clear(&f.exclude_ids);
+    c.attrs.maturity = -1;
+    f.has = HSC_FILTER_MAX_MATURITY, f.max_maturity = 21;
+    assert_false(hsc_rank_allows(&f, NULL, &c, &why));
+    hsc_candidate_clear(&c);
+    (void)s;
+}
+
+static void test_policy_score(void **s)
+{
+    hsc_policy p = {0};
+    hsc_pref prefs[2] = {{0, "science fiction", 3.0}, {1, "space", -1.5}};
+    p.prefs = prefs, p.nprefs = 2;
+    hsc_title_attrs a = {0};
+    hsc_strlist_push(&a.genres, "science fiction", 15);
+    /* tanh(Σ matched / (2 × the strongest weight)) */
+    assert_true(fabs(hsc_rank_policy_score(&p, &a) - tanh(0.5)) < 1e-12);
+    hsc_strlist_push(&a.themes, "space", 5);
+    assert_true(fabs(hsc_rank_policy_score(&p, &a) - tanh(0.25)) < 1e-12);
+    assert_true(hsc_rank_policy_score(NULL, &a) == 0);
+    hsc_strlist_clear(&a.genres);
+    hsc_strlist_clear(&a.themes);
+    (void)s;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -180,6 +290,10 @@ int main(void)
         cmocka_unit_test(test_history_fills_after_intent),
         cmocka_unit_test(test_policy_score_bounded_and_graded),
         cmocka_unit_test(test_graph_scores_keep_ratios),
+        cmocka_unit_test(test_fusion_weighted),
+        cmocka_unit_test(test_fusion_rrf_and_ties),
+        cmocka_unit_test(test_hard_filters),
+        cmocka_unit_test(test_policy_score),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -92,26 +92,54 @@ void hsc_graph_info_free(hsc_graph_info *v, size_t n)
     free(v);
 }
 
+/* Reads one result row into all[i]; an error names the row's problem. */
+typedef int (*row_fn)(void *all, size_t i, json_t *row, hsc_err *err);
+
+/* Frees n parsed rows (the typed free of the row kind). */
+typedef void (*rows_free_fn)(void *all, size_t n);
+
+/* Parses every row of r into a calloc'd array of size-byte elements. */
+static int parse_rows(const hsc_neo4j_result *r, size_t size, row_fn read_row, rows_free_fn release,
+                      void **out, size_t *n, hsc_err *err)
+{
+    size_t cnt = json_array_size(r->rows);
+    void *all = calloc(cnt ? cnt : 1, size);
+    if (!all)
+        return hsc_err_set(err, HSC_ENOMEM, "out of memory");
+    for (size_t i = 0; i < cnt; i++)
+        if (read_row(all, i, json_array_get(r->rows, i), err)) {
+            release(all, cnt);
+            return err->code;
+        }
+    *out = all;
+    *n = cnt;
+    return HSC_OK;
+}
+
+static int candidate_row(void *all, size_t i, json_t *row, hsc_err *err)
+{
+    hsc_graph_candidate *c = (hsc_graph_candidate *)all + i;
+    if (copy_id(json_array_get(row, 0), c->id, err))
+        return err->code;
+    c->score = json_number_value(json_array_get(row, 1));
+    c->why = json_dumps(json_array_get(row, 2), JSON_COMPACT | JSON_ENCODE_ANY);
+    c->intent = json_number_value(json_array_get(row, 3)); /* 0 when absent */
+    return HSC_OK;
+}
+
+static void candidates_free(void *all, size_t n)
+{
+    hsc_graph_candidates_free(all, n);
+}
+
 int hsc_graph_parse_candidates(const hsc_neo4j_result *r, hsc_graph_candidate **out, size_t *n,
                                hsc_err *err)
 {
-    size_t cnt = json_array_size(r->rows);
-    hsc_graph_candidate *c = calloc(cnt ? cnt : 1, sizeof(*c));
-    if (!c)
-        return hsc_err_set(err, HSC_ENOMEM, "out of memory");
-    for (size_t i = 0; i < cnt; i++) {
-        json_t *row = json_array_get(r->rows, i);
-        if (copy_id(json_array_get(row, 0), c[i].id, err)) {
-            hsc_graph_candidates_free(c, cnt);
-            return err->code;
-        }
-        c[i].score = json_number_value(json_array_get(row, 1));
-        c[i].why = json_dumps(json_array_get(row, 2), JSON_COMPACT | JSON_ENCODE_ANY);
-        c[i].intent = json_number_value(json_array_get(row, 3)); /* 0 when absent */
-    }
-    *out = c;
-    *n = cnt;
-    return HSC_OK;
+    void *all = NULL;
+    int rc = parse_rows(r, sizeof(**out), candidate_row, candidates_free, &all, n, err);
+    if (rc == HSC_OK)
+        *out = all;
+    return rc;
 }
 
 static void fill_list(hsc_strlist *l, json_t *a)
@@ -123,65 +151,77 @@ static void fill_list(hsc_strlist *l, json_t *a)
             hsc_strlist_push(l, json_string_value(v), json_string_length(v));
 }
 
-int hsc_graph_parse_info(const hsc_neo4j_result *r, hsc_graph_info **out, size_t *n, hsc_err *err)
+static int info_row(void *all, size_t i, json_t *row, hsc_err *err)
 {
-    size_t cnt = json_array_size(r->rows);
-    hsc_graph_info *v = calloc(cnt ? cnt : 1, sizeof(*v));
-    if (!v)
-        return hsc_err_set(err, HSC_ENOMEM, "out of memory");
-    for (size_t i = 0; i < cnt; i++) {
-        json_t *row = json_array_get(r->rows, i);
-        if (copy_id(json_array_get(row, 0), v[i].id, err)) {
-            hsc_graph_info_free(v, cnt);
-            return err->code;
-        }
-        fill_list(&v[i].genres, json_array_get(row, 1));
-        fill_list(&v[i].themes, json_array_get(row, 2));
-        fill_list(&v[i].moods, json_array_get(row, 3));
-        v[i].links = json_dumps(json_array_get(row, 4), JSON_COMPACT | JSON_ENCODE_ANY);
-    }
-    *out = v;
-    *n = cnt;
+    hsc_graph_info *v = (hsc_graph_info *)all + i;
+    if (copy_id(json_array_get(row, 0), v->id, err))
+        return err->code;
+    fill_list(&v->genres, json_array_get(row, 1));
+    fill_list(&v->themes, json_array_get(row, 2));
+    fill_list(&v->moods, json_array_get(row, 3));
+    v->links = json_dumps(json_array_get(row, 4), JSON_COMPACT | JSON_ENCODE_ANY);
     return HSC_OK;
 }
 
-/* The state of one query: which parser and which callback. */
+static void infos_free(void *all, size_t n)
+{
+    hsc_graph_info_free(all, n);
+}
+
+int hsc_graph_parse_info(const hsc_neo4j_result *r, hsc_graph_info **out, size_t *n, hsc_err *err)
+{
+    void *all = NULL;
+    int rc = parse_rows(r, sizeof(**out), info_row, infos_free, &all, n, err);
+    if (rc == HSC_OK)
+        *out = all;
+    return rc;
+}
+
+/* The state of one query: its callback (ccb for candidates, else icb for enrichment). */
 struct q {
     hsc_graph_candidates_fn ccb;
     hsc_graph_info_fn icb;
     void *arg;
 };
 
-static void on_candidates(void *arg, const hsc_neo4j_result *res, const hsc_err *err)
+/* Parses the rows with the parser of the query's kind and hands them to its callback. */
+static void on_result(void *arg, const hsc_neo4j_result *res, const hsc_err *err)
 {
     struct q *q = arg;
     hsc_graph_candidate *c = NULL;
-    size_t n = 0;
+    hsc_graph_info *v = NULL;
+    size_t nc = 0, nv = 0;
     hsc_err e = {0};
-    if (!res)
-        q->ccb(q->arg, NULL, 0, 0, err);
-    else if (hsc_graph_parse_candidates(res, &c, &n, &e))
-        q->ccb(q->arg, NULL, 0, 0, &e);
+    const hsc_err *why = res ? NULL : err;
+    if (res && (q->ccb ? hsc_graph_parse_candidates(res, &c, &nc, &e)
+                       : hsc_graph_parse_info(res, &v, &nv, &e)))
+        why = &e;
+    double seconds = why ? 0 : res->seconds;
+    if (q->ccb)
+        q->ccb(q->arg, c, nc, seconds, why);
     else
-        q->ccb(q->arg, c, n, res->seconds, NULL);
-    hsc_graph_candidates_free(c, n);
+        q->icb(q->arg, v, nv, seconds, why);
+    hsc_graph_candidates_free(c, nc);
+    hsc_graph_info_free(v, nv);
     free(q);
 }
 
-static void on_info(void *arg, const hsc_neo4j_result *res, const hsc_err *err)
+/* Runs one statement (params taken over) and calls back through on_result. */
+static int run_query(hsc_neo4j *n, const char *cypher, json_t *params, hsc_graph_candidates_fn ccb,
+                     hsc_graph_info_fn icb, void *arg, hsc_err *err)
 {
-    struct q *q = arg;
-    hsc_graph_info *v = NULL;
-    size_t n = 0;
-    hsc_err e = {0};
-    if (!res)
-        q->icb(q->arg, NULL, 0, 0, err);
-    else if (hsc_graph_parse_info(res, &v, &n, &e))
-        q->icb(q->arg, NULL, 0, 0, &e);
-    else
-        q->icb(q->arg, v, n, res->seconds, NULL);
-    hsc_graph_info_free(v, n);
-    free(q);
+    struct q *q = calloc(1, sizeof(*q));
+    if (!q) {
+        json_decref(params);
+        return hsc_err_set(err, HSC_ENOMEM, "out of memory");
+    }
+    q->ccb = ccb;
+    q->icb = icb;
+    q->arg = arg;
+    int rc = hsc_neo4j_run(n, cypher, params, on_result, q, err);
+    if (rc)
+        free(q);
+    return rc;
 }
 
 /* Tags are stored lower-case in the graph (enrich normalises them). */
@@ -211,11 +251,6 @@ int hsc_graph_candidates(hsc_neo4j *n, const char *const *seeds, size_t nseeds, 
     static const hsc_graph_filter none = {.max_maturity = -1};
     if (!f)
         f = &none;
-    struct q *q = calloc(1, sizeof(*q));
-    if (!q)
-        return hsc_err_set(err, HSC_ENOMEM, "out of memory");
-    q->ccb = cb;
-    q->arg = arg;
     json_t *w = json_array();
     /* without seeds of its own the request has only history: every seed weighs the same */
     double hw = f->nexplicit ? f->history_weight : 1.0;
@@ -229,24 +264,13 @@ int hsc_graph_candidates(hsc_neo4j *n, const char *const *seeds, size_t nseeds, 
         list_array(f->languages, 1), "max_maturity", opt_int(f->max_maturity >= 0, f->max_maturity),
         "year_min", opt_int(f->year_min > 0, f->year_min), "year_max",
         opt_int(f->year_max > 0, f->year_max));
-    int rc = hsc_neo4j_run(n, HSC_GRAPH_CANDIDATES_CYPHER, p, on_candidates, q, err);
-    if (rc)
-        free(q);
-    return rc;
+    return run_query(n, HSC_GRAPH_CANDIDATES_CYPHER, p, cb, NULL, arg, err);
 }
 
 int hsc_graph_enrich(hsc_neo4j *n, const char *const *ids, size_t nids, const char *const *seeds,
                      size_t nseeds, hsc_graph_info_fn cb, void *arg, hsc_err *err)
 {
-    struct q *q = calloc(1, sizeof(*q));
-    if (!q)
-        return hsc_err_set(err, HSC_ENOMEM, "out of memory");
-    q->icb = cb;
-    q->arg = arg;
     json_t *p =
         json_pack("{s:o, s:o}", "ids", str_array(ids, nids), "seeds", str_array(seeds, nseeds));
-    int rc = hsc_neo4j_run(n, HSC_GRAPH_ENRICH_CYPHER, p, on_info, q, err);
-    if (rc)
-        free(q);
-    return rc;
+    return run_query(n, HSC_GRAPH_ENRICH_CYPHER, p, NULL, cb, arg, err);
 }
