@@ -1,7 +1,9 @@
 /*
  * The search as hsc-query receives and answers it, without servers: the wire
  * contract (golden examples from Python's msgpack decode and re-encode byte
- * for byte, every validation rule names its field). The planner, ranking,
+ * for byte, every validation rule names its field), and the engine's answers
+ * that need no server: every search is answered once, after the call returns,
+ * with the error a caller can act on. The planner, ranking,
  * filters, candidates, policy and cache key have their own files
  * (test_planner.c, test_rank.c, test_filters.c, test_candidates.c,
  * test_policy.c, test_qcache.c).
@@ -14,9 +16,12 @@
 
 #include <math.h>
 #include <msgpack.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "hsc/codec.h"
+#include "query.h"
 #include "util.h"
 #include "golden.h"
 
@@ -227,6 +232,133 @@ static void test_request_validation(void **s)
     (void)s;
 }
 
+/* ---------- the engine, with no server reachable ---------- */
+
+/* One search's outcome as its caller sees it. */
+struct outcome {
+    int calls;
+    bool ok;
+    char code[64], message[256];
+};
+
+static void on_done(void *arg, hsc_search_reply *r)
+{
+    struct outcome *o = arg;
+    o->calls++;
+    o->ok = r->ok;
+    snprintf(o->code, sizeof(o->code), "%s", r->error_code ? r->error_code : "");
+    snprintf(o->message, sizeof(o->message), "%s", r->error_message ? r->error_message : "");
+}
+
+/* An engine whose every backend refuses connections (port 1 on loopback). */
+static int engine_setup(void **state)
+{
+    static struct query_engine e;
+    hsc_config *cfg = hsc_config_new();
+    hsc_err err = {0};
+    assert_non_null(cfg);
+    assert_int_equal(hsc_config_set(cfg, "pg.url", "postgresql://127.0.0.1:1/hsc", &err), 0);
+    assert_int_equal(hsc_config_set(cfg, "redis.url", "redis://127.0.0.1:1/0", &err), 0);
+    assert_int_equal(hsc_config_set(cfg, "milvus.url", "http://127.0.0.1:1", &err), 0);
+    assert_int_equal(hsc_config_set(cfg, "neo4j.url", "http://127.0.0.1:1", &err), 0);
+    assert_int_equal(hsc_config_set(cfg, "milvus.dimension", "4", &err), 0);
+    assert_int_equal(hsc_config_set(cfg, "query.pg_connections", "1", &err), 0);
+    assert_int_equal(query_engine_init(&e, ev_loop_new(EVFLAG_AUTO), cfg, &err), 0);
+    hsc_config_free(cfg);
+    *state = &e;
+    return 0;
+}
+
+static int engine_teardown(void **state)
+{
+    struct query_engine *e = *state;
+    struct ev_loop *loop = e->loop;
+    query_engine_destroy(e);
+    ev_loop_destroy(loop);
+    return 0;
+}
+
+/* Runs req; asserts the reply came later than the call, exactly once. */
+static void search_now(struct query_engine *e, hsc_search_request *req, int64_t deadline_ms,
+                       struct outcome *o)
+{
+    hsc_err err = {0};
+    memset(o, 0, sizeof(*o));
+    assert_int_equal(query_engine_search(e, req, "unit", deadline_ms, on_done, o, &err), 0);
+    assert_int_equal(o->calls, 0); /* never before the call returns */
+    int64_t end = hsc_now_ms() + 10000;
+    while (!o->calls && hsc_now_ms() < end)
+        ev_run(e->loop, EVRUN_ONCE);
+    /* a few more turns: nothing else arrives for this search */
+    for (int i = 0; i < 5; i++)
+        ev_run(e->loop, EVRUN_NOWAIT);
+    assert_int_equal(o->calls, 1);
+}
+
+static void test_expired_search_answered_later(void **state)
+{
+    struct query_engine *e = *state;
+    hsc_search_request req;
+    hsc_search_request_init(&req);
+    struct outcome o;
+    search_now(e, &req, hsc_now_ms() - 1, &o);
+    assert_false(o.ok);
+    assert_string_equal(o.code, "deadline");
+    assert_non_null(strstr(o.message, "before the search started"));
+}
+
+static void test_wrong_dimension_is_a_bad_request(void **state)
+{
+    struct query_engine *e = *state;
+    hsc_search_request req;
+    hsc_search_request_init(&req);
+    req.dim = 3;
+    req.embedding = calloc(3, sizeof(float));
+    struct outcome o;
+    search_now(e, &req, hsc_now_ms() + 5000, &o);
+    assert_false(o.ok);
+    assert_string_equal(o.code, "bad_request");
+    assert_string_equal(o.message, "embedding: dimension 3, the catalogue's is 4");
+}
+
+static void test_nothing_to_search_from_is_a_bad_request(void **state)
+{
+    struct query_engine *e = *state;
+    hsc_search_request req;
+    hsc_search_request_init(&req);
+    req.cache = false;
+    struct outcome o;
+    search_now(e, &req, hsc_now_ms() + 5000, &o);
+    assert_false(o.ok);
+    assert_string_equal(o.code, "bad_request");
+}
+
+static void test_cached_only_without_redis(void **state)
+{
+    struct query_engine *e = *state;
+    hsc_search_request req;
+    hsc_search_request_init(&req);
+    req.strategy = HSC_STRATEGY_CACHED_ONLY;
+    struct outcome o;
+    search_now(e, &req, hsc_now_ms() + 5000, &o);
+    assert_false(o.ok);
+    assert_string_equal(o.code, "cache_unavailable");
+}
+
+static void test_no_backend_answers(void **state)
+{
+    struct query_engine *e = *state;
+    hsc_search_request req;
+    hsc_search_request_init(&req);
+    hsc_strlist_push(&req.seed_ids, "t1", 2);
+    struct outcome o;
+    search_now(e, &req, hsc_now_ms() + 5000, &o);
+    assert_false(o.ok);
+    assert_string_equal(o.code, "no_backend");
+    assert_non_null(strstr(o.message, "neo4j"));
+    assert_true(e->stats.requests >= 1 && e->inflight == 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -235,5 +367,13 @@ int main(void)
         cmocka_unit_test(test_golden_replies),
         cmocka_unit_test(test_request_validation),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    const struct CMUnitTest engine[] = {
+        cmocka_unit_test(test_expired_search_answered_later),
+        cmocka_unit_test(test_wrong_dimension_is_a_bad_request),
+        cmocka_unit_test(test_nothing_to_search_from_is_a_bad_request),
+        cmocka_unit_test(test_cached_only_without_redis),
+        cmocka_unit_test(test_no_backend_answers),
+    };
+    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    return failed + cmocka_run_group_tests(engine, engine_setup, engine_teardown);
 }
