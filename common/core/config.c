@@ -1,7 +1,8 @@
 /*
- * The configuration table and its loaders. The table below is the one place
- * a key is declared: its type, range and default. Everything else (INI, env,
- * --set) goes through config_set_known(), so every path validates the same way.
+ * The configuration's values and their loaders. Keys are declared in
+ * config_keys.def; this file turns those rows into a table, parses each value
+ * once when it is set (INI, environment and --set all go through set_value),
+ * remembers where it came from, and prints it with secrets masked.
  */
 #include "config.h"
 
@@ -15,182 +16,63 @@
 
 #include "util.h"
 
-enum key_type { T_STR, T_INT, T_BOOL, T_ENUM, T_DOUBLE, T_SECRET };
-
-struct key_def {
-    const char *key; /* "section.key" */
-    enum key_type type;
-    const char *def;
-    long long min, max;  /* T_INT range; T_DOUBLE uses them as whole bounds */
-    const char *choices; /* T_ENUM: "a|b|c" */
-};
-
-/* Every key hsc knows. Keep sorted by section; the docs list them the same way. */
-static const struct key_def KEYS[] = {
-    {"kafka.brokers", T_STR, "127.0.0.1:9092", 0, 0, NULL},
-    {"kafka.client_id", T_STR, "hsc", 0, 0, NULL},
-    {"topics.prefix", T_STR, "", 0, 0, NULL},
-    {"topics.content_events", T_STR, "hsc.content.events", 0, 0, NULL},
-    {"topics.learning_events", T_STR, "hsc.learning.events", 0, 0, NULL},
-    {"topics.policy_events", T_STR, "hsc.policy.events", 0, 0, NULL},
-    {"topics.content_ingested", T_STR, "hsc.content.ingested", 0, 0, NULL},
-    {"topics.content_enriched", T_STR, "hsc.content.enriched", 0, 0, NULL},
-    {"topics.content_indexed", T_STR, "hsc.content.indexed", 0, 0, NULL},
-    {"topics.search_requests", T_STR, "hsc.search.requests", 0, 0, NULL},
-    {"topics.search_replies", T_STR, "hsc.search.replies", 0, 0, NULL},
-    {"topics.dlq", T_STR, "hsc.dlq", 0, 0, NULL},
-    {"topics.content_partitions", T_INT, "6", 1, 10000, NULL},
-    {"topics.search_partitions", T_INT, "6", 1, 10000, NULL},
-    {"topics.other_partitions", T_INT, "3", 1, 10000, NULL},
-    {"topics.replication_factor", T_INT, "1", 1, 32, NULL},
-    {"pg.url", T_SECRET, "postgresql://127.0.0.1:5432/hsc", 0, 0, NULL},
-    {"pg.query_timeout_ms", T_INT, "30000", 100, 3600000, NULL},
-    {"redis.url", T_SECRET, "redis://127.0.0.1:6379/0", 0, 0, NULL},
-    {"redis.timeout_ms", T_INT, "2000", 10, 600000, NULL},
-    {"redis.epoch_key", T_STR, "hsc:catalogue:epoch", 0, 0, NULL},
-    {"redis.policy_key_prefix", T_STR, "hsc:policy:version:", 0, 0, NULL},
-    {"redis.cache_prefix", T_STR, "hsc:q:", 0, 0, NULL},
-    {"milvus.url", T_STR, "http://127.0.0.1:19530", 0, 0, NULL},
-    {"milvus.token", T_SECRET, "", 0, 0, NULL},
-    {"milvus.dialect", T_ENUM, "auto", 0, 0, "auto|v1|v2"},
-    {"milvus.collection", T_STR, "hsc_content", 0, 0, NULL},
-    {"milvus.dimension", T_INT, "384", 1, 8192, NULL},
-    {"milvus.schema", T_STR, "", 0, 0, NULL},
-    {"milvus.timeout_ms", T_INT, "10000", 100, 600000, NULL},
-    {"milvus.retries", T_INT, "3", 0, 100, NULL},
-    {"milvus.ef", T_INT, "64", 1, 32768, NULL},
-    {"milvus.write_chunk", T_INT, "250", 1, 100000, NULL},
-    {"neo4j.url", T_STR, "http://127.0.0.1:7474", 0, 0, NULL},
-    {"neo4j.user", T_STR, "neo4j", 0, 0, NULL},
-    {"neo4j.password", T_SECRET, "", 0, 0, NULL},
-    {"neo4j.database", T_STR, "neo4j", 0, 0, NULL},
-    {"neo4j.dialect", T_ENUM, "auto", 0, 0, "auto|query|tx"},
-    {"neo4j.timeout_ms", T_INT, "120000", 100, 3600000, NULL},
-    {"neo4j.retries", T_INT, "3", 0, 100, NULL},
-    {"embeddings.url", T_STR, "", 0, 0, NULL},
-    {"embeddings.model", T_STR, "text-embedding-3-small", 0, 0, NULL},
-    {"embeddings.api_key", T_SECRET, "", 0, 0, NULL},
-    {"embeddings.timeout_ms", T_INT, "30000", 100, 600000, NULL},
-    {"http.max_response_bytes", T_INT, "67108864", 1024, 2147483647LL, NULL},
-    {"metrics.port", T_INT, "0", 0, 65535, NULL},
-    {"metrics.bind", T_STR, "127.0.0.1", 0, 0, NULL},
-    {"metrics.max_connections", T_INT, "16", 1, 1024, NULL},
-    {"metrics.timeout_ms", T_INT, "5000", 10, 600000, NULL},
-    {"log.level", T_ENUM, "info", 0, 0, "debug|info|warn|error"},
-    {"log.format", T_ENUM, "logfmt", 0, 0, "logfmt|json"},
-    {"backoff.initial_ms", T_INT, "100", 1, 600000, NULL},
-    {"backoff.max_ms", T_INT, "5000", 1, 3600000, NULL},
-    {"shutdown.timeout_ms", T_INT, "30000", 0, 3600000, NULL},
-    {"paths.schemas", T_STR, HSC_SCHEMAS_DIR, 0, 0, NULL},
-    {"ingest.group", T_STR, "hsc-ingest", 0, 0, NULL},
-    {"ingest.batch_max", T_INT, "500", 1, 100000, NULL},
-    {"ingest.linger_ms", T_INT, "5", 0, 60000, NULL},
-    {"ingest.max_message_bytes", T_INT, "1048576", 64, 104857600, NULL},
-    {"enrich.group", T_STR, "hsc-enrich", 0, 0, NULL},
-    {"enrich.batch_max", T_INT, "2000", 1, 100000, NULL},
-    {"enrich.linger_ms", T_INT, "20", 0, 60000, NULL},
-    {"enrich.max_message_bytes", T_INT, "1048576", 64, 104857600, NULL},
-    {"enrich.vocabulary", T_STR, "", 0, 0, NULL},
-    {"enrich.similar_top_n", T_INT, "10", 0, 1000, NULL},
-    {"enrich.similar_min", T_DOUBLE, "0.2", 0, 1, NULL},
-    {"enrich.similar_fanout", T_INT, "2000", 1, 10000000, NULL},
-    {"enrich.weight_genre", T_DOUBLE, "1.0", 0, 100, NULL},
-    {"enrich.weight_theme", T_DOUBLE, "0.7", 0, 100, NULL},
-    {"enrich.weight_mood", T_DOUBLE, "0.5", 0, 100, NULL},
-    {"embed_index.group", T_STR, "hsc-embed-index", 0, 0, NULL},
-    {"embed_index.input", T_ENUM, "content_enriched", 0, 0, "content_enriched|content_ingested"},
-    {"embed_index.batch_max", T_INT, "1000", 1, 100000, NULL},
-    {"embed_index.linger_ms", T_INT, "50", 0, 60000, NULL},
-    {"embed_index.max_message_bytes", T_INT, "1048576", 64, 104857600, NULL},
-    {"query.group", T_STR, "hsc-query", 0, 0, NULL},
-    {"query.max_inflight", T_INT, "256", 1, 100000, NULL},
-    {"query.default_deadline_ms", T_INT, "1000", 10, 600000, NULL},
-    {"query.reserve_ms", T_INT, "20", 0, 60000, NULL},
-    {"query.reply_margin_ms", T_INT, "5", 0, 60000, NULL},
-    {"query.auth_key", T_SECRET, "", 0, 0, NULL},
-    {"query.budget_factor", T_DOUBLE, "3", 1, 1000, NULL},
-    {"query.budget_min_ms", T_INT, "50", 1, 600000, NULL},
-    {"query.overfetch", T_INT, "3", 1, 20, NULL},
-    {"query.fusion", T_ENUM, "weighted", 0, 0, "weighted|rrf"},
-    {"query.rrf_k", T_INT, "60", 1, 100000, NULL},
-    {"query.weight_vector", T_DOUBLE, "1.0", 0, 100, NULL},
-    {"query.weight_graph", T_DOUBLE, "0.6", 0, 100, NULL},
-    {"query.weight_policy", T_DOUBLE, "0.4", 0, 100, NULL},
-    {"query.history_seeds", T_INT, "5", 0, 100, NULL},
-    {"query.history_weight", T_DOUBLE, "0.6", 0, 1, NULL},
-    {"query.preference_half_life_days", T_DOUBLE, "30", 1, 36500, NULL},
-    {"query.cache_ttl_personal_s", T_INT, "300", 1, 604800, NULL},
-    {"query.cache_ttl_s", T_INT, "3600", 1, 604800, NULL},
-    {"query.down_cooldown_ms", T_INT, "1000", 0, 600000, NULL},
-    {"query.pg_connections", T_INT, "4", 1, 64, NULL},
-    {"query.latency_window", T_INT, "256", 8, 100000, NULL},
-    {"query.reply_topics", T_STR, "", 0, 0, NULL},
-    {"query.max_deadline_ms", T_INT, "30000", 10, 3600000, NULL},
-    {"query.max_request_bytes", T_INT, "65536", 256, 16777216, NULL},
-    {"client.reply_partition", T_INT, "-1", -1, 100000, NULL},
-    {"client.timeout_ms", T_INT, "2000", 10, 600000, NULL},
-    {"migrate.name", T_STR, "legacy", 0, 0, NULL},
-    {"migrate.neo4j_url", T_STR, "", 0, 0, NULL},
-    {"migrate.neo4j_user", T_STR, "", 0, 0, NULL},
-    {"migrate.neo4j_password", T_SECRET, "", 0, 0, NULL},
-    {"migrate.neo4j_database", T_STR, "", 0, 0, NULL},
-    {"migrate.label", T_STR, "Movie", 0, 0, NULL},
-    {"migrate.id_type", T_ENUM, "string", 0, 0, "string|integer"},
-    {"migrate.property_id", T_STR, "id", 0, 0, NULL},
-    {"migrate.property_title", T_STR, "title", 0, 0, NULL},
-    {"migrate.property_description", T_STR, "description", 0, 0, NULL},
-    {"migrate.property_kind", T_STR, "kind", 0, 0, NULL},
-    {"migrate.property_year", T_STR, "year", 0, 0, NULL},
-    {"migrate.property_language", T_STR, "language", 0, 0, NULL},
-    {"migrate.property_maturity", T_STR, "maturity", 0, 0, NULL},
-    {"migrate.property_duration", T_STR, "duration_s", 0, 0, NULL},
-    {"migrate.property_version", T_STR, "version", 0, 0, NULL},
-    {"migrate.property_embedding", T_STR, "embedding", 0, 0, NULL},
-    {"migrate.rel_genre", T_STR, "IN_GENRE", 0, 0, NULL},
-    {"migrate.rel_theme", T_STR, "HAS_THEME", 0, 0, NULL},
-    {"migrate.rel_mood", T_STR, "HAS_MOOD", 0, 0, NULL},
-    {"migrate.rel_related", T_STR, "RELATED_TO", 0, 0, NULL},
-    {"migrate.tag_name_property", T_STR, "name", 0, 0, NULL},
-    {"migrate.maturity_ratings", T_STR,
-     "G=0,PG=10,PG-13=13,R=17,NC-17=18,TV-Y=0,TV-Y7=7,TV-G=0,TV-PG=10,TV-14=14,TV-MA=17", 0, 0,
-     NULL},
-    {"migrate.default_version", T_INT, "1", 0, 4611686018427387904LL, NULL},
-    {"migrate.page_size", T_INT, "500", 1, 10000, NULL},
-    {"migrate.rate", T_DOUBLE, "0", 0, 1000000000, NULL},
-    {"migrate.create_index", T_BOOL, "true", 0, 0, NULL},
-    {"migrate.verify_sample", T_INT, "200", 0, 100000000, NULL},
-    {"migrate.legacy_pg_url", T_SECRET, "", 0, 0, NULL},
-    {"migrate.policy_table", T_STR, "legacy_user_policies", 0, 0, NULL},
-    {"migrate.policy_user_column", T_STR, "user_id", 0, 0, NULL},
-    {"migrate.policy_excluded_column", T_STR, "blocked_genres", 0, 0, NULL},
-    {"migrate.policy_maturity_column", T_STR, "max_rating", 0, 0, NULL},
-    {"migrate.policy_languages_column", T_STR, "languages", 0, 0, NULL},
+#define KEY_STR(k, d, h) {k, HSC_CONFIG_STR, d, 0, 0, NULL, h},
+#define KEY_SECRET(k, d, h) {k, HSC_CONFIG_SECRET, d, 0, 0, NULL, h},
+#define KEY_INT(k, d, lo, hi, h) {k, HSC_CONFIG_INT, d, lo, hi, NULL, h},
+#define KEY_DOUBLE(k, d, lo, hi, h) {k, HSC_CONFIG_DOUBLE, d, lo, hi, NULL, h},
+#define KEY_ENUM(k, d, c, h) {k, HSC_CONFIG_ENUM, d, 0, 0, c, h},
+#define KEY_BOOL(k, d, h) {k, HSC_CONFIG_BOOL, d, 0, 0, NULL, h},
+/* Every key hsc knows, in declaration order (the docs list them the same way). */
+static const struct hsc_config_key KEYS[] = {
+#include "config_keys.def"
 };
 #define NKEYS (sizeof(KEYS) / sizeof(KEYS[0]))
 
+/* A key's value: its text (for hsc_config_str and dumps) and the typed value parsed from it. */
+struct value {
+    const char *text; /* the declared default, or owned */
+    char *owned;      /* NULL while at the default */
+    char *origin;     /* where the value came from; NULL: the default */
+    long long i;      /* HSC_CONFIG_INT */
+    double d;         /* HSC_CONFIG_DOUBLE */
+    bool b;           /* HSC_CONFIG_BOOL */
+};
+
+/* One librdkafka property, passed through as text. */
 struct prop {
     char *section;
     char *name;
     char *value;
+    char *origin;
 };
 
 struct hsc_config {
-    char *values[NKEYS];
+    struct value values[NKEYS];
     struct prop *props;
     size_t nprops, capprops;
     char topic_buf[NKEYS][256];
 };
 
-static const struct key_def *find_key(const char *key, size_t *idx)
+const struct hsc_config_key *hsc_config_key_at(size_t i)
+{
+    return i < NKEYS ? &KEYS[i] : NULL;
+}
+
+static const struct hsc_config_key *find_key(const char *key, size_t *idx)
 {
     for (size_t i = 0; i < NKEYS; i++) {
-        if (strcmp(KEYS[i].key, key) == 0) {
+        if (strcmp(KEYS[i].name, key) == 0) {
             if (idx)
                 *idx = i;
             return &KEYS[i];
         }
     }
     return NULL;
+}
+
+const struct hsc_config_key *hsc_config_key_find(const char *dotted_key)
+{
+    return find_key(dotted_key, NULL);
 }
 
 /*
@@ -270,91 +152,112 @@ static bool is_passthrough_section(const char *section)
            strcmp(section, "rdkafka.producer") == 0;
 }
 
-static int check_value(const struct key_def *d, const char *value, hsc_err *err)
+/* True if value is among the '|'-separated choices. */
+static bool is_choice(const char *choices, const char *value)
+{
+    size_t n = strlen(value);
+    for (const char *p = choices; p && *p;) {
+        const char *bar = strchr(p, '|');
+        size_t len = bar ? (size_t)(bar - p) : strlen(p);
+        if (len == n && strncmp(p, value, n) == 0)
+            return true;
+        p = bar ? bar + 1 : NULL;
+    }
+    return false;
+}
+
+/* Checks value against d's type and range and stores the typed value in *v. */
+static int parse_value(const struct hsc_config_key *d, const char *value, struct value *v,
+                       hsc_err *err)
 {
     switch (d->type) {
-    case T_STR:
-    case T_SECRET:
+    case HSC_CONFIG_STR:
+    case HSC_CONFIG_SECRET:
         return HSC_OK;
-    case T_INT: {
-        long long v;
-        if (hsc_parse_ll(value, &v) != 0)
-            return hsc_err_set(err, HSC_ECONFIG, "%s: '%s' is not an integer", d->key, value);
-        if (v < d->min || v > d->max)
-            return hsc_err_set(err, HSC_ECONFIG, "%s: %lld is outside %lld..%lld", d->key, v,
+    case HSC_CONFIG_INT:
+        if (hsc_parse_ll(value, &v->i) != 0)
+            return hsc_err_set(err, HSC_ECONFIG, "%s: '%s' is not an integer", d->name, value);
+        if (v->i < d->min || v->i > d->max)
+            return hsc_err_set(err, HSC_ECONFIG, "%s: %lld is outside %lld..%lld", d->name, v->i,
+                               d->min, d->max);
+        return HSC_OK;
+    case HSC_CONFIG_DOUBLE: {
+        char *end;
+        errno = 0;
+        v->d = strtod(value, &end);
+        if (errno || end == value || *end)
+            return hsc_err_set(err, HSC_ECONFIG, "%s: '%s' is not a number", d->name, value);
+        if (v->d < (double)d->min || v->d > (double)d->max)
+            return hsc_err_set(err, HSC_ECONFIG, "%s: %g is outside %lld..%lld", d->name, v->d,
                                d->min, d->max);
         return HSC_OK;
     }
-    case T_DOUBLE: {
-        char *end;
-        errno = 0;
-        double v = strtod(value, &end);
-        if (errno || end == value || *end)
-            return hsc_err_set(err, HSC_ECONFIG, "%s: '%s' is not a number", d->key, value);
-        if (v < (double)d->min || v > (double)d->max)
-            return hsc_err_set(err, HSC_ECONFIG, "%s: %g is outside %lld..%lld", d->key, v, d->min,
-                               d->max);
-        return HSC_OK;
-    }
-    case T_BOOL:
-        if (!strcmp(value, "true") || !strcmp(value, "false") || !strcmp(value, "1") ||
-            !strcmp(value, "0") || !strcmp(value, "yes") || !strcmp(value, "no"))
+    case HSC_CONFIG_BOOL:
+        v->b = !strcmp(value, "true") || !strcmp(value, "1") || !strcmp(value, "yes");
+        if (v->b || !strcmp(value, "false") || !strcmp(value, "0") || !strcmp(value, "no"))
             return HSC_OK;
-        return hsc_err_set(err, HSC_ECONFIG, "%s: '%s' is not a boolean (true or false)", d->key,
+        return hsc_err_set(err, HSC_ECONFIG, "%s: '%s' is not a boolean (true or false)", d->name,
                            value);
-    case T_ENUM: {
-        size_t n = strlen(value);
-        const char *p = d->choices;
-        while (p && *p) {
-            const char *bar = strchr(p, '|');
-            size_t len = bar ? (size_t)(bar - p) : strlen(p);
-            if (len == n && strncmp(p, value, n) == 0)
-                return HSC_OK;
-            p = bar ? bar + 1 : NULL;
-        }
-        return hsc_err_set(err, HSC_ECONFIG, "%s: '%s' is not one of %s", d->key, value,
+    case HSC_CONFIG_ENUM:
+        if (is_choice(d->choices, value))
+            return HSC_OK;
+        return hsc_err_set(err, HSC_ECONFIG, "%s: '%s' is not one of %s", d->name, value,
                            d->choices);
-    }
     }
     return HSC_OK;
 }
 
+/* Copies value and origin into fresh strings: both or neither. */
+static int dup_pair(const char *value, const char *origin, char **v, char **o, hsc_err *err)
+{
+    *v = strdup(value);
+    *o = strdup(origin);
+    if (*v && *o)
+        return HSC_OK;
+    free(*v);
+    free(*o);
+    return hsc_err_set(err, HSC_ENOMEM, "config: out of memory");
+}
+
 static int add_prop(hsc_config *cfg, const char *section, const char *name, const char *value,
-                    hsc_err *err)
+                    const char *origin, hsc_err *err)
 {
     const char *why = hsc_config_rdkafka_refused(name);
     if (why)
         return hsc_err_set(err, HSC_ECONFIG, "%s.%s: refused: this librdkafka property %s", section,
                            name, why);
-    for (size_t i = 0; i < cfg->nprops; i++) {
-        if (!strcmp(cfg->props[i].section, section) && !strcmp(cfg->props[i].name, name)) {
-            char *v = strdup(value);
-            if (!v)
+    struct prop *p = NULL;
+    for (size_t i = 0; i < cfg->nprops && !p; i++)
+        if (!strcmp(cfg->props[i].section, section) && !strcmp(cfg->props[i].name, name))
+            p = &cfg->props[i];
+    char *v, *o;
+    if (dup_pair(value, origin, &v, &o, err))
+        return HSC_ENOMEM;
+    if (!p) {
+        if (cfg->nprops == cfg->capprops) {
+            size_t cap = cfg->capprops ? cfg->capprops * 2 : 8;
+            struct prop *np = realloc(cfg->props, cap * sizeof(*np));
+            if (!np) {
+                free(v);
+                free(o);
                 return hsc_err_set(err, HSC_ENOMEM, "config: out of memory");
-            free(cfg->props[i].value);
-            cfg->props[i].value = v;
-            return HSC_OK;
+            }
+            cfg->props = np;
+            cfg->capprops = cap;
         }
+        p = &cfg->props[cfg->nprops];
+        if (dup_pair(section, name, &p->section, &p->name, err)) {
+            free(v);
+            free(o);
+            return HSC_ENOMEM;
+        }
+        p->value = p->origin = NULL;
+        cfg->nprops++;
     }
-    if (cfg->nprops == cfg->capprops) {
-        size_t cap = cfg->capprops ? cfg->capprops * 2 : 8;
-        struct prop *p = realloc(cfg->props, cap * sizeof(*p));
-        if (!p)
-            return hsc_err_set(err, HSC_ENOMEM, "config: out of memory");
-        cfg->props = p;
-        cfg->capprops = cap;
-    }
-    struct prop *p = &cfg->props[cfg->nprops];
-    p->section = strdup(section);
-    p->name = strdup(name);
-    p->value = strdup(value);
-    if (!p->section || !p->name || !p->value) {
-        free(p->section);
-        free(p->name);
-        free(p->value);
-        return hsc_err_set(err, HSC_ENOMEM, "config: out of memory");
-    }
-    cfg->nprops++;
+    free(p->value);
+    free(p->origin);
+    p->value = v;
+    p->origin = o;
     return HSC_OK;
 }
 
@@ -364,10 +267,12 @@ hsc_config *hsc_config_new(void)
     if (!cfg)
         return NULL;
     for (size_t i = 0; i < NKEYS; i++) {
-        cfg->values[i] = strdup(KEYS[i].def);
-        if (!cfg->values[i]) {
-            hsc_config_free(cfg);
-            return NULL;
+        hsc_err err = {0};
+        cfg->values[i].text = KEYS[i].def;
+        /* A default outside its own declaration is a mistake in config_keys.def. */
+        if (parse_value(&KEYS[i], KEYS[i].def, &cfg->values[i], &err)) {
+            fprintf(stderr, "config_keys.def: bad default: %s\n", err.msg);
+            abort();
         }
     }
     return cfg;
@@ -377,45 +282,66 @@ void hsc_config_free(hsc_config *cfg)
 {
     if (!cfg)
         return;
-    for (size_t i = 0; i < NKEYS; i++)
-        free(cfg->values[i]);
+    for (size_t i = 0; i < NKEYS; i++) {
+        free(cfg->values[i].owned);
+        free(cfg->values[i].origin);
+    }
     for (size_t i = 0; i < cfg->nprops; i++) {
         free(cfg->props[i].section);
         free(cfg->props[i].name);
         free(cfg->props[i].value);
+        free(cfg->props[i].origin);
     }
     free(cfg->props);
     free(cfg);
 }
 
-int hsc_config_set(hsc_config *cfg, const char *dotted_key, const char *value, hsc_err *err)
+/* Sets a declared key or a pass-through property; errors name the key, not the origin. */
+static int set_value(hsc_config *cfg, const char *dotted_key, const char *value, const char *origin,
+                     hsc_err *err)
 {
-    const char *dot = strrchr(dotted_key, '.');
-    if (dot) {
-        /* "rdkafka.session.timeout.ms" has dots in the property name: match the section prefix. */
-        static const char *sections[] = {"rdkafka.consumer.", "rdkafka.producer.", "rdkafka."};
-        for (size_t i = 0; i < 3; i++) {
-            size_t n = strlen(sections[i]);
-            if (strncmp(dotted_key, sections[i], n) == 0 && dotted_key[n]) {
-                char sec[32];
-                snprintf(sec, sizeof(sec), "%.*s", (int)(n - 1), sections[i]);
-                return add_prop(cfg, sec, dotted_key + n, value, err);
-            }
+    /* "rdkafka.session.timeout.ms" has dots in the property name: match the section prefix. */
+    static const char *const sections[] = {"rdkafka.consumer.", "rdkafka.producer.", "rdkafka."};
+    for (size_t i = 0; i < 3; i++) {
+        size_t n = strlen(sections[i]);
+        if (strncmp(dotted_key, sections[i], n) == 0 && dotted_key[n]) {
+            char sec[32];
+            snprintf(sec, sizeof(sec), "%.*s", (int)(n - 1), sections[i]);
+            return add_prop(cfg, sec, dotted_key + n, value, origin, err);
         }
     }
     size_t idx;
-    const struct key_def *d = find_key(dotted_key, &idx);
+    const struct hsc_config_key *d = find_key(dotted_key, &idx);
     if (!d)
         return hsc_err_set(err, HSC_ECONFIG, "%s: unknown key", dotted_key);
-    int rc = check_value(d, value, err);
+    struct value nv = {0};
+    int rc = parse_value(d, value, &nv, err);
     if (rc)
         return rc;
-    char *v = strdup(value);
-    if (!v)
-        return hsc_err_set(err, HSC_ENOMEM, "config: out of memory");
-    free(cfg->values[idx]);
-    cfg->values[idx] = v;
+    if (dup_pair(value, origin, &nv.owned, &nv.origin, err))
+        return HSC_ENOMEM;
+    nv.text = nv.owned;
+    free(cfg->values[idx].owned);
+    free(cfg->values[idx].origin);
+    cfg->values[idx] = nv;
     return HSC_OK;
+}
+
+int hsc_config_set_from(hsc_config *cfg, const char *dotted_key, const char *value,
+                        const char *origin, hsc_err *err)
+{
+    int rc = set_value(cfg, dotted_key, value, origin, err);
+    if (rc)
+        hsc_err_prefix(err, "%s: ", origin);
+    return rc;
+}
+
+int hsc_config_set(hsc_config *cfg, const char *dotted_key, const char *value, hsc_err *err)
+{
+    int rc = set_value(cfg, dotted_key, value, "--set", err);
+    if (rc)
+        hsc_err_prefix(err, "--set ");
+    return rc;
 }
 
 struct ini_ctx {
@@ -423,29 +349,35 @@ struct ini_ctx {
     hsc_err *err;
     int rc;
     const char *path;
+    FILE *f;
+    int line; /* of the text the handler is given: one reader call per line, as inih counts */
 };
 
-static int on_ini_line(void *user, const char *section, const char *name, const char *value
-#if INI_HANDLER_LINENO
-                       ,
-                       int lineno
-#endif
-)
+/* inih's reader: fgets, counting lines so the handler knows which one it is given. */
+static char *read_line(char *str, int num, void *stream)
+{
+    struct ini_ctx *c = stream;
+    c->line++;
+    return fgets(str, num, c->f);
+}
+
+static int on_ini_line(void *user, const char *section, const char *name, const char *value)
 {
     struct ini_ctx *c = user;
     if (c->rc)
         return 0;
-    char key[256];
+    char key[256], origin[4200];
     if (!section || !*section) {
         c->rc = hsc_err_set(c->err, HSC_ECONFIG, "key '%s' is outside any [section]", name);
         return 0;
     }
-    if (is_passthrough_section(section)) {
-        c->rc = add_prop(c->cfg, section, name, value, c->err);
-        return c->rc == 0;
-    }
-    snprintf(key, sizeof(key), "%s.%s", section, name);
-    c->rc = hsc_config_set(c->cfg, key, value, c->err);
+    snprintf(origin, sizeof(origin), "%s:%d", c->path, c->line);
+    if (is_passthrough_section(section))
+        c->rc = add_prop(c->cfg, section, name, value, origin, c->err);
+    else if (snprintf(key, sizeof(key), "%s.%s", section, name) >= (int)sizeof(key))
+        c->rc = hsc_err_set(c->err, HSC_ECONFIG, "%.64s...: unknown key", key);
+    else
+        c->rc = set_value(c->cfg, key, value, origin, c->err);
     return c->rc == 0;
 }
 
@@ -455,8 +387,8 @@ int hsc_config_load_file(hsc_config *cfg, const char *path, hsc_err *err)
     if (!f)
         return hsc_err_set(err, HSC_ECONFIG, "%s: cannot open config file: %s", path,
                            strerror(errno));
-    struct ini_ctx c = {.cfg = cfg, .err = err, .rc = 0, .path = path};
-    int r = ini_parse_file(f, on_ini_line, &c);
+    struct ini_ctx c = {.cfg = cfg, .err = err, .rc = 0, .path = path, .f = f, .line = 0};
+    int r = ini_parse_stream(read_line, &c, on_ini_line, &c);
     fclose(f);
     if (c.rc) {
         hsc_err_prefix(err, "%s:%d: ", path, r);
@@ -478,13 +410,14 @@ static void env_name(const char *key, char *out, size_t cap)
 
 int hsc_config_apply_env(hsc_config *cfg, char *const *env, hsc_err *err)
 {
-    char name[256];
+    char name[256], origin[300];
     for (size_t i = 0; i < NKEYS; i++) {
-        env_name(KEYS[i].key, name, sizeof(name));
+        env_name(KEYS[i].name, name, sizeof(name));
         size_t n = strlen(name);
+        snprintf(origin, sizeof(origin), "env %s", name);
         for (char *const *e = env; e && *e; e++) {
             if (strncmp(*e, name, n) == 0 && (*e)[n] == '=') {
-                int rc = hsc_config_set(cfg, KEYS[i].key, *e + n + 1, err);
+                int rc = set_value(cfg, KEYS[i].name, *e + n + 1, origin, err);
                 if (rc) {
                     hsc_err_prefix(err, "environment %s: ", name);
                     return rc;
@@ -505,7 +438,8 @@ int hsc_config_apply_env(hsc_config *cfg, char *const *env, hsc_err *err)
         for (const char *p = *e + strlen(pfx); p < eq && j + 1 < sizeof(prop); p++)
             prop[j++] = (*p == '_') ? '.' : (char)tolower((unsigned char)*p);
         prop[j] = '\0';
-        int rc = add_prop(cfg, "rdkafka", prop, eq + 1, err);
+        snprintf(origin, sizeof(origin), "env %.*s", (int)(eq - *e), *e);
+        int rc = add_prop(cfg, "rdkafka", prop, eq + 1, origin, err);
         if (rc) {
             hsc_err_prefix(err, "environment %.*s: ", (int)(eq - *e), *e);
             return rc;
@@ -514,30 +448,52 @@ int hsc_config_apply_env(hsc_config *cfg, char *const *env, hsc_err *err)
     return HSC_OK;
 }
 
-const char *hsc_config_str(const hsc_config *cfg, const char *dotted_key)
+static const char *const TYPE_NAMES[] = {"string", "integer", "boolean",
+                                         "enum",   "number",  "secret"};
+
+/*
+ * The value of key, which must be declared with one of the types in the
+ * mask. Anything else is a typo or a wrong getter in the calling code: no
+ * caller can recover from it, and returning "" or 0 would run the worker on a
+ * setting nobody chose, so the key is printed and the process aborts (a test
+ * or the first start finds it, with a core dump pointing at the caller).
+ */
+static const struct value *typed(const hsc_config *cfg, const char *key, unsigned types,
+                                 const char *getter)
 {
     size_t idx;
-    if (!find_key(dotted_key, &idx))
-        return "";
-    return cfg->values[idx];
+    const struct hsc_config_key *d = find_key(key, &idx);
+    if (d && (types & (1u << d->type)))
+        return &cfg->values[idx];
+    if (d)
+        fprintf(stderr, "%s(\"%s\"): the key is declared as %s (a programming error)\n", getter,
+                key, TYPE_NAMES[d->type]);
+    else
+        fprintf(stderr, "%s(\"%s\"): no such key in config_keys.def (a programming error)\n",
+                getter, key);
+    abort();
+}
+
+#define STRS ((1u << HSC_CONFIG_STR) | (1u << HSC_CONFIG_SECRET) | (1u << HSC_CONFIG_ENUM))
+
+const char *hsc_config_str(const hsc_config *cfg, const char *dotted_key)
+{
+    return typed(cfg, dotted_key, STRS, __func__)->text;
 }
 
 long long hsc_config_int(const hsc_config *cfg, const char *dotted_key)
 {
-    long long v = 0;
-    hsc_parse_ll(hsc_config_str(cfg, dotted_key), &v);
-    return v;
+    return typed(cfg, dotted_key, 1u << HSC_CONFIG_INT, __func__)->i;
 }
 
 double hsc_config_double(const hsc_config *cfg, const char *dotted_key)
 {
-    return strtod(hsc_config_str(cfg, dotted_key), NULL);
+    return typed(cfg, dotted_key, 1u << HSC_CONFIG_DOUBLE, __func__)->d;
 }
 
 bool hsc_config_bool(const hsc_config *cfg, const char *dotted_key)
 {
-    const char *v = hsc_config_str(cfg, dotted_key);
-    return !strcmp(v, "true") || !strcmp(v, "1") || !strcmp(v, "yes");
+    return typed(cfg, dotted_key, 1u << HSC_CONFIG_BOOL, __func__)->b;
 }
 
 int hsc_config_each_passthrough(const hsc_config *cfg, const char *section, hsc_config_prop_fn fn,
@@ -557,42 +513,76 @@ int hsc_config_each_passthrough(const hsc_config *cfg, const char *section, hsc_
 
 const char *hsc_config_topic(const hsc_config *cfg, const char *topic_key)
 {
-    size_t idx;
-    if (!find_key(topic_key, &idx))
-        return "";
+    const struct value *v = typed(cfg, topic_key, 1u << HSC_CONFIG_STR, __func__);
+    size_t idx = (size_t)(v - cfg->values);
     char *buf = ((hsc_config *)cfg)->topic_buf[idx];
     snprintf(buf, sizeof(cfg->topic_buf[idx]), "%s%s", hsc_config_str(cfg, "topics.prefix"),
-             cfg->values[idx]);
+             v->text);
     return buf;
+}
+
+/*
+ * One printed line: section, name, the value as shown (masked), its origin
+ * (NULL: default), and where it stands: 0 inside a section, 1 first of a
+ * section, 2 first of all.
+ */
+typedef void (*shown_fn)(FILE *f, const char *section, size_t seclen, const char *name,
+                         const char *value, const char *origin, int first);
+
+/* Calls fn for every declared key, then every pass-through property, with secrets masked. */
+static void each_shown(const hsc_config *cfg, FILE *f, shown_fn fn)
+{
+    char masked[1024];
+    const char *cur = "";
+    size_t curlen = 0;
+    for (size_t i = 0; i < NKEYS; i++) {
+        const char *key = KEYS[i].name, *dot = strchr(key, '.');
+        size_t seclen = (size_t)(dot - key);
+        int first = i == 0 ? 2 : seclen != curlen || strncmp(cur, key, seclen) != 0;
+        cur = key;
+        curlen = seclen;
+        const char *v = cfg->values[i].text;
+        if (KEYS[i].type == HSC_CONFIG_SECRET || hsc_config_key_sensitive(key)) {
+            mask_value(key, v, masked, sizeof(masked));
+            v = masked;
+        }
+        fn(f, key, seclen, dot + 1, v, cfg->values[i].origin, first);
+    }
+    for (size_t i = 0; i < cfg->nprops; i++) {
+        const struct prop *p = &cfg->props[i];
+        const char *v = p->value;
+        if (hsc_config_key_sensitive(p->name)) {
+            mask_value(p->name, p->value, masked, sizeof(masked));
+            v = masked;
+        }
+        fn(f, p->section, strlen(p->section), p->name, v, p->origin, 1);
+    }
+}
+
+static void ini_line(FILE *f, const char *section, size_t seclen, const char *name,
+                     const char *value, const char *origin, int first)
+{
+    if (first)
+        fprintf(f, "%s[%.*s]\n", first == 2 ? "" : "\n", (int)seclen, section);
+    if (origin)
+        fprintf(f, "; from %s\n", origin);
+    fprintf(f, "%s = %s\n", name, value);
+}
+
+static void origin_line(FILE *f, const char *section, size_t seclen, const char *name,
+                        const char *value, const char *origin, int first)
+{
+    (void)first;
+    int n = fprintf(f, "%.*s.%s = %s", (int)seclen, section, name, value);
+    fprintf(f, "%*s  # %s\n", n < 56 ? 56 - n : 0, "", origin ? origin : "default");
 }
 
 void hsc_config_dump(const hsc_config *cfg, void *file)
 {
-    FILE *f = file;
-    const char *cur = "";
-    size_t curlen = 0;
-    for (size_t i = 0; i < NKEYS; i++) {
-        const char *dot = strchr(KEYS[i].key, '.');
-        size_t seclen = (size_t)(dot - KEYS[i].key);
-        if (seclen != curlen || strncmp(cur, KEYS[i].key, seclen) != 0) {
-            fprintf(f, "%s[%.*s]\n", i ? "\n" : "", (int)seclen, KEYS[i].key);
-            cur = KEYS[i].key;
-            curlen = seclen;
-        }
-        if (KEYS[i].type == T_SECRET || hsc_config_key_sensitive(KEYS[i].key)) {
-            char masked[1024];
-            mask_value(KEYS[i].key, cfg->values[i], masked, sizeof(masked));
-            fprintf(f, "%s = %s\n", dot + 1, masked);
-        } else {
-            fprintf(f, "%s = %s\n", dot + 1, cfg->values[i]);
-        }
-    }
-    for (size_t i = 0; i < cfg->nprops; i++) {
-        const struct prop *p = &cfg->props[i];
-        char masked[1024];
-        if (hsc_config_key_sensitive(p->name))
-            mask_value(p->name, p->value, masked, sizeof(masked));
-        fprintf(f, "\n[%s]\n%s = %s\n", p->section, p->name,
-                hsc_config_key_sensitive(p->name) ? masked : p->value);
-    }
+    each_shown(cfg, file, ini_line);
+}
+
+void hsc_config_dump_origins(const hsc_config *cfg, void *file)
+{
+    each_shown(cfg, file, origin_line);
 }

@@ -1,7 +1,10 @@
 /*
  * Configuration: one INI file, then HSC_* environment overrides, then --set
- * options. Every known key is declared once in config.c with its type, range
- * and default, so a bad value is reported with the key that holds it. The
+ * options. Every known key is declared once in config_keys.def with its type,
+ * default, range and help, so a bad value is reported with the key (and the
+ * file and line, or the variable, or --set) that holds it, and the docs are
+ * generated from the same rows. Each value is parsed once, when it is set;
+ * a getter asked for an undeclared key, or with the wrong type, aborts. The
  * sections [rdkafka] and [rdkafka.consumer]/[rdkafka.producer] are passed to
  * librdkafka verbatim (librdkafka validates them, and we name the key),
  * except the properties that load code or run a command, which are refused
@@ -25,26 +28,67 @@ hsc_config *hsc_config_new(void);
 /* Frees cfg and every string it holds. */
 void hsc_config_free(hsc_config *cfg);
 
-/* Reads an INI file into cfg; an unknown key or a bad value names the key and line. */
+/* Reads an INI file into cfg; an unknown key or a bad value names the file, line and key. */
 int hsc_config_load_file(hsc_config *cfg, const char *path, hsc_err *err);
 
 /* Applies HSC_SECTION_KEY overrides (and HSC_RDKAFKA_* pass-through) from env. */
 int hsc_config_apply_env(hsc_config *cfg, char *const *env, hsc_err *err);
 
-/* Sets "section.key" to value after validating it. */
+/* Sets "section.key" to value after validating it, as a --set option (the error says "--set"). */
 int hsc_config_set(hsc_config *cfg, const char *dotted_key, const char *value, hsc_err *err);
 
-/* Returns the string value of "section.key" ("" when unset). */
+/*
+ * Sets "section.key" to value, recording origin ("default: the program name")
+ * as where it came from for hsc_config_dump; an error starts with "origin: ".
+ */
+int hsc_config_set_from(hsc_config *cfg, const char *dotted_key, const char *value,
+                        const char *origin, hsc_err *err);
+
+/*
+ * The getters below return the value parsed when it was set. Asked for a key
+ * config_keys.def does not declare, or for a key of another type, they print
+ * the key and abort(): that is a typo in the calling code, not a condition a
+ * caller could handle, and a silent "" or 0 would run with a wrong setting.
+ * Names read from data (topics.tsv) are checked with hsc_config_key_find first.
+ */
+
+/* Returns the value of a string, secret or enum key. */
 const char *hsc_config_str(const hsc_config *cfg, const char *dotted_key);
 
-/* Returns the integer value of "section.key" (validated at set time). */
+/* Returns the value of an integer key (within its declared range). */
 long long hsc_config_int(const hsc_config *cfg, const char *dotted_key);
 
-/* Returns the boolean value of "section.key". */
+/* Returns the value of a boolean key. */
 bool hsc_config_bool(const hsc_config *cfg, const char *dotted_key);
 
-/* Returns the double value of "section.key". */
+/* Returns the value of a number key (within its declared range). */
 double hsc_config_double(const hsc_config *cfg, const char *dotted_key);
+
+/* The type of a declared key: how its text is checked and which getter reads it. */
+enum hsc_config_type {
+    HSC_CONFIG_STR,    /* any text; hsc_config_str */
+    HSC_CONFIG_INT,    /* an integer within min..max; hsc_config_int */
+    HSC_CONFIG_BOOL,   /* true/false, 1/0, yes/no; hsc_config_bool */
+    HSC_CONFIG_ENUM,   /* one of choices; hsc_config_str */
+    HSC_CONFIG_DOUBLE, /* a number within min..max; hsc_config_double */
+    HSC_CONFIG_SECRET, /* text never printed; hsc_config_str */
+};
+
+/* One declared key, as config_keys.def declares it (for the docs and hsc config). */
+struct hsc_config_key {
+    const char *name; /* "section.key" */
+    enum hsc_config_type type;
+    const char *def;     /* the default, as text */
+    long long min, max;  /* HSC_CONFIG_INT and HSC_CONFIG_DOUBLE: the accepted range */
+    const char *choices; /* HSC_CONFIG_ENUM: "a|b|c"; else NULL */
+    const char *help;    /* one line of Markdown */
+};
+
+/* The i-th declared key in declaration order, or NULL past the last. */
+const struct hsc_config_key *hsc_config_key_at(size_t i);
+
+/* The declared key named dotted_key, or NULL if there is none. */
+const struct hsc_config_key *hsc_config_key_find(const char *dotted_key);
 
 /* Callback for hsc_config_each_passthrough: one librdkafka property. */
 typedef int (*hsc_config_prop_fn)(void *arg, const char *name, const char *value, hsc_err *err);
@@ -70,7 +114,18 @@ const char *hsc_config_rdkafka_refused(const char *name);
  */
 bool hsc_config_key_sensitive(const char *name);
 
-/* Writes every known key with its value (secrets masked) to f, as INI. */
+/*
+ * Writes every known key with its value (secrets masked) to f, as INI; a
+ * value that is not the default has a comment line above it saying where it
+ * came from ("; from /etc/hsc.ini:12", "; from env HSC_PG_URL", "; from --set").
+ */
 void hsc_config_dump(const hsc_config *cfg, void *file);
+
+/*
+ * Writes one line per key and pass-through property, "section.key = value",
+ * secrets masked, followed by where the value came from: default, FILE:LINE,
+ * env VAR or --set (what `hsc config` prints).
+ */
+void hsc_config_dump_origins(const hsc_config *cfg, void *file);
 
 #endif

@@ -113,7 +113,7 @@ int hsc_cli_start(int argc, char **argv, const char *prog, const char *usage, hs
     /* Left at its default, the Kafka client id names the worker, so a group's
      * members tell apart in hsc status and in the broker's logs. */
     if (!strcmp(hsc_config_str(cfg, "kafka.client_id"), "hsc"))
-        hsc_config_set(cfg, "kafka.client_id", prog, &err);
+        hsc_config_set_from(cfg, "kafka.client_id", prog, "default: the program name", &err);
     if (!next && i < argc) {
         fprintf(stderr, "%s: unexpected argument '%s' (see --help)\n", prog, argv[i]);
         hsc_config_free(cfg);

@@ -38,4 +38,10 @@ int cli_status(hsc_config *cfg, int argc, char **argv);
 /* hsc policy set|show|erase: a user's policy as events, and what PostgreSQL holds. */
 int cli_policy(hsc_config *cfg, int argc, char **argv);
 
+/* hsc config [--ini|--markdown]: the effective configuration and its origins, or the docs. */
+int cli_config(hsc_config *cfg, int argc, char **argv);
+
+/* hsc config's --help text. */
+extern const char CLI_CONFIG_USAGE[];
+
 #endif

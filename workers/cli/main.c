@@ -20,6 +20,8 @@ static const char USAGE[] =
     "  status [--json]                               backends, consumer groups, members and lag\n"
     "  policy set|show|erase USER [...]              a user's constraints and preferences "
     "(events)\n"
+    "  config [--ini|--markdown]                     effective configuration and where each "
+    "value came from\n"
     "Run 'hsc COMMAND --help' for a command's own options.\n\n";
 
 int main(int argc, char **argv)
@@ -53,6 +55,8 @@ int main(int argc, char **argv)
         rc = cli_policy(cfg, sub_argc, sub_argv);
     else if (!strcmp(cmd, "schema"))
         rc = cli_schema(cfg, sub_argc, sub_argv);
+    else if (!strcmp(cmd, "config"))
+        rc = cli_config(cfg, sub_argc, sub_argv);
     else {
         fprintf(stderr, "hsc: unknown command '%s' (see hsc --help)\n", cmd);
         rc = 2;

@@ -37,13 +37,17 @@ int cli_topic_specs(const hsc_config *cfg, struct cli_topic_spec *specs, int *n)
         snprintf(k, sizeof(k), "topics.%s", key);
         snprintf(pk, sizeof(pk), "topics.%s_partitions", cls);
         struct cli_topic_spec *s = &specs[(*n)++];
-        snprintf(s->name, sizeof(s->name), "%s", hsc_config_topic(cfg, k));
-        if (!s->name[0]) {
+        /* The names come from the file: look them up before the getters, which abort on a typo. */
+        const struct hsc_config_key *tk = hsc_config_key_find(k);
+        if (tk && tk->type == HSC_CONFIG_STR)
+            snprintf(s->name, sizeof(s->name), "%s", hsc_config_topic(cfg, k));
+        if (!tk || tk->type != HSC_CONFIG_STR || !s->name[0]) {
             fprintf(stderr, "%s:%d: no config key %s\n", path, lineno, k);
             fclose(f);
             return -1;
         }
-        s->partitions = (int)hsc_config_int(cfg, pk);
+        const struct hsc_config_key *pt = hsc_config_key_find(pk);
+        s->partitions = pt && pt->type == HSC_CONFIG_INT ? (int)hsc_config_int(cfg, pk) : 0;
         if (s->partitions <= 0) {
             fprintf(stderr, "%s:%d: unknown class '%s'\n", path, lineno, cls);
             fclose(f);
