@@ -1,9 +1,11 @@
 /*
  * libFuzzer target: the INI configuration loader (common/core/config.c) through
  * its real entry point, hsc_config_load_file, on a memfd holding the input.
- * A file either loads or fails with a message naming the line; what loads
- * can be dumped, and every pass-through section walked.
+ * A file either loads or fails with a message naming the file and line; what
+ * loads can be dumped both ways, every pass-through section walked, and every
+ * declared key read back with the getter of its type, within its range.
  */
+#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -35,7 +37,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     hsc_err err = {0};
     int rc = hsc_config_load_file(cfg, path, &err);
     if (rc) {
-        FUZZ_CHECK(err.code == rc && err.msg[0]);
+        FUZZ_CHECK(err.code == rc && !strncmp(err.msg, path, strlen(path)));
     } else {
         static const char *sections[] = {"rdkafka", "rdkafka.consumer", "rdkafka.producer"};
         int n = 0;
@@ -44,7 +46,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FILE *devnull = fopen("/dev/null", "w");
         FUZZ_CHECK(devnull);
         hsc_config_dump(cfg, devnull);
+        hsc_config_dump_origins(cfg, devnull);
         fclose(devnull);
+        const struct hsc_config_key *k;
+        for (size_t i = 0; (k = hsc_config_key_at(i)); i++) {
+            if (k->type == HSC_CONFIG_INT) {
+                long long v = hsc_config_int(cfg, k->name);
+                FUZZ_CHECK(v >= k->min && v <= k->max);
+            } else if (k->type == HSC_CONFIG_DOUBLE) {
+                double v = hsc_config_double(cfg, k->name);
+                FUZZ_CHECK(v >= (double)k->min && v <= (double)k->max);
+            } else if (k->type == HSC_CONFIG_BOOL) {
+                (void)hsc_config_bool(cfg, k->name);
+            } else {
+                FUZZ_CHECK(hsc_config_str(cfg, k->name) != NULL);
+            }
+        }
         (void)hsc_config_topic(cfg, "topics.content_events");
     }
     hsc_config_free(cfg);

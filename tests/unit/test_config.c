@@ -1,13 +1,19 @@
-/* Tests of common/core/config.c: defaults, INI, environment, errors naming the key. */
+/*
+ * Tests of common/core/config.c: defaults, INI, environment, errors naming
+ * where a value came from and the key, origins in the dumps, the declarations
+ * (config_keys.def), and getters that abort on an undeclared key.
+ */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -85,8 +91,11 @@ static void test_errors_name_key_and_line(void **s)
         hsc_config *c = hsc_config_new();
         hsc_err err = {0};
         int rc = hsc_config_load_file(c, path, &err);
-        if (rc != HSC_ECONFIG || !strstr(err.msg, cases[i].expect))
-            fail_msg("case %zu: rc=%d msg='%s', expected '%s'", i, rc, err.msg, cases[i].expect);
+        /* the message starts with the file's path, then the line, then the key */
+        if (rc != HSC_ECONFIG || strncmp(err.msg, path, strlen(path)) ||
+            !strstr(err.msg, cases[i].expect))
+            fail_msg("case %zu: rc=%d msg='%s', expected '%s: ...%s'", i, rc, err.msg, path,
+                     cases[i].expect);
         hsc_config_free(c);
         unlink(path);
         free(path);
@@ -125,7 +134,9 @@ static void test_set_and_dump_masks_secrets(void **s)
     assert_int_equal(hsc_config_set(c, "pg.url", "postgresql://hsc:hunter2@h:1/db", &err), 0);
     assert_int_equal(hsc_config_set(c, "rdkafka.producer.linger.ms", "7", &err), 0);
     assert_int_equal(hsc_config_set(c, "nope.key", "1", &err), HSC_ECONFIG);
-    assert_string_equal(err.msg, "nope.key: unknown key");
+    assert_string_equal(err.msg, "--set nope.key: unknown key");
+    assert_int_equal(hsc_config_set(c, "query.max_inflight", "many", &err), HSC_ECONFIG);
+    assert_string_equal(err.msg, "--set query.max_inflight: 'many' is not an integer");
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
@@ -133,7 +144,7 @@ static void test_set_and_dump_masks_secrets(void **s)
     fclose(f);
     assert_null(strstr(buf, "hunter2"));
     assert_non_null(strstr(buf, "url = postgresql://hsc:****@h:1/db"));
-    assert_non_null(strstr(buf, "[rdkafka.producer]\nlinger.ms = 7"));
+    assert_non_null(strstr(buf, "[rdkafka.producer]\n; from --set\nlinger.ms = 7"));
     free(buf);
     hsc_config_free(c);
     (void)s;
@@ -224,6 +235,178 @@ static void test_dump_masks_by_sensitive_name(void **s)
     (void)s;
 }
 
+/* Where each value came from: default, FILE:LINE, env VAR, --set, or a caller's own origin. */
+static void test_dump_names_origins(void **s)
+{
+    char *path = write_ini("[ingest]\nbatch_max = 900\n\n[rdkafka.consumer]\n"
+                           "session.timeout.ms = 10000\n[log]\nlevel = debug\n");
+    hsc_config *c = hsc_config_new();
+    hsc_err err = {0};
+    assert_int_equal(hsc_config_load_file(c, path, &err), HSC_OK);
+    char *env[] = {"HSC_INGEST_LINGER_MS=20", "HSC_RDKAFKA_SASL_USERNAME=alice", NULL};
+    assert_int_equal(hsc_config_apply_env(c, env, &err), HSC_OK);
+    assert_int_equal(hsc_config_set(c, "log.level", "warn", &err), HSC_OK);
+    assert_int_equal(hsc_config_set_from(c, "kafka.client_id", "hsc-x", "the program", &err), 0);
+    assert_int_equal(hsc_config_set_from(c, "kafka.nope", "1", "the program", &err), HSC_ECONFIG);
+    assert_string_equal(err.msg, "the program: kafka.nope: unknown key");
+
+    char *buf = NULL, line[512];
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    hsc_config_dump_origins(c, f);
+    fclose(f);
+    const struct {
+        const char *key, *origin;
+    } want[] = {
+        {"ingest.batch_max = 900", ":2"},
+        {"ingest.linger_ms = 20", "env HSC_INGEST_LINGER_MS"},
+        {"log.level = warn", "--set"},
+        {"kafka.client_id = hsc-x", "the program"},
+        {"kafka.brokers = 127.0.0.1:9092", "default"},
+        {"rdkafka.consumer.session.timeout.ms = 10000", ":5"},
+        {"rdkafka.sasl.username = alice", "env HSC_RDKAFKA_SASL_USERNAME"},
+    };
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        const char *at = strstr(buf, want[i].key);
+        if (!at)
+            fail_msg("no '%s' in:\n%s", want[i].key, buf);
+        snprintf(line, sizeof(line), "%.*s", (int)strcspn(at, "\n"), at);
+        char origin[512];
+        snprintf(origin, sizeof(origin), "# %s%s", want[i].origin[0] == ':' ? path : "",
+                 want[i].origin);
+        if (!strstr(line, origin) || strlen(strstr(line, origin)) != strlen(origin))
+            fail_msg("'%s' does not end with '%s'", line, origin);
+    }
+    free(buf);
+
+    /* the INI dump: a comment above each value that is not the default, and loadable again */
+    f = open_memstream(&buf, &len);
+    hsc_config_dump(c, f);
+    fclose(f);
+    snprintf(line, sizeof(line), "; from %s:2\nbatch_max = 900\n", path);
+    assert_non_null(strstr(buf, line));
+    assert_non_null(strstr(buf, "; from --set\nlevel = warn\n"));
+    assert_non_null(strstr(buf, "[kafka]\nbrokers = 127.0.0.1:9092\n"));
+    char *again = write_ini(buf);
+    hsc_config *c2 = hsc_config_new();
+    assert_int_equal(hsc_config_load_file(c2, again, &err), HSC_OK);
+    assert_int_equal(hsc_config_int(c2, "ingest.batch_max"), 900);
+    assert_string_equal(hsc_config_str(c2, "log.level"), "warn");
+    hsc_config_free(c2);
+    unlink(again);
+    free(again);
+    free(buf);
+    hsc_config_free(c);
+    unlink(path);
+    free(path);
+    (void)s;
+}
+
+/* Values are typed when set: the getters return what was parsed, and a bad set changes nothing. */
+static void test_typed_values(void **s)
+{
+    hsc_config *c = hsc_config_new();
+    hsc_err err = {0};
+    assert_true(hsc_config_bool(c, "migrate.create_index"));
+    assert_int_equal(hsc_config_set(c, "migrate.create_index", "no", &err), 0);
+    assert_false(hsc_config_bool(c, "migrate.create_index"));
+    assert_int_equal(hsc_config_set(c, "migrate.create_index", "maybe", &err), HSC_ECONFIG);
+    assert_false(hsc_config_bool(c, "migrate.create_index"));
+    assert_true(hsc_config_double(c, "query.history_weight") == 0.6);
+    assert_int_equal(hsc_config_set(c, "query.history_weight", "0.25", &err), 0);
+    assert_true(hsc_config_double(c, "query.history_weight") == 0.25);
+    assert_int_equal(hsc_config_set(c, "query.history_weight", "2", &err), HSC_ECONFIG);
+    assert_string_equal(err.msg, "--set query.history_weight: 2 is outside 0..1");
+    assert_true(hsc_config_double(c, "query.history_weight") == 0.25);
+    assert_int_equal(hsc_config_int(c, "client.reply_partition"), -1);
+    assert_int_equal(hsc_config_set(c, "client.reply_partition", "7", &err), 0);
+    assert_int_equal(hsc_config_int(c, "client.reply_partition"), 7);
+    hsc_config_free(c);
+    (void)s;
+}
+
+/* Runs fn in a child process and says whether it died of SIGABRT with want on stderr. */
+static void expect_abort(void (*fn)(hsc_config *), const char *want)
+{
+    int pipefd[2];
+    assert_int_equal(pipe(pipefd), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dup2(pipefd[1], 2);
+        hsc_config *c = hsc_config_new();
+        fn(c);
+        _exit(0); /* not reached when the getter aborts */
+    }
+    close(pipefd[1]);
+    char out[512] = "";
+    ssize_t n = read(pipefd[0], out, sizeof(out) - 1);
+    out[n > 0 ? n : 0] = '\0';
+    close(pipefd[0]);
+    int st = 0;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    if (!WIFSIGNALED(st) || WTERMSIG(st) != SIGABRT || !strstr(out, want))
+        fail_msg("expected an abort saying '%s'; status %d, stderr '%s'", want, st, out);
+}
+
+static void get_typo(hsc_config *c)
+{
+    (void)hsc_config_int(c, "query.k_max");
+}
+static void get_str_typo(hsc_config *c)
+{
+    (void)hsc_config_str(c, "kafka.broker");
+}
+static void get_wrong_type(hsc_config *c)
+{
+    (void)hsc_config_int(c, "query.history_weight");
+}
+static void get_topic_typo(hsc_config *c)
+{
+    (void)hsc_config_topic(c, "topics.dlqq");
+}
+
+/* A getter asked for an undeclared key, or with the wrong type, aborts naming the key. */
+static void test_getters_abort_on_programming_errors(void **s)
+{
+    expect_abort(get_typo, "hsc_config_int(\"query.k_max\"): no such key in config_keys.def");
+    expect_abort(get_str_typo, "hsc_config_str(\"kafka.broker\"): no such key");
+    expect_abort(get_wrong_type,
+                 "hsc_config_int(\"query.history_weight\"): the key is declared as number");
+    expect_abort(get_topic_typo, "hsc_config_topic(\"topics.dlqq\")");
+    (void)s;
+}
+
+/* Every declared key has help, a default its own type accepts, and one run of its section. */
+static void test_declarations(void **s)
+{
+    hsc_config *c = hsc_config_new(); /* aborts if a default is outside its declaration */
+    assert_non_null(c);
+    const struct hsc_config_key *k, *prev = NULL;
+    char seen[64][32];
+    size_t nseen = 0, n = 0;
+    for (size_t i = 0; (k = hsc_config_key_at(i)); i++, n++) {
+        if (!k->help || strlen(k->help) < 3 || strchr(k->help, '\n'))
+            fail_msg("%s: no one-line help", k->name);
+        assert_ptr_equal(hsc_config_key_find(k->name), k);
+        size_t sl = strcspn(k->name, ".");
+        assert_true(sl > 0 && k->name[sl] == '.' && sl < 32);
+        if (!prev || strncmp(prev->name, k->name, sl + 1)) {
+            for (size_t j = 0; j < nseen; j++)
+                if (strlen(seen[j]) == sl && !strncmp(seen[j], k->name, sl))
+                    fail_msg("%s: section declared in two places", k->name);
+            snprintf(seen[nseen++], sizeof(seen[0]), "%.*s", (int)sl, k->name);
+        }
+        prev = k;
+        if (k->type == HSC_CONFIG_ENUM)
+            assert_non_null(k->choices);
+    }
+    assert_true(n > 100);
+    assert_null(hsc_config_key_find("query.k_max"));
+    hsc_config_free(c);
+    (void)s;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -234,6 +417,10 @@ int main(void)
         cmocka_unit_test(test_set_and_dump_masks_secrets),
         cmocka_unit_test(test_code_loading_rdkafka_properties_refused),
         cmocka_unit_test(test_dump_masks_by_sensitive_name),
+        cmocka_unit_test(test_dump_names_origins),
+        cmocka_unit_test(test_typed_values),
+        cmocka_unit_test(test_getters_abort_on_programming_errors),
+        cmocka_unit_test(test_declarations),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
