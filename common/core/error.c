@@ -5,6 +5,16 @@
 #include <stdio.h>
 #include <string.h>
 
+/* A new error says nothing of the server that an earlier one in the same struct named. */
+static void clear_server_part(hsc_err *err)
+{
+    err->http_status = 0;
+    err->curl_code = 0;
+    err->server_code = 0;
+    err->server_status[0] = '\0';
+    err->not_found = 0;
+}
+
 int hsc_err_set(hsc_err *err, int code, const char *fmt, ...)
 {
     if (err) {
@@ -13,6 +23,7 @@ int hsc_err_set(hsc_err *err, int code, const char *fmt, ...)
         err->code = code;
         vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
         va_end(ap);
+        clear_server_part(err);
     }
     return code;
 }
@@ -39,6 +50,7 @@ void hsc_err_clear(hsc_err *err)
     if (err) {
         err->code = HSC_OK;
         err->msg[0] = '\0';
+        clear_server_part(err);
     }
 }
 

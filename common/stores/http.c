@@ -130,8 +130,9 @@ static void on_retry_timer(struct ev_loop *loop, ev_timer *w, int revents)
     (void)revents;
 }
 
-/* A transient failure: schedule another attempt, or give up with err. */
-static void retry_or_fail(struct req *r, const hsc_http_response *res, const char *why)
+/* A transient failure (an answer res, or the transfer's CURLcode rc): schedule another
+ * attempt, or give up with err. */
+static void retry_or_fail(struct req *r, const hsc_http_response *res, CURLcode rc, const char *why)
 {
     if (r->attempt <= r->retries) {
         double delay = (double)hsc_backoff_next(&r->bo) / 1000.0;
@@ -152,6 +153,7 @@ static void retry_or_fail(struct req *r, const hsc_http_response *res, const cha
     hsc_err err;
     hsc_err_set(&err, HSC_ETRANSIENT, "%s %s: %s (after %d attempts)", r->method, r->url, why,
                 r->attempt);
+    err.curl_code = (int)rc;
     complete(r, NULL, &err);
 }
 
@@ -170,7 +172,7 @@ static void url_host(const char *url, char *out, size_t cap)
 }
 
 /* A response body over the client's cap: the transfer was aborted. */
-static void fail_too_big(struct req *r)
+static void fail_too_big(struct req *r, CURLcode rc)
 {
     char host[256];
     url_host(r->url, host, sizeof(host));
@@ -178,6 +180,7 @@ static void fail_too_big(struct req *r)
     hsc_err_set(&err, HSC_ETRANSIENT,
                 "%s %s: response from %s exceeds http.max_response_bytes (%zu bytes); aborted",
                 r->method, r->url, host, r->h->max_response);
+    err.curl_code = (int)rc;
     complete(r, NULL, &err);
 }
 
@@ -238,13 +241,13 @@ static void check_done(hsc_http *h)
             hsc_metrics_backend_call(r->backend, r->op, secs);
         }
         if (r->too_big || rc == CURLE_FILESIZE_EXCEEDED) {
-            fail_too_big(r); /* the next attempt would get the same body: no retry */
+            fail_too_big(r, rc); /* the next attempt would get the same body: no retry */
             continue;
         }
         if (rc != CURLE_OK) {
             const char *why = r->errbuf[0] ? r->errbuf : curl_easy_strerror(rc);
             if (!connection_failed(rc) || !stale_retry(r, rc, why))
-                retry_or_fail(r, NULL, why);
+                retry_or_fail(r, NULL, rc, why);
             continue;
         }
         if (r->backend)
@@ -263,7 +266,7 @@ static void check_done(hsc_http *h)
         if (hsc_http_status_transient(res.status)) {
             char why[32];
             snprintf(why, sizeof(why), "HTTP %ld", res.status);
-            retry_or_fail(r, &res, why);
+            retry_or_fail(r, &res, CURLE_OK, why);
             continue;
         }
         complete(r, &res, NULL);
@@ -528,4 +531,63 @@ void hsc_http_free(hsc_http *h)
     ev_timer_stop(h->loop, &h->timer);
     curl_multi_cleanup(h->multi); /* closes the sockets, calling sock_cb to free watchers */
     free(h);
+}
+
+int hsc_http_endpoint_init(struct hsc_http_endpoint *ep, const char *backend, const char *url,
+                           const char *bearer, hsc_err *err)
+{
+    memset(ep, 0, sizeof(*ep));
+    ep->backend = backend;
+    size_t n = strlen(url);
+    while (n && url[n - 1] == '/')
+        n--;
+    ep->url = hsc_strndup(url, n);
+    if (bearer && *bearer) {
+        hsc_buf a = {0};
+        if (hsc_buf_printf(&a, "Authorization: Bearer %s", bearer))
+            hsc_buf_free(&a);
+        ep->auth = a.data;
+    }
+    if (!ep->url || (bearer && *bearer && !ep->auth)) {
+        hsc_http_endpoint_destroy(ep);
+        return hsc_err_set(err, HSC_ENOMEM, "%s: out of memory", backend);
+    }
+    return HSC_OK;
+}
+
+void hsc_http_endpoint_destroy(struct hsc_http_endpoint *ep)
+{
+    free(ep->url);
+    free(ep->auth);
+    ep->url = ep->auth = NULL;
+}
+
+int hsc_http_json(hsc_http *h, const struct hsc_http_endpoint *ep, const char *method,
+                  const char *path, const char *body, const char *op, int idempotent,
+                  hsc_http_fn cb, void *arg, hsc_err *err)
+{
+    hsc_buf url = {0};
+    if (hsc_buf_printf(&url, "%s%s", ep->url, path)) {
+        hsc_buf_free(&url);
+        return hsc_err_set(err, HSC_ENOMEM, "%s: out of memory", ep->backend);
+    }
+    const char *headers[] = {"Content-Type: application/json", "Accept: application/json", ep->auth,
+                             NULL};
+    struct hsc_http_request q = {
+        .method = method,
+        .url = url.data,
+        .body = body,
+        .body_len = body ? strlen(body) : 0,
+        .headers = headers,
+        .timeout_ms = ep->timeout_ms,
+        .retries = ep->retries,
+        .backoff_initial_ms = ep->backoff_initial_ms,
+        .backoff_max_ms = ep->backoff_max_ms,
+        .backend = ep->backend,
+        .op = op,
+        .idempotent = idempotent,
+    };
+    int rc = hsc_http_request(h, &q, cb, arg, err);
+    hsc_buf_free(&url);
+    return rc;
 }

@@ -101,6 +101,36 @@ size_t hsc_http_in_flight(const hsc_http *h);
 /* Cancels every request (callbacks get HSC_ECANCELED) and frees the client. */
 void hsc_http_free(hsc_http *h);
 
+/*
+ * A server a store client talks JSON to: where it is, how it signs in and
+ * its retry policy. Filled by hsc_http_endpoint_init, the strings owned.
+ */
+struct hsc_http_endpoint {
+    char *url;           /* the base URL, without a trailing '/' */
+    char *auth;          /* an "Authorization: ..." header, or NULL for none */
+    const char *backend; /* a static name for the metrics: "milvus", "neo4j", ... */
+    int timeout_ms, retries, backoff_initial_ms, backoff_max_ms;
+};
+
+/*
+ * Copies url (trailing '/' dropped) into ep, and "Authorization: Bearer
+ * <bearer>" unless bearer is NULL or "". The numbers are the caller's to set.
+ */
+int hsc_http_endpoint_init(struct hsc_http_endpoint *ep, const char *backend, const char *url,
+                           const char *bearer, hsc_err *err);
+
+/* Frees what ep holds. */
+void hsc_http_endpoint_destroy(struct hsc_http_endpoint *ep);
+
+/*
+ * Starts method on ep's url + path with a JSON body (NULL for none), ep's
+ * auth and retry policy, recorded under ep->backend and op; as
+ * hsc_http_request.
+ */
+int hsc_http_json(hsc_http *h, const struct hsc_http_endpoint *ep, const char *method,
+                  const char *path, const char *body, const char *op, int idempotent,
+                  hsc_http_fn cb, void *arg, hsc_err *err);
+
 /* True if a status is worth retrying (5xx, 429, 408). */
 int hsc_http_status_transient(long status);
 

@@ -11,7 +11,9 @@
  *    followed by an insert (see docs/milvus.md for why that is safe to retry).
  *
  * The request builders and response parsers are pure and exported, so the
- * unit tests check both dialects without a server.
+ * unit tests check both dialects without a server. The files: milvus.c (the
+ * client's calls), milvus_request.c (bodies), milvus_response.c (answers and
+ * errors), milvus_filter.c (filter expressions).
  */
 #ifndef HSC_MILVUS_H
 #define HSC_MILVUS_H
@@ -191,10 +193,16 @@ char *hsc_milvus_build_count(hsc_milvus_dialect d, const char *collection, const
 char *hsc_milvus_build_create(hsc_milvus_dialect d, const char *collection, const char *schema_json,
                               int dim, hsc_err *err);
 
+/* Milvus's codes the client acts on (hsc_err.server_code). */
+#define HSC_MILVUS_CODE_COLLECTION_NOT_FOUND 100
+#define HSC_MILVUS_CODE_COLLECTION_NOT_LOADED 101
+
 /*
  * Checks a response's envelope: the HTTP status and Milvus's own code. An
- * error carries both codes and the message; input errors (a bad parameter,
- * a wrong dimension) are HSC_EINVAL, everything else HSC_ETRANSIENT.
+ * error carries both codes and the message, as text and as fields
+ * (http_status, server_code, and not_found when the server says the
+ * collection is not there); input errors (a bad parameter, a wrong
+ * dimension) are HSC_EINVAL, everything else HSC_ETRANSIENT.
  */
 int hsc_milvus_check(hsc_milvus_dialect d, long status, const char *body, size_t len, hsc_err *err);
 

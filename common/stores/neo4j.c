@@ -56,15 +56,19 @@ void hsc_neo4j_result_clear(hsc_neo4j_result *res)
     res->fields = res->rows = NULL;
 }
 
-static int first_error(json_t *errors, hsc_err *err)
+/* The first of Neo4j's errors[] into err: its code as err->server_status, classified. */
+static int first_error(json_t *errors, long status, hsc_err *err)
 {
     json_t *e = json_array_get(errors, 0);
     if (!e)
         return HSC_OK;
     const char *code = json_string_value(json_object_get(e, "code"));
     const char *msg = json_string_value(json_object_get(e, "message"));
-    return hsc_err_set(err, hsc_neo4j_classify(code), "neo4j: %s: %s", code ? code : "(no code)",
-                       msg ? msg : "(no message)");
+    hsc_err_set(err, hsc_neo4j_classify(code), "neo4j: %s: %s", code ? code : "(no code)",
+                msg ? msg : "(no message)");
+    err->http_status = status;
+    snprintf(err->server_status, sizeof(err->server_status), "%s", code ? code : "");
+    return err->code;
 }
 
 int hsc_neo4j_parse(hsc_neo4j_dialect d, long status, const char *body, size_t len,
@@ -74,7 +78,7 @@ int hsc_neo4j_parse(hsc_neo4j_dialect d, long status, const char *body, size_t l
     json_error_t je;
     json_t *o = json_loadb(body ? body : "", len, 0, &je);
     if (o && json_is_object(o)) {
-        int rc = first_error(json_object_get(o, "errors"), err);
+        int rc = first_error(json_object_get(o, "errors"), status, err);
         if (rc) {
             json_decref(o);
             return rc;
@@ -82,18 +86,22 @@ int hsc_neo4j_parse(hsc_neo4j_dialect d, long status, const char *body, size_t l
     }
     if (status == 401 || status == 403) {
         json_decref(o);
-        return hsc_err_set(err, HSC_ECONFIG, "neo4j: HTTP %ld: check neo4j.user and neo4j.password",
-                           status);
+        hsc_err_set(err, HSC_ECONFIG, "neo4j: HTTP %ld: check neo4j.user and neo4j.password",
+                    status);
+        err->http_status = status;
+        return err->code;
     }
     if (status < 200 || status >= 300 || !o || !json_is_object(o)) {
         json_decref(o);
         char head[160];
         snprintf(head, sizeof(head), "%.*s", (int)(len < 140 ? len : 140), body ? body : "");
-        return hsc_err_set(err,
-                           (status >= 400 && status < 500 && status != 408 && status != 429)
-                               ? HSC_EINVAL
-                               : HSC_ETRANSIENT,
-                           "neo4j: HTTP %ld: %s", status, head);
+        hsc_err_set(err,
+                    (status >= 400 && status < 500 && status != 408 && status != 429)
+                        ? HSC_EINVAL
+                        : HSC_ETRANSIENT,
+                    "neo4j: HTTP %ld: %s", status, head);
+        err->http_status = status;
+        return err->code;
     }
     json_t *fields = NULL, *rows = NULL;
     if (d == HSC_NEO4J_TX) {
@@ -147,9 +155,9 @@ struct stmt {
 struct hsc_neo4j {
     struct ev_loop *loop;
     hsc_http *http;
-    char *url, *database, *auth;
+    struct hsc_http_endpoint ep; /* url, Basic auth, timeout and retries */
+    char *database;
     hsc_neo4j_dialect want, dialect;
-    int timeout_ms, retries, backoff_initial_ms, backoff_max_ms;
     int discovering;
     struct stmt *waiting, **waiting_tail; /* statements queued behind discovery */
 };
@@ -216,25 +224,9 @@ int hsc_neo4j_is_read(const char *cypher)
 static int request(hsc_neo4j *n, const char *method, const char *path, const char *body,
                    int idempotent, hsc_http_fn cb, void *arg, hsc_err *err)
 {
-    char url[1024];
-    snprintf(url, sizeof(url), "%s%s", n->url, path);
-    const char *headers[] = {"Content-Type: application/json", "Accept: application/json", n->auth,
-                             NULL};
-    struct hsc_http_request q = {
-        .method = method,
-        .url = url,
-        .body = body,
-        .body_len = body ? strlen(body) : 0,
-        .headers = headers,
-        .timeout_ms = n->timeout_ms,
-        .retries = n->retries,
-        .backoff_initial_ms = n->backoff_initial_ms,
-        .backoff_max_ms = n->backoff_max_ms,
-        .backend = "neo4j",
-        .op = strcmp(method, "GET") ? "statement" : "discover",
-        .idempotent = idempotent,
-    };
-    return hsc_http_request(n->http, &q, cb, arg, err);
+    return hsc_http_json(n->http, &n->ep, method, path, body,
+                         strcmp(method, "GET") ? "statement" : "discover", idempotent, cb, arg,
+                         err);
 }
 
 static int send_stmt(struct stmt *s, hsc_err *err)
@@ -262,9 +254,10 @@ static void on_discovery(void *arg, const hsc_http_response *res, const hsc_err 
     if (res && res->status == 200) {
         n->dialect = hsc_neo4j_discover(res->body, res->len);
         hsc_log_info("neo4j dialect", "dialect", n->dialect == HSC_NEO4J_TX ? "tx" : "query-api",
-                     "url", n->url, NULL);
+                     "url", n->ep.url, NULL);
     } else if (res) {
         hsc_err_set(&err, HSC_ETRANSIENT, "neo4j: discovery: HTTP %ld", res->status);
+        err.http_status = res->status;
         herr = &err;
     }
     while (q) {
@@ -330,10 +323,10 @@ hsc_neo4j *hsc_neo4j_new(struct ev_loop *loop, hsc_http *http, const struct hsc_
     }
     n->loop = loop;
     n->http = http;
-    size_t ulen = strlen(s->url);
-    while (ulen && s->url[ulen - 1] == '/')
-        ulen--;
-    n->url = hsc_strndup(s->url, ulen);
+    if (hsc_http_endpoint_init(&n->ep, "neo4j", s->url, NULL, err)) {
+        free(n);
+        return NULL;
+    }
     n->database = strdup(s->database && *s->database ? s->database : "neo4j");
     /* Basic auth, built once: "user:password" in base64. */
     static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -352,17 +345,17 @@ hsc_neo4j *hsc_neo4j_new(struct ev_loop *loop, hsc_http *http, const struct hsc_
     }
     hsc_buf_append(&h, "", 1);
     hsc_buf_free(&up);
-    n->auth = h.data;
-    if (!n->url || !n->database || !n->auth) {
+    n->ep.auth = h.data;
+    if (!n->database || !n->ep.auth) {
         hsc_neo4j_free(n);
         hsc_err_set(err, HSC_ENOMEM, "out of memory");
         return NULL;
     }
     n->want = n->dialect = s->dialect;
-    n->timeout_ms = s->timeout_ms;
-    n->retries = s->retries;
-    n->backoff_initial_ms = s->backoff_initial_ms;
-    n->backoff_max_ms = s->backoff_max_ms;
+    n->ep.timeout_ms = s->timeout_ms;
+    n->ep.retries = s->retries;
+    n->ep.backoff_initial_ms = s->backoff_initial_ms;
+    n->ep.backoff_max_ms = s->backoff_max_ms;
     n->waiting_tail = &n->waiting;
     return n;
 }
@@ -379,9 +372,8 @@ void hsc_neo4j_free(hsc_neo4j *n)
         s->cb(s->arg, NULL, &err);
         stmt_free(s);
     }
-    free(n->url);
+    hsc_http_endpoint_destroy(&n->ep);
     free(n->database);
-    free(n->auth);
     free(n);
 }
 

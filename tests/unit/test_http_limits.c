@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <curl/curl.h>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -117,7 +118,7 @@ struct outcome {
     int calls;
     long status;
     size_t len;
-    int code;
+    int code, curl_code;
     char msg[512];
 };
 
@@ -130,6 +131,7 @@ static void on_done(void *arg, const hsc_http_response *res, const hsc_err *err)
         o->len = res->len;
     } else {
         o->code = err->code;
+        o->curl_code = err->curl_code;
         snprintf(o->msg, sizeof(o->msg), "%s", err->msg);
     }
 }
@@ -168,6 +170,8 @@ static void test_oversized_body_is_aborted_naming_host_and_cap(void **state)
                  s.port);
         if (!strstr(o.msg, want))
             fail_msg("chunked=%d: '%s' lacks '%s'", chunked, o.msg, want);
+        /* libcurl's reason is a field (a write aborted, or a Content-Length over the cap) */
+        assert_true(o.curl_code == CURLE_WRITE_ERROR || o.curl_code == CURLE_FILESIZE_EXCEEDED);
         /* the same body would come back: no retry although retries = 3 */
         assert_int_equal(__atomic_load_n(&s.requests, __ATOMIC_SEQ_CST), 1);
         server_stop(&s);
@@ -245,6 +249,39 @@ static void test_configured_default_cap(void **state)
     (void)state;
 }
 
+/* A refused connection through an endpoint: libcurl's code arrives as a field. */
+static void test_endpoint_refused_connection_is_a_curl_code(void **state)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    socklen_t al = sizeof(a);
+    getsockname(fd, (struct sockaddr *)&a, &al);
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d//",
+             ntohs(a.sin_port)); /* bound, not listening */
+    struct ev_loop *loop = ev_loop_new(0);
+    hsc_err err = {0};
+    hsc_http *h = hsc_http_new(loop, &err);
+    assert_non_null(h);
+    struct hsc_http_endpoint ep;
+    assert_int_equal(hsc_http_endpoint_init(&ep, "test", url, "k", &err), HSC_OK);
+    assert_string_equal(ep.auth, "Authorization: Bearer k");
+    assert_null(strstr(ep.url + 7, "//"));
+    ep.timeout_ms = 5000;
+    struct outcome o = {0};
+    assert_int_equal(hsc_http_json(h, &ep, "POST", "/x", "{}", "op", 0, on_done, &o, &err), 0);
+    while (!o.calls)
+        ev_run(loop, EVRUN_ONCE);
+    assert_int_equal(o.code, HSC_ETRANSIENT);
+    assert_int_equal(o.curl_code, CURLE_COULDNT_CONNECT);
+    hsc_http_endpoint_destroy(&ep);
+    hsc_http_free(h);
+    ev_loop_destroy(loop);
+    close(fd);
+    (void)state;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -252,6 +289,7 @@ int main(void)
         cmocka_unit_test(test_body_under_the_cap_arrives_whole),
         cmocka_unit_test(test_non_http_urls_are_refused),
         cmocka_unit_test(test_configured_default_cap),
+        cmocka_unit_test(test_endpoint_refused_connection_is_a_curl_code),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -275,6 +275,47 @@ static void test_check_envelopes(void **state)
     assert_non_null(strstr(err.msg, "<html>"));
 }
 
+static void test_check_errors_are_data(void **state)
+{
+    (void)state;
+    hsc_err err = {0};
+    /* Milvus's code and the HTTP status land in fields the client acts on. */
+    const char *gone = "{\"code\":100,\"message\":\"collection not found[collection=c]\"}";
+    assert_int_equal(hsc_milvus_check(HSC_MILVUS_V2, 200, gone, strlen(gone), &err),
+                     HSC_ETRANSIENT);
+    assert_int_equal(err.server_code, HSC_MILVUS_CODE_COLLECTION_NOT_FOUND);
+    assert_int_equal(err.http_status, 200);
+    assert_true(err.not_found);
+    const char *released = "{\"code\":101,\"message\":\"collection not loaded\"}";
+    assert_int_equal(hsc_milvus_check(HSC_MILVUS_V2, 200, released, strlen(released), &err),
+                     HSC_ETRANSIENT);
+    assert_int_equal(err.server_code, HSC_MILVUS_CODE_COLLECTION_NOT_LOADED);
+    assert_false(err.not_found);
+    /* v1 names a missing collection in words only, under another code. */
+    const char *v1gone = "{\"code\":1,\"message\":\"collection hsc does not exist\"}";
+    assert_int_equal(hsc_milvus_check(HSC_MILVUS_V1, 200, v1gone, strlen(v1gone), &err),
+                     HSC_ETRANSIENT);
+    assert_int_equal(err.server_code, 1);
+    assert_true(err.not_found);
+    const char *dim = "{\"code\":1100,\"message\":\"the dim (4) of field data(embedding) is not "
+                      "equal to schema dim (3)\"}";
+    assert_int_equal(hsc_milvus_check(HSC_MILVUS_V2, 200, dim, strlen(dim), &err), HSC_EINVAL);
+    assert_int_equal(err.server_code, 1100);
+    assert_false(err.not_found);
+    /* A proxy's 404 page: the status, no Milvus code. */
+    assert_int_equal(hsc_milvus_check(HSC_MILVUS_V2, 404, "404 page not found", 18, &err),
+                     HSC_EINVAL);
+    assert_int_equal(err.http_status, 404);
+    assert_int_equal(err.server_code, 0);
+    /* Success leaves the fields alone, and a later error in the same struct starts afresh. */
+    const char *ok = "{\"code\":0,\"data\":{}}";
+    assert_int_equal(hsc_milvus_check(HSC_MILVUS_V2, 200, ok, strlen(ok), &err), HSC_OK);
+    assert_int_equal(hsc_milvus_check(HSC_MILVUS_V2, 503, "down", 4, &err), HSC_ETRANSIENT);
+    assert_int_equal(err.http_status, 503);
+    assert_int_equal(err.server_code, 0);
+    assert_false(err.not_found);
+}
+
 static void test_parse_hits_both_dialects(void **state)
 {
     (void)state;
@@ -422,6 +463,7 @@ int main(void)
         cmocka_unit_test(test_create_bodies),
         cmocka_unit_test(test_schema_file_builds),
         cmocka_unit_test(test_check_envelopes),
+        cmocka_unit_test(test_check_errors_are_data),
         cmocka_unit_test(test_parse_hits_both_dialects),
         cmocka_unit_test(test_parse_entities_count_and_dim),
         cmocka_unit_test(test_filters_are_built_from_typed_values),

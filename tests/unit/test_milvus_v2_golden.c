@@ -368,6 +368,8 @@ static void test_documented_errors_classify_by_code(void **s)
         assert_int_equal(hsc_milvus_check(HSC_MILVUS_V2, 200, b, strlen(b), &err), cases[i].code);
         if (!strstr(err.msg, cases[i].has))
             fail_msg("%s: %s", cases[i].file, err.msg);
+        /* ensure decides on the field, not on the text */
+        assert_int_equal(err.not_found, cases[i].code == HSC_ETRANSIENT);
         free(b);
     }
 }

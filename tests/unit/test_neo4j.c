@@ -72,17 +72,29 @@ static void test_errors_are_classified(void **state)
                      HSC_EINVAL);
     assert_non_null(strstr(err.msg, "Neo.ClientError.Statement.SyntaxError"));
     assert_non_null(strstr(err.msg, "Invalid input"));
+    /* Neo4j's code is a field: what a caller decides on, never the message. */
+    assert_string_equal(err.server_status, "Neo.ClientError.Statement.SyntaxError");
+    assert_int_equal(err.http_status, 400);
+    const char *unique =
+        "{\"errors\":[{\"code\":\"Neo.ClientError.Schema.ConstraintValidationFailed\","
+        "\"message\":\"Node(1) already exists with label `Content`\"}]}";
+    assert_int_equal(hsc_neo4j_parse(HSC_NEO4J_TX, 200, unique, strlen(unique), &r, &err),
+                     HSC_EINVAL);
+    assert_string_equal(err.server_status, "Neo.ClientError.Schema.ConstraintValidationFailed");
     const char *deadlock =
         "{\"results\":[],\"errors\":[{\"code\":"
         "\"Neo.TransientError.Transaction.DeadlockDetected\",\"message\":\"x\"}]}";
     assert_int_equal(hsc_neo4j_parse(HSC_NEO4J_TX, 200, deadlock, strlen(deadlock), &r, &err),
                      HSC_ETRANSIENT);
+    assert_string_equal(err.server_status, "Neo.TransientError.Transaction.DeadlockDetected");
     const char *auth = "{\"errors\":[{\"code\":\"Neo.ClientError.Security.Unauthorized\","
                        "\"message\":\"bad credentials\"}]}";
     assert_int_equal(hsc_neo4j_parse(HSC_NEO4J_QUERY_API, 401, auth, strlen(auth), &r, &err),
                      HSC_ECONFIG);
     assert_int_equal(hsc_neo4j_parse(HSC_NEO4J_QUERY_API, 503, "busy", 4, &r, &err),
                      HSC_ETRANSIENT);
+    assert_int_equal(err.http_status, 503);
+    assert_string_equal(err.server_status, "");
     assert_int_equal(hsc_neo4j_parse(HSC_NEO4J_QUERY_API, 200, "{\"data\":", 8, &r, &err),
                      HSC_ETRANSIENT);
     assert_int_equal(hsc_neo4j_classify("Neo.DatabaseError.General.UnknownError"), HSC_ETRANSIENT);
