@@ -64,6 +64,18 @@ int hsc_http_status_transient(long status)
     return status >= 500 || status == 429 || status == 408;
 }
 
+int hsc_http_status_error(hsc_err *err, const char *backend, long status, const char *body,
+                          size_t len, size_t max)
+{
+    hsc_err_set(
+        err,
+        (status >= 400 && status < 500 && !hsc_http_status_transient(status)) ? HSC_EINVAL
+                                                                              : HSC_ETRANSIENT,
+        "%s: HTTP %ld: %.*s", backend, status, (int)(len < max ? len : max), body ? body : "");
+    err->http_status = status;
+    return err->code;
+}
+
 static void unlink_req(struct req *r)
 {
     hsc_http *h = r->h;
@@ -534,10 +546,11 @@ void hsc_http_free(hsc_http *h)
 }
 
 int hsc_http_endpoint_init(struct hsc_http_endpoint *ep, const char *backend, const char *url,
-                           const char *bearer, hsc_err *err)
+                           const char *bearer, const struct hsc_http_policy *p, hsc_err *err)
 {
     memset(ep, 0, sizeof(*ep));
     ep->backend = backend;
+    ep->policy = *p;
     size_t n = strlen(url);
     while (n && url[n - 1] == '/')
         n--;
@@ -579,10 +592,10 @@ int hsc_http_json(hsc_http *h, const struct hsc_http_endpoint *ep, const char *m
         .body = body,
         .body_len = body ? strlen(body) : 0,
         .headers = headers,
-        .timeout_ms = ep->timeout_ms,
-        .retries = ep->retries,
-        .backoff_initial_ms = ep->backoff_initial_ms,
-        .backoff_max_ms = ep->backoff_max_ms,
+        .timeout_ms = ep->policy.timeout_ms,
+        .retries = ep->policy.retries,
+        .backoff_initial_ms = ep->policy.backoff_initial_ms,
+        .backoff_max_ms = ep->policy.backoff_max_ms,
         .backend = ep->backend,
         .op = op,
         .idempotent = idempotent,

@@ -109,15 +109,17 @@ struct hsc_http_endpoint {
     char *url;           /* the base URL, without a trailing '/' */
     char *auth;          /* an "Authorization: ..." header, or NULL for none */
     const char *backend; /* a static name for the metrics: "milvus", "neo4j", ... */
-    int timeout_ms, retries, backoff_initial_ms, backoff_max_ms;
+    struct hsc_http_policy {
+        int timeout_ms, retries, backoff_initial_ms, backoff_max_ms;
+    } policy; /* as in struct hsc_http_request */
 };
 
 /*
  * Copies url (trailing '/' dropped) into ep, and "Authorization: Bearer
- * <bearer>" unless bearer is NULL or "". The numbers are the caller's to set.
+ * <bearer>" unless bearer is NULL or "", with policy p.
  */
 int hsc_http_endpoint_init(struct hsc_http_endpoint *ep, const char *backend, const char *url,
-                           const char *bearer, hsc_err *err);
+                           const char *bearer, const struct hsc_http_policy *p, hsc_err *err);
 
 /* Frees what ep holds. */
 void hsc_http_endpoint_destroy(struct hsc_http_endpoint *ep);
@@ -130,6 +132,15 @@ void hsc_http_endpoint_destroy(struct hsc_http_endpoint *ep);
 int hsc_http_json(hsc_http *h, const struct hsc_http_endpoint *ep, const char *method,
                   const char *path, const char *body, const char *op, int idempotent,
                   hsc_http_fn cb, void *arg, hsc_err *err);
+
+/*
+ * Sets err to an answer's status as backend's error, quoting the first max
+ * bytes of its body: HSC_EINVAL for a 4xx other than 408 and 429 (the
+ * request is refused), HSC_ETRANSIENT otherwise; err->http_status is the
+ * status. Returns err->code.
+ */
+int hsc_http_status_error(hsc_err *err, const char *backend, long status, const char *body,
+                          size_t len, size_t max);
 
 /* True if a status is worth retrying (5xx, 429, 408). */
 int hsc_http_status_transient(long status);

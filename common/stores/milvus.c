@@ -348,7 +348,9 @@ hsc_milvus *hsc_milvus_new(struct ev_loop *loop, hsc_http *http,
     }
     m->loop = loop;
     m->http = http;
-    if (hsc_http_endpoint_init(&m->ep, "milvus", s->url, s->token, err)) {
+    struct hsc_http_policy p = {s->timeout_ms, s->retries, s->backoff_initial_ms,
+                                s->backoff_max_ms};
+    if (hsc_http_endpoint_init(&m->ep, "milvus", s->url, s->token, &p, err)) {
         free(m);
         return NULL;
     }
@@ -360,10 +362,6 @@ hsc_milvus *hsc_milvus_new(struct ev_loop *loop, hsc_http *http,
         return NULL;
     }
     m->dim = s->dim;
-    m->ep.timeout_ms = s->timeout_ms;
-    m->ep.retries = s->retries;
-    m->ep.backoff_initial_ms = s->backoff_initial_ms;
-    m->ep.backoff_max_ms = s->backoff_max_ms;
     m->ef = s->ef > 0 ? s->ef : 64;
     m->write_chunk = s->write_chunk > 0 ? s->write_chunk : 250;
     m->want = m->dialect = s->dialect;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json_list.h"
 #include "milvus_internal.h"
 #include "util.h"
 
@@ -155,10 +156,7 @@ char *hsc_milvus_build_get(hsc_milvus_dialect d, const char *collection, const c
         json_object_set_new(o, "limit", json_integer((json_int_t)(n ? n : 1)));
         free(filter);
     } else {
-        json_t *a = json_array();
-        for (size_t i = 0; i < n; i++)
-            json_array_append_new(a, json_string(ids[i]));
-        json_object_set_new(o, "id", a);
+        json_object_set_new(o, "id", hsc_json_strings(ids, n));
     }
     return hsc_milvus__dump(o);
 }

@@ -4,6 +4,7 @@
  * collection is missing), and the pure parsers of hits, entities, counts and
  * the described dimension.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,12 +47,7 @@ int hsc_milvus_check(hsc_milvus_dialect d, long status, const char *body, size_t
     if (status < 200 || status >= 300) {
         char head[200];
         snprintf(head, sizeof(head), "%.*s", (int)(len < 180 ? len : 180), body ? body : "");
-        hsc_err_set(err,
-                    (status >= 400 && status < 500 && status != 408 && status != 429)
-                        ? HSC_EINVAL
-                        : HSC_ETRANSIENT,
-                    "milvus: HTTP %ld: %s", status, head);
-        err->http_status = status;
+        hsc_http_status_error(err, "milvus", status, body, len, 180);
         err->not_found = says_missing(head);
         return err->code;
     }
@@ -107,27 +103,32 @@ static int copy_id(json_t *v, char *out, hsc_err *err)
 /*
  * The rows of a response: its object *o (the caller releases it), its data
  * array *data, and a zeroed array *out of one elem-sized element per row
- * (NULL when there are none). On an error *o is released and NULL.
+ * (NULL when there are none) with each row's id copied to the element's
+ * id_at. On an error *o and *out are released and NULL.
  */
-static int load_rows(const char *body, size_t len, size_t elem, json_t **o, json_t **data,
-                     void **out, size_t *cnt, hsc_err *err)
+static int load_rows(hsc_milvus_dialect d, const char *body, size_t len, size_t elem, size_t id_at,
+                     json_t **o, json_t **data, void **out, size_t *cnt, hsc_err *err)
 {
     *out = NULL;
     *cnt = 0;
     *data = NULL;
     if (!(*o = load(body, len, err)))
         return err->code;
-    if (!(*data = data_array(*o, err))) {
+    int rc = (*data = data_array(*o, err)) ? HSC_OK : err->code;
+    size_t n = rc ? 0 : json_array_size(*data);
+    char *rows = n ? calloc(n, elem) : NULL;
+    if (n && !rows)
+        rc = hsc_err_set(err, HSC_ENOMEM, "out of memory");
+    for (size_t i = 0; !rc && i < n; i++)
+        rc = copy_id(json_object_get(json_array_get(*data, i), MILVUS_ID_FIELD(d)),
+                     rows + i * elem + id_at, err);
+    if (rc) {
+        free(rows);
         json_decref(*o);
         *o = NULL;
-        return err->code;
+        return rc;
     }
-    size_t n = json_array_size(*data);
-    if (n && !(*out = calloc(n, elem))) {
-        json_decref(*o);
-        *o = NULL;
-        return hsc_err_set(err, HSC_ENOMEM, "out of memory");
-    }
+    *out = rows;
     *cnt = n;
     return HSC_OK;
 }
@@ -135,51 +136,38 @@ static int load_rows(const char *body, size_t len, size_t elem, json_t **o, json
 int hsc_milvus_parse_hits(hsc_milvus_dialect d, const char *body, size_t len, hsc_milvus_hit **hits,
                           size_t *n, hsc_err *err)
 {
-    *hits = NULL;
-    *n = 0;
     json_t *o, *data;
     void *rows;
-    size_t cnt;
-    int rc = load_rows(body, len, sizeof(hsc_milvus_hit), &o, &data, &rows, &cnt, err);
-    if (rc)
-        return rc;
-    hsc_milvus_hit *h = rows;
-    for (size_t i = 0; !rc && i < cnt; i++) {
-        json_t *e = json_array_get(data, i);
-        rc = copy_id(json_object_get(e, MILVUS_ID_FIELD(d)), h[i].id, err);
-        json_t *dist = json_object_get(e, "distance");
-        if (!rc && !json_is_number(dist))
+    int rc = load_rows(d, body, len, sizeof(hsc_milvus_hit), offsetof(hsc_milvus_hit, id), &o,
+                       &data, &rows, n, err);
+    *hits = rows;
+    for (size_t i = 0; !rc && i < *n; i++) {
+        json_t *dist = json_object_get(json_array_get(data, i), "distance");
+        if (!json_is_number(dist))
             rc = hsc_err_set(err, HSC_ETRANSIENT, "milvus: hit %zu has no distance", i);
-        if (!rc)
-            h[i].score = (float)json_number_value(dist);
+        else
+            (*hits)[i].score = (float)json_number_value(dist);
     }
     json_decref(o);
     if (rc) {
-        free(h);
-        return rc;
+        free(*hits);
+        *hits = NULL;
+        *n = 0;
     }
-    *hits = h;
-    *n = cnt;
-    return HSC_OK;
+    return rc;
 }
 
 int hsc_milvus_parse_entities(hsc_milvus_dialect d, const char *body, size_t len,
                               hsc_milvus_entity **ents, size_t *n, hsc_err *err)
 {
-    *ents = NULL;
-    *n = 0;
     json_t *o, *data;
     void *rows;
-    size_t cnt;
-    int rc = load_rows(body, len, sizeof(hsc_milvus_entity), &o, &data, &rows, &cnt, err);
-    if (rc)
-        return rc;
+    int rc = load_rows(d, body, len, sizeof(hsc_milvus_entity), offsetof(hsc_milvus_entity, id), &o,
+                       &data, &rows, n, err);
     hsc_milvus_entity *es = rows;
-    for (size_t i = 0; !rc && i < cnt; i++) {
-        json_t *e = json_array_get(data, i);
-        rc = copy_id(json_object_get(e, MILVUS_ID_FIELD(d)), es[i].id, err);
-        json_t *v = json_object_get(e, MILVUS_VEC_FIELD);
-        if (rc || !json_is_array(v))
+    for (size_t i = 0; !rc && i < *n; i++) {
+        json_t *v = json_object_get(json_array_get(data, i), MILVUS_VEC_FIELD);
+        if (!json_is_array(v))
             continue;
         es[i].dim = json_array_size(v);
         es[i].vec = malloc((es[i].dim ? es[i].dim : 1) * sizeof(float));
@@ -192,14 +180,14 @@ int hsc_milvus_parse_entities(hsc_milvus_dialect d, const char *body, size_t len
     }
     json_decref(o);
     if (rc) {
-        for (size_t i = 0; i < cnt && es; i++)
+        for (size_t i = 0; i < *n && es; i++)
             free(es[i].vec);
         free(es);
-        return rc;
+        es = NULL;
+        *n = 0;
     }
     *ents = es;
-    *n = cnt;
-    return HSC_OK;
+    return rc;
 }
 
 int hsc_milvus_parse_count(const char *body, size_t len, int64_t *count, hsc_err *err)

@@ -93,15 +93,7 @@ int hsc_neo4j_parse(hsc_neo4j_dialect d, long status, const char *body, size_t l
     }
     if (status < 200 || status >= 300 || !o || !json_is_object(o)) {
         json_decref(o);
-        char head[160];
-        snprintf(head, sizeof(head), "%.*s", (int)(len < 140 ? len : 140), body ? body : "");
-        hsc_err_set(err,
-                    (status >= 400 && status < 500 && status != 408 && status != 429)
-                        ? HSC_EINVAL
-                        : HSC_ETRANSIENT,
-                    "neo4j: HTTP %ld: %s", status, head);
-        err->http_status = status;
-        return err->code;
+        return hsc_http_status_error(err, "neo4j", status, body, len, 140);
     }
     json_t *fields = NULL, *rows = NULL;
     if (d == HSC_NEO4J_TX) {
@@ -323,7 +315,9 @@ hsc_neo4j *hsc_neo4j_new(struct ev_loop *loop, hsc_http *http, const struct hsc_
     }
     n->loop = loop;
     n->http = http;
-    if (hsc_http_endpoint_init(&n->ep, "neo4j", s->url, NULL, err)) {
+    struct hsc_http_policy p = {s->timeout_ms, s->retries, s->backoff_initial_ms,
+                                s->backoff_max_ms};
+    if (hsc_http_endpoint_init(&n->ep, "neo4j", s->url, NULL, &p, err)) {
         free(n);
         return NULL;
     }
@@ -352,10 +346,6 @@ hsc_neo4j *hsc_neo4j_new(struct ev_loop *loop, hsc_http *http, const struct hsc_
         return NULL;
     }
     n->want = n->dialect = s->dialect;
-    n->ep.timeout_ms = s->timeout_ms;
-    n->ep.retries = s->retries;
-    n->ep.backoff_initial_ms = s->backoff_initial_ms;
-    n->ep.backoff_max_ms = s->backoff_max_ms;
     n->waiting_tail = &n->waiting;
     return n;
 }

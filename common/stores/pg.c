@@ -303,6 +303,7 @@ static void finish_query(hsc_pg *pg)
         const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
         hsc_err_set(&err, hsc_pg_classify(state), "postgresql: %s (SQLSTATE %s)",
                     msg ? msg : "query failed", state ? state : "none");
+        snprintf(err.server_status, sizeof(err.server_status), "%s", state ? state : "");
         q->cb(q->arg, NULL, &err);
     }
     if (res)

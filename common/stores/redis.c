@@ -256,6 +256,9 @@ static void on_reply(redisAsyncContext *ac, void *vreply, void *privdata)
             int later = !strncmp(reply->str, "LOADING", 7) || !strncmp(reply->str, "BUSY", 4) ||
                         !strncmp(reply->str, "TRYAGAIN", 8);
             hsc_err_set(&err, later ? HSC_ETRANSIENT : HSC_EINVAL, "redis: %s", reply->str);
+            /* the error's first word is its kind: ERR, WRONGTYPE, NOSCRIPT, LOADING, ... */
+            snprintf(err.server_status, sizeof(err.server_status), "%.*s",
+                     (int)strcspn(reply->str, " "), reply->str);
             p->cb(p->arg, NULL, &err);
         } else {
             hsc_backoff_reset(&r->bo); /* the connection has answered */

@@ -29,11 +29,13 @@ enum hsc_code {
 typedef struct hsc_err {
     int code;
     char msg[512];
-    long http_status;       /* the HTTP status of the answer (0: none arrived) */
-    int curl_code;          /* libcurl's CURLcode of a failed transfer (0: none) */
-    long long server_code;  /* the server's numeric code (Milvus: 100, 1100, ...; 0: none) */
-    char server_status[96]; /* the server's status name (Neo4j: "Neo.ClientError...") */
-    int not_found;          /* the server says the named thing (a collection) does not exist */
+    long http_status;      /* the HTTP status of the answer (0: none arrived) */
+    int curl_code;         /* libcurl's CURLcode of a failed transfer (0: none) */
+    long long server_code; /* the server's numeric code (Milvus: 100, 1100, ...; 0: none) */
+    /* the server's status name: Neo4j's "Neo.ClientError.Schema...", PostgreSQL's SQLSTATE,
+     * the kind of a Redis error ("WRONGTYPE") */
+    char server_status[96];
+    int not_found; /* the server says the named thing (a collection) does not exist */
 } hsc_err;
 
 /* Sets err (if not NULL) to code and a printf-style message, clearing the server's

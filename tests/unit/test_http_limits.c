@@ -265,10 +265,10 @@ static void test_endpoint_refused_connection_is_a_curl_code(void **state)
     hsc_http *h = hsc_http_new(loop, &err);
     assert_non_null(h);
     struct hsc_http_endpoint ep;
-    assert_int_equal(hsc_http_endpoint_init(&ep, "test", url, "k", &err), HSC_OK);
+    struct hsc_http_policy p = {.timeout_ms = 5000};
+    assert_int_equal(hsc_http_endpoint_init(&ep, "test", url, "k", &p, &err), HSC_OK);
     assert_string_equal(ep.auth, "Authorization: Bearer k");
     assert_null(strstr(ep.url + 7, "//"));
-    ep.timeout_ms = 5000;
     struct outcome o = {0};
     assert_int_equal(hsc_http_json(h, &ep, "POST", "/x", "{}", "op", 0, on_done, &o, &err), 0);
     while (!o.calls)

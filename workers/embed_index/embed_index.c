@@ -24,7 +24,7 @@
 
 static const char NO_ENDPOINT[] = "no embedding and no embeddings endpoint configured";
 
-/* ---------------- embeddings endpoint: pure parts ---------------- */
+/* ---------------- the text a title is embedded by ---------------- */
 
 char *embed_index_text(const hsc_content_event *ev)
 {
@@ -37,74 +37,6 @@ char *embed_index_text(const hsc_content_event *ev)
         return NULL;
     }
     return b.data;
-}
-
-char *embed_index_request_json(const char *model, const char *const *texts, size_t n)
-{
-    json_t *o = json_object();
-    json_object_set_new(o, "model", json_string(model));
-    json_t *in = json_array();
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(in, json_string(texts[i]));
-    json_object_set_new(o, "input", in);
-    json_object_set_new(o, "encoding_format", json_string("float"));
-    char *s = json_dumps(o, JSON_COMPACT);
-    json_decref(o);
-    return s;
-}
-
-int embed_index_parse_embeddings(const char *body, size_t len, size_t n, int dim, float **out,
-                                 hsc_err *err)
-{
-    json_error_t je;
-    json_t *o = json_loadb(body, len, 0, &je);
-    json_t *data = json_object_get(o, "data");
-    int rc = HSC_OK;
-    for (size_t i = 0; i < n; i++)
-        out[i] = NULL;
-    if (!json_is_array(data)) {
-        rc = hsc_err_set(err, HSC_ETRANSIENT, "embeddings: response has no data array%s%s",
-                         o ? "" : ": ", o ? "" : je.text);
-        goto done;
-    }
-    if (json_array_size(data) != n) {
-        rc = hsc_err_set(err, HSC_ETRANSIENT, "embeddings: asked for %zu, got %zu", n,
-                         json_array_size(data));
-        goto done;
-    }
-    size_t i;
-    json_t *e;
-    json_array_foreach (data, i, e) {
-        json_t *idx = json_object_get(e, "index");
-        size_t at = json_is_integer(idx) ? (size_t)json_integer_value(idx) : i;
-        json_t *v = json_object_get(e, "embedding");
-        if (at >= n || out[at]) {
-            rc = hsc_err_set(err, HSC_ETRANSIENT, "embeddings: data[%zu].index: %zu is bad", i, at);
-            goto done;
-        }
-        if (!json_is_array(v) || json_array_size(v) != (size_t)dim) {
-            rc = hsc_err_set(err, HSC_ETRANSIENT,
-                             "embeddings: data[%zu].embedding: %zu values, but milvus.dimension "
-                             "is %d (is embeddings.model right?)",
-                             i, json_is_array(v) ? json_array_size(v) : 0, dim);
-            goto done;
-        }
-        out[at] = malloc((size_t)dim * sizeof(float));
-        if (!out[at]) {
-            rc = hsc_err_set(err, HSC_ENOMEM, "out of memory");
-            goto done;
-        }
-        for (int k = 0; k < dim; k++)
-            out[at][k] = (float)json_number_value(json_array_get(v, (size_t)k));
-    }
-done:
-    if (rc)
-        for (size_t k = 0; k < n; k++) {
-            free(out[k]);
-            out[k] = NULL;
-        }
-    json_decref(o);
-    return rc;
 }
 
 /* ---------------- stage operations ---------------- */
@@ -336,38 +268,20 @@ static void write_milvus(struct job *j)
     on_written(j, &(hsc_milvus_result){0}, NULL); /* releases the hold */
 }
 
-static void on_embeddings(void *arg, const hsc_http_response *res, const hsc_err *herr)
+static void on_embeddings(void *arg, float **vecs, size_t n, const hsc_err *err)
 {
     struct job *j = arg;
     struct embed_index_ctx *ctx = j->ctx;
-    hsc_err err = {0};
-    if (!res) {
-        job_end(j, herr->code, herr);
-        return;
-    }
-    if (res->status != 200) {
-        hsc_err_set(&err, HSC_ETRANSIENT, "embeddings: HTTP %ld: %.200s", res->status, res->body);
-        job_end(j, err.code, &err);
-        return;
-    }
-    float **vecs = calloc(j->nneed, sizeof(*vecs));
     if (!vecs) {
-        hsc_err_set(&err, HSC_ETRANSIENT, "out of memory");
-        job_end(j, err.code, &err);
+        job_end(j, err->code, err);
         return;
     }
-    if (embed_index_parse_embeddings(res->body, res->len, j->nneed, ctx->dim, vecs, &err)) {
-        free(vecs);
-        job_end(j, err.code, &err);
-        return;
-    }
-    for (size_t k = 0; k < j->nneed; k++) {
+    for (size_t k = 0; k < n; k++) {
         hsc_content_event *ev = j->evs[j->need[k]];
         ev->embedding = vecs[k];
         ev->dim = (size_t)ctx->dim;
     }
-    ctx->stats.embedded += j->nneed;
-    free(vecs);
+    ctx->stats.embedded += n;
     write_milvus(j);
 }
 
@@ -378,7 +292,7 @@ static void fetch_embeddings(struct job *j)
     for (size_t i = 0; i < j->n; i++)
         if (j->winner[i] && j->evs[i]->op == HSC_OP_UPSERT && !j->evs[i]->embedding)
             j->need[j->nneed++] = i;
-    if (!ctx->embed_url || !j->nneed) {
+    if (!ctx->embeddings || !j->nneed) {
         write_milvus(j);
         return;
     }
@@ -386,34 +300,13 @@ static void fetch_embeddings(struct job *j)
     int oom = !texts;
     for (size_t k = 0; !oom && k < j->nneed; k++)
         oom = !(texts[k] = embed_index_text(j->evs[j->need[k]]));
-    char *body =
-        oom ? NULL
-            : embed_index_request_json(ctx->embed_model, (const char *const *)texts, j->nneed);
+    hsc_err err = {0};
+    int rc = oom ? hsc_err_set(&err, HSC_ETRANSIENT, "out of memory")
+                 : hsc_embeddings_fetch(ctx->embeddings, (const char *const *)texts, j->nneed,
+                                        on_embeddings, j, &err);
     for (size_t k = 0; texts && k < j->nneed; k++)
         free(texts[k]);
     free(texts);
-    hsc_err err = {0};
-    if (!body) {
-        hsc_err_set(&err, HSC_ETRANSIENT, "out of memory");
-        job_end(j, err.code, &err);
-        return;
-    }
-    const char *headers[3] = {"Content-Type: application/json", ctx->embed_auth, NULL};
-    struct hsc_http_request q = {
-        .method = "POST",
-        .url = ctx->embed_url,
-        .body = body,
-        .body_len = strlen(body),
-        .headers = headers,
-        .timeout_ms = ctx->embed_timeout_ms,
-        .retries = ctx->retries,
-        .backoff_initial_ms = ctx->backoff_initial_ms,
-        .backoff_max_ms = ctx->backoff_max_ms,
-        .backend = "embeddings",
-        .op = "embed",
-    };
-    int rc = hsc_http_request(ctx->http, &q, on_embeddings, j, &err);
-    free(body);
     if (rc)
         job_end(j, err.code, &err);
 }
@@ -487,10 +380,6 @@ int embed_index_ctx_init(struct embed_index_ctx *ctx, struct ev_loop *loop, cons
     snprintf(ctx->epoch_key, sizeof(ctx->epoch_key), "%s", hsc_config_str(cfg, "redis.epoch_key"));
     ctx->max_message_bytes = (size_t)hsc_config_int(cfg, "embed_index.max_message_bytes");
     ctx->dim = (int)hsc_config_int(cfg, "milvus.dimension");
-    ctx->retries = (int)hsc_config_int(cfg, "milvus.retries");
-    ctx->backoff_initial_ms = (int)hsc_config_int(cfg, "backoff.initial_ms");
-    ctx->backoff_max_ms = (int)hsc_config_int(cfg, "backoff.max_ms");
-    ctx->embed_timeout_ms = (int)hsc_config_int(cfg, "embeddings.timeout_ms");
 
     char schema[1024];
     struct hsc_milvus_settings ms;
@@ -503,25 +392,11 @@ int embed_index_ctx_init(struct embed_index_ctx *ctx, struct ev_loop *loop, cons
         embed_index_ctx_destroy(ctx);
         return err->code;
     }
-    const char *eu = hsc_config_str(cfg, "embeddings.url");
-    if (*eu) {
-        size_t n = strlen(eu);
-        while (n && eu[n - 1] == '/')
-            n--;
-        hsc_buf b = {0};
-        hsc_buf_printf(&b, "%.*s/v1/embeddings", (int)n, eu);
-        ctx->embed_url = b.data;
-        ctx->embed_model = strdup(hsc_config_str(cfg, "embeddings.model"));
-        const char *key = hsc_config_str(cfg, "embeddings.api_key");
-        if (*key) {
-            hsc_buf a = {0};
-            hsc_buf_printf(&a, "Authorization: Bearer %s", key);
-            ctx->embed_auth = a.data;
-        }
-        if (!ctx->embed_url || !ctx->embed_model || (*key && !ctx->embed_auth)) {
-            embed_index_ctx_destroy(ctx);
-            return hsc_err_set(err, HSC_ENOMEM, "out of memory");
-        }
+    struct hsc_embeddings_settings es;
+    hsc_embeddings_settings_load(cfg, &es);
+    if (*es.url && !(ctx->embeddings = hsc_embeddings_new(ctx->http, &es, err))) {
+        embed_index_ctx_destroy(ctx);
+        return err->code;
     }
     return HSC_OK;
 }
@@ -531,8 +406,6 @@ void embed_index_ctx_destroy(struct embed_index_ctx *ctx)
     hsc_http_free(ctx->http); /* cancels Milvus and embeddings calls in flight */
     hsc_milvus_free(ctx->milvus);
     hsc_redis_free(ctx->redis);
-    free(ctx->embed_url);
-    free(ctx->embed_model);
-    free(ctx->embed_auth);
+    hsc_embeddings_free(ctx->embeddings);
     memset(ctx, 0, sizeof(*ctx));
 }

@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 #include "config.h"
+#include "embeddings.h"
 #include "hsc/message.h"
 #include "http.h"
 #include "milvus.h"
@@ -29,9 +30,7 @@ struct embed_index_ctx {
     char input_topic[256], indexed_topic[256], epoch_key[256];
     size_t max_message_bytes;
     int dim;
-    /* The optional OpenAI-compatible embeddings endpoint. */
-    char *embed_url, *embed_model, *embed_auth;
-    int embed_timeout_ms, retries, backoff_initial_ms, backoff_max_ms;
+    hsc_embeddings *embeddings; /* the optional endpoint (embeddings.url); NULL when none */
     struct embed_index_stats stats;
 };
 
@@ -47,16 +46,5 @@ extern const struct hsc_stage_ops embed_index_ops;
 
 /* The text sent to the embeddings endpoint for ev: title, then description. */
 char *embed_index_text(const hsc_content_event *ev);
-
-/* The JSON body of an embeddings request for texts; malloc'd. */
-char *embed_index_request_json(const char *model, const char *const *texts, size_t n);
-
-/*
- * Parses an OpenAI-compatible embeddings response into n vectors of dim
- * floats (out[i] malloc'd, ordered by "index"). A wrong count or dimension
- * is an error naming what differs.
- */
-int embed_index_parse_embeddings(const char *body, size_t len, size_t n, int dim, float **out,
-                                 hsc_err *err);
 
 #endif
