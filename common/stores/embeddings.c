@@ -152,9 +152,8 @@ hsc_embeddings *hsc_embeddings_new(hsc_http *http, const struct hsc_embeddings_s
     }
     e->http = http;
     e->dim = s->dim;
-    struct hsc_http_policy p = {s->timeout_ms, s->retries, s->backoff_initial_ms,
-                                s->backoff_max_ms};
-    if (hsc_http_endpoint_init(&e->ep, "embeddings", s->url, s->api_key, &p, err)) {
+    if (hsc_http_endpoint_init(&e->ep, "embeddings", s->url, s->api_key, HSC_HTTP_POLICY_OF(s),
+                               err)) {
         free(e);
         return NULL;
     }

@@ -78,14 +78,8 @@ int hsc_http_status_error(hsc_err *err, const char *backend, long status, const 
 
 static void unlink_req(struct req *r)
 {
-    hsc_http *h = r->h;
-    if (r->prev)
-        r->prev->next = r->next;
-    else
-        h->reqs = r->next;
-    if (r->next)
-        r->next->prev = r->prev;
-    h->nreqs--;
+    HSC_DLIST_UNLINK(r->h->reqs, r);
+    r->h->nreqs--;
 }
 
 static void free_req(struct req *r)
@@ -485,10 +479,7 @@ int hsc_http_request(hsc_http *h, const struct hsc_http_request *q, hsc_http_fn 
         r->hdrs = n;
         curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->hdrs);
     }
-    r->next = h->reqs;
-    if (h->reqs)
-        h->reqs->prev = r;
-    h->reqs = r;
+    HSC_DLIST_PUSH(h->reqs, r);
     h->nreqs++;
     if (start_attempt(r, err)) {
         unlink_req(r);

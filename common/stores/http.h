@@ -121,6 +121,11 @@ struct hsc_http_endpoint {
 int hsc_http_endpoint_init(struct hsc_http_endpoint *ep, const char *backend, const char *url,
                            const char *bearer, const struct hsc_http_policy *p, hsc_err *err);
 
+/* The policy of a client's settings s (any struct with the four fields). */
+#define HSC_HTTP_POLICY_OF(s)                                                                      \
+    (&(struct hsc_http_policy){(s)->timeout_ms, (s)->retries, (s)->backoff_initial_ms,             \
+                               (s)->backoff_max_ms})
+
 /* Frees what ep holds. */
 void hsc_http_endpoint_destroy(struct hsc_http_endpoint *ep);
 

@@ -348,9 +348,7 @@ hsc_milvus *hsc_milvus_new(struct ev_loop *loop, hsc_http *http,
     }
     m->loop = loop;
     m->http = http;
-    struct hsc_http_policy p = {s->timeout_ms, s->retries, s->backoff_initial_ms,
-                                s->backoff_max_ms};
-    if (hsc_http_endpoint_init(&m->ep, "milvus", s->url, s->token, &p, err)) {
+    if (hsc_http_endpoint_init(&m->ep, "milvus", s->url, s->token, HSC_HTTP_POLICY_OF(s), err)) {
         free(m);
         return NULL;
     }

@@ -315,9 +315,7 @@ hsc_neo4j *hsc_neo4j_new(struct ev_loop *loop, hsc_http *http, const struct hsc_
     }
     n->loop = loop;
     n->http = http;
-    struct hsc_http_policy p = {s->timeout_ms, s->retries, s->backoff_initial_ms,
-                                s->backoff_max_ms};
-    if (hsc_http_endpoint_init(&n->ep, "neo4j", s->url, NULL, &p, err)) {
+    if (hsc_http_endpoint_init(&n->ep, "neo4j", s->url, NULL, HSC_HTTP_POLICY_OF(s), err)) {
         free(n);
         return NULL;
     }

@@ -22,6 +22,7 @@
 
 #include "feed.h"
 #include "hsc/codec.h"
+#include "json_list.h"
 #include "log.h"
 #include "pgload.h"
 #include "normalize.h"
@@ -229,14 +230,6 @@ double enrich_similarity(const hsc_content_event *a, const hsc_content_event *b,
     return uni > 0 ? shared / uni : 0;
 }
 
-static json_t *jlist(const hsc_strlist *l)
-{
-    json_t *a = json_array();
-    for (size_t i = 0; i < l->n; i++)
-        json_array_append_new(a, json_string(l->v[i]));
-    return a;
-}
-
 json_t *enrich_params(hsc_content_event *const *evs, const int *winner, size_t n,
                       const struct enrich_weights *w)
 {
@@ -258,10 +251,10 @@ json_t *enrich_params(hsc_content_event *const *evs, const int *winner, size_t n
         json_object_set_new(r, "language", e->language ? json_string(e->language) : json_null());
         json_object_set_new(r, "maturity",
                             (e->has & HSC_HAS_MATURITY) ? json_integer(e->maturity) : json_null());
-        json_object_set_new(r, "genres", jlist(&e->genres));
-        json_object_set_new(r, "themes", jlist(&e->themes));
-        json_object_set_new(r, "moods", jlist(&e->moods));
-        json_object_set_new(r, "related", jlist(&e->related));
+        json_object_set_new(r, "genres", hsc_json_strlist(&e->genres));
+        json_object_set_new(r, "themes", hsc_json_strlist(&e->themes));
+        json_object_set_new(r, "moods", hsc_json_strlist(&e->moods));
+        json_object_set_new(r, "related", hsc_json_strlist(&e->related));
         json_object_set_new(r, "attr_w", json_real(attr_weight(e, w)));
         json_array_append_new(rows, r);
     }

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "hsc/codec.h"
+#include "json_list.h"
 #include "log.h"
 #include "normalize.h"
 #include "util.h"
@@ -109,14 +110,6 @@ const char INGEST_POLICY_LUA[] =
 
 /* ---------------- pure batch builders ---------------- */
 
-static json_t *jlist(const hsc_strlist *l)
-{
-    json_t *a = json_array();
-    for (size_t i = 0; i < l->n; i++)
-        json_array_append_new(a, json_string(l->v[i]));
-    return a;
-}
-
 static json_t *content_row(const hsc_content_event *ev)
 {
     json_t *o = json_object();
@@ -132,10 +125,10 @@ static json_t *content_row(const hsc_content_event *ev)
         json_object_set_new(o, "description", json_string(ev->description));
     if (ev->kind)
         json_object_set_new(o, "kind", json_string(ev->kind));
-    json_object_set_new(o, "genres", jlist(&ev->genres));
-    json_object_set_new(o, "themes", jlist(&ev->themes));
-    json_object_set_new(o, "moods", jlist(&ev->moods));
-    json_object_set_new(o, "related", jlist(&ev->related));
+    json_object_set_new(o, "genres", hsc_json_strlist(&ev->genres));
+    json_object_set_new(o, "themes", hsc_json_strlist(&ev->themes));
+    json_object_set_new(o, "moods", hsc_json_strlist(&ev->moods));
+    json_object_set_new(o, "related", hsc_json_strlist(&ev->related));
     if (ev->language)
         json_object_set_new(o, "language", json_string(ev->language));
     if (ev->has & HSC_HAS_YEAR)
@@ -213,13 +206,13 @@ static json_t *policy_row(const hsc_policy_event *ev)
     if (ev->has_ts)
         json_object_set_new(o, "ts", json_integer(ev->ts));
     if (ev->set & HSC_POLICY_EXCLUDED_GENRES)
-        json_object_set_new(o, "excluded_genres", jlist(&ev->excluded_genres));
+        json_object_set_new(o, "excluded_genres", hsc_json_strlist(&ev->excluded_genres));
     if (ev->set & HSC_POLICY_MAX_MATURITY)
         json_object_set_new(o, "max_maturity", json_integer(ev->max_maturity));
     if (ev->set & HSC_POLICY_LANGUAGES)
-        json_object_set_new(o, "languages", jlist(&ev->languages));
+        json_object_set_new(o, "languages", hsc_json_strlist(&ev->languages));
     if (ev->set & HSC_POLICY_BLOCKED_IDS)
-        json_object_set_new(o, "blocked_ids", jlist(&ev->blocked_ids));
+        json_object_set_new(o, "blocked_ids", hsc_json_strlist(&ev->blocked_ids));
     if (ev->set & HSC_POLICY_PREFS) {
         json_t *a = json_array();
         for (size_t i = 0; i < ev->nprefs; i++)
@@ -229,7 +222,7 @@ static json_t *policy_row(const hsc_policy_event *ev)
         json_object_set_new(o, "prefs", a);
     }
     if (ev->ids.n)
-        json_object_set_new(o, "ids", jlist(&ev->ids));
+        json_object_set_new(o, "ids", hsc_json_strlist(&ev->ids));
     if (ev->clear) {
         json_t *a = json_array();
         for (unsigned b = 1; b <= HSC_POLICY_PREFS; b <<= 1)
