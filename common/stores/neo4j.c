@@ -380,19 +380,22 @@ int hsc_neo4j_load_statements(const char *dir, char ***stmts, size_t *n, hsc_err
     char **files = NULL;
     size_t nf = 0;
     struct dirent *e;
-    while ((e = readdir(d))) {
+    int rc = HSC_OK;
+    while (!rc && (e = readdir(d))) {
         size_t l = strlen(e->d_name);
         if (l > 7 && !strcmp(e->d_name + l - 7, ".cypher")) {
             char **nfiles = realloc(files, (nf + 1) * sizeof(char *));
-            if (!nfiles)
-                break;
-            files = nfiles;
-            files[nf++] = strdup(e->d_name);
+            if (nfiles)
+                files = nfiles;
+            if (!nfiles || !(files[nf] = strdup(e->d_name)))
+                rc = hsc_err_set(err, HSC_ENOMEM, "%s: out of memory listing the statements", dir);
+            else
+                nf++;
         }
     }
     closedir(d);
-    qsort(files, nf, sizeof(char *), cmp_str);
-    int rc = HSC_OK;
+    if (!rc)
+        qsort(files, nf, sizeof(char *), cmp_str);
     for (size_t i = 0; i < nf && !rc; i++) {
         char path[1024];
         snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
@@ -404,25 +407,28 @@ int hsc_neo4j_load_statements(const char *dir, char ***stmts, size_t *n, hsc_err
         hsc_buf cur = {0};
         char *line = NULL;
         size_t cap = 0;
-        while (getline(&line, &cap, f) > 0) {
+        while (!rc && getline(&line, &cap, f) > 0) {
             char *c = strstr(line, "//");
             if (c)
                 *c = '\0';
-            for (char *p = line; *p; p++) {
-                if (*p != ';') {
-                    hsc_buf_append(&cur, p, 1);
-                    continue;
+            for (char *p = line; *p && !rc; p++) {
+                if (hsc_buf_append(&cur, *p == ';' ? "" : p, 1)) { /* a statement ends in a NUL */
+                    rc = hsc_err_set(err, HSC_ENOMEM, "%s: out of memory", path);
+                    break;
                 }
-                hsc_buf_append(&cur, "", 1);
+                if (*p != ';')
+                    continue;
                 char *st = cur.data;
                 while (*st == ' ' || *st == '\n' || *st == '\t')
                     st++;
                 if (*st) {
                     char **ns = realloc(*stmts, (*n + 1) * sizeof(char *));
-                    if (ns) {
+                    if (ns)
                         *stmts = ns;
-                        (*stmts)[(*n)++] = strdup(st);
-                    }
+                    if (!ns || !((*stmts)[*n] = strdup(st)))
+                        rc = hsc_err_set(err, HSC_ENOMEM, "%s: out of memory", path);
+                    else
+                        (*n)++;
                 }
                 cur.len = 0;
             }
