@@ -64,8 +64,7 @@ static void test_parse_names_what_differs(void **state)
     assert_non_null(strstr(err.msg, "3 values"));
     assert_non_null(strstr(err.msg, "milvus.dimension is 2"));
     const char *short_ = "{\"data\":[{\"index\":0,\"embedding\":[1,2]}]}";
-    assert_int_equal(hsc_embeddings_parse(short_, strlen(short_), 2, 2, out, &err),
-                     HSC_ETRANSIENT);
+    assert_int_equal(hsc_embeddings_parse(short_, strlen(short_), 2, 2, out, &err), HSC_ETRANSIENT);
     assert_non_null(strstr(err.msg, "asked for 2, got 1"));
     assert_int_equal(hsc_embeddings_parse("oops", 4, 1, 2, out, &err), HSC_ETRANSIENT);
     assert_non_null(strstr(err.msg, "no data array"));
