@@ -11,8 +11,7 @@
 #include "json_list.h"
 
 struct hsc_embeddings {
-    hsc_http *http;
-    struct hsc_http_endpoint ep; /* the base URL, the bearer token, timeout and retries */
+    struct hsc_http_endpoint ep; /* the HTTP client, base URL, bearer token, timeout, retries */
     char *model;
     int dim;
 };
@@ -134,8 +133,7 @@ int hsc_embeddings_fetch(hsc_embeddings *e, const char *const *texts, size_t n,
         return hsc_err_set(err, HSC_ETRANSIENT, "out of memory");
     }
     *f = (struct fetch){.e = e, .n = n, .cb = cb, .arg = arg};
-    int rc = hsc_http_json(e->http, &e->ep, "POST", "/v1/embeddings", body, "embed", 0, on_answer,
-                           f, err);
+    int rc = hsc_http_json(&e->ep, "POST", "/v1/embeddings", body, "embed", 0, on_answer, f, err);
     free(body);
     if (rc)
         free(f);
@@ -150,10 +148,9 @@ hsc_embeddings *hsc_embeddings_new(hsc_http *http, const struct hsc_embeddings_s
         hsc_err_set(err, HSC_ENOMEM, "out of memory");
         return NULL;
     }
-    e->http = http;
     e->dim = s->dim;
-    if (hsc_http_endpoint_init(&e->ep, "embeddings", s->url, s->api_key, HSC_HTTP_POLICY_OF(s),
-                               err)) {
+    if (hsc_http_endpoint_init(&e->ep, http, "embeddings", s->url, s->api_key,
+                               HSC_HTTP_POLICY_OF(s), err)) {
         free(e);
         return NULL;
     }

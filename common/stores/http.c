@@ -536,10 +536,12 @@ void hsc_http_free(hsc_http *h)
     free(h);
 }
 
-int hsc_http_endpoint_init(struct hsc_http_endpoint *ep, const char *backend, const char *url,
-                           const char *bearer, const struct hsc_http_policy *p, hsc_err *err)
+int hsc_http_endpoint_init(struct hsc_http_endpoint *ep, hsc_http *h, const char *backend,
+                           const char *url, const char *bearer, const struct hsc_http_policy *p,
+                           hsc_err *err)
 {
     memset(ep, 0, sizeof(*ep));
+    ep->http = h;
     ep->backend = backend;
     ep->policy = *p;
     size_t n = strlen(url);
@@ -566,9 +568,9 @@ void hsc_http_endpoint_destroy(struct hsc_http_endpoint *ep)
     ep->url = ep->auth = NULL;
 }
 
-int hsc_http_json(hsc_http *h, const struct hsc_http_endpoint *ep, const char *method,
-                  const char *path, const char *body, const char *op, int idempotent,
-                  hsc_http_fn cb, void *arg, hsc_err *err)
+int hsc_http_json(const struct hsc_http_endpoint *ep, const char *method, const char *path,
+                  const char *body, const char *op, int idempotent, hsc_http_fn cb, void *arg,
+                  hsc_err *err)
 {
     hsc_buf url = {0};
     if (hsc_buf_printf(&url, "%s%s", ep->url, path)) {
@@ -591,7 +593,7 @@ int hsc_http_json(hsc_http *h, const struct hsc_http_endpoint *ep, const char *m
         .op = op,
         .idempotent = idempotent,
     };
-    int rc = hsc_http_request(h, &q, cb, arg, err);
+    int rc = hsc_http_request(ep->http, &q, cb, arg, err);
     hsc_buf_free(&url);
     return rc;
 }

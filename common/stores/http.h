@@ -106,6 +106,7 @@ void hsc_http_free(hsc_http *h);
  * its retry policy. Filled by hsc_http_endpoint_init, the strings owned.
  */
 struct hsc_http_endpoint {
+    hsc_http *http;      /* the shared client the requests go through (the caller's) */
     char *url;           /* the base URL, without a trailing '/' */
     char *auth;          /* an "Authorization: ..." header, or NULL for none */
     const char *backend; /* a static name for the metrics: "milvus", "neo4j", ... */
@@ -118,8 +119,9 @@ struct hsc_http_endpoint {
  * Copies url (trailing '/' dropped) into ep, and "Authorization: Bearer
  * <bearer>" unless bearer is NULL or "", with policy p.
  */
-int hsc_http_endpoint_init(struct hsc_http_endpoint *ep, const char *backend, const char *url,
-                           const char *bearer, const struct hsc_http_policy *p, hsc_err *err);
+int hsc_http_endpoint_init(struct hsc_http_endpoint *ep, hsc_http *h, const char *backend,
+                           const char *url, const char *bearer, const struct hsc_http_policy *p,
+                           hsc_err *err);
 
 /* The policy of a client's settings s (any struct with the four fields). */
 #define HSC_HTTP_POLICY_OF(s)                                                                      \
@@ -134,9 +136,9 @@ void hsc_http_endpoint_destroy(struct hsc_http_endpoint *ep);
  * auth and retry policy, recorded under ep->backend and op; as
  * hsc_http_request.
  */
-int hsc_http_json(hsc_http *h, const struct hsc_http_endpoint *ep, const char *method,
-                  const char *path, const char *body, const char *op, int idempotent,
-                  hsc_http_fn cb, void *arg, hsc_err *err);
+int hsc_http_json(const struct hsc_http_endpoint *ep, const char *method, const char *path,
+                  const char *body, const char *op, int idempotent, hsc_http_fn cb, void *arg,
+                  hsc_err *err);
 
 /*
  * Sets err to an answer's status as backend's error, quoting the first max

@@ -23,9 +23,7 @@ void hsc_milvus_result_clear(hsc_milvus_result *r)
 }
 
 struct hsc_milvus {
-    struct ev_loop *loop;
-    hsc_http *http;
-    struct hsc_http_endpoint ep; /* url, token, timeout and retries */
+    struct hsc_http_endpoint ep; /* the HTTP client, url, token, timeout and retries */
     char *collection, *schema_path;
     int dim, ef, write_chunk;
     hsc_milvus_dialect want, dialect;
@@ -114,7 +112,7 @@ static void on_http(void *arg, const hsc_http_response *res, const hsc_err *herr
 static int send(struct call *c, const char *method, const char *path, const char *body,
                 hsc_err *err)
 {
-    return hsc_http_json(c->m->http, &c->m->ep, method, path, body, OP_NAMES[c->op],
+    return hsc_http_json(&c->m->ep, method, path, body, OP_NAMES[c->op],
                          c->op == OP_SEARCH || c->op == OP_GET || c->op == OP_COUNT, on_http, c,
                          err);
 }
@@ -346,9 +344,9 @@ hsc_milvus *hsc_milvus_new(struct ev_loop *loop, hsc_http *http,
         hsc_err_set(err, HSC_ENOMEM, "out of memory");
         return NULL;
     }
-    m->loop = loop;
-    m->http = http;
-    if (hsc_http_endpoint_init(&m->ep, "milvus", s->url, s->token, HSC_HTTP_POLICY_OF(s), err)) {
+    (void)loop; /* every wait is the HTTP client's, on its loop */
+    if (hsc_http_endpoint_init(&m->ep, http, "milvus", s->url, s->token, HSC_HTTP_POLICY_OF(s),
+                               err)) {
         free(m);
         return NULL;
     }

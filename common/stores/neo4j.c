@@ -145,9 +145,7 @@ struct stmt {
 };
 
 struct hsc_neo4j {
-    struct ev_loop *loop;
-    hsc_http *http;
-    struct hsc_http_endpoint ep; /* url, Basic auth, timeout and retries */
+    struct hsc_http_endpoint ep; /* the HTTP client, url, Basic auth, timeout and retries */
     char *database;
     hsc_neo4j_dialect want, dialect;
     int discovering;
@@ -216,7 +214,7 @@ int hsc_neo4j_is_read(const char *cypher)
 static int request(hsc_neo4j *n, const char *method, const char *path, const char *body,
                    int idempotent, hsc_http_fn cb, void *arg, hsc_err *err)
 {
-    return hsc_http_json(n->http, &n->ep, method, path, body,
+    return hsc_http_json(&n->ep, method, path, body,
                          strcmp(method, "GET") ? "statement" : "discover", idempotent, cb, arg,
                          err);
 }
@@ -313,9 +311,8 @@ hsc_neo4j *hsc_neo4j_new(struct ev_loop *loop, hsc_http *http, const struct hsc_
         hsc_err_set(err, HSC_ENOMEM, "out of memory");
         return NULL;
     }
-    n->loop = loop;
-    n->http = http;
-    if (hsc_http_endpoint_init(&n->ep, "neo4j", s->url, NULL, HSC_HTTP_POLICY_OF(s), err)) {
+    (void)loop; /* every wait is the HTTP client's, on its loop */
+    if (hsc_http_endpoint_init(&n->ep, http, "neo4j", s->url, NULL, HSC_HTTP_POLICY_OF(s), err)) {
         free(n);
         return NULL;
     }

@@ -266,11 +266,11 @@ static void test_endpoint_refused_connection_is_a_curl_code(void **state)
     assert_non_null(h);
     struct hsc_http_endpoint ep;
     struct hsc_http_policy p = {.timeout_ms = 5000};
-    assert_int_equal(hsc_http_endpoint_init(&ep, "test", url, "k", &p, &err), HSC_OK);
+    assert_int_equal(hsc_http_endpoint_init(&ep, h, "test", url, "k", &p, &err), HSC_OK);
     assert_string_equal(ep.auth, "Authorization: Bearer k");
     assert_null(strstr(ep.url + 7, "//"));
     struct outcome o = {0};
-    assert_int_equal(hsc_http_json(h, &ep, "POST", "/x", "{}", "op", 0, on_done, &o, &err), 0);
+    assert_int_equal(hsc_http_json(&ep, "POST", "/x", "{}", "op", 0, on_done, &o, &err), 0);
     while (!o.calls)
         ev_run(loop, EVRUN_ONCE);
     assert_int_equal(o.code, HSC_ETRANSIENT);
