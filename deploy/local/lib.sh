@@ -302,8 +302,12 @@ milvus_start() {
   fi
   # The launcher moves a taken port elsewhere, and its embedded etcd always
   # wants 2379/2380, so a stale server would make this one wait forever.
+  # Every port Milvus binds is fixed and below Linux's ephemeral range
+  # (net.ipv4.ip_local_port_range, 32768-60999 by default): a port in that
+  # range can be held by any outgoing connection at the moment Milvus starts,
+  # and then its root coordinator panics ("bind: address already in use").
   local port
-  for port in 2379 2380 9091 "$MILVUS_PORT"; do
+  for port in 2379 2380 9091 "$MILVUS_PORT" 19529 19531 19533 21121 21123 21124 22930 13333; do
     if ss -Hltn "sport = :$port" 2>/dev/null | grep -q .; then
       die "port $port is taken (a stale milvus? see: ss -ltnp 'sport = :$port')"
     fi
@@ -311,7 +315,7 @@ milvus_start() {
   say "starting milvus on 127.0.0.1:$MILVUS_PORT"
   setsid nohup "$dir/venv/bin/python3" "$HSC_ROOT/deploy/local/milvus_launch.py" --data "$dir/data" \
     --proxy-port "$MILVUS_PORT" --proxy-internal-port 19529 --etcd-port 2379 \
-    --root-coord-port 53100 --query-coord-port 19531 --query-node-port 21123 \
+    --root-coord-port 19533 --query-coord-port 19531 --query-node-port 21123 \
     --index-coord-port 22930 --index-node-port 21121 --data-coord-port 13333 --data-node-port 21124 \
     --extra-config "autoIndex.params.build='{\"M\": 16, \"efConstruction\": 200, \"index_type\": \"HNSW\", \"metric_type\": \"COSINE\"}'" \
     >>"$HSC_RUN/logs/milvus.log" 2>&1 </dev/null &
