@@ -126,17 +126,40 @@ static json_t *parse_object(const char *text, size_t len, hsc_err *err)
     return root;
 }
 
-static int read_content(json_t *o, hsc_content_event *ev, hsc_err *err)
+/* Reads "v" (the schema version, HSC_SCHEMA_VERSION when absent) into *v. */
+static int read_v(json_t *o, int *v, hsc_err *err)
 {
     long long n;
     int present, rc;
-    ev->v = HSC_SCHEMA_VERSION;
+    *v = HSC_SCHEMA_VERSION;
     if ((rc = jint(o, "v", &n, &present, err)))
         return rc;
     if (present && (n < 0 || n > 1000))
         return hsc_err_set(err, HSC_EINVAL, "v: %lld is outside 0..1000", n);
     if (present)
-        ev->v = (int)n;
+        *v = (int)n;
+    return HSC_OK;
+}
+
+/* Parses text as one bounded object and hands it to read, which fills out. */
+static int read_json(const char *text, size_t len, int (*read)(json_t *, void *, hsc_err *),
+                     void *out, hsc_err *err)
+{
+    json_t *o = parse_object(text, len, err);
+    if (!o)
+        return err ? err->code : HSC_EINVAL;
+    int rc = read(o, out, err);
+    json_decref(o);
+    return rc;
+}
+
+static int read_content(json_t *o, void *out, hsc_err *err)
+{
+    hsc_content_event *ev = out;
+    long long n;
+    int present, rc;
+    if ((rc = read_v(o, &ev->v, err)))
+        return rc;
     char *op = NULL;
     if ((rc = jstr(o, "op", &op, err)))
         return rc;
@@ -224,27 +247,18 @@ static int read_content(json_t *o, hsc_content_event *ev, hsc_err *err)
 int hsc_json_to_content(const char *text, size_t len, hsc_content_event *ev, hsc_err *err)
 {
     memset(ev, 0, sizeof(*ev));
-    json_t *o = parse_object(text, len, err);
-    if (!o)
-        return err ? err->code : HSC_EINVAL;
-    int rc = read_content(o, ev, err);
-    json_decref(o);
+    int rc = read_json(text, len, read_content, ev, err);
     if (rc)
         hsc_content_event_clear(ev);
     return rc;
 }
 
-static int read_learning(json_t *o, hsc_learning_event *ev, hsc_err *err)
+static int read_learning(json_t *o, void *out, hsc_err *err)
 {
-    long long n;
-    int present, rc;
-    ev->v = HSC_SCHEMA_VERSION;
-    if ((rc = jint(o, "v", &n, &present, err)))
+    hsc_learning_event *ev = out;
+    int rc = read_v(o, &ev->v, err);
+    if (rc)
         return rc;
-    if (present && (n < 0 || n > 1000))
-        return hsc_err_set(err, HSC_EINVAL, "v: %lld is outside 0..1000", n);
-    if (present)
-        ev->v = (int)n;
     if ((rc = jstr(o, "user_id", &ev->user_id, err)) ||
         (rc = jstr(o, "content_id", &ev->content_id, err)) ||
         (rc = jstr(o, "kind", &ev->kind, err)))
@@ -256,22 +270,20 @@ static int read_learning(json_t *o, hsc_learning_event *ev, hsc_err *err)
         ev->value = json_number_value(v);
         ev->has_value = true;
     }
-    if ((rc = jint(o, "ts", &n, &present, err)))
+    long long ts;
+    int present;
+    if ((rc = jint(o, "ts", &ts, &present, err)))
         return rc;
     if (!present)
         return hsc_err_set(err, HSC_EINVAL, "ts: missing");
-    ev->ts = n;
+    ev->ts = ts;
     return hsc_codec_validate_learning(ev, err);
 }
 
 int hsc_json_to_learning(const char *text, size_t len, hsc_learning_event *ev, hsc_err *err)
 {
     memset(ev, 0, sizeof(*ev));
-    json_t *o = parse_object(text, len, err);
-    if (!o)
-        return err ? err->code : HSC_EINVAL;
-    int rc = read_learning(o, ev, err);
-    json_decref(o);
+    int rc = read_json(text, len, read_learning, ev, err);
     if (rc)
         hsc_learning_event_clear(ev);
     return rc;
