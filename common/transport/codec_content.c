@@ -103,100 +103,85 @@ static const char *const CONTENT_KEYS[C_NKEYS] = {
     "kind", "genres",   "themes",     "moods",     "related", "language",
     "year", "maturity", "duration_s", "embedding", "ts"};
 
-static int decode_content_fields(const msgpack_object_map *m, void *out, hsc_err *err)
+#define SLOT(kind, member) CODEC_SLOT(kind, hsc_content_event, member)
+static const struct codec_slot CONTENT_SLOTS[C_NKEYS] = {
+    [C_ID] = SLOT(CODEC_STR, id),
+    [C_VERSION] = CODEC_SLOT_INT64(hsc_content_event, version, INT64_MIN, INT64_MAX),
+    [C_TITLE] = SLOT(CODEC_STR, title),
+    [C_DESCRIPTION] = SLOT(CODEC_STR, description),
+    [C_KIND] = SLOT(CODEC_STR, kind),
+    [C_GENRES] = SLOT(CODEC_STRLIST, genres),
+    [C_THEMES] = SLOT(CODEC_STRLIST, themes),
+    [C_MOODS] = SLOT(CODEC_STRLIST, moods),
+    [C_RELATED] = SLOT(CODEC_STRLIST, related),
+    [C_LANGUAGE] = SLOT(CODEC_STR, language),
+};
+#undef SLOT
+
+#define REQUIRED (CODEC_BIT(C_V) | CODEC_BIT(C_OP) | CODEC_BIT(C_ID) | CODEC_BIT(C_VERSION))
+
+/* nil means absent for the optional fields */
+static const struct codec_map CONTENT_MAP = {
+    .keys = CONTENT_KEYS,
+    .nkeys = C_NKEYS,
+    .nil_absent = ~(uint32_t)REQUIRED,
+    .slots = CONTENT_SLOTS,
+};
+
+/* The fields with a rule of their own: the op's names, integer ranges, presence bits. */
+static int content_field(void *out, int f, const msgpack_object *o, hsc_err *err)
 {
     hsc_content_event *ev = out;
-    uint32_t seen = 0;
-    for (uint32_t i = 0; i < m->size; i++) {
-        const msgpack_object *o = &m->ptr[i].val;
-        int64_t n;
-        int f, rc = codec_field_of(&m->ptr[i].key, CONTENT_KEYS, C_NKEYS, "", &seen, &f, err);
-        if (rc)
-            return rc;
-        if (f < 0)
-            continue; /* unknown keys are ignored */
-        if (o->type == MSGPACK_OBJECT_NIL && f != C_V && f != C_OP && f != C_ID && f != C_VERSION)
-            continue; /* nil means absent for optional fields */
-        switch (f) {
-        case C_V:
-            if (!(rc = codec_get_int("v", o, 0, 1000, &n, err)))
-                ev->v = (int)n;
-            break;
-        case C_OP: {
-            char *op = NULL;
-            if (!(rc = codec_get_str("op", o, &op, err))) {
-                if (!strcmp(op, "upsert"))
-                    ev->op = HSC_OP_UPSERT;
-                else if (!strcmp(op, "delete"))
-                    ev->op = HSC_OP_DELETE;
-                else
-                    rc = hsc_err_set(err, HSC_EINVAL, "op: '%.32s' is not upsert or delete", op);
-            }
-            free(op);
-            break;
+    int64_t n;
+    int rc = HSC_OK;
+    switch (f) {
+    case C_V:
+        if (!(rc = codec_get_int("v", o, 0, 1000, &n, err)))
+            ev->v = (int)n;
+        break;
+    case C_OP: {
+        char *op = NULL;
+        if (!(rc = codec_get_str("op", o, &op, err))) {
+            if (!strcmp(op, "upsert"))
+                ev->op = HSC_OP_UPSERT;
+            else if (!strcmp(op, "delete"))
+                ev->op = HSC_OP_DELETE;
+            else
+                rc = hsc_err_set(err, HSC_EINVAL, "op: '%.32s' is not upsert or delete", op);
         }
-        case C_ID:
-            rc = codec_get_str("id", o, &ev->id, err);
-            break;
-        case C_VERSION:
-            rc = codec_get_int("version", o, INT64_MIN, INT64_MAX, &ev->version, err);
-            break;
-        case C_TITLE:
-            rc = codec_get_str("title", o, &ev->title, err);
-            break;
-        case C_DESCRIPTION:
-            rc = codec_get_str("description", o, &ev->description, err);
-            break;
-        case C_KIND:
-            rc = codec_get_str("kind", o, &ev->kind, err);
-            break;
-        case C_GENRES:
-            rc = codec_get_strlist("genres", o, &ev->genres, err);
-            break;
-        case C_THEMES:
-            rc = codec_get_strlist("themes", o, &ev->themes, err);
-            break;
-        case C_MOODS:
-            rc = codec_get_strlist("moods", o, &ev->moods, err);
-            break;
-        case C_RELATED:
-            rc = codec_get_strlist("related", o, &ev->related, err);
-            break;
-        case C_LANGUAGE:
-            rc = codec_get_str("language", o, &ev->language, err);
-            break;
-        case C_YEAR:
-            if (!(rc = codec_get_int("year", o, INT32_MIN, INT32_MAX, &n, err)))
-                ev->year = (int32_t)n, ev->has |= HSC_HAS_YEAR;
-            break;
-        case C_MATURITY:
-            if (!(rc = codec_get_int("maturity", o, INT32_MIN, INT32_MAX, &n, err)))
-                ev->maturity = (int32_t)n, ev->has |= HSC_HAS_MATURITY;
-            break;
-        case C_DURATION:
-            if (!(rc = codec_get_int("duration_s", o, INT64_MIN, INT64_MAX, &ev->duration_s, err)))
-                ev->has |= HSC_HAS_DURATION;
-            break;
-        case C_EMBEDDING:
-            rc = codec_get_embedding(o, &ev->embedding, &ev->dim, err);
-            break;
-        case C_TS:
-            if (!(rc = codec_get_int("ts", o, INT64_MIN, INT64_MAX, &ev->ts, err)))
-                ev->has |= HSC_HAS_TS;
-            break;
-        }
-        if (rc)
-            return rc;
+        free(op);
+        break;
     }
-    if (!(seen & 1u << C_V))
-        return hsc_err_set(err, HSC_EINVAL, "v: missing");
-    if (!(seen & 1u << C_OP))
-        return hsc_err_set(err, HSC_EINVAL, "op: missing");
-    if (!ev->id)
-        return hsc_err_set(err, HSC_EINVAL, "id: missing");
-    if (!(seen & 1u << C_VERSION))
-        return hsc_err_set(err, HSC_EINVAL, "version: missing");
-    return hsc_codec_validate_content(ev, err);
+    case C_YEAR:
+        if (!(rc = codec_get_int("year", o, INT32_MIN, INT32_MAX, &n, err)))
+            ev->year = (int32_t)n, ev->has |= HSC_HAS_YEAR;
+        break;
+    case C_MATURITY:
+        if (!(rc = codec_get_int("maturity", o, INT32_MIN, INT32_MAX, &n, err)))
+            ev->maturity = (int32_t)n, ev->has |= HSC_HAS_MATURITY;
+        break;
+    case C_DURATION:
+        if (!(rc = codec_get_int("duration_s", o, INT64_MIN, INT64_MAX, &ev->duration_s, err)))
+            ev->has |= HSC_HAS_DURATION;
+        break;
+    case C_EMBEDDING:
+        rc = codec_get_embedding(o, &ev->embedding, &ev->dim, err);
+        break;
+    case C_TS:
+        if (!(rc = codec_get_int("ts", o, INT64_MIN, INT64_MAX, &ev->ts, err)))
+            ev->has |= HSC_HAS_TS;
+        break;
+    }
+    return rc;
+}
+
+static int decode_content_fields(const msgpack_object_map *m, void *out, hsc_err *err)
+{
+    uint32_t seen = 0;
+    int rc = codec_read_map(&CONTENT_MAP, m, content_field, out, &seen, err);
+    if (!rc)
+        rc = codec_require(&CONTENT_MAP, seen, REQUIRED, err);
+    return rc ? rc : hsc_codec_validate_content(out, err);
 }
 
 int hsc_codec_decode_content(const void *buf, size_t len, hsc_content_event *ev, hsc_err *err)

@@ -20,79 +20,66 @@ enum { I_V, I_ID, I_VERSION, I_OP, I_INDEXED, I_REASON, I_EPOCH, I_DIM, I_TS, I_
 static const char *const INDEXED_KEYS[I_NKEYS] = {
     "v", "id", "version", "op", "indexed", "reason", "epoch", "dim", "ts", "published_ts"};
 
+#define SLOT(kind, member) CODEC_SLOT(kind, hsc_indexed_record, member)
+#define SLOT_INT64(member, min, max) CODEC_SLOT_INT64(hsc_indexed_record, member, min, max)
+static const struct codec_slot INDEXED_SLOTS[I_NKEYS] = {
+    [I_ID] = SLOT(CODEC_STR, id),
+    [I_VERSION] = SLOT_INT64(version, 0, INT64_MAX),
+    [I_INDEXED] = SLOT(CODEC_BOOL, indexed),
+    [I_REASON] = SLOT(CODEC_STR, reason),
+    [I_EPOCH] = SLOT_INT64(epoch, 0, INT64_MAX),
+    [I_TS] = SLOT_INT64(ts, INT64_MIN, INT64_MAX),
+    [I_PUB_TS] = SLOT_INT64(published_ts, 1, INT64_MAX),
+};
+#undef SLOT
+#undef SLOT_INT64
+
+static const struct codec_map INDEXED_MAP = {
+    .keys = INDEXED_KEYS,
+    .nkeys = I_NKEYS,
+    .slots = INDEXED_SLOTS,
+};
+
+/* The fields with a rule of their own: the schema version, the op's names and dim. */
+static int indexed_field(void *out, int f, const msgpack_object *o, hsc_err *err)
+{
+    hsc_indexed_record *r = out;
+    int64_t n;
+    int rc = HSC_OK;
+    if (f == I_V) {
+        if (!(rc = codec_get_int("v", o, 0, 1000, &n, err)))
+            r->v = (int)n;
+    } else if (f == I_OP) {
+        char *op = NULL;
+        if (!(rc = codec_get_str("op", o, &op, err))) {
+            if (!strcmp(op, "upsert") || !strcmp(op, "delete"))
+                r->op = strcmp(op, "upsert") ? HSC_OP_DELETE : HSC_OP_UPSERT;
+            else
+                rc = hsc_err_set(err, HSC_EINVAL, "op: must be \"upsert\" or \"delete\"");
+        }
+        free(op);
+    } else if (f == I_DIM) {
+        if (!(rc = codec_get_int("dim", o, 0, HSC_MAX_EMBEDDING_DIM, &n, err)))
+            r->dim = (int32_t)n;
+    }
+    return rc;
+}
+
 static int decode_indexed_fields(const msgpack_object_map *m, void *out, hsc_err *err)
 {
     hsc_indexed_record *r = out;
     uint32_t seen = 0;
-    for (uint32_t i = 0; i < m->size; i++) {
-        const msgpack_object *o = &m->ptr[i].val;
-        int64_t n;
-        int f, rc = codec_field_of(&m->ptr[i].key, INDEXED_KEYS, I_NKEYS, "", &seen, &f, err);
-        if (rc)
-            return rc;
-        switch (f) {
-        case I_V:
-            if (!(rc = codec_get_int("v", o, 0, 1000, &n, err)))
-                r->v = (int)n;
-            break;
-        case I_ID:
-            rc = codec_get_str("id", o, &r->id, err);
-            break;
-        case I_VERSION:
-            rc = codec_get_int("version", o, 0, INT64_MAX, &r->version, err);
-            break;
-        case I_OP: {
-            char *op = NULL;
-            if (!(rc = codec_get_str("op", o, &op, err))) {
-                if (!strcmp(op, "upsert") || !strcmp(op, "delete"))
-                    r->op = strcmp(op, "upsert") ? HSC_OP_DELETE : HSC_OP_UPSERT;
-                else
-                    rc = hsc_err_set(err, HSC_EINVAL, "op: must be \"upsert\" or \"delete\"");
-            }
-            free(op);
-            break;
-        }
-        case I_INDEXED:
-            if (!(rc = codec_want("indexed", o, MSGPACK_OBJECT_BOOLEAN, "a boolean", err)))
-                r->indexed = o->via.boolean;
-            break;
-        case I_REASON:
-            rc = codec_get_str("reason", o, &r->reason, err);
-            break;
-        case I_EPOCH:
-            rc = codec_get_int("epoch", o, 0, INT64_MAX, &r->epoch, err);
-            break;
-        case I_DIM:
-            if (!(rc = codec_get_int("dim", o, 0, HSC_MAX_EMBEDDING_DIM, &n, err)))
-                r->dim = (int32_t)n;
-            break;
-        case I_TS:
-            rc = codec_get_int("ts", o, INT64_MIN, INT64_MAX, &r->ts, err);
-            break;
-        case I_PUB_TS:
-            rc = codec_get_int("published_ts", o, 1, INT64_MAX, &r->published_ts, err);
-            break;
-        default:
-            break; /* unknown keys are ignored */
-        }
-        if (rc)
-            return rc;
-    }
-    if (!(seen & 1u << I_V))
-        return hsc_err_set(err, HSC_EINVAL, "v: missing");
-    if (!r->id)
-        return hsc_err_set(err, HSC_EINVAL, "id: missing");
+    int rc = codec_read_map(&INDEXED_MAP, m, indexed_field, r, &seen, err);
+    if (!rc)
+        rc = codec_require(&INDEXED_MAP, seen, CODEC_BIT(I_V) | CODEC_BIT(I_ID), err);
+    if (rc)
+        return rc;
+    /* the id's form is checked before the other required keys, so its error comes first */
     if (!hsc_id_valid(r->id, strlen(r->id)))
         return hsc_err_set(err, HSC_EINVAL, "id: must be 1-%d of [A-Za-z0-9._:-]", HSC_MAX_ID_LEN);
-    if (!(seen & 1u << I_VERSION))
-        return hsc_err_set(err, HSC_EINVAL, "version: missing");
-    if (!(seen & 1u << I_OP))
-        return hsc_err_set(err, HSC_EINVAL, "op: missing");
-    if (!(seen & 1u << I_INDEXED))
-        return hsc_err_set(err, HSC_EINVAL, "indexed: missing");
-    if (!(seen & 1u << I_TS))
-        return hsc_err_set(err, HSC_EINVAL, "ts: missing");
-    return HSC_OK;
+    return codec_require(
+        &INDEXED_MAP, seen,
+        CODEC_BIT(I_VERSION) | CODEC_BIT(I_OP) | CODEC_BIT(I_INDEXED) | CODEC_BIT(I_TS), err);
 }
 
 int hsc_codec_decode_indexed(const void *buf, size_t len, hsc_indexed_record *r, hsc_err *err)

@@ -12,6 +12,7 @@
 
 #include <msgpack.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "hsc/codec.h"
@@ -54,6 +55,63 @@ int codec_key_is(const msgpack_object *k, const char *name);
  */
 int codec_field_of(const msgpack_object *k, const char *const *names, int n, const char *prefix,
                    uint32_t *seen, int *idx, hsc_err *err);
+
+/* How a key whose value needs no rule of its own is read (codec_read_map does it). */
+enum codec_kind {
+    CODEC_CUSTOM = 0, /* the map's field function reads it */
+    CODEC_STR,        /* char * (codec_get_str) */
+    CODEC_STRLIST,    /* hsc_strlist (codec_get_strlist) */
+    CODEC_NUM,        /* double (codec_get_num) */
+    CODEC_BOOL,       /* bool (codec_get_bool) */
+    CODEC_INT64,      /* int64_t within the slot's min..max (codec_get_int) */
+};
+
+/* Where a key's value goes: its kind and its offset in the decoded struct. */
+struct codec_slot {
+    enum codec_kind kind;
+    size_t off;
+    int64_t min, max; /* CODEC_INT64 */
+};
+
+/* The slot of member of type, for a codec_map's slots table. */
+/* clang-format off */
+#define CODEC_SLOT(kind, type, member) {(kind), offsetof(type, member), 0, 0}
+
+/* The slot of an int64_t member within min..max. */
+#define CODEC_SLOT_INT64(type, member, min, max) {CODEC_INT64, offsetof(type, member), (min), (max)}
+/* clang-format on */
+
+/*
+ * How a map's keys are read: its known keys (at most 32, one bit each in a
+ * seen mask), their names in errors, what nil means, and which keys are read
+ * by kind alone (into out at their offset) rather than by the field function.
+ */
+struct codec_map {
+    const char *const *keys;
+    const char *prefix;       /* the path of the map ("results[]."); NULL at the top */
+    const char *const *names; /* keys with that path ("results[].id"); NULL: keys */
+    int nkeys;
+    uint32_t nil_absent;            /* keys (bits) for which nil means absent: skipped */
+    bool nil_unseen;                /* a skipped nil is not counted as present (nor as a repeat) */
+    const struct codec_slot *slots; /* nkeys entries, or NULL: every key is custom */
+};
+
+/* Reads the value of known key (its index) into out. */
+typedef int (*codec_field_fn)(void *out, int key, const msgpack_object *val, hsc_err *err);
+
+/*
+ * Reads every known key of m with field, in the map's order, stopping at the
+ * first error; unknown keys are ignored, a known key twice is an error. *seen
+ * gets one bit per key present (start it at 0).
+ */
+int codec_read_map(const struct codec_map *spec, const msgpack_object_map *m, codec_field_fn field,
+                   void *out, uint32_t *seen, hsc_err *err);
+
+/* The first key of required (bits, in key order) not in seen: "key: missing". */
+int codec_require(const struct codec_map *spec, uint32_t seen, uint32_t required, hsc_err *err);
+
+/* The bit of key index k in a seen or required mask. */
+#define CODEC_BIT(k) (1u << (k))
 
 /* Reads a message's map into out; what names the message in errors. */
 typedef int (*codec_fields_fn)(const msgpack_object_map *m, void *out, hsc_err *err);

@@ -52,62 +52,45 @@ enum { L_V, L_USER_ID, L_CONTENT_ID, L_KIND, L_VALUE, L_TS, L_NKEYS };
 static const char *const LEARNING_KEYS[L_NKEYS] = {"v",    "user_id", "content_id",
                                                    "kind", "value",   "ts"};
 
-static int decode_learning_fields(const msgpack_object_map *m, void *out, hsc_err *err)
+static const struct codec_slot LEARNING_SLOTS[L_NKEYS] = {
+    [L_USER_ID] = CODEC_SLOT(CODEC_STR, hsc_learning_event, user_id),
+    [L_CONTENT_ID] = CODEC_SLOT(CODEC_STR, hsc_learning_event, content_id),
+    [L_KIND] = CODEC_SLOT(CODEC_STR, hsc_learning_event, kind),
+    [L_TS] = CODEC_SLOT_INT64(hsc_learning_event, ts, INT64_MIN, INT64_MAX),
+};
+
+static const struct codec_map LEARNING_MAP = {
+    .keys = LEARNING_KEYS,
+    .nkeys = L_NKEYS,
+    .nil_absent = CODEC_BIT(L_VALUE), /* a value of nil: none */
+    .slots = LEARNING_SLOTS,
+};
+
+/* The fields with a rule of their own: the schema version and the value's presence. */
+static int learning_field(void *out, int f, const msgpack_object *o, hsc_err *err)
 {
     hsc_learning_event *ev = out;
-    uint32_t seen = 0;
-    for (uint32_t i = 0; i < m->size; i++) {
-        const msgpack_object *o = &m->ptr[i].val;
-        int64_t n;
-        int f, rc = codec_field_of(&m->ptr[i].key, LEARNING_KEYS, L_NKEYS, "", &seen, &f, err);
-        if (rc)
-            return rc;
-        switch (f) {
-        case L_V:
-            if (!(rc = codec_get_int("v", o, 0, 1000, &n, err)))
-                ev->v = (int)n;
-            break;
-        case L_USER_ID:
-            rc = codec_get_str("user_id", o, &ev->user_id, err);
-            break;
-        case L_CONTENT_ID:
-            rc = codec_get_str("content_id", o, &ev->content_id, err);
-            break;
-        case L_KIND:
-            rc = codec_get_str("kind", o, &ev->kind, err);
-            break;
-        case L_VALUE:
-            if (o->type == MSGPACK_OBJECT_NIL)
-                break;
-            if (o->type == MSGPACK_OBJECT_FLOAT32 || o->type == MSGPACK_OBJECT_FLOAT64)
-                ev->value = o->via.f64;
-            else if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
-                ev->value = (double)o->via.u64;
-            else if (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER)
-                ev->value = (double)o->via.i64;
-            else
-                rc = hsc_err_set(err, HSC_EINVAL, "value: expected a number, got %s",
-                                 codec_type_name(o->type));
-            ev->has_value = (rc == HSC_OK);
-            break;
-        case L_TS:
-            rc = codec_get_int("ts", o, INT64_MIN, INT64_MAX, &ev->ts, err);
-            break;
-        default:
-            break; /* unknown keys are ignored */
-        }
-        if (rc)
-            return rc;
+    int64_t n;
+    int rc = HSC_OK;
+    if (f == L_V) {
+        if (!(rc = codec_get_int("v", o, 0, 1000, &n, err)))
+            ev->v = (int)n;
+    } else if (f == L_VALUE) {
+        rc = codec_get_num("value", o, &ev->value, err);
+        ev->has_value = (rc == HSC_OK);
     }
-    if (!(seen & 1u << L_V))
-        return hsc_err_set(err, HSC_EINVAL, "v: missing");
-    if (!ev->user_id)
-        return hsc_err_set(err, HSC_EINVAL, "user_id: missing");
-    if (!ev->content_id)
-        return hsc_err_set(err, HSC_EINVAL, "content_id: missing");
-    if (!(seen & 1u << L_TS))
-        return hsc_err_set(err, HSC_EINVAL, "ts: missing");
-    return hsc_codec_validate_learning(ev, err);
+    return rc;
+}
+
+static int decode_learning_fields(const msgpack_object_map *m, void *out, hsc_err *err)
+{
+    uint32_t seen = 0;
+    int rc = codec_read_map(&LEARNING_MAP, m, learning_field, out, &seen, err);
+    if (!rc)
+        rc = codec_require(
+            &LEARNING_MAP, seen,
+            CODEC_BIT(L_V) | CODEC_BIT(L_USER_ID) | CODEC_BIT(L_CONTENT_ID) | CODEC_BIT(L_TS), err);
+    return rc ? rc : hsc_codec_validate_learning(out, err);
 }
 
 int hsc_codec_decode_learning(const void *buf, size_t len, hsc_learning_event *ev, hsc_err *err)

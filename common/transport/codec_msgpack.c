@@ -162,6 +162,68 @@ int codec_field_of(const msgpack_object *k, const char *const *names, int n, con
         }
     return HSC_OK;
 }
+/* The name of key k in errors. */
+static const char *key_name(const struct codec_map *spec, int k)
+{
+    return spec->names ? spec->names[k] : spec->keys[k];
+}
+
+/* Reads val into out by the kind of its slot. */
+static int read_slot(const struct codec_slot *slot, const char *name, const msgpack_object *val,
+                     void *out, hsc_err *err)
+{
+    char *at = (char *)out + slot->off;
+    switch (slot->kind) {
+    case CODEC_STR:
+        return codec_get_str(name, val, (char **)(void *)at, err);
+    case CODEC_STRLIST:
+        return codec_get_strlist(name, val, (hsc_strlist *)(void *)at, err);
+    case CODEC_NUM:
+        return codec_get_num(name, val, (double *)(void *)at, err);
+    case CODEC_BOOL:
+        return codec_get_bool(name, val, (bool *)(void *)at, err);
+    case CODEC_INT64:
+        return codec_get_int(name, val, slot->min, slot->max, (int64_t *)(void *)at, err);
+    case CODEC_CUSTOM:
+        break;
+    }
+    return HSC_OK;
+}
+
+int codec_read_map(const struct codec_map *spec, const msgpack_object_map *m, codec_field_fn field,
+                   void *out, uint32_t *seen, hsc_err *err)
+{
+    const char *prefix = spec->prefix ? spec->prefix : "";
+    for (uint32_t i = 0; i < m->size; i++) {
+        const msgpack_object *val = &m->ptr[i].val;
+        int f, rc = codec_field_of(&m->ptr[i].key, spec->keys, spec->nkeys, prefix, seen, &f, err);
+        if (rc)
+            return rc;
+        if (f < 0)
+            continue; /* unknown keys are ignored */
+        if (val->type == MSGPACK_OBJECT_NIL && (spec->nil_absent & CODEC_BIT(f))) {
+            if (spec->nil_unseen)
+                *seen &= ~CODEC_BIT(f);
+            continue;
+        }
+        if (spec->slots && spec->slots[f].kind != CODEC_CUSTOM)
+            rc = read_slot(&spec->slots[f], key_name(spec, f), val, out, err);
+        else
+            rc = field(out, f, val, err);
+        if (rc)
+            return rc;
+    }
+    return HSC_OK;
+}
+
+int codec_require(const struct codec_map *spec, uint32_t seen, uint32_t required, hsc_err *err)
+{
+    for (int k = 0; k < spec->nkeys; k++)
+        if ((required & CODEC_BIT(k)) && !(seen & CODEC_BIT(k)))
+            return hsc_err_set(err, HSC_EINVAL, "%s: missing", key_name(spec, k));
+    return HSC_OK;
+}
+
 int codec_get_bool(const char *field, const msgpack_object *o, bool *out, hsc_err *err)
 {
     int rc = codec_want(field, o, MSGPACK_OBJECT_BOOLEAN, "a boolean", err);
