@@ -91,8 +91,9 @@ struct codec_map {
     const char *prefix;       /* the path of the map ("results[]."); NULL at the top */
     const char *const *names; /* keys with that path ("results[].id"); NULL: keys */
     int nkeys;
-    uint32_t nil_absent;            /* keys (bits) for which nil means absent: skipped */
-    bool nil_unseen;                /* a skipped nil is not counted as present (nor as a repeat) */
+    uint32_t nil_absent; /* keys (bits) for which nil means absent: skipped */
+    bool nil_unseen;     /* a skipped nil is not counted as present (nor as a repeat) */
+    const char *strict;  /* a non-string key is an error naming this map; NULL: ignored */
     const struct codec_slot *slots; /* nkeys entries, or NULL: every key is custom */
 };
 

@@ -196,6 +196,8 @@ int codec_read_map(const struct codec_map *spec, const msgpack_object_map *m, co
     const char *prefix = spec->prefix ? spec->prefix : "";
     for (uint32_t i = 0; i < m->size; i++) {
         const msgpack_object *val = &m->ptr[i].val;
+        if (spec->strict && m->ptr[i].key.type != MSGPACK_OBJECT_STR)
+            return hsc_err_set(err, HSC_EINVAL, "%s: key %u is not a string", spec->strict, i);
         int f, rc = codec_field_of(&m->ptr[i].key, spec->keys, spec->nkeys, prefix, seen, &f, err);
         if (rc)
             return rc;

@@ -52,52 +52,59 @@ enum { F_GENRES, F_EXCLUDE_IDS, F_LANGUAGE, F_YEAR_MIN, F_YEAR_MAX, F_MAX_MATURI
 static const char *const FILTER_KEYS[F_NKEYS] = {"genres",   "exclude_ids", "language",
                                                  "year_min", "year_max",    "max_maturity"};
 
+static const char *const FILTER_NAMES[F_NKEYS] = {"filters.genres",   "filters.exclude_ids",
+                                                  "filters.language", "filters.year_min",
+                                                  "filters.year_max", "filters.max_maturity"};
+
+/* nil means absent for every filter */
+static const struct codec_map FILTER_MAP = {
+    .keys = FILTER_KEYS,
+    .prefix = "filters.",
+    .names = FILTER_NAMES,
+    .nkeys = F_NKEYS,
+    .nil_absent = ~0u,
+    .strict = "filters",
+};
+
+static int filter_field(void *out, int x, const msgpack_object *val, hsc_err *err)
+{
+    hsc_search_filters *f = out;
+    const char *name = FILTER_NAMES[x];
+    int rc;
+    if (x == F_GENRES) {
+        if (!(rc = codec_get_strlist(name, val, &f->genres, err)))
+            rc = codec_check_tags(name, &f->genres, err);
+        return rc;
+    }
+    if (x == F_EXCLUDE_IDS) {
+        if (!(rc = codec_get_strlist(name, val, &f->exclude_ids, err)))
+            rc = codec_check_ids(name, &f->exclude_ids, err);
+        return rc;
+    }
+    if (x == F_LANGUAGE) {
+        if (!(rc = codec_get_str(name, val, &f->language, err)))
+            rc = codec_check_text(name, f->language, 16, err);
+        return rc;
+    }
+    /* the bounds, each kept as an int32 with a presence bit */
+    int32_t *slot = x == F_YEAR_MIN   ? &f->year_min
+                    : x == F_YEAR_MAX ? &f->year_max
+                                      : &f->max_maturity;
+    unsigned bit = x == F_YEAR_MIN   ? HSC_FILTER_YEAR_MIN
+                   : x == F_YEAR_MAX ? HSC_FILTER_YEAR_MAX
+                                     : HSC_FILTER_MAX_MATURITY;
+    int64_t n;
+    if (!(rc = codec_get_int(name, val, 0, x == F_MAX_MATURITY ? 21 : 9999, &n, err)))
+        *slot = (int32_t)n, f->has |= bit;
+    return rc;
+}
+
 static int decode_filters(const msgpack_object *o, hsc_search_filters *f, hsc_err *err)
 {
     int rc = codec_want("filters", o, MSGPACK_OBJECT_MAP, "a map", err);
-    if (rc)
-        return rc;
-    const msgpack_object_map *m = &o->via.map;
     uint32_t seen = 0;
-    for (uint32_t i = 0; i < m->size && !rc; i++) {
-        const msgpack_object *k = &m->ptr[i].key, *val = &m->ptr[i].val;
-        int64_t n;
-        int x;
-        if (k->type != MSGPACK_OBJECT_STR)
-            return hsc_err_set(err, HSC_EINVAL, "filters: key %u is not a string", i);
-        if ((rc = codec_field_of(k, FILTER_KEYS, F_NKEYS, "filters.", &seen, &x, err)))
-            return rc;
-        if (val->type == MSGPACK_OBJECT_NIL)
-            continue;
-        switch (x) {
-        case F_GENRES:
-            if (!(rc = codec_get_strlist("filters.genres", val, &f->genres, err)))
-                rc = codec_check_tags("filters.genres", &f->genres, err);
-            break;
-        case F_EXCLUDE_IDS:
-            if (!(rc = codec_get_strlist("filters.exclude_ids", val, &f->exclude_ids, err)))
-                rc = codec_check_ids("filters.exclude_ids", &f->exclude_ids, err);
-            break;
-        case F_LANGUAGE:
-            if (!(rc = codec_get_str("filters.language", val, &f->language, err)))
-                rc = codec_check_text("filters.language", f->language, 16, err);
-            break;
-        case F_YEAR_MIN:
-            if (!(rc = codec_get_int("filters.year_min", val, 0, 9999, &n, err)))
-                f->year_min = (int32_t)n, f->has |= HSC_FILTER_YEAR_MIN;
-            break;
-        case F_YEAR_MAX:
-            if (!(rc = codec_get_int("filters.year_max", val, 0, 9999, &n, err)))
-                f->year_max = (int32_t)n, f->has |= HSC_FILTER_YEAR_MAX;
-            break;
-        case F_MAX_MATURITY:
-            if (!(rc = codec_get_int("filters.max_maturity", val, 0, 21, &n, err)))
-                f->max_maturity = (int32_t)n, f->has |= HSC_FILTER_MAX_MATURITY;
-            break;
-        default:
-            break; /* unknown keys are ignored */
-        }
-    }
+    if (!rc)
+        rc = codec_read_map(&FILTER_MAP, &o->via.map, filter_field, f, &seen, err);
     if (!rc && (f->has & HSC_FILTER_YEAR_MIN) && (f->has & HSC_FILTER_YEAR_MAX) &&
         f->year_min > f->year_max)
         rc = hsc_err_set(err, HSC_EINVAL, "filters.year_min: %d is after year_max %d", f->year_min,
@@ -121,70 +128,70 @@ static const char *const REQUEST_KEYS[R_NKEYS] = {
     "v",        "user_id", "embedding", "seed_ids", "k", "filters", "include_relationships",
     "strategy", "cache"};
 
-static int decode_request_fields(const msgpack_object_map *m, void *out, hsc_err *err)
+static const struct codec_slot REQUEST_SLOTS[R_NKEYS] = {
+    [R_INCLUDE_RELS] = CODEC_SLOT(CODEC_BOOL, hsc_search_request, include_relationships),
+    [R_CACHE] = CODEC_SLOT(CODEC_BOOL, hsc_search_request, cache),
+};
+
+/* nil means absent (the default) for every key but v */
+static const struct codec_map REQUEST_MAP = {
+    .keys = REQUEST_KEYS,
+    .nkeys = R_NKEYS,
+    .nil_absent = ~CODEC_BIT(R_V),
+    .slots = REQUEST_SLOTS,
+};
+
+/* The fields with a rule of their own: ranges, id checks, filters and the strategy's names. */
+static int request_field(void *out, int f, const msgpack_object *o, hsc_err *err)
 {
     hsc_search_request *r = out;
-    uint32_t seen = 0;
-    for (uint32_t i = 0; i < m->size; i++) {
-        const msgpack_object *o = &m->ptr[i].val;
-        int64_t n;
-        int f, rc = codec_field_of(&m->ptr[i].key, REQUEST_KEYS, R_NKEYS, "", &seen, &f, err);
-        if (rc)
-            return rc;
-        if (o->type == MSGPACK_OBJECT_NIL && f != R_V)
-            continue;
-        switch (f) {
-        case R_V:
-            if (!(rc = codec_get_int("v", o, 1, 1, &n, err)))
-                r->v = (int)n;
-            break;
-        case R_USER_ID:
-            if (!(rc = codec_get_str("user_id", o, &r->user_id, err)))
-                rc = codec_check_id("user_id", r->user_id, err);
-            break;
-        case R_EMBEDDING:
-            rc = codec_get_embedding(o, &r->embedding, &r->dim, err);
-            for (size_t d = 0; !rc && d < r->dim; d++)
-                if (!isfinite(r->embedding[d]))
-                    rc = hsc_err_set(err, HSC_EINVAL, "embedding: value %zu is not finite", d);
-            break;
-        case R_SEED_IDS:
-            if (!(rc = codec_get_strlist("seed_ids", o, &r->seed_ids, err)))
-                rc = codec_check_ids("seed_ids", &r->seed_ids, err);
-            break;
-        case R_K:
-            if (!(rc = codec_get_int("k", o, 1, HSC_SEARCH_K_MAX, &n, err)))
-                r->k = (int)n;
-            break;
-        case R_FILTERS:
-            rc = decode_filters(o, &r->filters, err);
-            break;
-        case R_INCLUDE_RELS:
-            rc = codec_get_bool("include_relationships", o, &r->include_relationships, err);
-            break;
-        case R_STRATEGY: {
-            char *s = NULL;
-            if (!(rc = codec_get_str("strategy", o, &s, err)) &&
-                hsc_strategy_parse(s, &r->strategy))
-                rc = hsc_err_set(err, HSC_EINVAL,
-                                 "strategy: \"%.40s\" is not one of auto, vector_only, "
-                                 "graph_only, hybrid_parallel, hybrid_sequential, cached_only",
-                                 s);
-            free(s);
-            break;
-        }
-        case R_CACHE:
-            rc = codec_get_bool("cache", o, &r->cache, err);
-            break;
-        default:
-            break; /* unknown keys are ignored */
-        }
-        if (rc)
-            return rc;
+    int64_t n;
+    int rc = HSC_OK;
+    switch (f) {
+    case R_V:
+        if (!(rc = codec_get_int("v", o, 1, 1, &n, err)))
+            r->v = (int)n;
+        break;
+    case R_USER_ID:
+        if (!(rc = codec_get_str("user_id", o, &r->user_id, err)))
+            rc = codec_check_id("user_id", r->user_id, err);
+        break;
+    case R_EMBEDDING:
+        rc = codec_get_embedding(o, &r->embedding, &r->dim, err);
+        for (size_t d = 0; !rc && d < r->dim; d++)
+            if (!isfinite(r->embedding[d]))
+                rc = hsc_err_set(err, HSC_EINVAL, "embedding: value %zu is not finite", d);
+        break;
+    case R_SEED_IDS:
+        if (!(rc = codec_get_strlist("seed_ids", o, &r->seed_ids, err)))
+            rc = codec_check_ids("seed_ids", &r->seed_ids, err);
+        break;
+    case R_K:
+        if (!(rc = codec_get_int("k", o, 1, HSC_SEARCH_K_MAX, &n, err)))
+            r->k = (int)n;
+        break;
+    case R_FILTERS:
+        rc = decode_filters(o, &r->filters, err);
+        break;
+    case R_STRATEGY: {
+        char *s = NULL;
+        if (!(rc = codec_get_str("strategy", o, &s, err)) && hsc_strategy_parse(s, &r->strategy))
+            rc = hsc_err_set(err, HSC_EINVAL,
+                             "strategy: \"%.40s\" is not one of auto, vector_only, "
+                             "graph_only, hybrid_parallel, hybrid_sequential, cached_only",
+                             s);
+        free(s);
+        break;
     }
-    if (!(seen & 1u << R_V))
-        return hsc_err_set(err, HSC_EINVAL, "v: missing");
-    return HSC_OK;
+    }
+    return rc;
+}
+
+static int decode_request_fields(const msgpack_object_map *m, void *out, hsc_err *err)
+{
+    uint32_t seen = 0;
+    int rc = codec_read_map(&REQUEST_MAP, m, request_field, out, &seen, err);
+    return rc ? rc : codec_require(&REQUEST_MAP, seen, CODEC_BIT(R_V), err);
 }
 
 int hsc_codec_decode_search_request(const void *buf, size_t len, hsc_search_request *r,
