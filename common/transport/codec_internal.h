@@ -102,7 +102,8 @@ typedef int (*codec_field_fn)(void *out, int key, const msgpack_object *val, hsc
 
 /*
  * Reads every known key of m with field, in the map's order, stopping at the
- * first error; unknown keys are ignored, a known key twice is an error. *seen
+ * first error (field may be NULL when every key has a slot); unknown keys
+ * are ignored, a known key twice is an error. *seen
  * gets one bit per key present (start it at 0).
  */
 int codec_read_map(const struct codec_map *spec, const msgpack_object_map *m, codec_field_fn field,

@@ -210,7 +210,7 @@ int codec_read_map(const struct codec_map *spec, const msgpack_object_map *m, co
         }
         if (spec->slots && spec->slots[f].kind != CODEC_CUSTOM)
             rc = read_slot(&spec->slots[f], key_name(spec, f), val, out, err);
-        else
+        else if (field)
             rc = field(out, f, val, err);
         if (rc)
             return rc;

@@ -99,6 +99,21 @@ int hsc_codec_encode_search_reply(const hsc_search_reply *r, char **out, size_t 
 
 enum { REL_TYPE, REL_SEED, REL_SCORE, REL_NKEYS };
 static const char *const REL_KEYS[REL_NKEYS] = {"type", "seed", "score"};
+static const char *const REL_NAMES[REL_NKEYS] = {"relationships[].type", "relationships[].seed",
+                                                 "relationships[].score"};
+static const struct codec_slot REL_SLOTS[REL_NKEYS] = {
+    [REL_TYPE] = CODEC_SLOT(CODEC_STR, hsc_search_relationship, type),
+    [REL_SEED] = CODEC_SLOT(CODEC_STR, hsc_search_relationship, seed),
+    [REL_SCORE] = CODEC_SLOT(CODEC_NUM, hsc_search_relationship, score),
+};
+static const struct codec_map REL_MAP = {
+    .keys = REL_KEYS,
+    .prefix = "relationships[].",
+    .names = REL_NAMES,
+    .nkeys = REL_NKEYS,
+    .nil_absent = CODEC_BIT(REL_SCORE),
+    .slots = REL_SLOTS,
+};
 
 static int decode_rels(const msgpack_object *o, hsc_search_result *x, hsc_err *err)
 {
@@ -115,24 +130,10 @@ static int decode_rels(const msgpack_object *o, hsc_search_result *x, hsc_err *e
             break;
         hsc_search_relationship *rel = &x->rels[x->nrels++];
         uint32_t seen = 0;
-        for (uint32_t j = 0; j < e->via.map.size && !rc; j++) {
-            const msgpack_object *val = &e->via.map.ptr[j].val;
-            int f;
-            if ((rc = codec_field_of(&e->via.map.ptr[j].key, REL_KEYS, REL_NKEYS,
-                                     "relationships[].", &seen, &f, err)))
-                break;
-            if (f == REL_TYPE)
-                rc = codec_get_str("relationships[].type", val, &rel->type, err);
-            else if (f == REL_SEED)
-                rc = codec_get_str("relationships[].seed", val, &rel->seed, err);
-            else if (f == REL_SCORE && val->type != MSGPACK_OBJECT_NIL)
-                rc = codec_get_num("relationships[].score", val, &rel->score, err);
-        }
+        rc = codec_read_map(&REL_MAP, &e->via.map, NULL, rel, &seen, err);
         /* Both are part of the contract, and the encoder writes them unconditionally. */
-        if (!rc && !rel->type)
-            rc = hsc_err_set(err, HSC_EINVAL, "relationships[].type: missing");
-        if (!rc && !rel->seed)
-            rc = hsc_err_set(err, HSC_EINVAL, "relationships[].seed: missing");
+        if (!rc)
+            rc = codec_require(&REL_MAP, seen, CODEC_BIT(REL_TYPE) | CODEC_BIT(REL_SEED), err);
     }
     return rc;
 }
@@ -151,49 +152,42 @@ enum {
 static const char *const RESULT_KEYS[RES_NKEYS] = {"id",          "score",        "vector_score",
                                                    "graph_score", "policy_score", "title",
                                                    "genres",      "relationships"};
+static const char *const RESULT_NAMES[RES_NKEYS] = {
+    "results[].id",          "results[].score",        "results[].vector_score",
+    "results[].graph_score", "results[].policy_score", "results[].title",
+    "results[].genres",      "results[].relationships"};
+#define SLOT(kind, member) CODEC_SLOT(kind, hsc_search_result, member)
+static const struct codec_slot RESULT_SLOTS[RES_NKEYS] = {
+    [RES_ID] = SLOT(CODEC_STR, id),
+    [RES_SCORE] = SLOT(CODEC_NUM, score),
+    [RES_VECTOR_SCORE] = SLOT(CODEC_NUM, vector_score),
+    [RES_GRAPH_SCORE] = SLOT(CODEC_NUM, graph_score),
+    [RES_POLICY_SCORE] = SLOT(CODEC_NUM, policy_score),
+    [RES_TITLE] = SLOT(CODEC_STR, title),
+    [RES_GENRES] = SLOT(CODEC_STRLIST, genres),
+};
+#undef SLOT
+static const struct codec_map RESULT_MAP = {
+    .keys = RESULT_KEYS,
+    .prefix = "results[].",
+    .names = RESULT_NAMES,
+    .nkeys = RES_NKEYS,
+    .slots = RESULT_SLOTS,
+};
+
+/* The one field with a rule of its own: the relationships array. */
+static int result_field(void *out, int f, const msgpack_object *val, hsc_err *err)
+{
+    return f == RES_RELS ? decode_rels(val, out, err) : HSC_OK;
+}
 
 static int decode_result(const msgpack_object *o, hsc_search_result *x, hsc_err *err)
 {
     int rc = codec_want("results[]", o, MSGPACK_OBJECT_MAP, "a map", err);
     uint32_t seen = 0;
-    for (uint32_t j = 0; !rc && j < o->via.map.size; j++) {
-        const msgpack_object *val = &o->via.map.ptr[j].val;
-        int f;
-        if ((rc = codec_field_of(&o->via.map.ptr[j].key, RESULT_KEYS, RES_NKEYS, "results[].",
-                                 &seen, &f, err)))
-            break;
-        switch (f) {
-        case RES_ID:
-            rc = codec_get_str("results[].id", val, &x->id, err);
-            break;
-        case RES_SCORE:
-            rc = codec_get_num("results[].score", val, &x->score, err);
-            break;
-        case RES_VECTOR_SCORE:
-            rc = codec_get_num("results[].vector_score", val, &x->vector_score, err);
-            break;
-        case RES_GRAPH_SCORE:
-            rc = codec_get_num("results[].graph_score", val, &x->graph_score, err);
-            break;
-        case RES_POLICY_SCORE:
-            rc = codec_get_num("results[].policy_score", val, &x->policy_score, err);
-            break;
-        case RES_TITLE:
-            rc = codec_get_str("results[].title", val, &x->title, err);
-            break;
-        case RES_GENRES:
-            rc = codec_get_strlist("results[].genres", val, &x->genres, err);
-            break;
-        case RES_RELS:
-            rc = decode_rels(val, x, err);
-            break;
-        default:
-            break; /* unknown keys are ignored */
-        }
-    }
-    if (!rc && !x->id)
-        rc = hsc_err_set(err, HSC_EINVAL, "results[].id: missing");
-    return rc;
+    if (!rc)
+        rc = codec_read_map(&RESULT_MAP, &o->via.map, result_field, x, &seen, err);
+    return rc ? rc : codec_require(&RESULT_MAP, seen, CODEC_BIT(RES_ID), err);
 }
 
 int hsc_codec_unpack_results(const void *obj, hsc_search_result **out, size_t *n, hsc_err *err)
@@ -218,20 +212,43 @@ int hsc_codec_unpack_results(const void *obj, hsc_search_result **out, size_t *n
     return rc;
 }
 
-static int decode_timings(const msgpack_object *o, hsc_search_timings *t, hsc_err *err)
+static const char *const TIMING_KEYS[] = {"total", "cache", "vector", "graph", "policy", "rank"};
+/* every timing's error names the map, as it always has */
+static const char *const TIMING_NAMES[] = {"timings_us", "timings_us", "timings_us",
+                                           "timings_us", "timings_us", "timings_us"};
+#define SLOT(member) CODEC_SLOT_INT64(hsc_search_timings, member, 0, INT64_MAX)
+static const struct codec_slot TIMING_SLOTS[] = {SLOT(total), SLOT(cache),  SLOT(vector),
+                                                 SLOT(graph), SLOT(policy), SLOT(rank)};
+#undef SLOT
+static const struct codec_map TIMING_MAP = {
+    .keys = TIMING_KEYS,
+    .prefix = "timings_us.",
+    .names = TIMING_NAMES,
+    .nkeys = 6,
+    .slots = TIMING_SLOTS,
+};
+
+static const char *const ERROR_KEYS[] = {"code", "message"};
+static const char *const ERROR_NAMES[] = {"error.code", "error.message"};
+static const struct codec_slot ERROR_SLOTS[] = {
+    CODEC_SLOT(CODEC_STR, hsc_search_reply, error_code),
+    CODEC_SLOT(CODEC_STR, hsc_search_reply, error_message),
+};
+static const struct codec_map ERROR_MAP = {
+    .keys = ERROR_KEYS,
+    .prefix = "error.",
+    .names = ERROR_NAMES,
+    .nkeys = 2,
+    .slots = ERROR_SLOTS,
+};
+
+/* A nested map read by slots alone (timings_us, error), into out. */
+static int decode_submap(const struct codec_map *spec, const char *name, const msgpack_object *o,
+                         void *out, hsc_err *err)
 {
-    int rc = codec_want("timings_us", o, MSGPACK_OBJECT_MAP, "a map", err);
-    static const char *const names[] = {"total", "cache", "vector", "graph", "policy", "rank"};
-    int64_t *slots[] = {&t->total, &t->cache, &t->vector, &t->graph, &t->policy, &t->rank};
     uint32_t seen = 0;
-    for (uint32_t j = 0; !rc && j < o->via.map.size; j++) {
-        int f;
-        if (!(rc = codec_field_of(&o->via.map.ptr[j].key, names, 6, "timings_us.", &seen, &f,
-                                  err)) &&
-            f >= 0)
-            rc = codec_get_int("timings_us", &o->via.map.ptr[j].val, 0, INT64_MAX, slots[f], err);
-    }
-    return rc;
+    int rc = codec_want(name, o, MSGPACK_OBJECT_MAP, "a map", err);
+    return rc ? rc : codec_read_map(spec, &o->via.map, NULL, out, &seen, err);
 }
 
 enum {
@@ -251,94 +268,71 @@ static const char *const REPLY_KEYS[Y_NKEYS] = {
     "v",    "correlation_id", "status",   "error",   "strategy",
     "plan", "cache_hit",      "degraded", "results", "timings_us"};
 
-static int decode_reply_error(const msgpack_object *o, hsc_search_reply *r, hsc_err *err)
+static const struct codec_slot REPLY_SLOTS[Y_NKEYS] = {
+    [Y_CORRELATION_ID] = CODEC_SLOT(CODEC_STR, hsc_search_reply, correlation_id),
+    [Y_PLAN] = CODEC_SLOT(CODEC_STR, hsc_search_reply, plan),
+    [Y_CACHE_HIT] = CODEC_SLOT(CODEC_BOOL, hsc_search_reply, cache_hit),
+    [Y_DEGRADED] = CODEC_SLOT(CODEC_STRLIST, hsc_search_reply, degraded),
+};
+
+/* nil is absent for every key: "v": nil is still missing */
+static const struct codec_map REPLY_MAP = {
+    .keys = REPLY_KEYS,
+    .nkeys = Y_NKEYS,
+    .nil_absent = ~0u,
+    .nil_unseen = true,
+    .slots = REPLY_SLOTS,
+};
+
+/* The fields with a rule of their own: ranges, names, nested maps and the results. */
+static int reply_field(void *out, int f, const msgpack_object *o, hsc_err *err)
 {
-    static const char *const names[] = {"code", "message"};
-    int rc = codec_want("error", o, MSGPACK_OBJECT_MAP, "a map", err);
-    uint32_t seen = 0;
-    for (uint32_t j = 0; !rc && j < o->via.map.size; j++) {
-        int f;
-        if ((rc = codec_field_of(&o->via.map.ptr[j].key, names, 2, "error.", &seen, &f, err)))
-            break;
-        if (f == 0)
-            rc = codec_get_str("error.code", &o->via.map.ptr[j].val, &r->error_code, err);
-        else if (f == 1)
-            rc = codec_get_str("error.message", &o->via.map.ptr[j].val, &r->error_message, err);
+    hsc_search_reply *r = out;
+    int64_t n;
+    int rc = HSC_OK;
+    switch (f) {
+    case Y_V:
+        if (!(rc = codec_get_int("v", o, 1, 1000, &n, err)))
+            r->v = (int)n;
+        break;
+    case Y_STATUS: {
+        char *s = NULL;
+        if (!(rc = codec_get_str("status", o, &s, err))) {
+            if (strcmp(s, "ok") && strcmp(s, "error"))
+                rc = hsc_err_set(err, HSC_EINVAL, "status: must be \"ok\" or \"error\"");
+            r->ok = !strcmp(s, "ok");
+        }
+        free(s);
+        break;
+    }
+    case Y_ERROR:
+        rc = decode_submap(&ERROR_MAP, "error", o, r, err);
+        break;
+    case Y_STRATEGY: {
+        char *s = NULL;
+        if (!(rc = codec_get_str("strategy", o, &s, err)) && hsc_strategy_parse(s, &r->strategy))
+            rc = hsc_err_set(err, HSC_EINVAL, "strategy: unknown \"%.40s\"", s);
+        free(s);
+        break;
+    }
+    case Y_RESULTS:
+        rc = hsc_codec_unpack_results(o, &r->results, &r->nresults, err);
+        break;
+    case Y_TIMINGS:
+        rc = decode_submap(&TIMING_MAP, "timings_us", o, &r->timings_us, err);
+        break;
     }
     return rc;
 }
 
 static int decode_reply_fields(const msgpack_object_map *m, void *out, hsc_err *err)
 {
-    hsc_search_reply *r = out;
     uint32_t seen = 0;
-    for (uint32_t i = 0; i < m->size; i++) {
-        const msgpack_object *o = &m->ptr[i].val;
-        int64_t n;
-        int f, rc = codec_field_of(&m->ptr[i].key, REPLY_KEYS, Y_NKEYS, "", &seen, &f, err);
-        if (rc)
-            return rc;
-        if (o->type == MSGPACK_OBJECT_NIL) {
-            seen &= f >= 0 ? ~(1u << f) : ~0u; /* nil is absent: "v": nil is still missing */
-            continue;
-        }
-        switch (f) {
-        case Y_V:
-            if (!(rc = codec_get_int("v", o, 1, 1000, &n, err)))
-                r->v = (int)n;
-            break;
-        case Y_CORRELATION_ID:
-            rc = codec_get_str("correlation_id", o, &r->correlation_id, err);
-            break;
-        case Y_STATUS: {
-            char *s = NULL;
-            if (!(rc = codec_get_str("status", o, &s, err))) {
-                if (strcmp(s, "ok") && strcmp(s, "error"))
-                    rc = hsc_err_set(err, HSC_EINVAL, "status: must be \"ok\" or \"error\"");
-                r->ok = !strcmp(s, "ok");
-            }
-            free(s);
-            break;
-        }
-        case Y_ERROR:
-            rc = decode_reply_error(o, r, err);
-            break;
-        case Y_STRATEGY: {
-            char *s = NULL;
-            if (!(rc = codec_get_str("strategy", o, &s, err)) &&
-                hsc_strategy_parse(s, &r->strategy))
-                rc = hsc_err_set(err, HSC_EINVAL, "strategy: unknown \"%.40s\"", s);
-            free(s);
-            break;
-        }
-        case Y_PLAN:
-            rc = codec_get_str("plan", o, &r->plan, err);
-            break;
-        case Y_CACHE_HIT:
-            rc = codec_get_bool("cache_hit", o, &r->cache_hit, err);
-            break;
-        case Y_DEGRADED:
-            rc = codec_get_strlist("degraded", o, &r->degraded, err);
-            break;
-        case Y_RESULTS:
-            rc = hsc_codec_unpack_results(o, &r->results, &r->nresults, err);
-            break;
-        case Y_TIMINGS:
-            rc = decode_timings(o, &r->timings_us, err);
-            break;
-        default:
-            break; /* unknown keys are ignored */
-        }
-        if (rc)
-            return rc;
-    }
-    if (!(seen & 1u << Y_V))
-        return hsc_err_set(err, HSC_EINVAL, "v: missing");
-    if (!r->correlation_id)
-        return hsc_err_set(err, HSC_EINVAL, "correlation_id: missing");
-    if (!(seen & 1u << Y_STATUS))
-        return hsc_err_set(err, HSC_EINVAL, "status: missing");
-    return HSC_OK;
+    int rc = codec_read_map(&REPLY_MAP, m, reply_field, out, &seen, err);
+    return rc ? rc
+              : codec_require(&REPLY_MAP, seen,
+                              CODEC_BIT(Y_V) | CODEC_BIT(Y_CORRELATION_ID) | CODEC_BIT(Y_STATUS),
+                              err);
 }
 
 int hsc_codec_decode_search_reply(const void *buf, size_t len, hsc_search_reply *r, hsc_err *err)
