@@ -224,106 +224,119 @@ static const char *const POLICY_KEYS[PO_NKEYS] = {
     "v",         "user_id",     "version", "op",  "excluded_genres", "max_maturity",
     "languages", "blocked_ids", "prefs",   "ids", "clear",           "ts"};
 
+#define REQUIRED                                                                                   \
+    (CODEC_BIT(PO_V) | CODEC_BIT(PO_USER_ID) | CODEC_BIT(PO_VERSION) | CODEC_BIT(PO_OP))
+
+/* nil for an optional key means absent */
+static const struct codec_map POLICY_MAP = {
+    .keys = POLICY_KEYS,
+    .nkeys = PO_NKEYS,
+    .nil_absent = ~(uint32_t)REQUIRED,
+    .nil_unseen = true,
+};
+
+/* The settable fields' keys, index i naming the field of bit 1 << i (POLICY_FIELDS). */
+static const int SETTABLE_KEYS[POLICY_NFIELDS] = {PO_EXCLUDED_GENRES, PO_MAX_MATURITY, PO_LANGUAGES,
+                                                  PO_BLOCKED_IDS, PO_PREFS};
+
+/* What a policy map is read into: the event, and its op until every key is read. */
+struct policy_read {
+    hsc_policy_event *ev;
+    char *op;
+};
+
+/* Reads prefs: an array of at most HSC_MAX_LIST_LEN maps. */
+static int decode_prefs(const msgpack_object *o, hsc_policy_event *ev, hsc_err *err)
+{
+    int rc = codec_want("prefs", o, MSGPACK_OBJECT_ARRAY, "an array of maps", err);
+    if (rc)
+        return rc;
+    if (o->via.array.size > HSC_MAX_LIST_LEN)
+        return hsc_err_set(err, HSC_EINVAL, "prefs: %u entries is more than %d", o->via.array.size,
+                           HSC_MAX_LIST_LEN);
+    ev->prefs = calloc(o->via.array.size + 1, sizeof(*ev->prefs));
+    if (!ev->prefs)
+        return hsc_err_set(err, HSC_ENOMEM, "prefs: out of memory");
+    for (uint32_t k = 0; !rc && k < o->via.array.size; k++) {
+        ev->nprefs = k + 1;
+        rc = decode_pref(&o->via.array.ptr[k], k, &ev->prefs[k], err);
+    }
+    return rc;
+}
+
+static int policy_field(void *out, int f, const msgpack_object *o, hsc_err *err)
+{
+    struct policy_read *pr = out;
+    hsc_policy_event *ev = pr->ev;
+    int64_t n;
+    int rc = HSC_OK;
+    switch (f) {
+    case PO_V:
+        if (!(rc = codec_get_int("v", o, 0, 1000, &n, err)))
+            ev->v = (int)n;
+        break;
+    case PO_USER_ID:
+        rc = codec_get_str("user_id", o, &ev->user_id, err);
+        break;
+    case PO_VERSION:
+        rc = codec_get_int("version", o, 0, INT64_MAX, &ev->version, err);
+        break;
+    case PO_OP:
+        rc = codec_get_str("op", o, &pr->op, err);
+        break;
+    case PO_EXCLUDED_GENRES:
+        rc = codec_get_strlist("excluded_genres", o, &ev->excluded_genres, err);
+        break;
+    case PO_MAX_MATURITY:
+        if (!(rc = codec_get_int("max_maturity", o, 0, 21, &n, err)))
+            ev->max_maturity = (int32_t)n;
+        break;
+    case PO_LANGUAGES:
+        rc = codec_get_strlist("languages", o, &ev->languages, err);
+        break;
+    case PO_BLOCKED_IDS:
+        rc = codec_get_strlist("blocked_ids", o, &ev->blocked_ids, err);
+        break;
+    case PO_PREFS:
+        rc = decode_prefs(o, ev, err);
+        break;
+    case PO_IDS:
+        rc = codec_get_strlist("ids", o, &ev->ids, err);
+        break;
+    case PO_CLEAR:
+        rc = decode_clear(o, &ev->clear, err);
+        break;
+    case PO_TS:
+        rc = codec_get_int("ts", o, 0, INT64_MAX, &ev->ts, err);
+        ev->has_ts = rc == HSC_OK;
+        break;
+    }
+    return rc;
+}
+
 static int decode_policy_fields(const msgpack_object_map *m, void *out, hsc_err *err)
 {
-    hsc_policy_event *ev = out;
+    struct policy_read pr = {.ev = out};
+    hsc_policy_event *ev = pr.ev;
     uint32_t seen = 0;
-    char *op = NULL;
-    int rc = HSC_OK;
-    for (uint32_t i = 0; !rc && i < m->size; i++) {
-        const msgpack_object *o = &m->ptr[i].val;
-        int64_t n;
-        int f;
-        if ((rc = codec_field_of(&m->ptr[i].key, POLICY_KEYS, PO_NKEYS, "", &seen, &f, err)))
-            break;
-        if (f >= 0 && o->type == MSGPACK_OBJECT_NIL && f != PO_V && f != PO_USER_ID &&
-            f != PO_VERSION && f != PO_OP) {
-            seen &= ~(1u << f); /* nil for an optional key means absent */
-            continue;
-        }
-        switch (f) {
-        case PO_V:
-            if (!(rc = codec_get_int("v", o, 0, 1000, &n, err)))
-                ev->v = (int)n;
-            break;
-        case PO_USER_ID:
-            rc = codec_get_str("user_id", o, &ev->user_id, err);
-            break;
-        case PO_VERSION:
-            rc = codec_get_int("version", o, 0, INT64_MAX, &ev->version, err);
-            break;
-        case PO_OP:
-            rc = codec_get_str("op", o, &op, err);
-            break;
-        case PO_EXCLUDED_GENRES:
-            rc = codec_get_strlist("excluded_genres", o, &ev->excluded_genres, err);
-            ev->set |= HSC_POLICY_EXCLUDED_GENRES;
-            break;
-        case PO_MAX_MATURITY:
-            if (!(rc = codec_get_int("max_maturity", o, 0, 21, &n, err)))
-                ev->max_maturity = (int32_t)n;
-            ev->set |= HSC_POLICY_MAX_MATURITY;
-            break;
-        case PO_LANGUAGES:
-            rc = codec_get_strlist("languages", o, &ev->languages, err);
-            ev->set |= HSC_POLICY_LANGUAGES;
-            break;
-        case PO_BLOCKED_IDS:
-            rc = codec_get_strlist("blocked_ids", o, &ev->blocked_ids, err);
-            ev->set |= HSC_POLICY_BLOCKED_IDS;
-            break;
-        case PO_PREFS:
-            ev->set |= HSC_POLICY_PREFS;
-            if ((rc = codec_want("prefs", o, MSGPACK_OBJECT_ARRAY, "an array of maps", err)))
-                break;
-            if (o->via.array.size > HSC_MAX_LIST_LEN) {
-                rc = hsc_err_set(err, HSC_EINVAL, "prefs: %u entries is more than %d",
-                                 o->via.array.size, HSC_MAX_LIST_LEN);
-                break;
-            }
-            ev->prefs = calloc(o->via.array.size + 1, sizeof(*ev->prefs));
-            if (!ev->prefs) {
-                rc = hsc_err_set(err, HSC_ENOMEM, "prefs: out of memory");
-                break;
-            }
-            for (uint32_t k = 0; !rc && k < o->via.array.size; k++) {
-                ev->nprefs = k + 1;
-                rc = decode_pref(&o->via.array.ptr[k], k, &ev->prefs[k], err);
-            }
-            break;
-        case PO_IDS:
-            rc = codec_get_strlist("ids", o, &ev->ids, err);
-            break;
-        case PO_CLEAR:
-            rc = decode_clear(o, &ev->clear, err);
-            break;
-        case PO_TS:
-            rc = codec_get_int("ts", o, 0, INT64_MAX, &ev->ts, err);
-            ev->has_ts = rc == HSC_OK;
-            break;
-        default:
-            break; /* unknown keys are ignored */
-        }
-    }
-    if (!rc && !(seen & 1u << PO_V))
-        rc = hsc_err_set(err, HSC_EINVAL, "v: missing");
-    if (!rc && !ev->user_id)
-        rc = hsc_err_set(err, HSC_EINVAL, "user_id: missing");
-    if (!rc && !(seen & 1u << PO_VERSION))
-        rc = hsc_err_set(err, HSC_EINVAL, "version: missing");
-    if (!rc && !op)
-        rc = hsc_err_set(err, HSC_EINVAL, "op: missing");
+    int rc = codec_read_map(&POLICY_MAP, m, policy_field, &pr, &seen, err);
+    if (!rc)
+        rc = codec_require(&POLICY_MAP, seen, REQUIRED, err);
+    /* a field given (not nil) is one to set */
+    for (int i = 0; i < POLICY_NFIELDS; i++)
+        if (seen & CODEC_BIT(SETTABLE_KEYS[i]))
+            ev->set |= 1u << i;
     if (!rc) {
         int k = 0;
-        while (k < 4 && strcmp(op, POLICY_OPS[k]))
+        while (k < 4 && strcmp(pr.op, POLICY_OPS[k]))
             k++;
         if (k == 4)
-            rc =
-                hsc_err_set(err, HSC_EINVAL, "op: '%.32s' is not set, block, unblock or erase", op);
+            rc = hsc_err_set(err, HSC_EINVAL, "op: '%.32s' is not set, block, unblock or erase",
+                             pr.op);
         else
             ev->op = (hsc_policy_op)k;
     }
-    free(op);
+    free(pr.op);
     return rc ? rc : hsc_codec_validate_policy(ev, err);
 }
 
