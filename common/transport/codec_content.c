@@ -104,9 +104,13 @@ static const char *const CONTENT_KEYS[C_NKEYS] = {
     "year", "maturity", "duration_s", "embedding", "ts"};
 
 #define SLOT(kind, member) CODEC_SLOT(kind, hsc_content_event, member)
+#define INT(kind, member, min, max) CODEC_SLOT_INT(kind, hsc_content_event, member, min, max)
+#define HAS(kind, member, min, max, bit)                                                           \
+    CODEC_SLOT_INT_HAS(kind, hsc_content_event, member, min, max, bit, has)
 static const struct codec_slot CONTENT_SLOTS[C_NKEYS] = {
+    [C_V] = INT(CODEC_INT32, v, 0, 1000),
     [C_ID] = SLOT(CODEC_STR, id),
-    [C_VERSION] = CODEC_SLOT_INT64(hsc_content_event, version, INT64_MIN, INT64_MAX),
+    [C_VERSION] = INT(CODEC_INT64, version, INT64_MIN, INT64_MAX),
     [C_TITLE] = SLOT(CODEC_STR, title),
     [C_DESCRIPTION] = SLOT(CODEC_STR, description),
     [C_KIND] = SLOT(CODEC_STR, kind),
@@ -115,8 +119,14 @@ static const struct codec_slot CONTENT_SLOTS[C_NKEYS] = {
     [C_MOODS] = SLOT(CODEC_STRLIST, moods),
     [C_RELATED] = SLOT(CODEC_STRLIST, related),
     [C_LANGUAGE] = SLOT(CODEC_STR, language),
+    [C_YEAR] = HAS(CODEC_INT32, year, INT32_MIN, INT32_MAX, HSC_HAS_YEAR),
+    [C_MATURITY] = HAS(CODEC_INT32, maturity, INT32_MIN, INT32_MAX, HSC_HAS_MATURITY),
+    [C_DURATION] = HAS(CODEC_INT64, duration_s, INT64_MIN, INT64_MAX, HSC_HAS_DURATION),
+    [C_TS] = HAS(CODEC_INT64, ts, INT64_MIN, INT64_MAX, HSC_HAS_TS),
 };
 #undef SLOT
+#undef INT
+#undef HAS
 
 #define REQUIRED (CODEC_BIT(C_V) | CODEC_BIT(C_OP) | CODEC_BIT(C_ID) | CODEC_BIT(C_VERSION))
 
@@ -128,17 +138,12 @@ static const struct codec_map CONTENT_MAP = {
     .slots = CONTENT_SLOTS,
 };
 
-/* The fields with a rule of their own: the op's names, integer ranges, presence bits. */
+/* The fields with a rule of their own: the op's names and the embedding. */
 static int content_field(void *out, int f, const msgpack_object *o, hsc_err *err)
 {
     hsc_content_event *ev = out;
-    int64_t n;
     int rc = HSC_OK;
     switch (f) {
-    case C_V:
-        if (!(rc = codec_get_int("v", o, 0, 1000, &n, err)))
-            ev->v = (int)n;
-        break;
     case C_OP: {
         char *op = NULL;
         if (!(rc = codec_get_str("op", o, &op, err))) {
@@ -152,24 +157,8 @@ static int content_field(void *out, int f, const msgpack_object *o, hsc_err *err
         free(op);
         break;
     }
-    case C_YEAR:
-        if (!(rc = codec_get_int("year", o, INT32_MIN, INT32_MAX, &n, err)))
-            ev->year = (int32_t)n, ev->has |= HSC_HAS_YEAR;
-        break;
-    case C_MATURITY:
-        if (!(rc = codec_get_int("maturity", o, INT32_MIN, INT32_MAX, &n, err)))
-            ev->maturity = (int32_t)n, ev->has |= HSC_HAS_MATURITY;
-        break;
-    case C_DURATION:
-        if (!(rc = codec_get_int("duration_s", o, INT64_MIN, INT64_MAX, &ev->duration_s, err)))
-            ev->has |= HSC_HAS_DURATION;
-        break;
     case C_EMBEDDING:
         rc = codec_get_embedding(o, &ev->embedding, &ev->dim, err);
-        break;
-    case C_TS:
-        if (!(rc = codec_get_int("ts", o, INT64_MIN, INT64_MAX, &ev->ts, err)))
-            ev->has |= HSC_HAS_TS;
         break;
     }
     return rc;

@@ -21,18 +21,20 @@ static const char *const INDEXED_KEYS[I_NKEYS] = {
     "v", "id", "version", "op", "indexed", "reason", "epoch", "dim", "ts", "published_ts"};
 
 #define SLOT(kind, member) CODEC_SLOT(kind, hsc_indexed_record, member)
-#define SLOT_INT64(member, min, max) CODEC_SLOT_INT64(hsc_indexed_record, member, min, max)
+#define INT(kind, member, min, max) CODEC_SLOT_INT(kind, hsc_indexed_record, member, min, max)
 static const struct codec_slot INDEXED_SLOTS[I_NKEYS] = {
+    [I_V] = INT(CODEC_INT32, v, 0, 1000),
     [I_ID] = SLOT(CODEC_STR, id),
-    [I_VERSION] = SLOT_INT64(version, 0, INT64_MAX),
+    [I_VERSION] = INT(CODEC_INT64, version, 0, INT64_MAX),
     [I_INDEXED] = SLOT(CODEC_BOOL, indexed),
     [I_REASON] = SLOT(CODEC_STR, reason),
-    [I_EPOCH] = SLOT_INT64(epoch, 0, INT64_MAX),
-    [I_TS] = SLOT_INT64(ts, INT64_MIN, INT64_MAX),
-    [I_PUB_TS] = SLOT_INT64(published_ts, 1, INT64_MAX),
+    [I_EPOCH] = INT(CODEC_INT64, epoch, 0, INT64_MAX),
+    [I_DIM] = INT(CODEC_INT32, dim, 0, HSC_MAX_EMBEDDING_DIM),
+    [I_TS] = INT(CODEC_INT64, ts, INT64_MIN, INT64_MAX),
+    [I_PUB_TS] = INT(CODEC_INT64, published_ts, 1, INT64_MAX),
 };
 #undef SLOT
-#undef SLOT_INT64
+#undef INT
 
 static const struct codec_map INDEXED_MAP = {
     .keys = INDEXED_KEYS,
@@ -40,16 +42,12 @@ static const struct codec_map INDEXED_MAP = {
     .slots = INDEXED_SLOTS,
 };
 
-/* The fields with a rule of their own: the schema version, the op's names and dim. */
+/* The one field with a rule of its own: the op's names. */
 static int indexed_field(void *out, int f, const msgpack_object *o, hsc_err *err)
 {
     hsc_indexed_record *r = out;
-    int64_t n;
     int rc = HSC_OK;
-    if (f == I_V) {
-        if (!(rc = codec_get_int("v", o, 0, 1000, &n, err)))
-            r->v = (int)n;
-    } else if (f == I_OP) {
+    if (f == I_OP) {
         char *op = NULL;
         if (!(rc = codec_get_str("op", o, &op, err))) {
             if (!strcmp(op, "upsert") || !strcmp(op, "delete"))
@@ -58,9 +56,6 @@ static int indexed_field(void *out, int f, const msgpack_object *o, hsc_err *err
                 rc = hsc_err_set(err, HSC_EINVAL, "op: must be \"upsert\" or \"delete\"");
         }
         free(op);
-    } else if (f == I_DIM) {
-        if (!(rc = codec_get_int("dim", o, 0, HSC_MAX_EMBEDDING_DIM, &n, err)))
-            r->dim = (int32_t)n;
     }
     return rc;
 }

@@ -64,21 +64,29 @@ enum codec_kind {
     CODEC_NUM,        /* double (codec_get_num) */
     CODEC_BOOL,       /* bool (codec_get_bool) */
     CODEC_INT64,      /* int64_t within the slot's min..max (codec_get_int) */
+    CODEC_INT32,      /* int32_t or int, within min..max (which the caller keeps in range) */
 };
 
 /* Where a key's value goes: its kind and its offset in the decoded struct. */
 struct codec_slot {
     enum codec_kind kind;
     size_t off;
-    int64_t min, max; /* CODEC_INT64 */
+    int64_t min, max; /* CODEC_INT64, CODEC_INT32 */
+    unsigned flag;    /* set in the unsigned at flag_off once read (a presence bit), or 0 */
+    size_t flag_off;
 };
 
 /* The slot of member of type, for a codec_map's slots table. */
 /* clang-format off */
-#define CODEC_SLOT(kind, type, member) {(kind), offsetof(type, member), 0, 0}
+#define CODEC_SLOT(kind, type, member) {(kind), offsetof(type, member), 0, 0, 0, 0}
 
-/* The slot of an int64_t member within min..max. */
-#define CODEC_SLOT_INT64(type, member, min, max) {CODEC_INT64, offsetof(type, member), (min), (max)}
+/* The slot of an integer member (kind CODEC_INT64 or CODEC_INT32) within min..max. */
+#define CODEC_SLOT_INT(kind, type, member, min, max) \
+    {(kind), offsetof(type, member), (min), (max), 0, 0}
+
+/* The same, setting bit in the unsigned member has once read. */
+#define CODEC_SLOT_INT_HAS(kind, type, member, min, max, bit, has) \
+    {(kind), offsetof(type, member), (min), (max), (bit), offsetof(type, has)}
 /* clang-format on */
 
 /*

@@ -53,10 +53,11 @@ static const char *const LEARNING_KEYS[L_NKEYS] = {"v",    "user_id", "content_i
                                                    "kind", "value",   "ts"};
 
 static const struct codec_slot LEARNING_SLOTS[L_NKEYS] = {
+    [L_V] = CODEC_SLOT_INT(CODEC_INT32, hsc_learning_event, v, 0, 1000),
     [L_USER_ID] = CODEC_SLOT(CODEC_STR, hsc_learning_event, user_id),
     [L_CONTENT_ID] = CODEC_SLOT(CODEC_STR, hsc_learning_event, content_id),
     [L_KIND] = CODEC_SLOT(CODEC_STR, hsc_learning_event, kind),
-    [L_TS] = CODEC_SLOT_INT64(hsc_learning_event, ts, INT64_MIN, INT64_MAX),
+    [L_TS] = CODEC_SLOT_INT(CODEC_INT64, hsc_learning_event, ts, INT64_MIN, INT64_MAX),
 };
 
 static const struct codec_map LEARNING_MAP = {
@@ -66,16 +67,12 @@ static const struct codec_map LEARNING_MAP = {
     .slots = LEARNING_SLOTS,
 };
 
-/* The fields with a rule of their own: the schema version and the value's presence. */
+/* The one field with a rule of its own: the value's presence. */
 static int learning_field(void *out, int f, const msgpack_object *o, hsc_err *err)
 {
     hsc_learning_event *ev = out;
-    int64_t n;
     int rc = HSC_OK;
-    if (f == L_V) {
-        if (!(rc = codec_get_int("v", o, 0, 1000, &n, err)))
-            ev->v = (int)n;
-    } else if (f == L_VALUE) {
+    if (f == L_VALUE) {
         rc = codec_get_num("value", o, &ev->value, err);
         ev->has_value = (rc == HSC_OK);
     }

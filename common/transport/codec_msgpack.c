@@ -168,11 +168,16 @@ static const char *key_name(const struct codec_map *spec, int k)
     return spec->names ? spec->names[k] : spec->keys[k];
 }
 
+/* int members are read as int32_t */
+_Static_assert(sizeof(int) == sizeof(int32_t), "int is 32 bits");
+
 /* Reads val into out by the kind of its slot. */
 static int read_slot(const struct codec_slot *slot, const char *name, const msgpack_object *val,
                      void *out, hsc_err *err)
 {
     char *at = (char *)out + slot->off;
+    int64_t n;
+    int rc;
     switch (slot->kind) {
     case CODEC_STR:
         return codec_get_str(name, val, (char **)(void *)at, err);
@@ -183,7 +188,16 @@ static int read_slot(const struct codec_slot *slot, const char *name, const msgp
     case CODEC_BOOL:
         return codec_get_bool(name, val, (bool *)(void *)at, err);
     case CODEC_INT64:
-        return codec_get_int(name, val, slot->min, slot->max, (int64_t *)(void *)at, err);
+    case CODEC_INT32:
+        if ((rc = codec_get_int(name, val, slot->min, slot->max, &n, err)))
+            return rc;
+        if (slot->kind == CODEC_INT64)
+            *(int64_t *)(void *)at = n;
+        else
+            *(int32_t *)(void *)at = (int32_t)n;
+        if (slot->flag)
+            *(unsigned *)(void *)((char *)out + slot->flag_off) |= slot->flag;
+        return HSC_OK;
     case CODEC_CUSTOM:
         break;
     }

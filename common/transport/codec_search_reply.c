@@ -216,7 +216,7 @@ static const char *const TIMING_KEYS[] = {"total", "cache", "vector", "graph", "
 /* every timing's error names the map, as it always has */
 static const char *const TIMING_NAMES[] = {"timings_us", "timings_us", "timings_us",
                                            "timings_us", "timings_us", "timings_us"};
-#define SLOT(member) CODEC_SLOT_INT64(hsc_search_timings, member, 0, INT64_MAX)
+#define SLOT(member) CODEC_SLOT_INT(CODEC_INT64, hsc_search_timings, member, 0, INT64_MAX)
 static const struct codec_slot TIMING_SLOTS[] = {SLOT(total), SLOT(cache),  SLOT(vector),
                                                  SLOT(graph), SLOT(policy), SLOT(rank)};
 #undef SLOT
@@ -269,6 +269,7 @@ static const char *const REPLY_KEYS[Y_NKEYS] = {
     "plan", "cache_hit",      "degraded", "results", "timings_us"};
 
 static const struct codec_slot REPLY_SLOTS[Y_NKEYS] = {
+    [Y_V] = CODEC_SLOT_INT(CODEC_INT32, hsc_search_reply, v, 1, 1000),
     [Y_CORRELATION_ID] = CODEC_SLOT(CODEC_STR, hsc_search_reply, correlation_id),
     [Y_PLAN] = CODEC_SLOT(CODEC_STR, hsc_search_reply, plan),
     [Y_CACHE_HIT] = CODEC_SLOT(CODEC_BOOL, hsc_search_reply, cache_hit),
@@ -284,17 +285,12 @@ static const struct codec_map REPLY_MAP = {
     .slots = REPLY_SLOTS,
 };
 
-/* The fields with a rule of their own: ranges, names, nested maps and the results. */
+/* The fields with a rule of their own: names, nested maps and the results. */
 static int reply_field(void *out, int f, const msgpack_object *o, hsc_err *err)
 {
     hsc_search_reply *r = out;
-    int64_t n;
     int rc = HSC_OK;
     switch (f) {
-    case Y_V:
-        if (!(rc = codec_get_int("v", o, 1, 1000, &n, err)))
-            r->v = (int)n;
-        break;
     case Y_STATUS: {
         char *s = NULL;
         if (!(rc = codec_get_str("status", o, &s, err))) {

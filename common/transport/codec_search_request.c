@@ -57,6 +57,15 @@ static const char *const FILTER_NAMES[F_NKEYS] = {"filters.genres",   "filters.e
                                                   "filters.year_max", "filters.max_maturity"};
 
 /* nil means absent for every filter */
+#define HAS(member, max, bit)                                                                      \
+    CODEC_SLOT_INT_HAS(CODEC_INT32, hsc_search_filters, member, 0, max, bit, has)
+static const struct codec_slot FILTER_SLOTS[F_NKEYS] = {
+    [F_YEAR_MIN] = HAS(year_min, 9999, HSC_FILTER_YEAR_MIN),
+    [F_YEAR_MAX] = HAS(year_max, 9999, HSC_FILTER_YEAR_MAX),
+    [F_MAX_MATURITY] = HAS(max_maturity, 21, HSC_FILTER_MAX_MATURITY),
+};
+#undef HAS
+
 static const struct codec_map FILTER_MAP = {
     .keys = FILTER_KEYS,
     .prefix = "filters.",
@@ -64,6 +73,7 @@ static const struct codec_map FILTER_MAP = {
     .nkeys = F_NKEYS,
     .nil_absent = ~0u,
     .strict = "filters",
+    .slots = FILTER_SLOTS,
 };
 
 static int filter_field(void *out, int x, const msgpack_object *val, hsc_err *err)
@@ -86,17 +96,7 @@ static int filter_field(void *out, int x, const msgpack_object *val, hsc_err *er
             rc = codec_check_text(name, f->language, 16, err);
         return rc;
     }
-    /* the bounds, each kept as an int32 with a presence bit */
-    int32_t *slot = x == F_YEAR_MIN   ? &f->year_min
-                    : x == F_YEAR_MAX ? &f->year_max
-                                      : &f->max_maturity;
-    unsigned bit = x == F_YEAR_MIN   ? HSC_FILTER_YEAR_MIN
-                   : x == F_YEAR_MAX ? HSC_FILTER_YEAR_MAX
-                                     : HSC_FILTER_MAX_MATURITY;
-    int64_t n;
-    if (!(rc = codec_get_int(name, val, 0, x == F_MAX_MATURITY ? 21 : 9999, &n, err)))
-        *slot = (int32_t)n, f->has |= bit;
-    return rc;
+    return HSC_OK;
 }
 
 static int decode_filters(const msgpack_object *o, hsc_search_filters *f, hsc_err *err)
@@ -129,6 +129,8 @@ static const char *const REQUEST_KEYS[R_NKEYS] = {
     "strategy", "cache"};
 
 static const struct codec_slot REQUEST_SLOTS[R_NKEYS] = {
+    [R_V] = CODEC_SLOT_INT(CODEC_INT32, hsc_search_request, v, 1, 1),
+    [R_K] = CODEC_SLOT_INT(CODEC_INT32, hsc_search_request, k, 1, HSC_SEARCH_K_MAX),
     [R_INCLUDE_RELS] = CODEC_SLOT(CODEC_BOOL, hsc_search_request, include_relationships),
     [R_CACHE] = CODEC_SLOT(CODEC_BOOL, hsc_search_request, cache),
 };
@@ -141,17 +143,12 @@ static const struct codec_map REQUEST_MAP = {
     .slots = REQUEST_SLOTS,
 };
 
-/* The fields with a rule of their own: ranges, id checks, filters and the strategy's names. */
+/* The fields with a rule of their own: id checks, the embedding, filters, the strategy's names. */
 static int request_field(void *out, int f, const msgpack_object *o, hsc_err *err)
 {
     hsc_search_request *r = out;
-    int64_t n;
     int rc = HSC_OK;
     switch (f) {
-    case R_V:
-        if (!(rc = codec_get_int("v", o, 1, 1, &n, err)))
-            r->v = (int)n;
-        break;
     case R_USER_ID:
         if (!(rc = codec_get_str("user_id", o, &r->user_id, err)))
             rc = codec_check_id("user_id", r->user_id, err);
@@ -165,10 +162,6 @@ static int request_field(void *out, int f, const msgpack_object *o, hsc_err *err
     case R_SEED_IDS:
         if (!(rc = codec_get_strlist("seed_ids", o, &r->seed_ids, err)))
             rc = codec_check_ids("seed_ids", &r->seed_ids, err);
-        break;
-    case R_K:
-        if (!(rc = codec_get_int("k", o, 1, HSC_SEARCH_K_MAX, &n, err)))
-            r->k = (int)n;
         break;
     case R_FILTERS:
         rc = decode_filters(o, &r->filters, err);
