@@ -135,6 +135,7 @@ static const struct codec_map CONTENT_MAP = {
     .keys = CONTENT_KEYS,
     .nkeys = C_NKEYS,
     .nil_absent = ~(uint32_t)REQUIRED,
+    .required = REQUIRED,
     .slots = CONTENT_SLOTS,
 };
 
@@ -164,23 +165,25 @@ static int content_field(void *out, int f, const msgpack_object *o, hsc_err *err
     return rc;
 }
 
-static int decode_content_fields(const msgpack_object_map *m, void *out, hsc_err *err)
+static int content_finish(void *out, uint32_t seen, hsc_err *err)
 {
-    uint32_t seen = 0;
-    int rc = codec_read_map(&CONTENT_MAP, m, content_field, out, &seen, err);
-    if (!rc)
-        rc = codec_require(&CONTENT_MAP, seen, REQUIRED, err);
-    return rc ? rc : hsc_codec_validate_content(out, err);
+    return hsc_codec_validate_content(out, err);
 }
+
+static void content_clear(void *out)
+{
+    hsc_content_event_clear(out);
+}
+
+static const struct codec_message CONTENT = {"content", &CONTENT_MAP, content_field, content_finish,
+                                             content_clear};
 
 int hsc_codec_decode_content(const void *buf, size_t len, hsc_content_event *ev, hsc_err *err)
 {
     memset(ev, 0, sizeof(*ev));
-    int rc = codec_decode_map(buf, len, "content", decode_content_fields, ev, err);
-    if (rc)
-        hsc_content_event_clear(ev);
-    return rc;
+    return codec_decode(&CONTENT, buf, len, ev, err);
 }
+
 int hsc_codec_encode_content(const hsc_content_event *ev, char **out, size_t *len, hsc_err *err)
 {
     int rc = hsc_codec_validate_content(ev, err);

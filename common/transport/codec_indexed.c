@@ -39,6 +39,7 @@ static const struct codec_slot INDEXED_SLOTS[I_NKEYS] = {
 static const struct codec_map INDEXED_MAP = {
     .keys = INDEXED_KEYS,
     .nkeys = I_NKEYS,
+    .required = CODEC_BIT(I_V) | CODEC_BIT(I_ID),
     .slots = INDEXED_SLOTS,
 };
 
@@ -60,16 +61,10 @@ static int indexed_field(void *out, int f, const msgpack_object *o, hsc_err *err
     return rc;
 }
 
-static int decode_indexed_fields(const msgpack_object_map *m, void *out, hsc_err *err)
+/* The id's form, checked before the other required keys so that its error comes first. */
+static int indexed_finish(void *out, uint32_t seen, hsc_err *err)
 {
-    hsc_indexed_record *r = out;
-    uint32_t seen = 0;
-    int rc = codec_read_map(&INDEXED_MAP, m, indexed_field, r, &seen, err);
-    if (!rc)
-        rc = codec_require(&INDEXED_MAP, seen, CODEC_BIT(I_V) | CODEC_BIT(I_ID), err);
-    if (rc)
-        return rc;
-    /* the id's form is checked before the other required keys, so its error comes first */
+    const hsc_indexed_record *r = out;
     if (!hsc_id_valid(r->id, strlen(r->id)))
         return hsc_err_set(err, HSC_EINVAL, "id: must be 1-%d of [A-Za-z0-9._:-]", HSC_MAX_ID_LEN);
     return codec_require(
@@ -77,13 +72,18 @@ static int decode_indexed_fields(const msgpack_object_map *m, void *out, hsc_err
         CODEC_BIT(I_VERSION) | CODEC_BIT(I_OP) | CODEC_BIT(I_INDEXED) | CODEC_BIT(I_TS), err);
 }
 
+static void indexed_clear(void *out)
+{
+    hsc_indexed_record_clear(out);
+}
+
+static const struct codec_message INDEXED = {"indexed", &INDEXED_MAP, indexed_field, indexed_finish,
+                                             indexed_clear};
+
 int hsc_codec_decode_indexed(const void *buf, size_t len, hsc_indexed_record *r, hsc_err *err)
 {
     memset(r, 0, sizeof(*r));
-    int rc = codec_decode_map(buf, len, "indexed", decode_indexed_fields, r, err);
-    if (rc)
-        hsc_indexed_record_clear(r);
-    return rc;
+    return codec_decode(&INDEXED, buf, len, r, err);
 }
 
 int hsc_codec_encode_indexed(const hsc_indexed_record *r, char **out, size_t *len, hsc_err *err)

@@ -102,6 +102,7 @@ struct codec_map {
     uint32_t nil_absent; /* keys (bits) for which nil means absent: skipped */
     bool nil_unseen;     /* a skipped nil is not counted as present (nor as a repeat) */
     const char *strict;  /* a non-string key is an error naming this map; NULL: ignored */
+    uint32_t required;   /* keys (bits) that must be present, checked in key order */
     const struct codec_slot *slots; /* nkeys entries, or NULL: every key is custom */
 };
 
@@ -111,7 +112,8 @@ typedef int (*codec_field_fn)(void *out, int key, const msgpack_object *val, hsc
 /*
  * Reads every known key of m with field, in the map's order, stopping at the
  * first error (field may be NULL when every key has a slot); unknown keys
- * are ignored, a known key twice is an error. *seen
+ * are ignored, a known key twice is an error; then the first required key
+ * missing is an error ("id: missing"). *seen
  * gets one bit per key present (start it at 0).
  */
 int codec_read_map(const struct codec_map *spec, const msgpack_object_map *m, codec_field_fn field,
@@ -123,16 +125,26 @@ int codec_require(const struct codec_map *spec, uint32_t seen, uint32_t required
 /* The bit of key index k in a seen or required mask. */
 #define CODEC_BIT(k) (1u << (k))
 
-/* Reads a message's map into out; what names the message in errors. */
-typedef int (*codec_fields_fn)(const msgpack_object_map *m, void *out, hsc_err *err);
+/*
+ * How one message is decoded: its map, the field function for the keys
+ * without a slot (NULL: none), then finish (NULL: none) for what needs every
+ * key read (validation, checks across fields); clear empties out on failure.
+ */
+struct codec_message {
+    const char *what; /* "content": errors about the message as a whole */
+    const struct codec_map *map;
+    codec_field_fn field;
+    int (*finish)(void *out, uint32_t seen, hsc_err *err);
+    void (*clear)(void *out);
+};
 
 /*
  * Checks buf against every bound (hsc_codec_check_bounds), unpacks it as one
- * map with string keys covering every byte, and hands the map to fields.
- * The caller empties out first and clears it on failure.
+ * map with string keys covering every byte, and reads it into out (which the
+ * caller empties first) as msg says; on failure out is cleared.
  */
-int codec_decode_map(const void *buf, size_t len, const char *what, codec_fields_fn fields,
-                     void *out, hsc_err *err);
+int codec_decode(const struct codec_message *msg, const void *buf, size_t len, void *out,
+                 hsc_err *err);
 
 /* ---------- writing (codec_msgpack.c) ---------- */
 

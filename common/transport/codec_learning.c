@@ -64,6 +64,7 @@ static const struct codec_map LEARNING_MAP = {
     .keys = LEARNING_KEYS,
     .nkeys = L_NKEYS,
     .nil_absent = CODEC_BIT(L_VALUE), /* a value of nil: none */
+    .required = CODEC_BIT(L_V) | CODEC_BIT(L_USER_ID) | CODEC_BIT(L_CONTENT_ID) | CODEC_BIT(L_TS),
     .slots = LEARNING_SLOTS,
 };
 
@@ -79,25 +80,25 @@ static int learning_field(void *out, int f, const msgpack_object *o, hsc_err *er
     return rc;
 }
 
-static int decode_learning_fields(const msgpack_object_map *m, void *out, hsc_err *err)
+static int learning_finish(void *out, uint32_t seen, hsc_err *err)
 {
-    uint32_t seen = 0;
-    int rc = codec_read_map(&LEARNING_MAP, m, learning_field, out, &seen, err);
-    if (!rc)
-        rc = codec_require(
-            &LEARNING_MAP, seen,
-            CODEC_BIT(L_V) | CODEC_BIT(L_USER_ID) | CODEC_BIT(L_CONTENT_ID) | CODEC_BIT(L_TS), err);
-    return rc ? rc : hsc_codec_validate_learning(out, err);
+    return hsc_codec_validate_learning(out, err);
 }
+
+static void learning_clear(void *out)
+{
+    hsc_learning_event_clear(out);
+}
+
+static const struct codec_message LEARNING = {"learning", &LEARNING_MAP, learning_field,
+                                              learning_finish, learning_clear};
 
 int hsc_codec_decode_learning(const void *buf, size_t len, hsc_learning_event *ev, hsc_err *err)
 {
     memset(ev, 0, sizeof(*ev));
-    int rc = codec_decode_map(buf, len, "learning", decode_learning_fields, ev, err);
-    if (rc)
-        hsc_learning_event_clear(ev);
-    return rc;
+    return codec_decode(&LEARNING, buf, len, ev, err);
 }
+
 int hsc_codec_encode_learning(const hsc_learning_event *ev, char **out, size_t *len, hsc_err *err)
 {
     int rc = hsc_codec_validate_learning(ev, err);

@@ -229,7 +229,7 @@ int codec_read_map(const struct codec_map *spec, const msgpack_object_map *m, co
         if (rc)
             return rc;
     }
-    return HSC_OK;
+    return codec_require(spec, *seen, spec->required, err);
 }
 
 int codec_require(const struct codec_map *spec, uint32_t seen, uint32_t required, hsc_err *err)
@@ -295,14 +295,19 @@ static int unpack_map(const void *buf, size_t len, const char *what, msgpack_unp
     return HSC_OK;
 }
 
-int codec_decode_map(const void *buf, size_t len, const char *what, codec_fields_fn fields,
-                     void *out, hsc_err *err)
+int codec_decode(const struct codec_message *msg, const void *buf, size_t len, void *out,
+                 hsc_err *err)
 {
     msgpack_unpacked res;
-    int rc = unpack_map(buf, len, what, &res, err);
+    uint32_t seen = 0;
+    int rc = unpack_map(buf, len, msg->what, &res, err);
     if (!rc)
-        rc = fields(&res.data.via.map, out, err);
+        rc = codec_read_map(msg->map, &res.data.via.map, msg->field, out, &seen, err);
+    if (!rc && msg->finish)
+        rc = msg->finish(out, seen, err);
     msgpack_unpacked_destroy(&res);
+    if (rc)
+        msg->clear(out);
     return rc;
 }
 

@@ -233,6 +233,7 @@ static const struct codec_map POLICY_MAP = {
     .nkeys = PO_NKEYS,
     .nil_absent = ~(uint32_t)REQUIRED,
     .nil_unseen = true,
+    .required = REQUIRED,
 };
 
 /* The settable fields' keys, index i naming the field of bit 1 << i (POLICY_FIELDS). */
@@ -314,38 +315,40 @@ static int policy_field(void *out, int f, const msgpack_object *o, hsc_err *err)
     return rc;
 }
 
-static int decode_policy_fields(const msgpack_object_map *m, void *out, hsc_err *err)
+/* Sets the fields given, then resolves the op's name and validates the whole event. */
+static int policy_finish(void *out, uint32_t seen, hsc_err *err)
 {
-    struct policy_read pr = {.ev = out};
-    hsc_policy_event *ev = pr.ev;
-    uint32_t seen = 0;
-    int rc = codec_read_map(&POLICY_MAP, m, policy_field, &pr, &seen, err);
-    if (!rc)
-        rc = codec_require(&POLICY_MAP, seen, REQUIRED, err);
+    struct policy_read *pr = out;
+    hsc_policy_event *ev = pr->ev;
     /* a field given (not nil) is one to set */
     for (int i = 0; i < POLICY_NFIELDS; i++)
         if (seen & CODEC_BIT(SETTABLE_KEYS[i]))
             ev->set |= 1u << i;
-    if (!rc) {
-        int k = 0;
-        while (k < 4 && strcmp(pr.op, POLICY_OPS[k]))
-            k++;
-        if (k == 4)
-            rc = hsc_err_set(err, HSC_EINVAL, "op: '%.32s' is not set, block, unblock or erase",
-                             pr.op);
-        else
-            ev->op = (hsc_policy_op)k;
-    }
-    free(pr.op);
-    return rc ? rc : hsc_codec_validate_policy(ev, err);
+    int k = 0;
+    while (k < 4 && strcmp(pr->op, POLICY_OPS[k]))
+        k++;
+    if (k == 4)
+        return hsc_err_set(err, HSC_EINVAL, "op: '%.32s' is not set, block, unblock or erase",
+                           pr->op);
+    ev->op = (hsc_policy_op)k;
+    return hsc_codec_validate_policy(ev, err);
 }
+
+static void policy_clear(void *out)
+{
+    struct policy_read *pr = out;
+    hsc_policy_event_clear(pr->ev);
+}
+
+static const struct codec_message POLICY = {"policy", &POLICY_MAP, policy_field, policy_finish,
+                                            policy_clear};
 
 int hsc_codec_decode_policy(const void *buf, size_t len, hsc_policy_event *ev, hsc_err *err)
 {
     memset(ev, 0, sizeof(*ev));
-    int rc = codec_decode_map(buf, len, "policy", decode_policy_fields, ev, err);
-    if (rc)
-        hsc_policy_event_clear(ev);
+    struct policy_read pr = {.ev = ev};
+    int rc = codec_decode(&POLICY, buf, len, &pr, err);
+    free(pr.op);
     return rc;
 }
 

@@ -112,6 +112,8 @@ static const struct codec_map REL_MAP = {
     .names = REL_NAMES,
     .nkeys = REL_NKEYS,
     .nil_absent = CODEC_BIT(REL_SCORE),
+    /* Both are part of the contract, and the encoder writes them unconditionally. */
+    .required = CODEC_BIT(REL_TYPE) | CODEC_BIT(REL_SEED),
     .slots = REL_SLOTS,
 };
 
@@ -131,9 +133,6 @@ static int decode_rels(const msgpack_object *o, hsc_search_result *x, hsc_err *e
         hsc_search_relationship *rel = &x->rels[x->nrels++];
         uint32_t seen = 0;
         rc = codec_read_map(&REL_MAP, &e->via.map, NULL, rel, &seen, err);
-        /* Both are part of the contract, and the encoder writes them unconditionally. */
-        if (!rc)
-            rc = codec_require(&REL_MAP, seen, CODEC_BIT(REL_TYPE) | CODEC_BIT(REL_SEED), err);
     }
     return rc;
 }
@@ -172,6 +171,7 @@ static const struct codec_map RESULT_MAP = {
     .prefix = "results[].",
     .names = RESULT_NAMES,
     .nkeys = RES_NKEYS,
+    .required = CODEC_BIT(RES_ID),
     .slots = RESULT_SLOTS,
 };
 
@@ -187,7 +187,7 @@ static int decode_result(const msgpack_object *o, hsc_search_result *x, hsc_err 
     uint32_t seen = 0;
     if (!rc)
         rc = codec_read_map(&RESULT_MAP, &o->via.map, result_field, x, &seen, err);
-    return rc ? rc : codec_require(&RESULT_MAP, seen, CODEC_BIT(RES_ID), err);
+    return rc;
 }
 
 int hsc_codec_unpack_results(const void *obj, hsc_search_result **out, size_t *n, hsc_err *err)
@@ -282,6 +282,7 @@ static const struct codec_map REPLY_MAP = {
     .nkeys = Y_NKEYS,
     .nil_absent = ~0u,
     .nil_unseen = true,
+    .required = CODEC_BIT(Y_V) | CODEC_BIT(Y_CORRELATION_ID) | CODEC_BIT(Y_STATUS),
     .slots = REPLY_SLOTS,
 };
 
@@ -321,21 +322,16 @@ static int reply_field(void *out, int f, const msgpack_object *o, hsc_err *err)
     return rc;
 }
 
-static int decode_reply_fields(const msgpack_object_map *m, void *out, hsc_err *err)
+static void reply_clear(void *out)
 {
-    uint32_t seen = 0;
-    int rc = codec_read_map(&REPLY_MAP, m, reply_field, out, &seen, err);
-    return rc ? rc
-              : codec_require(&REPLY_MAP, seen,
-                              CODEC_BIT(Y_V) | CODEC_BIT(Y_CORRELATION_ID) | CODEC_BIT(Y_STATUS),
-                              err);
+    hsc_search_reply_clear(out);
 }
+
+static const struct codec_message REPLY = {"search reply", &REPLY_MAP, reply_field, NULL,
+                                           reply_clear};
 
 int hsc_codec_decode_search_reply(const void *buf, size_t len, hsc_search_reply *r, hsc_err *err)
 {
     memset(r, 0, sizeof(*r));
-    int rc = codec_decode_map(buf, len, "search reply", decode_reply_fields, r, err);
-    if (rc)
-        hsc_search_reply_clear(r);
-    return rc;
+    return codec_decode(&REPLY, buf, len, r, err);
 }

@@ -140,6 +140,7 @@ static const struct codec_map REQUEST_MAP = {
     .keys = REQUEST_KEYS,
     .nkeys = R_NKEYS,
     .nil_absent = ~CODEC_BIT(R_V),
+    .required = CODEC_BIT(R_V),
     .slots = REQUEST_SLOTS,
 };
 
@@ -180,22 +181,21 @@ static int request_field(void *out, int f, const msgpack_object *o, hsc_err *err
     return rc;
 }
 
-static int decode_request_fields(const msgpack_object_map *m, void *out, hsc_err *err)
+static void request_clear(void *out)
 {
-    uint32_t seen = 0;
-    int rc = codec_read_map(&REQUEST_MAP, m, request_field, out, &seen, err);
-    return rc ? rc : codec_require(&REQUEST_MAP, seen, CODEC_BIT(R_V), err);
+    hsc_search_request_clear(out);
 }
+
+static const struct codec_message REQUEST = {"search request", &REQUEST_MAP, request_field, NULL,
+                                             request_clear};
 
 int hsc_codec_decode_search_request(const void *buf, size_t len, hsc_search_request *r,
                                     hsc_err *err)
 {
     hsc_search_request_init(r);
-    int rc = codec_decode_map(buf, len, "search request", decode_request_fields, r, err);
-    if (rc)
-        hsc_search_request_clear(r);
-    return rc;
+    return codec_decode(&REQUEST, buf, len, r, err);
 }
+
 int hsc_codec_encode_search_request(const hsc_search_request *r, char **out, size_t *len,
                                     hsc_err *err)
 {
