@@ -100,18 +100,28 @@ static int scan_key(struct scan *s, const char *field, const unsigned char **key
     return scan_skip(s, n);
 }
 
-static int scan_map(struct scan *s, const char *field, const char *path, uint64_t n, int depth)
+/* A map or array header of n entries (what: "map"), at most max, at depth. */
+static int scan_container(struct scan *s, const char *field, const char *what, uint64_t n, int max,
+                          int depth)
 {
-    if (n > HSC_CODEC_MAX_MAP_ENTRIES)
-        return hsc_err_set(s->err, HSC_EINVAL, "%s: map of %llu entries exceeds %d", field,
-                           (unsigned long long)n, HSC_CODEC_MAX_MAP_ENTRIES);
+    if (n > (uint64_t)max)
+        return hsc_err_set(s->err, HSC_EINVAL, "%s: %s of %llu entries exceeds %d", field, what,
+                           (unsigned long long)n, max);
     if (depth >= HSC_CODEC_MAX_DEPTH)
         return hsc_err_set(s->err, HSC_EINVAL, "%s: nested deeper than %d levels", field,
                            HSC_CODEC_MAX_DEPTH);
+    return HSC_OK;
+}
+
+static int scan_map(struct scan *s, const char *field, const char *path, uint64_t n, int depth)
+{
+    int rc = scan_container(s, field, "map", n, HSC_CODEC_MAX_MAP_ENTRIES, depth);
+    if (rc)
+        return rc;
     for (uint64_t i = 0; i < n; i++) {
         const unsigned char *key = NULL;
         size_t klen = 0;
-        int is_str, rc;
+        int is_str;
         if (s->p >= s->end)
             return scan_truncated(s);
         if ((rc = scan_key(s, field, &key, &klen, &is_str)))
@@ -132,16 +142,13 @@ static int scan_map(struct scan *s, const char *field, const char *path, uint64_
 
 static int scan_array(struct scan *s, const char *field, uint64_t n, int depth)
 {
-    if (n > HSC_CODEC_MAX_ARRAY_LEN)
-        return hsc_err_set(s->err, HSC_EINVAL, "%s: array of %llu entries exceeds %d", field,
-                           (unsigned long long)n, HSC_CODEC_MAX_ARRAY_LEN);
-    if (depth >= HSC_CODEC_MAX_DEPTH)
-        return hsc_err_set(s->err, HSC_EINVAL, "%s: nested deeper than %d levels", field,
-                           HSC_CODEC_MAX_DEPTH);
+    int rc = scan_container(s, field, "array", n, HSC_CODEC_MAX_ARRAY_LEN, depth);
+    if (rc)
+        return rc;
     char elem[160];
     snprintf(elem, sizeof(elem), "%s[]", field);
     for (uint64_t i = 0; i < n; i++) {
-        int rc = scan_value(s, elem, elem, depth + 1);
+        rc = scan_value(s, elem, elem, depth + 1);
         if (rc)
             return rc;
     }

@@ -61,7 +61,9 @@ int codec_check_id(const char *field, const char *s, hsc_err *err)
     return HSC_OK;
 }
 
-int codec_check_tags(const char *field, const hsc_strlist *l, hsc_err *err)
+/* Checks each entry of l (at most HSC_MAX_LIST_LEN) with one, naming it field[i]. */
+static int check_each(const char *field, const hsc_strlist *l,
+                      int (*one)(const char *f, const char *s, hsc_err *err), hsc_err *err)
 {
     if (l->n > HSC_MAX_LIST_LEN)
         return hsc_err_set(err, HSC_EINVAL, "%s: %zu entries is more than %d", field, l->n,
@@ -69,12 +71,31 @@ int codec_check_tags(const char *field, const hsc_strlist *l, hsc_err *err)
     for (size_t i = 0; i < l->n; i++) {
         char f[64];
         snprintf(f, sizeof(f), "%s[%zu]", field, i);
-        int rc = codec_check_text(f, l->v[i], HSC_MAX_TAG_LEN, err);
+        int rc = one(f, l->v[i], err);
         if (rc)
             return rc;
     }
     return HSC_OK;
 }
+
+static int check_tag(const char *field, const char *s, hsc_err *err)
+{
+    return codec_check_text(field, s, HSC_MAX_TAG_LEN, err);
+}
+
+int codec_check_tags(const char *field, const hsc_strlist *l, hsc_err *err)
+{
+    return check_each(field, l, check_tag, err);
+}
+
+int codec_check_version(int v, hsc_err *err)
+{
+    if (v != HSC_SCHEMA_VERSION)
+        return hsc_err_set(err, HSC_EINVAL, "v: schema version %d is not supported (expected %d)",
+                           v, HSC_SCHEMA_VERSION);
+    return HSC_OK;
+}
+
 int codec_check_ids(const char *field, const hsc_strlist *l, hsc_err *err)
 {
     for (size_t i = 0; i < l->n; i++)
@@ -96,15 +117,5 @@ int codec_check_language(const char *field, const char *l, hsc_err *err)
 
 int codec_check_id_list(const char *field, const hsc_strlist *l, hsc_err *err)
 {
-    if (l->n > HSC_MAX_LIST_LEN)
-        return hsc_err_set(err, HSC_EINVAL, "%s: %zu entries is more than %d", field, l->n,
-                           HSC_MAX_LIST_LEN);
-    for (size_t i = 0; i < l->n; i++) {
-        char f[48];
-        snprintf(f, sizeof(f), "%s[%zu]", field, i);
-        int rc = codec_check_id(f, l->v[i], err);
-        if (rc)
-            return rc;
-    }
-    return HSC_OK;
+    return check_each(field, l, codec_check_id, err);
 }

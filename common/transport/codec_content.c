@@ -30,9 +30,8 @@ static const char *CONTENT_KINDS[] = {"movie", "series", "episode", NULL};
 int hsc_codec_validate_content(const hsc_content_event *ev, hsc_err *err)
 {
     int rc;
-    if (ev->v != HSC_SCHEMA_VERSION)
-        return hsc_err_set(err, HSC_EINVAL, "v: schema version %d is not supported (expected %d)",
-                           ev->v, HSC_SCHEMA_VERSION);
+    if ((rc = codec_check_version(ev->v, err)))
+        return rc;
     if ((rc = codec_check_id("id", ev->id, err)))
         return rc;
     if (ev->version < 0)

@@ -202,6 +202,9 @@ int codec_check_ids(const char *field, const hsc_strlist *l, hsc_err *err);
 /* At most HSC_MAX_LIST_LEN entries, each checked by codec_check_id. */
 int codec_check_id_list(const char *field, const hsc_strlist *l, hsc_err *err);
 
+/* The schema version this build reads and writes (HSC_SCHEMA_VERSION). */
+int codec_check_version(int v, hsc_err *err);
+
 /* A two-letter ISO 639-1 code (either case). */
 int codec_check_language(const char *field, const char *l, hsc_err *err);
 

@@ -22,9 +22,8 @@ static const char *LEARNING_KINDS[] = {"view",     "like",   "dislike", "skip",
 int hsc_codec_validate_learning(const hsc_learning_event *ev, hsc_err *err)
 {
     int rc;
-    if (ev->v != HSC_SCHEMA_VERSION)
-        return hsc_err_set(err, HSC_EINVAL, "v: schema version %d is not supported (expected %d)",
-                           ev->v, HSC_SCHEMA_VERSION);
+    if ((rc = codec_check_version(ev->v, err)))
+        return rc;
     if ((rc = codec_check_id("user_id", ev->user_id, err)) ||
         (rc = codec_check_id("content_id", ev->content_id, err)))
         return rc;

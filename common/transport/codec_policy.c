@@ -51,9 +51,8 @@ static unsigned lowest_bit(unsigned x)
 int hsc_codec_validate_policy(const hsc_policy_event *ev, hsc_err *err)
 {
     int rc;
-    if (ev->v != HSC_SCHEMA_VERSION)
-        return hsc_err_set(err, HSC_EINVAL, "v: schema version %d is not supported (expected %d)",
-                           ev->v, HSC_SCHEMA_VERSION);
+    if ((rc = codec_check_version(ev->v, err)))
+        return rc;
     if ((rc = codec_check_id("user_id", ev->user_id, err)))
         return rc;
     if (ev->version < 0)
