@@ -113,23 +113,22 @@ int cli_publish(hsc_config *cfg, int argc, char **argv)
         size_t blen = 0;
         const char *key = NULL;
         int rc;
-        if (learning) {
-            hsc_learning_event ev;
-            rc = hsc_json_to_learning(line, (size_t)len, &ev, &err);
-            if (!rc) {
-                rc = hsc_codec_encode_learning(&ev, &buf, &blen, &err);
-                key = rc ? NULL : strdup(ev.user_id);
-            }
-            hsc_learning_event_clear(&ev);
-        } else {
-            hsc_content_event ev;
-            rc = hsc_json_to_content(line, (size_t)len, &ev, &err);
-            if (!rc) {
-                rc = hsc_codec_encode_content(&ev, &buf, &blen, &err);
-                key = rc ? NULL : strdup(ev.id);
-            }
-            hsc_content_event_clear(&ev);
+        /* The same steps for either topic: parse, encode, key by user or by title. */
+        union {
+            hsc_learning_event l;
+            hsc_content_event c;
+        } ev;
+        rc = learning ? hsc_json_to_learning(line, (size_t)len, &ev.l, &err)
+                      : hsc_json_to_content(line, (size_t)len, &ev.c, &err);
+        if (!rc) {
+            rc = learning ? hsc_codec_encode_learning(&ev.l, &buf, &blen, &err)
+                          : hsc_codec_encode_content(&ev.c, &buf, &blen, &err);
+            key = rc ? NULL : strdup(learning ? ev.l.user_id : ev.c.id);
         }
+        if (learning) /* both readers leave the event empty on failure */
+            hsc_learning_event_clear(&ev.l);
+        else
+            hsc_content_event_clear(&ev.c);
         if (rc || !key) {
             fprintf(stderr, "%s:%llu: %s\n", path, lineno, rc ? err.msg : "out of memory");
             bad++;

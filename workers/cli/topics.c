@@ -59,8 +59,11 @@ int cli_topic_specs(const hsc_config *cfg, struct cli_topic_spec *specs, int *n)
     return 0;
 }
 
-static rd_kafka_t *admin_client(hsc_config *cfg)
+/* Reads schemas/topics.tsv into specs and opens the admin client; NULL (reported) on failure. */
+static rd_kafka_t *admin_client(hsc_config *cfg, struct cli_topic_spec *specs, int *n)
 {
+    if (cli_topic_specs(cfg, specs, n))
+        return NULL;
     hsc_err err = {0};
     rd_kafka_conf_t *conf = hsc_kafka_conf(cfg, "admin", NULL, &err);
     if (!conf) {
@@ -80,9 +83,7 @@ static int create(hsc_config *cfg)
 {
     struct cli_topic_spec specs[CLI_MAX_TOPICS];
     int n;
-    if (cli_topic_specs(cfg, specs, &n))
-        return 2;
-    rd_kafka_t *rk = admin_client(cfg);
+    rd_kafka_t *rk = admin_client(cfg, specs, &n);
     if (!rk)
         return 2;
     int repl = (int)hsc_config_int(cfg, "topics.replication_factor");
@@ -146,9 +147,7 @@ static int list(hsc_config *cfg)
 {
     struct cli_topic_spec specs[CLI_MAX_TOPICS];
     int n;
-    if (cli_topic_specs(cfg, specs, &n))
-        return 2;
-    rd_kafka_t *rk = admin_client(cfg);
+    rd_kafka_t *rk = admin_client(cfg, specs, &n);
     if (!rk)
         return 2;
     const struct rd_kafka_metadata *md;

@@ -75,6 +75,9 @@ void enrich_vocab_free(struct enrich_vocab *v);
  */
 size_t enrich_extract(const struct enrich_vocab *v, hsc_content_event *ev);
 
+/* A title's total tag weight (genres, themes and moods, each by its weight). */
+double enrich_attr_weight(const hsc_content_event *e, const struct enrich_weights *w);
+
 /* The weighted Jaccard similarity of two titles' genres, themes and moods. */
 double enrich_similarity(const hsc_content_event *a, const hsc_content_event *b,
                          const struct enrich_weights *w);

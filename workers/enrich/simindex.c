@@ -120,6 +120,22 @@ struct simindex {
     size_t capscratch;
 };
 
+/*
+ * Room for one element after the n in use of v (capacity *cap, elem bytes
+ * each; first elements at first, then doubling): v itself, or where it moved,
+ * or NULL (v untouched) when out of memory.
+ */
+static void *grow(void *v, size_t n, size_t *cap, size_t elem, size_t first)
+{
+    if (n < *cap)
+        return v;
+    size_t nc = *cap ? *cap * 2 : first;
+    void *nv = realloc(v, nc * elem);
+    if (nv)
+        *cap = nc;
+    return nv;
+}
+
 /* ---------------- maps ---------------- */
 
 static uint64_t hash_str(const char *s)
@@ -291,14 +307,10 @@ static int touch(simindex *ix, uint32_t o)
     struct title *T = &ix->t[o];
     if (T->snap || ix->bulk)
         return 0;
-    if (ix->nsnaps == ix->capsnaps) {
-        size_t nc = ix->capsnaps ? ix->capsnaps * 2 : 256;
-        struct snap *ns = realloc(ix->snaps, nc * sizeof(*ns));
-        if (!ns)
-            return HSC_ENOMEM;
-        ix->snaps = ns;
-        ix->capsnaps = nc;
-    }
+    struct snap *ns = grow(ix->snaps, ix->nsnaps, &ix->capsnaps, sizeof(*ns), 256);
+    if (!ns)
+        return HSC_ENOMEM;
+    ix->snaps = ns;
     struct snap *s = &ix->snaps[ix->nsnaps];
     s->slot = o;
     s->n = T->nlist;
@@ -575,14 +587,10 @@ static int search(simindex *ix, uint32_t x, int offers)
 
 static int scratch_push(simindex *ix, size_t *n, uint32_t v)
 {
-    if (*n == ix->capscratch) {
-        size_t nc = ix->capscratch ? ix->capscratch * 2 : 64;
-        uint32_t *ns = realloc(ix->scratch, nc * sizeof(uint32_t));
-        if (!ns)
-            return HSC_ENOMEM;
-        ix->scratch = ns;
-        ix->capscratch = nc;
-    }
+    uint32_t *ns = grow(ix->scratch, *n, &ix->capscratch, sizeof(*ns), 64);
+    if (!ns)
+        return HSC_ENOMEM;
+    ix->scratch = ns;
     ix->scratch[(*n)++] = v;
     return 0;
 }
@@ -701,16 +709,12 @@ static long tag_id(simindex *ix, uint8_t kind, const char *name)
         free(key);
         return (long)ix->tagmap.v[at] - 1;
     }
-    if (ix->ntags == ix->captags) {
-        size_t nc = ix->captags ? ix->captags * 2 : 64;
-        struct tag *nt = realloc(ix->tags, nc * sizeof(*nt));
-        if (!nt) {
-            free(key);
-            return -1;
-        }
-        ix->tags = nt;
-        ix->captags = nc;
+    struct tag *nt = grow(ix->tags, ix->ntags, &ix->captags, sizeof(*nt), 64);
+    if (!nt) {
+        free(key);
+        return -1;
     }
+    ix->tags = nt;
     ix->tags[ix->ntags] = (struct tag){.key = key, .kind = kind};
     ix->tagmap.v[at] = (uint32_t)++ix->ntags;
     ix->tagmap.n++;
@@ -1055,14 +1059,10 @@ int simindex_mark_written(simindex *ix, const char *id)
 
 static int push_edge(simindex *ix, size_t *n, const char *src, const char *dst, double score)
 {
-    if (*n == ix->capedges) {
-        size_t nc = ix->capedges ? ix->capedges * 2 : 256;
-        struct simindex_edge *ne = realloc(ix->edges, nc * sizeof(*ne));
-        if (!ne)
-            return HSC_ENOMEM;
-        ix->edges = ne;
-        ix->capedges = nc;
-    }
+    struct simindex_edge *ne = grow(ix->edges, *n, &ix->capedges, sizeof(*ne), 256);
+    if (!ne)
+        return HSC_ENOMEM;
+    ix->edges = ne;
     ix->edges[(*n)++] = (struct simindex_edge){.src = src, .dst = dst, .score = score};
     return 0;
 }
@@ -1077,16 +1077,12 @@ int simindex_take(simindex *ix, struct simindex_changes *out)
         if (T->flags & F_DELETED)
             continue;
         if (T->flags & F_REPLACE) {
-            if (nr == ix->capreplace) {
-                size_t nc = ix->capreplace ? ix->capreplace * 2 : 256;
-                const char **nrp = realloc(ix->replace, nc * sizeof(char *));
-                if (!nrp) {
-                    rc = HSC_ENOMEM;
-                    break;
-                }
-                ix->replace = nrp;
-                ix->capreplace = nc;
+            const char **nrp = grow(ix->replace, nr, &ix->capreplace, sizeof(*nrp), 256);
+            if (!nrp) {
+                rc = HSC_ENOMEM;
+                break;
             }
+            ix->replace = nrp;
             ix->replace[nr++] = T->id;
             continue;
         }

@@ -356,6 +356,48 @@ static void job_finish(struct job *j, int code, const hsc_err *err)
     done(b, code, err);
 }
 
+static void finish_ok(struct job *j)
+{
+    job_finish(j, HSC_OK, NULL);
+}
+
+/*
+ * The learning and policy steps: runs sql over the batch's rows (json), or
+ * goes straight to next when the batch has none of them.
+ */
+static void run_step(struct job *j, const char *op, const char *sql, const char *json,
+                     hsc_pg_fn on_done, void (*next)(struct job *))
+{
+    if (!json) {
+        next(j);
+        return;
+    }
+    const char *params[1] = {json};
+    hsc_err err = {0};
+    if (hsc_pg_query_op(j->ctx->pg, op, sql, 1, params, on_done, j, &err))
+        job_finish(j, err.code, &err);
+}
+
+/*
+ * The rows a step's statement returned for Redis to learn of: > 0, or 0 when
+ * there is nothing to tell (no rows, no Redis) and next has run, or -1 when
+ * the statement failed and the job is finished.
+ */
+static int committed_rows(struct job *j, PGresult *res, const hsc_err *err,
+                          void (*next)(struct job *))
+{
+    if (!res) {
+        job_finish(j, err->code, err);
+        return -1;
+    }
+    int n = PQntuples(res);
+    if (n == 0 || !j->ctx->redis) {
+        next(j);
+        return 0;
+    }
+    return n;
+}
+
 static void on_policy_redis(void *arg, const redisReply *reply, const hsc_err *err)
 {
     struct job *j = arg;
@@ -372,15 +414,9 @@ static void on_policy_redis(void *arg, const redisReply *reply, const hsc_err *e
 static void on_policy(void *arg, PGresult *res, const hsc_err *err)
 {
     struct job *j = arg;
-    if (!res) {
-        job_finish(j, err->code, err);
+    int n = committed_rows(j, res, err, finish_ok);
+    if (n <= 0)
         return;
-    }
-    int n = PQntuples(res);
-    if (n == 0 || !j->ctx->redis) {
-        job_finish(j, HSC_OK, NULL);
-        return;
-    }
     size_t argc = 3 + 4 * (size_t)n;
     const char **argv = calloc(argc, sizeof(*argv));
     size_t *lens = calloc(argc, sizeof(*lens));
@@ -422,14 +458,7 @@ static void on_policy(void *arg, PGresult *res, const hsc_err *err)
 
 static void run_policy(struct job *j)
 {
-    if (!j->policy_json) {
-        job_finish(j, HSC_OK, NULL);
-        return;
-    }
-    const char *params[1] = {j->policy_json};
-    hsc_err err = {0};
-    if (hsc_pg_query_op(j->ctx->pg, "policy", INGEST_POLICY_SQL, 1, params, on_policy, j, &err))
-        job_finish(j, err.code, &err);
+    run_step(j, "policy", INGEST_POLICY_SQL, j->policy_json, on_policy, finish_ok);
 }
 
 static void on_versions(void *arg, const redisReply *reply, const hsc_err *err)
@@ -451,15 +480,9 @@ static void on_versions(void *arg, const redisReply *reply, const hsc_err *err)
 static void on_learning(void *arg, PGresult *res, const hsc_err *err)
 {
     struct job *j = arg;
-    if (!res) {
-        job_finish(j, err->code, err);
+    int n = committed_rows(j, res, err, run_policy);
+    if (n <= 0)
         return;
-    }
-    int n = PQntuples(res);
-    if (n == 0 || !j->ctx->redis) {
-        run_policy(j);
-        return;
-    }
     char **keys = calloc((size_t)n, sizeof(*keys));
     long long *vals = calloc((size_t)n, sizeof(*vals));
     hsc_err e = {0};
@@ -483,15 +506,7 @@ static void on_learning(void *arg, PGresult *res, const hsc_err *err)
 
 static void run_learning(struct job *j)
 {
-    if (!j->learning_json) {
-        run_policy(j);
-        return;
-    }
-    const char *params[1] = {j->learning_json};
-    hsc_err err = {0};
-    if (hsc_pg_query_op(j->ctx->pg, "learning", INGEST_LEARNING_SQL, 1, params, on_learning, j,
-                        &err))
-        job_finish(j, err.code, &err);
+    run_step(j, "learning", INGEST_LEARNING_SQL, j->learning_json, on_learning, run_policy);
 }
 
 static void on_content(void *arg, PGresult *res, const hsc_err *err)
