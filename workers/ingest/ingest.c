@@ -10,6 +10,10 @@
  * upsert, it is the stored version: new versions and exact replays are
  * forwarded (a crash between the write and the produce must not lose the
  * record downstream), older versions are not.
+ *
+ * One job in ~630 lines, on purpose in one file: the stage, its three
+ * statements and the builders of their JSON rows, which must agree column
+ * for column with the SQL a screen above them.
  */
 #include "ingest.h"
 
