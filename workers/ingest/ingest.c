@@ -360,6 +360,14 @@ static void job_finish(struct job *j, int code, const hsc_err *err)
     done(b, code, err);
 }
 
+/* Frees the n strings of v (NULL ones too) and v itself, which may be NULL. */
+static void free_strings(char **v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
 static void finish_ok(struct job *j)
 {
     job_finish(j, HSC_OK, NULL);
@@ -451,9 +459,7 @@ static void on_policy(void *arg, PGresult *res, const hsc_err *err)
         lens[i] = strlen(argv[i]);
     if (!rc)
         rc = hsc_redis_command(j->ctx->redis, on_policy_redis, j, (int)argc, argv, lens, &e);
-    for (int i = 0; owned && i < 2 * n; i++)
-        free(owned[i]);
-    free(owned);
+    free_strings(owned, 2 * (size_t)n);
     free(argv);
     free(lens);
     if (rc)
@@ -500,9 +506,7 @@ static void on_learning(void *arg, PGresult *res, const hsc_err *err)
     if (!rc)
         rc = hsc_redis_raise(j->ctx->redis, (const char *const *)keys, vals, (size_t)n, on_versions,
                              j, &e);
-    for (int i = 0; keys && i < n; i++)
-        free(keys[i]);
-    free(keys);
+    free_strings(keys, (size_t)n);
     free(vals);
     if (rc)
         job_finish(j, rc == HSC_ENOMEM ? rc : HSC_ETRANSIENT, &e);
