@@ -8,22 +8,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json_list.h"
 #include "migrate_internal.h"
 #include "util.h"
-
-/* A string list as a JSON array (a new reference). */
-static json_t *strlist_array(const hsc_strlist *l)
-{
-    json_t *a = json_array();
-    for (size_t i = 0; i < l->n; i++)
-        json_array_append_new(a, json_string(l->v[i]));
-    return a;
-}
 
 /* A string list as compact JSON text (malloc'd), for jsonb parameters. */
 char *mig_strlist_json(const hsc_strlist *l)
 {
-    json_t *a = strlist_array(l);
+    json_t *a = hsc_json_strlist(l);
     char *s = json_dumps(a, JSON_COMPACT);
     json_decref(a);
     return s;
@@ -36,8 +28,8 @@ static int write_policies(struct mig *m, const struct migrate_policy *pols, size
         json_array_append_new(
             arr,
             json_pack("{s:s, s:o, s:o, s:o}", "user_id", pols[i].user_id, "excluded",
-                      strlist_array(&pols[i].excluded), "languages",
-                      strlist_array(&pols[i].languages), "max_maturity",
+                      hsc_json_strlist(&pols[i].excluded), "languages",
+                      hsc_json_strlist(&pols[i].languages), "max_maturity",
                       pols[i].max_maturity < 0 ? json_null() : json_integer(pols[i].max_maturity)));
     char *text = json_dumps(arr, JSON_COMPACT);
     json_decref(arr);
