@@ -323,6 +323,17 @@ struct job {
     char *policy_json;
 };
 
+/* Frees a job and its own arrays (the decoded items they point to are the stage's). */
+static void job_free(struct job *j)
+{
+    free(j->items);
+    free(j->winner);
+    free(j->forward);
+    free(j->learning_json);
+    free(j->policy_json);
+    free(j);
+}
+
 static void job_finish(struct job *j, int code, const hsc_err *err)
 {
     hsc_stage_batch *b = j->b;
@@ -348,12 +359,7 @@ static void job_finish(struct job *j, int code, const hsc_err *err)
             }
         }
     }
-    free(j->items);
-    free(j->winner);
-    free(j->forward);
-    free(j->learning_json);
-    free(j->policy_json);
-    free(j);
+    job_free(j);
     hsc_err e2;
     if (code != HSC_OK && !err)
         err = (hsc_err_set(&e2, code, "ingest: %s", hsc_code_name(code)), &e2);
