@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json_list.h"
+
 const char HSC_GRAPH_CANDIDATES_CYPHER[] =
     "UNWIND range(0, size($seeds) - 1) AS i\n"
     "MATCH (s:Content {id: $seeds[i]})\n"
@@ -57,14 +59,6 @@ const char HSC_GRAPH_ENRICH_CYPHER[] =
     "  COLLECT { MATCH (c)-[:HAS_MOOD]->(m:Mood) RETURN m.name } AS moods,\n"
     "  COLLECT { MATCH (c)-[r:SIMILAR_TO|RELATED_TO]-(s:Content) WHERE s.id IN $seeds\n"
     "            RETURN {seed: s.id, type: type(r), score: r.score} } AS links";
-
-static json_t *str_array(const char *const *v, size_t n)
-{
-    json_t *a = json_array();
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(a, json_string(v[i]));
-    return a;
-}
 
 static int copy_id(json_t *v, char *out, hsc_err *err)
 {
@@ -258,8 +252,8 @@ int hsc_graph_candidates(hsc_neo4j *n, const char *const *seeds, size_t nseeds, 
         json_array_append_new(w, json_real(i < f->nexplicit ? 1.0 : hw));
     json_t *p = json_pack(
         "{s:o, s:o, s:i, s:i, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "seeds",
-        str_array(seeds, nseeds), "weights", w, "nexplicit", (int)f->nexplicit, "limit", limit,
-        "exclude_ids", list_array(f->exclude_ids, 0), "genres", list_array(f->genres, 1),
+        hsc_json_strings(seeds, nseeds), "weights", w, "nexplicit", (int)f->nexplicit, "limit",
+        limit, "exclude_ids", list_array(f->exclude_ids, 0), "genres", list_array(f->genres, 1),
         "excluded_genres", list_array(f->excluded_genres, 1), "languages",
         list_array(f->languages, 1), "max_maturity", opt_int(f->max_maturity >= 0, f->max_maturity),
         "year_min", opt_int(f->year_min > 0, f->year_min), "year_max",
@@ -270,7 +264,7 @@ int hsc_graph_candidates(hsc_neo4j *n, const char *const *seeds, size_t nseeds, 
 int hsc_graph_enrich(hsc_neo4j *n, const char *const *ids, size_t nids, const char *const *seeds,
                      size_t nseeds, hsc_graph_info_fn cb, void *arg, hsc_err *err)
 {
-    json_t *p =
-        json_pack("{s:o, s:o}", "ids", str_array(ids, nids), "seeds", str_array(seeds, nseeds));
+    json_t *p = json_pack("{s:o, s:o}", "ids", hsc_json_strings(ids, nids), "seeds",
+                          hsc_json_strings(seeds, nseeds));
     return run_query(n, HSC_GRAPH_ENRICH_CYPHER, p, NULL, cb, arg, err);
 }
