@@ -20,13 +20,16 @@ static const char COMMON_HELP[] =
     "  --version           show the version and exit\n"
     "Every key can also be set as HSC_SECTION_KEY in the environment, e.g. HSC_PG_URL.\n";
 
-int hsc_cli_start(int argc, char **argv, const char *prog, const char *usage, hsc_config **out,
-                  int *next)
+/*
+ * The first pass over the common options: finds --config, --print-config,
+ * --help and --version, so the file loads before --set applies. Returns 1
+ * after printing help or the version, 2 on a usage error, else 0 with *cmd
+ * at the first argument that is not a common option (argc if none).
+ */
+static int scan_front(int argc, char **argv, const char *prog, const char *usage, const char **path,
+                      int *print, int *cmd)
 {
-    const char *path = getenv("HSC_CONFIG");
-    int print = 0;
-    int i = 1;
-    /* First pass: find --config, --help and --version, so the file loads before --set. */
+    int i;
     for (i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--")) {
@@ -42,17 +45,29 @@ int hsc_cli_start(int argc, char **argv, const char *prog, const char *usage, hs
                 fprintf(stderr, "%s: %s needs a file name\n", prog, a);
                 return 2;
             }
-            path = argv[++i];
+            *path = argv[++i];
         } else if (!strncmp(a, "--config=", 9)) {
-            path = a + 9;
+            *path = a + 9;
         } else if (!strcmp(a, "--set")) {
             i++;
         } else if (!strcmp(a, "--print-config")) {
-            print = 1;
+            *print = 1;
         } else if (a[0] != '-' || !a[1]) {
             break;
         }
     }
+    *cmd = i < argc ? i : argc;
+    return 0;
+}
+
+int hsc_cli_start(int argc, char **argv, const char *prog, const char *usage, hsc_config **out,
+                  int *next)
+{
+    const char *path = getenv("HSC_CONFIG");
+    int print = 0, cmd;
+    int i = scan_front(argc, argv, prog, usage, &path, &print, &cmd);
+    if (i)
+        return i;
     hsc_config *cfg = hsc_config_new();
     if (!cfg) {
         fprintf(stderr, "%s: out of memory\n", prog);
@@ -123,4 +138,54 @@ int hsc_cli_start(int argc, char **argv, const char *prog, const char *usage, hs
         *next = i;
     *out = cfg;
     return 0;
+}
+
+/* The command named name, or NULL. */
+static const struct hsc_cli_command *find_command(const struct hsc_cli_command *cmds, size_t n,
+                                                  const char *name)
+{
+    for (size_t k = 0; k < n; k++)
+        if (!strcmp(name, cmds[k].name))
+            return &cmds[k];
+    return NULL;
+}
+
+/* True if the arguments of a subcommand ask for its help (before a "--"). */
+static int asks_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+            return 1;
+    return 0;
+}
+
+int hsc_cli_dispatch(int argc, char **argv, const char *prog, const char *usage,
+                     const struct hsc_cli_command *cmds, size_t ncmds)
+{
+    const char *path = NULL;
+    int print = 0, at;
+    int rc = scan_front(argc, argv, prog, usage, &path, &print, &at);
+    if (rc)
+        return rc == 1 ? 0 : rc;
+    const struct hsc_cli_command *c = at < argc ? find_command(cmds, ncmds, argv[at]) : NULL;
+    /* A subcommand's help is printed before any start-up: no config is read. */
+    if (c && asks_help(argc - at, argv + at)) {
+        fputs(c->usage, stdout);
+        return 0;
+    }
+    hsc_config *cfg;
+    int next = 1;
+    if ((rc = hsc_cli_start(argc, argv, prog, usage, &cfg, &next)))
+        return rc == 1 ? 0 : rc;
+    if (next >= argc) {
+        fputs(usage, stderr);
+        rc = 2;
+    } else if (!(c = find_command(cmds, ncmds, argv[next]))) {
+        fprintf(stderr, "%s: unknown command '%s' (see %s --help)\n", prog, argv[next], prog);
+        rc = 2;
+    } else {
+        rc = c->run(cfg, argc - next, argv + next);
+    }
+    hsc_config_free(cfg);
+    return rc;
 }

@@ -6,6 +6,8 @@
 #ifndef HSC_CLI_COMMON_H
 #define HSC_CLI_COMMON_H
 
+#include <stddef.h>
+
 #include "config.h"
 
 /*
@@ -16,5 +18,20 @@
  */
 int hsc_cli_start(int argc, char **argv, const char *prog, const char *usage, hsc_config **cfg,
                   int *next);
+
+/* One subcommand of a binary with several: its name, entry point and --help text. */
+struct hsc_cli_command {
+    const char *name;
+    int (*run)(hsc_config *cfg, int argc, char **argv); /* argv[0] is the name; an exit status */
+    const char *usage;
+};
+
+/*
+ * The main of a binary with subcommands: the common options, then the
+ * command argv names. "COMMAND ... --help" prints that command's usage
+ * before anything starts. Returns the process exit status.
+ */
+int hsc_cli_dispatch(int argc, char **argv, const char *prog, const char *usage,
+                     const struct hsc_cli_command *cmds, size_t ncmds);
 
 #endif

@@ -32,6 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_args.h"
 #include "harness.h"
 #include "hsc/codec.h"
 #include "util.h"
@@ -156,8 +157,16 @@ static void topic_times(struct it *t, const char *key, long n, long long *out)
     rd_kafka_destroy(rk);
 }
 
+static const char USAGE[] =
+    "Usage: bench_freshness [--titles N] [--rate PER_S] [--dim D] [--timeout S]\n"
+    "                       [--input content_enriched|content_ingested]\n"
+    "How long a published title takes to become searchable: runs hsc-ingest, hsc-enrich\n"
+    "and hsc-embed-index in a fresh namespace and prints freshness percentiles.\n"
+    "Needs .local/stack.env; run it under the stack lock.\n";
+
 int main(int argc, char **argv)
 {
+    bench_args_help(argc, argv, USAGE);
     long n = 1000, rate = 100;
     int dim = 384, timeout_s = 300;
     const char *input = "content_enriched";
@@ -174,7 +183,7 @@ int main(int argc, char **argv)
             input = argv[i + 1];
     }
     if (n < 1 || rate < 1 || dim < 1 || dim > HSC_MAX_EMBEDDING_DIM)
-        fprintf(stderr, "usage: bench_freshness [--titles N] [--rate PER_S] [--dim D]\n"), exit(2);
+        fputs(USAGE, stderr), exit(2);
     struct it t;
     it_setup(&t);
     int port = 21000 + (int)(getpid() % 10000);

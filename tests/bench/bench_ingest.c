@@ -27,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_args.h"
 #include "harness.h"
 #include "hsc/codec.h"
 #include "util.h"
@@ -113,8 +114,15 @@ static int cmp_ll(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+static const char USAGE[] =
+    "Usage: bench_ingest [--events N] [--rate PER_S (0 = as fast as possible)] [--dim D]\n"
+    "                    [--batch-max B]\n"
+    "End-to-end ingest throughput and latency: runs hsc-ingest and times each event from\n"
+    "its send to its record on hsc.content.ingested. Needs .local/stack.env.\n";
+
 int main(int argc, char **argv)
 {
+    bench_args_help(argc, argv, USAGE);
     long events = 50000, rate = 0;
     int dim = 384;
     const char *batch = "500";

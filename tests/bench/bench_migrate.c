@@ -27,6 +27,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bench_args.h"
 #include "it_legacy.h"
 #include "util.h"
 
@@ -35,8 +36,15 @@ static double seconds_since(long long ms)
     return (double)(it_ms() - ms) / 1000.0;
 }
 
+static const char USAGE[] =
+    "Usage: bench_migrate [--titles N (5000)] [--dim D (384)] [--page P (500)] [--rate R (0)]\n"
+    "                     [--wait S (900)] [--fixture-only]\n"
+    "Migration throughput end to end: a generated legacy catalogue in Neo4j through\n"
+    "hsc-migrate and the pipeline, until --verify passes. Needs .local/stack.env.\n";
+
 int main(int argc, char **argv)
 {
+    bench_args_help(argc, argv, USAGE);
     int titles = 5000, dim = 384, wait_s = 900;
     const char *page = "500", *rate = "0";
     int fixture_only = 0;

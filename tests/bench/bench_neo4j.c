@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench_args.h"
 #include "enrich/enrich.h"
 #include "graph.h"
 #include "util.h"
@@ -219,8 +220,15 @@ static void run_queries(struct bench *b, int kind, const char *label, int quiet)
                (double)b->done);
 }
 
+static const char USAGE[] =
+    "Usage: bench_neo4j [--titles T] [--queries Q (>= 100)] [--concurrency C]\n"
+    "                   [--dialect query|tx] [--write-batches W (5)] [--keep]\n"
+    "hsc-query's graph queries and the enrich write against the real Neo4j on a generated\n"
+    "catalogue. Needs HSC_NEO4J_URL, HSC_NEO4J_PASSWORD (source .local/stack.env).\n";
+
 int main(int argc, char **argv)
 {
+    bench_args_help(argc, argv, USAGE);
     struct bench b = {.titles = 100000, .queries = 500, .conc = 4};
     int keep = 0, write_batches = 5;
     hsc_neo4j_dialect dialect = HSC_NEO4J_AUTO;
@@ -239,9 +247,7 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--keep"))
             keep = 1;
         else {
-            fprintf(stderr,
-                    "usage: bench_neo4j [--titles T] [--queries Q (>= 100)] "
-                    "[--concurrency C] [--dialect query|tx] [--write-batches W] [--keep]\n");
+            fputs(USAGE, stderr);
             return 2;
         }
     }

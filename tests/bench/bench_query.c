@@ -34,6 +34,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "bench_args.h"
 #include "config.h"
 #include "harness.h"
 #include "hsc/client.h"
@@ -470,32 +471,32 @@ static void wait_query_ready(struct ev_loop *loop, hsc_client *client, const str
     exit(1);
 }
 
+static const char USAGE[] =
+    "usage: bench_query [--rate R[,R...]] [--seconds S] [--titles N] [--users U]\n"
+    "                   [--events E] [--mode kafka|inproc|both] [--timeout MS]\n"
+    "                   [--strategies vector_only,graph_only,hybrid_parallel,\n"
+    "                                 hybrid_sequential,cached] [--no-direct] [--help]\n"
+    "Builds its own catalogue (N titles, 384 dims) and U users (E learning events)\n"
+    "through the pipeline in a fresh namespace of the local stack (resets the Neo4j\n"
+    "graph), then sends searches open loop at each rate for S seconds per strategy,\n"
+    "and the same backend calls directly. Exits 1 if any request failed, timed out\n"
+    "or was degraded. Defaults: --rate 100 --seconds 10 --titles 2000 --users 100\n"
+    "--events 10000 --mode both --timeout 1000. Needs .local/stack.env.\n";
+
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: bench_query [--rate R[,R...]] [--seconds S] [--titles N] [--users U]\n"
-               "                   [--events E] [--mode kafka|inproc|both] [--timeout MS]\n"
-               "                   [--strategies vector_only,graph_only,hybrid_parallel,\n"
-               "                                 hybrid_sequential,cached] [--no-direct] [--help]\n"
-               "Builds its own catalogue (N titles, 384 dims) and U users (E learning events)\n"
-               "through the pipeline in a fresh namespace of the local stack (resets the Neo4j\n"
-               "graph), then sends searches open loop at each rate for S seconds per strategy,\n"
-               "and the same backend calls directly. Exits 1 if any request failed, timed out\n"
-               "or was degraded. Defaults: --rate 100 --seconds 10 --titles 2000 --users 100\n"
-               "--events 10000 --mode both --timeout 1000. Needs .local/stack.env.\n");
+    fputs(USAGE, f);
 }
 
 int main(int argc, char **argv)
 {
+    bench_args_help(argc, argv, USAGE);
     int seconds = 10, titles = 2000, users = 100, events = 10000, timeout = 1000, direct = 1;
     const char *mode = "both";
     char rates[128] = "100";
     char strategies[256] = "vector_only,graph_only,hybrid_parallel,hybrid_sequential,cached";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            return 0;
-        }
         if (!strcmp(a, "--no-direct")) {
             direct = 0;
             continue;

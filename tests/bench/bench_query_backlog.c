@@ -15,6 +15,7 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include "bench_args.h"
 #include "it_query.h"
 #include "it_requests.h"
 
@@ -78,6 +79,7 @@ static double raw_consume_rate(struct it *t, const char *topic, long n)
 
 int main(int argc, char **argv)
 {
+    bench_args_help(argc, argv, USAGE);
     long expired = 100000;
     int nlive = 20, live_timeout = 5000;
     static const struct option opts[] = {{"expired", required_argument, NULL, 'e'},

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_args.h"
 #include "enrich/simindex.h"
 
 static const char *GENRES[] = {"science fiction", "horror",   "comedy",      "drama",
@@ -120,8 +121,15 @@ static long rss_kb(void)
     return kb;
 }
 
+static const char USAGE[] =
+    "Usage: bench_simindex [--titles T (100000)] [--ops N (10000)] [--hot] [--sample]\n"
+    "                      [--top K (10)] [--fanout F (2000)]\n"
+    "hsc-enrich's similarity index alone (no servers): inserts, re-tags and deletes per\n"
+    "second, pairs scored and bytes per title, and near-exactness with --fanout.\n";
+
 int main(int argc, char **argv)
 {
+    bench_args_help(argc, argv, USAGE);
     long titles = 100000, ops = 10000;
     int top = 10, fanout = 2000;
     for (int i = 1; i < argc; i++) {
@@ -138,9 +146,7 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--sample"))
             sample = 1;
         else {
-            fprintf(stderr,
-                    "usage: bench_simindex [--titles T] [--ops N] [--hot] [--sample] [--top K] "
-                    "[--fanout F]\n");
+            fputs(USAGE, stderr);
             return 2;
         }
     }

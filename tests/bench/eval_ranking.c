@@ -44,6 +44,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bench_args.h"
 #include "it_query.h"
 
 static const char *const GENRES[] = {"action",   "comedy",          "drama",     "horror",
@@ -726,21 +727,25 @@ static pid_t start_query(struct it *t, struct itq *Q, const struct world *W, con
     return p;
 }
 
+static const char USAGE[] =
+    "usage: eval_ranking [--seed S] [--titles N] [--clusters C] [--users U]\n"
+    "                    [--history H] [--holdout L] [--dim D] [--fusions a,b]\n"
+    "                    [--history-weights W[,W...]] [--check] [--help]\n"
+    "Builds a planted catalogue and users in a fresh namespace of the local stack\n"
+    "(resets the Neo4j graph), searches through hsc-query over Kafka and prints\n"
+    "ranking quality beside baselines. Defaults: --seed 1 --titles 600 --clusters 6\n"
+    "--users 60 --history 12 --holdout 2 --dim 32 --fusions weighted,rrf\n"
+    "--history-weights default (hsc's query.history_weight). Needs .local/stack.env and "
+    "the stack lock.\n";
+
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: eval_ranking [--seed S] [--titles N] [--clusters C] [--users U]\n"
-               "                    [--history H] [--holdout L] [--dim D] [--fusions a,b]\n"
-               "                    [--history-weights W[,W...]] [--check] [--help]\n"
-               "Builds a planted catalogue and users in a fresh namespace of the local stack\n"
-               "(resets the Neo4j graph), searches through hsc-query over Kafka and prints\n"
-               "ranking quality beside baselines. Defaults: --seed 1 --titles 600 --clusters 6\n"
-               "--users 60 --history 12 --holdout 2 --dim 32 --fusions weighted,rrf\n"
-               "--history-weights default (hsc's query.history_weight). Needs .local/stack.env and "
-               "the stack lock.\n");
+    fputs(USAGE, f);
 }
 
 int main(int argc, char **argv)
 {
+    bench_args_help(argc, argv, USAGE);
     struct world W = {
         .ntitles = 600, .nclusters = 6, .nusers = 60, .dim = 32, .history = 12, .holdout = 2};
     unsigned long long seed = 1;
@@ -748,10 +753,6 @@ int main(int argc, char **argv)
     char fusions[64] = "weighted,rrf", weights[128] = "default";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            return 0;
-        }
         if (!strcmp(a, "--check")) {
             check = 1;
             continue;

@@ -43,5 +43,8 @@ int cli_config(hsc_config *cfg, int argc, char **argv);
 
 /* hsc config's --help text. */
 extern const char CLI_CONFIG_USAGE[];
+/* Each subcommand's --help text (hsc_cli_dispatch prints it before any start-up). */
+extern const char CLI_PUBLISH_USAGE[], CLI_TOPICS_USAGE[], CLI_SCHEMA_USAGE[], CLI_SAMPLE_USAGE[],
+    CLI_SEARCH_USAGE[], CLI_STATUS_USAGE[], CLI_POLICY_USAGE[];
 
 #endif

@@ -1,7 +1,4 @@
-/* hsc: the command line. Dispatches to one file per subcommand. */
-#include <stdio.h>
-#include <string.h>
-
+/* hsc: the command line. Names its subcommands; each lives in a file of its own. */
 #include "cli.h"
 #include "cli_common.h"
 #include "migrate.h"
@@ -24,43 +21,16 @@ static const char USAGE[] =
     "value came from\n"
     "Run 'hsc COMMAND --help' for a command's own options.\n\n";
 
+static const struct hsc_cli_command COMMANDS[] = {
+    {"publish", cli_publish, CLI_PUBLISH_USAGE}, {"topics", cli_topics, CLI_TOPICS_USAGE},
+    {"sample", cli_sample, CLI_SAMPLE_USAGE},    {"search", cli_search, CLI_SEARCH_USAGE},
+    {"status", cli_status, CLI_STATUS_USAGE},    {"migrate", migrate_main, MIGRATE_USAGE},
+    {"policy", cli_policy, CLI_POLICY_USAGE},    {"schema", cli_schema, CLI_SCHEMA_USAGE},
+    {"config", cli_config, CLI_CONFIG_USAGE},
+};
+
 int main(int argc, char **argv)
 {
-    hsc_config *cfg;
-    int next = 1;
-    int rc = hsc_cli_start(argc, argv, "hsc", USAGE, &cfg, &next);
-    if (rc)
-        return rc == 1 ? 0 : rc;
-    if (next >= argc) {
-        fputs(USAGE, stderr);
-        hsc_config_free(cfg);
-        return 2;
-    }
-    const char *cmd = argv[next];
-    int sub_argc = argc - next;
-    char **sub_argv = argv + next;
-    if (!strcmp(cmd, "publish"))
-        rc = cli_publish(cfg, sub_argc, sub_argv);
-    else if (!strcmp(cmd, "topics"))
-        rc = cli_topics(cfg, sub_argc, sub_argv);
-    else if (!strcmp(cmd, "sample"))
-        rc = cli_sample(cfg, sub_argc, sub_argv);
-    else if (!strcmp(cmd, "search"))
-        rc = cli_search(cfg, sub_argc, sub_argv);
-    else if (!strcmp(cmd, "status"))
-        rc = cli_status(cfg, sub_argc, sub_argv);
-    else if (!strcmp(cmd, "migrate"))
-        rc = migrate_main(cfg, sub_argc, sub_argv);
-    else if (!strcmp(cmd, "policy"))
-        rc = cli_policy(cfg, sub_argc, sub_argv);
-    else if (!strcmp(cmd, "schema"))
-        rc = cli_schema(cfg, sub_argc, sub_argv);
-    else if (!strcmp(cmd, "config"))
-        rc = cli_config(cfg, sub_argc, sub_argv);
-    else {
-        fprintf(stderr, "hsc: unknown command '%s' (see hsc --help)\n", cmd);
-        rc = 2;
-    }
-    hsc_config_free(cfg);
-    return rc;
+    return hsc_cli_dispatch(argc, argv, "hsc", USAGE, COMMANDS,
+                            sizeof(COMMANDS) / sizeof(COMMANDS[0]));
 }

@@ -20,7 +20,7 @@
 #include "kafka.h"
 #include "util.h"
 
-static const char USAGE[] =
+const char CLI_POLICY_USAGE[] =
     "Usage: hsc policy set USER [options] [--json]\n"
     "       hsc policy show USER [--history N] [--json]\n"
     "       hsc policy erase USER --yes [--version N] [--json]\n"
@@ -282,7 +282,7 @@ static int cmd_set(hsc_config *cfg, const char *user, int argc, char **argv, int
             if ((bad = parse_version(v, &version)))
                 fprintf(stderr, "hsc policy set: --version: '%s' is not a number >= 0\n", v);
         } else {
-            fprintf(stderr, "hsc policy set: unknown option '%s'\n%s", a, USAGE);
+            fprintf(stderr, "hsc policy set: unknown option '%s'\n%s", a, CLI_POLICY_USAGE);
             bad = 1;
         }
     }
@@ -300,7 +300,7 @@ static int cmd_set(hsc_config *cfg, const char *user, int argc, char **argv, int
     }
     int rc = bad ? 2 : 0;
     if (!bad && !n) {
-        fprintf(stderr, "hsc policy set: nothing to change\n%s", USAGE);
+        fprintf(stderr, "hsc policy set: nothing to change\n%s", CLI_POLICY_USAGE);
         rc = 2;
     }
     hsc_err err = {0};
@@ -336,7 +336,7 @@ static int cmd_erase(hsc_config *cfg, const char *user, int argc, char **argv, i
                 rc = 2;
             }
         } else {
-            fprintf(stderr, "hsc policy erase: unknown option '%s'\n%s", argv[i], USAGE);
+            fprintf(stderr, "hsc policy erase: unknown option '%s'\n%s", argv[i], CLI_POLICY_USAGE);
             rc = 2;
         }
     }
@@ -485,7 +485,7 @@ static int cmd_show(hsc_config *cfg, const char *user, int argc, char **argv, in
             i++;
             continue;
         }
-        fprintf(stderr, "hsc policy show: bad option '%s'\n%s", argv[i], USAGE);
+        fprintf(stderr, "hsc policy show: bad option '%s'\n%s", argv[i], CLI_POLICY_USAGE);
         return 2;
     }
     PGconn *c = PQconnectdb(hsc_config_str(cfg, "pg.url"));
@@ -523,11 +523,11 @@ static int cmd_show(hsc_config *cfg, const char *user, int argc, char **argv, in
 int cli_policy(hsc_config *cfg, int argc, char **argv)
 {
     if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-        fputs(USAGE, stdout);
+        fputs(CLI_POLICY_USAGE, stdout);
         return 0;
     }
     if (argc < 3 || argv[2][0] == '-') {
-        fputs(USAGE, stderr);
+        fputs(CLI_POLICY_USAGE, stderr);
         return 2;
     }
     const char *sub = argv[1], *user = argv[2];
@@ -547,6 +547,6 @@ int cli_policy(hsc_config *cfg, int argc, char **argv)
         return cmd_show(cfg, user, argc - 3, argv + 3, json);
     if (!strcmp(sub, "erase"))
         return cmd_erase(cfg, user, argc - 3, argv + 3, json);
-    fprintf(stderr, "hsc policy: unknown subcommand '%s'\n%s", sub, USAGE);
+    fprintf(stderr, "hsc policy: unknown subcommand '%s'\n%s", sub, CLI_POLICY_USAGE);
     return 2;
 }

@@ -17,9 +17,10 @@
 #include "kafka.h"
 #include "util.h"
 
-static const char USAGE[] = "Usage: hsc publish --topic content|learning [--quiet] FILE.jsonl|-\n"
-                            "Each line is one JSON object with the keys of the message contract\n"
-                            "(schemas/README.md); embeddings are arrays of numbers.\n";
+const char CLI_PUBLISH_USAGE[] =
+    "Usage: hsc publish --topic content|learning [--quiet] FILE.jsonl|-\n"
+    "Each line is one JSON object with the keys of the message contract\n"
+    "(schemas/README.md); embeddings are arrays of numbers.\n";
 
 struct pub_stats {
     unsigned long long delivered, failed;
@@ -51,16 +52,16 @@ int cli_publish(hsc_config *cfg, int argc, char **argv)
         else if (!strcmp(argv[i], "--quiet") || !strcmp(argv[i], "-q"))
             quiet = 1;
         else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            fputs(USAGE, stdout);
+            fputs(CLI_PUBLISH_USAGE, stdout);
             return 0;
         } else if (argv[i][0] == '-' && argv[i][1]) {
-            fprintf(stderr, "hsc publish: unknown option '%s'\n%s", argv[i], USAGE);
+            fprintf(stderr, "hsc publish: unknown option '%s'\n%s", argv[i], CLI_PUBLISH_USAGE);
             return 2;
         } else
             path = argv[i];
     }
     if (!which || !path || (strcmp(which, "content") && strcmp(which, "learning"))) {
-        fputs(USAGE, stderr);
+        fputs(CLI_PUBLISH_USAGE, stderr);
         return 2;
     }
     int learning = !strcmp(which, "learning");

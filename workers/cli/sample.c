@@ -124,6 +124,11 @@ static void learning(long count, long titles, int users, uint64_t seed)
     }
 }
 
+const char CLI_SAMPLE_USAGE[] =
+    "Usage: hsc sample content [--count N] [--dim D] [--seed S]\n"
+    "       hsc sample learning [--count N] [--titles N] [--users N] [--seed S]\n"
+    "Writes a deterministic synthetic catalogue or interaction stream as JSON lines.\n";
+
 int cli_sample(hsc_config *cfg, int argc, char **argv)
 {
     long count = 1000, titles = 1000;
@@ -150,10 +155,7 @@ int cli_sample(hsc_config *cfg, int argc, char **argv)
         learning(count, titles, users, seed);
         return 0;
     }
-    fputs("Usage: hsc sample content [--count N] [--dim D] [--seed S]\n"
-          "       hsc sample learning [--count N] [--titles N] [--users N] [--seed S]\n"
-          "Writes a deterministic synthetic catalogue or interaction stream as JSON lines.\n",
-          stderr);
+    fputs(CLI_SAMPLE_USAGE, stderr);
     (void)cfg;
     return 2;
 }

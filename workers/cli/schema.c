@@ -252,6 +252,12 @@ static int apply_graph(hsc_config *cfg)
     return rc;
 }
 
+const char CLI_SCHEMA_USAGE[] =
+    "Usage: hsc schema apply [pg|neo4j|all]|status\n"
+    "  apply   applies the migrations of schemas/postgres not applied yet, then the\n"
+    "          graph constraints of schemas/neo4j (default: both)\n"
+    "  status  lists them as applied or pending (exits 1 if any is pending)\n";
+
 int cli_schema(hsc_config *cfg, int argc, char **argv)
 {
     if (argc >= 2 && !strcmp(argv[1], "apply")) {
@@ -268,10 +274,6 @@ int cli_schema(hsc_config *cfg, int argc, char **argv)
     if (argc >= 2 && !strcmp(argv[1], "status"))
         return run(cfg, 0);
     int help = argc >= 2 && !strcmp(argv[1], "--help");
-    fputs("Usage: hsc schema apply [pg|neo4j|all]|status\n"
-          "  apply   applies the migrations of schemas/postgres not applied yet, then the\n"
-          "          graph constraints of schemas/neo4j (default: both)\n"
-          "  status  lists them as applied or pending (exits 1 if any is pending)\n",
-          help ? stdout : stderr);
+    fputs(CLI_SCHEMA_USAGE, help ? stdout : stderr);
     return help ? 0 : 2;
 }

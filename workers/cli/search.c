@@ -14,7 +14,7 @@
 #include "hsc/codec.h"
 #include "util.h"
 
-static const char USAGE[] =
+const char CLI_SEARCH_USAGE[] =
     "Usage: hsc search [options]\n"
     "Sends one search to hsc-query and prints the reply.\n"
     "  --user ID              personalise for this user (policy and preferences)\n"
@@ -210,7 +210,7 @@ int cli_search(hsc_config *cfg, int argc, char **argv)
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
         int takes = 1;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            fputs(USAGE, stdout);
+            fputs(CLI_SEARCH_USAGE, stdout);
             hsc_search_request_clear(&req);
             return 0;
         } else if (!strcmp(a, "--json")) {
@@ -220,7 +220,7 @@ int cli_search(hsc_config *cfg, int argc, char **argv)
         } else if (!strcmp(a, "--no-cache")) {
             req.cache = false, takes = 0;
         } else if (!val) {
-            fprintf(stderr, "hsc search: %s needs a value\n%s", a, USAGE);
+            fprintf(stderr, "hsc search: %s needs a value\n%s", a, CLI_SEARCH_USAGE);
             rc = 2;
         } else if (!strcmp(a, "--user")) {
             free(req.user_id);
@@ -259,7 +259,7 @@ int cli_search(hsc_config *cfg, int argc, char **argv)
         } else if (!strcmp(a, "--repeat")) {
             repeat = (int)v;
         } else {
-            fprintf(stderr, "hsc search: unknown option '%s'\n%s", a, USAGE);
+            fprintf(stderr, "hsc search: unknown option '%s'\n%s", a, CLI_SEARCH_USAGE);
             rc = 2;
         }
         i += takes;

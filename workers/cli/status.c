@@ -17,7 +17,7 @@
 #include "status.h"
 #include "util.h"
 
-static const char USAGE[] =
+const char CLI_STATUS_USAGE[] =
     "Usage: hsc status [--json] [--timeout MS] [--freshness-window N]\n"
     "Shows each backend's reachability and version, each consumer group's\n"
     "members and lag per topic (ingest, enrich, embed-index, query), and content\n"
@@ -243,10 +243,10 @@ int cli_status(hsc_config *cfg, int argc, char **argv)
         else if (!strcmp(argv[i], "--timeout") && i + 1 < argc)
             timeout_ms = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            fputs(USAGE, stdout);
+            fputs(CLI_STATUS_USAGE, stdout);
             return 0;
         } else {
-            fprintf(stderr, "hsc status: unknown argument '%s'\n%s", argv[i], USAGE);
+            fprintf(stderr, "hsc status: unknown argument '%s'\n%s", argv[i], CLI_STATUS_USAGE);
             return 2;
         }
     }

@@ -176,15 +176,17 @@ static int list(hsc_config *cfg)
     return rc;
 }
 
+const char CLI_TOPICS_USAGE[] =
+    "Usage: hsc topics create|list\n"
+    "  create  creates every topic of schemas/topics.tsv that does not exist yet\n"
+    "  list    shows each topic and its partition count ('missing' exits 1)\n";
+
 int cli_topics(hsc_config *cfg, int argc, char **argv)
 {
     if (argc >= 2 && !strcmp(argv[1], "create"))
         return create(cfg);
     if (argc >= 2 && !strcmp(argv[1], "list"))
         return list(cfg);
-    fputs("Usage: hsc topics create|list\n"
-          "  create  creates every topic of schemas/topics.tsv that does not exist yet\n"
-          "  list    shows each topic and its partition count ('missing' exits 1)\n",
-          argc >= 2 && !strcmp(argv[1], "--help") ? stdout : stderr);
+    fputs(CLI_TOPICS_USAGE, argc >= 2 && !strcmp(argv[1], "--help") ? stdout : stderr);
     return argc >= 2 && !strcmp(argv[1], "--help") ? 0 : 2;
 }
