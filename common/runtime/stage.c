@@ -10,8 +10,8 @@
  * once Kafka acknowledged all of them the batch's offsets are stored.
  */
 #include "stage.h"
+#include "stage_internal.h"
 
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -21,87 +21,10 @@
 #include "log.h"
 #include "metrics.h"
 #include "util.h"
-
-/* Why fetching is paused. A full buffer does not pause: pausing purges
- * librdkafka's prefetched messages and resuming re-fetches them, which costs
- * a fetch round trip per batch; instead the stage stops draining the local
- * queue until a batch completes (well inside max.poll.interval.ms). */
-enum { PAUSE_BACKOFF = 2, PAUSE_STOPPING = 4 };
-enum { PHASE_PROCESS, PHASE_PRODUCE };
-
-struct output {
-    char *topic;
-    char *key;
-    size_t klen;
-    char *value;
-    size_t vlen;
-    rd_kafka_headers_t *hdrs;
-    hsc_stage_msg *dlq_src; /* set for a DLQ copy of an invalid message */
-    int acked;
-    hsc_stage_batch *b;
-};
-
-struct hsc_stage_batch {
-    hsc_stage *st;
-    int64_t started_us;
-    int64_t phase_us;     /* when the current process() or send round began, for the watchdog */
-    int timeouts;         /* deliveries of this round that timed out in the producer */
-    hsc_stage_msg **msgs; /* every message of the batch, in consumption order */
-    size_t n;
-    hsc_stage_msg **valid;
-    size_t nvalid;
-    struct output *out;
-    size_t nout, capout;
-    int phase;
-    int isolating;
-    size_t cursor;       /* isolating: the valid message being written alone */
-    hsc_stage_msg **cur; /* what the current process() call was given */
-    size_t ncur;
-    size_t mark;  /* outputs emitted before the current process() call */
-    int inflight; /* deliveries awaited */
-    int failed;   /* deliveries that failed this round */
-    /* process() called done before returning: the result waits here until it has */
-    int in_process, early;
-    int early_code;
-    hsc_err early_err;
-};
-
-struct hsc_stage {
-    struct ev_loop *loop;
-    struct hsc_stage_settings s;
-    struct hsc_stage_ops ops;
-    void *ctx;
-    hsc_consumer *consumer;
-    hsc_producer *producer;
-    char *dlq_topic;
-    char *name;
-
-    hsc_stage_msg **q; /* pending messages: a ring */
-    size_t qhead, qlen, qcap;
-    size_t soft_cap;
-
-    hsc_stage_batch *batch;
-    unsigned pause_reasons;
-    hsc_backoff backoff;
-    ev_timer linger, retry, kick, shutdown;
-    ev_timer finish;   /* ends a batch that had nothing to deliver, from the loop */
-    ev_timer watchdog; /* says so when a batch waits on one phase for long */
-    int64_t warned_us;
-    int replace_producer; /* a send round timed out whole: a new producer before the next */
-    const hsc_config *cfg;
-    ev_signal sigint, sigterm;
-    int stopping, finished;
-    struct hsc_stage_stats stats;
-    hsc_metrics *metrics;
-    hsc_httpd *httpd;
-    char label[96];          /* stage="name" */
-    struct topic_counts *tc; /* per-topic counts, exported when scraped */
-    size_t ntc;
-};
+#include "worker.h"
 
 static void maybe_start_batch(hsc_stage *st);
 static void run_process(hsc_stage_batch *b);
-static void start_produce(hsc_stage_batch *b);
 
 /* ---------------- pending queue ---------------- */
 
@@ -158,7 +81,7 @@ static void update_pause(hsc_stage *st)
     }
 }
 
-static void set_reason(hsc_stage *st, unsigned reason, int on)
+void stage_set_reason(hsc_stage *st, unsigned reason, int on)
 {
     if (on)
         st->pause_reasons |= reason;
@@ -173,40 +96,6 @@ static int can_accept(void *arg)
 {
     hsc_stage *st = arg;
     return !st->stopping && st->qlen < st->soft_cap;
-}
-
-/* One topic's message counts (a stage sees two or three topics). */
-struct topic_counts {
-    char *topic;
-    unsigned long long consumed, produced, failed, dlq;
-};
-
-/*
- * The counts of topic, found or added. Plain counters on the message path;
- * the metrics registry sees them only when scraped (stage_refresh).
- */
-static struct topic_counts *topic_counts(hsc_stage *st, const char *topic)
-{
-    static struct topic_counts none;
-    for (size_t i = 0; i < st->ntc; i++)
-        if (!strcmp(st->tc[i].topic, topic))
-            return &st->tc[i];
-    struct topic_counts *n = realloc(st->tc, (st->ntc + 1) * sizeof(*n));
-    if (!n)
-        return &none;
-    st->tc = n;
-    memset(&n[st->ntc], 0, sizeof(n[0]));
-    if (!(n[st->ntc].topic = strdup(topic ? topic : "")))
-        return &none;
-    return &n[st->ntc++];
-}
-
-/* The next retry delay in ms, counted in hsc_backoff_seconds_total. */
-static int64_t stage_backoff(hsc_stage *st)
-{
-    int64_t ms = hsc_backoff_next(&st->backoff);
-    hsc_metrics_inc(st->metrics, "hsc_backoff_seconds_total", st->label, (double)ms / 1000.0);
-    return ms;
 }
 
 static void on_message(void *arg, rd_kafka_message_t *rkm)
@@ -233,7 +122,7 @@ static void on_message(void *arg, rd_kafka_message_t *rkm)
     }
     m->rkm = rkm;
     st->stats.consumed++;
-    topic_counts(st, rd_kafka_topic_name(rkm->rkt))->consumed++;
+    stage_topic_counts(st, rd_kafka_topic_name(rkm->rkt))->consumed++;
     if (st->ops.decode(st->ctx, rkm, &m->decoded, &m->err) != HSC_OK) {
         if (m->decoded && st->ops.free_decoded)
             st->ops.free_decoded(st->ctx, m->decoded);
@@ -295,55 +184,12 @@ static void batch_free(hsc_stage *st, hsc_stage_batch *b)
     free(b);
 }
 
-static void rollback_outputs(hsc_stage_batch *b, size_t mark)
-{
-    for (size_t i = mark; i < b->nout; i++) {
-        free(b->out[i].topic);
-        free(b->out[i].key);
-        free(b->out[i].value);
-        if (b->out[i].hdrs)
-            rd_kafka_headers_destroy(b->out[i].hdrs);
-    }
-    b->nout = mark;
-}
-
-int hsc_stage_emit(hsc_stage_batch *b, const char *topic, const void *key, size_t klen,
-                   const void *value, size_t vlen, rd_kafka_headers_t *hdrs)
-{
-    if (b->nout == b->capout) {
-        size_t cap = b->capout ? b->capout * 2 : 64;
-        struct output *o = realloc(b->out, cap * sizeof(*o));
-        if (!o)
-            return HSC_ENOMEM;
-        b->out = o;
-        b->capout = cap;
-    }
-    struct output *o = &b->out[b->nout];
-    memset(o, 0, sizeof(*o));
-    o->topic = strdup(topic);
-    o->key = hsc_strndup(key, klen);
-    o->value = malloc(vlen ? vlen : 1);
-    if (!o->topic || !o->key || !o->value) {
-        free(o->topic);
-        free(o->key);
-        free(o->value);
-        return HSC_ENOMEM;
-    }
-    memcpy(o->value, value, vlen);
-    o->klen = klen;
-    o->vlen = vlen;
-    o->hdrs = hdrs;
-    o->b = b;
-    b->nout++;
-    return HSC_OK;
-}
-
 void *hsc_stage_batch_ctx(hsc_stage_batch *b)
 {
     return b->st->ctx;
 }
 
-static void finish_batch(hsc_stage_batch *b)
+void stage_finish_batch(hsc_stage_batch *b)
 {
     hsc_stage *st = b->st;
     /* The next offset to read, per partition: one past the batch's last message. */
@@ -382,124 +228,6 @@ static void finish_batch(hsc_stage_batch *b)
     hsc_consumer_poll(st->consumer); /* room again: drain what librdkafka holds */
 }
 
-static void on_delivery(void *arg, int code, const char *errstr, const rd_kafka_message_t *rkm)
-{
-    struct output *o = arg;
-    hsc_stage_batch *b = o->b;
-    hsc_stage *st = b->st;
-    b->inflight--;
-    if (st->finished)
-        return; /* shutting down: the batch is freed with the stage */
-    if (code == HSC_OK) {
-        o->acked = 1;
-        if (o->dlq_src) {
-            st->stats.dlq++;
-            topic_counts(st, rd_kafka_topic_name(o->dlq_src->rkm->rkt))->dlq++;
-        } else {
-            st->stats.produced++;
-            topic_counts(st, o->topic)->produced++;
-        }
-    } else {
-        b->failed++;
-        if (rkm && rkm->err == RD_KAFKA_RESP_ERR__MSG_TIMED_OUT)
-            b->timeouts++;
-        hsc_log_warn("produce failed; will retry", "stage", st->name, "topic", o->topic, "error",
-                     errstr ? errstr : "", NULL);
-    }
-    if (b->inflight > 0)
-        return;
-    if (b->failed) {
-        if (b->timeouts == b->failed) {
-            /* Nothing of the round reached a broker within message.timeout.ms: the producer
-             * may be wedged (seen with librdkafka 2.0 after its PID request met a broker
-             * loading its coordinator), so the next round gets a new one. */
-            st->replace_producer = 1;
-        }
-        b->failed = 0;
-        int64_t ms = stage_backoff(st);
-        st->stats.retries++;
-        ev_timer_set(&st->retry, (double)ms / 1000.0, 0);
-        ev_timer_start(st->loop, &st->retry);
-        return;
-    }
-    finish_batch(b);
-    (void)rkm;
-}
-
-static void send_outputs(hsc_stage_batch *b)
-{
-    hsc_stage *st = b->st;
-    b->phase_us = hsc_mono_us();
-    b->timeouts = 0;
-    b->inflight = 1; /* guard: no completion until every send was attempted */
-    for (size_t i = 0; i < b->nout; i++) {
-        struct output *o = &b->out[i];
-        if (o->acked)
-            continue;
-        hsc_err err = {0};
-        int rc;
-        b->inflight++;
-        if (o->dlq_src) {
-            rc = hsc_dlq_send(st->producer, st->dlq_topic, st->name, o->dlq_src->rkm,
-                              &o->dlq_src->err, on_delivery, o, &err);
-        } else {
-            /* Headers are handed to librdkafka on success; keep a copy for resends. */
-            rd_kafka_headers_t *h = o->hdrs ? rd_kafka_headers_copy(o->hdrs) : NULL;
-            rc = hsc_producer_send(st->producer, o->topic, RD_KAFKA_PARTITION_UA, o->key, o->klen,
-                                   o->value, o->vlen, h, on_delivery, o, &err);
-            if (rc && h)
-                rd_kafka_headers_destroy(h);
-        }
-        if (rc) {
-            b->inflight--;
-            b->failed++;
-            hsc_log_warn("produce failed; will retry", "stage", st->name, "error", err.msg, NULL);
-        }
-    }
-    /* Release the guard through the same path a delivery report takes. */
-    b->inflight--;
-    if (b->inflight == 0) {
-        if (b->failed) {
-            b->failed = 0;
-            st->stats.retries++;
-            ev_timer_set(&st->retry, (double)stage_backoff(st) / 1000.0, 0);
-            ev_timer_start(st->loop, &st->retry);
-        } else {
-            /* Nothing was sent, so no delivery report will end the batch: end it
-             * from the loop, never from inside the call chain that started it. */
-            ev_timer_set(&st->finish, 0, 0);
-            ev_timer_start(st->loop, &st->finish);
-        }
-    }
-}
-
-static void start_produce(hsc_stage_batch *b)
-{
-    hsc_stage *st = b->st;
-    b->phase = PHASE_PRODUCE;
-    set_reason(st, PAUSE_BACKOFF, 0);
-    for (size_t i = 0; i < b->n; i++) {
-        hsc_stage_msg *m = b->msgs[i];
-        if (m->decoded)
-            continue;
-        char off[32], part[16];
-        snprintf(off, sizeof(off), "%lld", (long long)m->rkm->offset);
-        snprintf(part, sizeof(part), "%d", (int)m->rkm->partition);
-        /* the key is the content id (or user id): what an operator searches for */
-        char key[HSC_MAX_ID_LEN + 1] = "";
-        if (m->rkm->key && m->rkm->key_len <= HSC_MAX_ID_LEN &&
-            hsc_utf8_valid(m->rkm->key, m->rkm->key_len))
-            memcpy(key, m->rkm->key, m->rkm->key_len), key[m->rkm->key_len] = '\0';
-        hsc_log_warn("message sent to DLQ", "stage", st->name, "topic",
-                     rd_kafka_topic_name(m->rkm->rkt), "partition", part, "offset", off, "key", key,
-                     "error", m->err.msg, NULL);
-        topic_counts(st, rd_kafka_topic_name(m->rkm->rkt))->failed++;
-        if (hsc_stage_emit(b, st->dlq_topic, "", 0, "", 0, NULL) == HSC_OK)
-            b->out[b->nout - 1].dlq_src = m;
-    }
-    send_outputs(b);
-}
-
 static void process_done(hsc_stage_batch *b, int code, const hsc_err *err);
 
 static void on_process_done(hsc_stage_batch *b, int code, const hsc_err *err)
@@ -520,17 +248,17 @@ static void process_done(hsc_stage_batch *b, int code, const hsc_err *err)
     if (st->finished)
         return; /* cancelled by shutdown: the batch is freed with the stage */
     if (code == HSC_OK) {
-        set_reason(st, PAUSE_BACKOFF, 0);
+        stage_set_reason(st, PAUSE_BACKOFF, 0);
         hsc_backoff_reset(&st->backoff);
         if (b->isolating && ++b->cursor < b->nvalid) {
             ev_timer_set(&st->kick, 0, 0);
             ev_timer_start(st->loop, &st->kick);
             return;
         }
-        start_produce(b);
+        stage_start_produce(b);
         return;
     }
-    rollback_outputs(b, b->mark);
+    stage_rollback_outputs(b, b->mark);
     if (code == HSC_EINVAL) {
         if (!b->isolating && b->ncur > 1) {
             char n[32];
@@ -553,7 +281,7 @@ static void process_done(hsc_stage_batch *b, int code, const hsc_err *err)
             ev_timer_start(st->loop, &st->kick);
             return;
         }
-        start_produce(b);
+        stage_start_produce(b);
         return;
     }
     /* Transient (or unknown): keep the batch, pause fetching, retry later. */
@@ -567,7 +295,7 @@ static void process_done(hsc_stage_batch *b, int code, const hsc_err *err)
             "backend write failed; pausing and retrying", "stage", st->name, "error",
             err ? err->msg : hsc_code_name(code), "retry_in_ms", d, "messages", n, NULL);
     st->stats.retries++;
-    set_reason(st, PAUSE_BACKOFF, 1);
+    stage_set_reason(st, PAUSE_BACKOFF, 1);
     ev_timer_set(&st->retry, (double)ms / 1000.0, 0);
     ev_timer_start(st->loop, &st->retry);
 }
@@ -625,7 +353,7 @@ static void start_batch(hsc_stage *st)
     }
     st->batch = b;
     if (b->nvalid == 0)
-        start_produce(b);
+        stage_start_produce(b);
     else
         run_process(b);
 }
@@ -724,7 +452,7 @@ static void retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
     if (b->phase == PHASE_PROCESS)
         run_process(b);
     else
-        send_outputs(b);
+        stage_send_outputs(b);
     (void)loop;
     (void)revents;
 }
@@ -734,7 +462,7 @@ static void finish_cb(struct ev_loop *loop, ev_timer *w, int revents)
     hsc_stage *st = w->data;
     if (st->batch && st->batch->phase == PHASE_PRODUCE && st->batch->inflight == 0 &&
         !st->batch->failed)
-        finish_batch(st->batch);
+        stage_finish_batch(st->batch);
     (void)loop;
     (void)revents;
 }
@@ -795,7 +523,7 @@ void hsc_stage_stop(hsc_stage *st)
         return;
     st->stopping = 1;
     hsc_log_info("stopping: finishing buffered work", "stage", st->name, NULL);
-    set_reason(st, PAUSE_STOPPING, 1);
+    stage_set_reason(st, PAUSE_STOPPING, 1);
     if (st->s.shutdown_timeout_ms > 0) {
         ev_timer_set(&st->shutdown, st->s.shutdown_timeout_ms / 1000.0, 0);
         ev_timer_start(st->loop, &st->shutdown);
@@ -803,64 +531,12 @@ void hsc_stage_stop(hsc_stage *st)
     maybe_start_batch(st);
 }
 
-static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
+void hsc_stage_stop_now(hsc_stage *st)
 {
-    hsc_stage *st = w->data;
-    if (st->stopping) {
-        hsc_log_warn("second signal: stopping now", "stage", st->name, NULL);
-        finalize(st);
-        return;
-    }
-    hsc_stage_stop(st);
-    (void)loop;
-    (void)revents;
+    finalize(st);
 }
 
 /* ---------------- construction ---------------- */
-
-/* Ready: partitions assigned, and not backing off from a failing backend. */
-static int stage_ready(void *arg, char *why, size_t cap)
-{
-    hsc_stage *st = arg;
-    if (st->stopping)
-        return snprintf(why, cap, "stopping"), 0;
-    if (hsc_consumer_assigned_count(st->consumer) <= 0)
-        return snprintf(why, cap, "no partitions assigned"), 0;
-    if (st->pause_reasons & PAUSE_BACKOFF)
-        return snprintf(why, cap, "its backend is failing; retrying with backoff"), 0;
-    return 1;
-}
-
-static void stage_refresh(void *arg, hsc_metrics *m)
-{
-    hsc_stage *st = arg;
-    const char *l = st->label;
-    hsc_metrics_count(m, "hsc_messages_processed_total", l, (double)st->stats.processed);
-    for (size_t i = 0; i < st->ntc; i++) {
-        const struct topic_counts *c = &st->tc[i];
-        char tl[384];
-        snprintf(tl, sizeof(tl), "%s,topic=\"%s\"", l, c->topic);
-        if (c->consumed)
-            hsc_metrics_count(m, "hsc_messages_consumed_total", tl, (double)c->consumed);
-        if (c->produced)
-            hsc_metrics_count(m, "hsc_messages_produced_total", tl, (double)c->produced);
-        if (c->failed)
-            hsc_metrics_count(m, "hsc_messages_failed_total", tl, (double)c->failed);
-        if (c->dlq)
-            hsc_metrics_count(m, "hsc_dlq_messages_total", tl, (double)c->dlq);
-    }
-    hsc_metrics_count(m, "hsc_retries_total", l, (double)st->stats.retries);
-    hsc_metrics_count(m, "hsc_batches_total", l, (double)st->stats.batches);
-    hsc_metrics_set(m, "hsc_pending_messages", l, (double)st->qlen);
-    hsc_metrics_set(m, "hsc_consumer_paused", l, hsc_consumer_paused(st->consumer));
-    /* pausing stops every assigned partition at once */
-    hsc_metrics_set(m, "hsc_consumer_paused_partitions", l,
-                    hsc_consumer_paused(st->consumer) ? hsc_consumer_assigned_count(st->consumer)
-                                                      : 0);
-    hsc_metrics_set(m, "hsc_consumer_assigned_partitions", l,
-                    hsc_consumer_assigned_count(st->consumer));
-    hsc_consumer_export_lag(st->consumer, m, l);
-}
 
 hsc_stage *hsc_stage_new(struct ev_loop *loop, const hsc_config *cfg,
                          const struct hsc_stage_settings *s, const struct hsc_stage_ops *ops,
@@ -902,10 +578,10 @@ hsc_stage *hsc_stage_new(struct ev_loop *loop, const hsc_config *cfg,
     snprintf(st->label, sizeof(st->label), "stage=\"%s\"", s->name);
     st->metrics = hsc_metrics_new();
     hsc_metrics_set_backend_registry(st->metrics); /* one stage per process */
-    int port = (int)hsc_config_int(cfg, "metrics.port");
-    st->httpd = hsc_httpd_new(loop, port, st->metrics, stage_ready, stage_refresh, st, err);
-    if (port > 0 && !st->httpd)
-        goto fail; /* a port asked for and not had is a configuration error */
+    /* a port asked for and not had is a configuration error */
+    if (hsc_worker_metrics(loop, cfg, st->metrics, stage_ready, stage_refresh, st, 1, &st->httpd,
+                           err))
+        goto fail;
     return st;
 fail:
     hsc_stage_free(st);
@@ -952,16 +628,19 @@ void hsc_stage_free(hsc_stage *st)
     free(st);
 }
 
+static void stop_cb(void *arg)
+{
+    hsc_stage_stop(arg);
+}
+
+static void stop_now_cb(void *arg)
+{
+    hsc_stage_stop_now(arg);
+}
+
 int hsc_stage_run(struct ev_loop *loop, hsc_stage *st)
 {
-    ev_signal_init(&st->sigint, signal_cb, SIGINT);
-    ev_signal_init(&st->sigterm, signal_cb, SIGTERM);
-    st->sigint.data = st->sigterm.data = st;
-    ev_signal_start(loop, &st->sigint);
-    ev_signal_start(loop, &st->sigterm);
     hsc_log_info("started", "stage", st->name, "group", st->s.group, NULL);
-    ev_run(loop, 0);
-    ev_signal_stop(loop, &st->sigint);
-    ev_signal_stop(loop, &st->sigterm);
-    return 0;
+    struct hsc_worker_stop s = {.stop = stop_cb, .stop_now = stop_now_cb, .arg = st};
+    return hsc_worker_run(loop, &s);
 }

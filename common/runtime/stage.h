@@ -87,6 +87,9 @@ void *hsc_stage_batch_ctx(hsc_stage_batch *b);
 /* Begins a graceful stop; the loop is broken when the stage has finished. */
 void hsc_stage_stop(hsc_stage *st);
 
+/* Stops at once: what is unfinished is redelivered (a second signal). */
+void hsc_stage_stop_now(hsc_stage *st);
+
 /* Counters for logs, tests and metrics. */
 struct hsc_stage_stats {
     unsigned long long consumed, processed, produced, dlq, retries, batches;
@@ -101,7 +104,7 @@ hsc_producer *hsc_stage_producer(hsc_stage *st);
 /* Frees the stage (after the loop has returned). */
 void hsc_stage_free(hsc_stage *st);
 
-/* Runs a stage as a process: signals, loop, graceful stop. Returns an exit code. */
+/* Runs a stage as a process (hsc_worker_run: signals, loop, graceful stop). Returns 0. */
 int hsc_stage_run(struct ev_loop *loop, hsc_stage *st);
 
 #endif

@@ -1,11 +1,9 @@
-/* hsc-embed-index: wires config, loop and the embed-index stage together. */
-#include <ev.h>
+/* hsc-embed-index: the embed-index stage as a process (its life: hsc_stage_worker_main). */
 #include <stdio.h>
 
-#include "cli_common.h"
 #include "embed_index.h"
 #include "log.h"
-#include "stage.h"
+#include "worker.h"
 
 static const char USAGE[] =
     "Usage: hsc-embed-index [options]\n"
@@ -13,51 +11,44 @@ static const char USAGE[] =
     "embeddings to Milvus in batches, bumps the catalogue epoch in Redis and reports each\n"
     "title on the indexed topic. Stops gracefully on SIGINT/SIGTERM.\n\n";
 
+static int init(void *ctx, struct ev_loop *loop, hsc_config *cfg, const char **topics, size_t *n,
+                hsc_err *err)
+{
+    struct embed_index_ctx *c = ctx;
+    if (embed_index_ctx_init(c, loop, cfg, err))
+        return err->code;
+    topics[0] = c->input_topic;
+    *n = 1;
+    hsc_log_info("embed-index starting", "input", c->input_topic, "output", c->indexed_topic,
+                 "milvus", hsc_config_str(cfg, "milvus.url"), NULL);
+    return HSC_OK;
+}
+
+static void stopped(void *ctx)
+{
+    const struct embed_index_ctx *c = ctx;
+    char up[24], del[24], skip[24];
+    snprintf(up, sizeof(up), "%llu", c->stats.upserted);
+    snprintf(del, sizeof(del), "%llu", c->stats.deleted);
+    snprintf(skip, sizeof(skip), "%llu", c->stats.not_indexed);
+    hsc_log_info("embed-index stopped", "upserted", up, "deleted", del, "not_indexed", skip, NULL);
+}
+
+static void destroy(void *ctx)
+{
+    embed_index_ctx_destroy(ctx);
+}
+
 int main(int argc, char **argv)
 {
-    hsc_config *cfg;
-    int rc = hsc_cli_start(argc, argv, "hsc-embed-index", USAGE, &cfg, NULL);
-    if (rc)
-        return rc == 1 ? 0 : rc;
-    struct ev_loop *loop = ev_default_loop(0);
-    hsc_err err = {0};
-    struct embed_index_ctx ctx;
-    if (embed_index_ctx_init(&ctx, loop, cfg, &err)) {
-        hsc_log_error("cannot start", "error", err.msg, NULL);
-        hsc_config_free(cfg);
-        return 2;
-    }
-    const char *topics[] = {ctx.input_topic};
-    struct hsc_stage_settings s = {
-        .name = "embed-index",
-        .group = hsc_config_str(cfg, "embed_index.group"),
-        .topics = topics,
-        .ntopics = 1,
-        .batch_max = (size_t)hsc_config_int(cfg, "embed_index.batch_max"),
-        .linger_ms = (int)hsc_config_int(cfg, "embed_index.linger_ms"),
-        .shutdown_timeout_ms = (int)hsc_config_int(cfg, "shutdown.timeout_ms"),
-        .backoff_initial_ms = (int)hsc_config_int(cfg, "backoff.initial_ms"),
-        .backoff_max_ms = (int)hsc_config_int(cfg, "backoff.max_ms"),
-        .dlq_topic = hsc_config_topic(cfg, "topics.dlq"),
-    };
-    hsc_log_info("embed-index starting", "input", ctx.input_topic, "output", ctx.indexed_topic,
-                 "milvus", hsc_config_str(cfg, "milvus.url"), NULL);
-    hsc_stage *st = hsc_stage_new(loop, cfg, &s, &embed_index_ops, &ctx, &err);
-    if (!st) {
-        hsc_log_error("cannot start", "error", err.msg, NULL);
-        embed_index_ctx_destroy(&ctx);
-        hsc_config_free(cfg);
-        return 2;
-    }
-    rc = hsc_stage_run(loop, st);
-    char up[24], del[24], skip[24];
-    snprintf(up, sizeof(up), "%llu", ctx.stats.upserted);
-    snprintf(del, sizeof(del), "%llu", ctx.stats.deleted);
-    snprintf(skip, sizeof(skip), "%llu", ctx.stats.not_indexed);
-    hsc_log_info("embed-index stopped", "upserted", up, "deleted", del, "not_indexed", skip, NULL);
-    embed_index_ctx_destroy(&ctx); /* cancels a write cut off by a shutdown timeout */
-    hsc_stage_free(st);
-    hsc_config_free(cfg);
-    ev_loop_destroy(loop);
-    return rc;
+    static const struct hsc_stage_worker w = {.prog = "hsc-embed-index",
+                                              .usage = USAGE,
+                                              .name = "embed-index",
+                                              .section = "embed_index",
+                                              .ctx_size = sizeof(struct embed_index_ctx),
+                                              .init = init,
+                                              .ops = &embed_index_ops,
+                                              .stopped = stopped,
+                                              .destroy = destroy};
+    return hsc_stage_worker_main(argc, argv, &w);
 }
