@@ -242,6 +242,18 @@ static void on_process_done(hsc_stage_batch *b, int code, const hsc_err *err)
     process_done(b, code, err);
 }
 
+/* After one write: the next message written alone (from the loop), or the produce phase. */
+static void next_or_produce(hsc_stage_batch *b)
+{
+    hsc_stage *st = b->st;
+    if (b->isolating && ++b->cursor < b->nvalid) {
+        ev_timer_set(&st->kick, 0, 0);
+        ev_timer_start(st->loop, &st->kick);
+        return;
+    }
+    stage_start_produce(b);
+}
+
 static void process_done(hsc_stage_batch *b, int code, const hsc_err *err)
 {
     hsc_stage *st = b->st;
@@ -250,12 +262,7 @@ static void process_done(hsc_stage_batch *b, int code, const hsc_err *err)
     if (code == HSC_OK) {
         stage_set_reason(st, PAUSE_BACKOFF, 0);
         hsc_backoff_reset(&st->backoff);
-        if (b->isolating && ++b->cursor < b->nvalid) {
-            ev_timer_set(&st->kick, 0, 0);
-            ev_timer_start(st->loop, &st->kick);
-            return;
-        }
-        stage_start_produce(b);
+        next_or_produce(b);
         return;
     }
     stage_rollback_outputs(b, b->mark);
@@ -276,12 +283,7 @@ static void process_done(hsc_stage_batch *b, int code, const hsc_err *err)
             st->ops.free_decoded(st->ctx, m->decoded);
         m->decoded = NULL;
         hsc_err_set(&m->err, HSC_EINVAL, "%s", err ? err->msg : "rejected by the backend");
-        if (b->isolating && ++b->cursor < b->nvalid) {
-            ev_timer_set(&st->kick, 0, 0);
-            ev_timer_start(st->loop, &st->kick);
-            return;
-        }
-        stage_start_produce(b);
+        next_or_produce(b);
         return;
     }
     /* Transient (or unknown): keep the batch, pause fetching, retry later. */
