@@ -8,6 +8,9 @@
  * batch is split into single messages so the bad one can be isolated. PRODUCE:
  * the emitted records and the DLQ copies of invalid messages are sent, and
  * once Kafka acknowledged all of them the batch's offsets are stored.
+ * (Producing, DLQ copies and metrics are in stage_produce.c and
+ * stage_metrics.c; what is left here is the queue and the two phases, about
+ * 630 lines that read best together.)
  */
 #include "stage.h"
 #include "stage_internal.h"
@@ -30,30 +33,13 @@ static void run_process(hsc_stage_batch *b);
 
 static int q_push(hsc_stage *st, hsc_stage_msg *m)
 {
-    if (st->qlen == st->qcap) {
-        size_t cap = st->qcap ? st->qcap * 2 : 1024;
-        hsc_stage_msg **q = malloc(cap * sizeof(*q));
-        if (!q)
-            return HSC_ENOMEM;
-        for (size_t i = 0; i < st->qlen; i++)
-            q[i] = st->q[(st->qhead + i) % st->qcap];
-        free(st->q);
-        st->q = q;
-        st->qhead = 0;
-        st->qcap = cap;
-    }
-    st->q[(st->qhead + st->qlen) % st->qcap] = m;
-    st->qlen++;
-    return HSC_OK;
+    return hsc_ring_push(&st->q, &m);
 }
 
 static hsc_stage_msg *q_pop(hsc_stage *st)
 {
-    if (!st->qlen)
-        return NULL;
-    hsc_stage_msg *m = st->q[st->qhead];
-    st->qhead = (st->qhead + 1) % st->qcap;
-    st->qlen--;
+    hsc_stage_msg *m = NULL;
+    hsc_ring_pop(&st->q, &m);
     return m;
 }
 
@@ -95,7 +81,7 @@ void stage_set_reason(hsc_stage *st, unsigned reason, int on)
 static int can_accept(void *arg)
 {
     hsc_stage *st = arg;
-    return !st->stopping && st->qlen < st->soft_cap;
+    return !st->stopping && hsc_ring_len(&st->q) < st->soft_cap;
 }
 
 static void on_message(void *arg, rd_kafka_message_t *rkm)
@@ -147,7 +133,7 @@ static void on_revoke(void *arg, const rd_kafka_topic_partition_list_t *parts)
     /* Buffered messages of revoked partitions belong to their next owner, who
      * reads them again from the last commit. The batch in flight finishes. */
     hsc_stage *st = arg;
-    size_t n = st->qlen, dropped = 0;
+    size_t n = hsc_ring_len(&st->q), dropped = 0;
     for (size_t i = 0; i < n; i++) {
         hsc_stage_msg *m = q_pop(st);
         if (in_list(parts, m->rkm)) {
@@ -218,7 +204,7 @@ void stage_finish_batch(hsc_stage_batch *b)
         char n[32], us[32], q[32];
         snprintf(n, sizeof(n), "%zu", b->n);
         snprintf(us, sizeof(us), "%lld", (long long)(hsc_mono_us() - b->started_us));
-        snprintf(q, sizeof(q), "%zu", st->qlen);
+        snprintf(q, sizeof(q), "%zu", hsc_ring_len(&st->q));
         hsc_log_debug("batch done", "stage", st->name, "messages", n, "us", us, "pending", q, NULL);
     }
     st->batch = NULL;
@@ -331,7 +317,7 @@ static void run_process(hsc_stage_batch *b)
 
 static void start_batch(hsc_stage *st)
 {
-    size_t n = st->qlen < st->s.batch_max ? st->qlen : st->s.batch_max;
+    size_t n = hsc_ring_len(&st->q) < st->s.batch_max ? hsc_ring_len(&st->q) : st->s.batch_max;
     hsc_stage_batch *b = calloc(1, sizeof(*b));
     hsc_stage_msg **msgs = malloc(n * sizeof(*msgs));
     hsc_stage_msg **valid = malloc(n * sizeof(*valid));
@@ -366,11 +352,11 @@ static void maybe_start_batch(hsc_stage *st)
 {
     if (st->batch || st->finished)
         return;
-    if (st->qlen == 0) {
+    if (hsc_ring_len(&st->q) == 0) {
         maybe_finish_stop(st);
         return;
     }
-    if (st->qlen >= st->s.batch_max || st->s.linger_ms == 0 || st->stopping) {
+    if (hsc_ring_len(&st->q) >= st->s.batch_max || st->s.linger_ms == 0 || st->stopping) {
         ev_timer_stop(st->loop, &st->linger);
         start_batch(st);
         return;
@@ -384,7 +370,7 @@ static void maybe_start_batch(hsc_stage *st)
 static void linger_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     hsc_stage *st = w->data;
-    if (!st->batch && st->qlen)
+    if (!st->batch && hsc_ring_len(&st->q))
         start_batch(st);
     (void)loop;
     (void)revents;
@@ -503,7 +489,7 @@ static void finalize(hsc_stage *st)
 
 static void maybe_finish_stop(hsc_stage *st)
 {
-    if (st->stopping && !st->batch && st->qlen == 0)
+    if (st->stopping && !st->batch && hsc_ring_len(&st->q) == 0)
         finalize(st);
 }
 
@@ -511,7 +497,7 @@ static void shutdown_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     hsc_stage *st = w->data;
     char n[32];
-    snprintf(n, sizeof(n), "%zu", st->qlen + (st->batch ? st->batch->n : 0));
+    snprintf(n, sizeof(n), "%zu", hsc_ring_len(&st->q) + (st->batch ? st->batch->n : 0));
     hsc_log_warn("shutdown timeout: unfinished messages will be redelivered", "stage", st->name,
                  "messages", n, NULL);
     finalize(st);
@@ -556,6 +542,7 @@ hsc_stage *hsc_stage_new(struct ev_loop *loop, const hsc_config *cfg,
     st->name = strdup(s->name);
     st->dlq_topic = strdup(s->dlq_topic);
     st->soft_cap = s->batch_max * 2;
+    hsc_ring_init(&st->q, sizeof(hsc_stage_msg *), 1024);
     hsc_backoff_init(&st->backoff, s->backoff_initial_ms, s->backoff_max_ms,
                      (uint64_t)hsc_mono_us() ^ (uint64_t)getpid());
     ev_timer_init(&st->linger, linger_cb, 0, 0);
@@ -622,9 +609,9 @@ void hsc_stage_free(hsc_stage *st)
         batch_free(st, st->batch);
     /* Its close may still call on_revoke, which touches the queue. */
     hsc_consumer_free(st->consumer);
-    while (st->qlen)
+    while (hsc_ring_len(&st->q))
         msg_free(st, q_pop(st));
-    free(st->q);
+    hsc_ring_destroy(&st->q);
     free(st->name);
     free(st->dlq_topic);
     free(st);

@@ -66,7 +66,7 @@ void stage_refresh(void *arg, hsc_metrics *m)
     }
     hsc_metrics_count(m, "hsc_retries_total", l, (double)st->stats.retries);
     hsc_metrics_count(m, "hsc_batches_total", l, (double)st->stats.batches);
-    hsc_metrics_set(m, "hsc_pending_messages", l, (double)st->qlen);
+    hsc_metrics_set(m, "hsc_pending_messages", l, (double)hsc_ring_len(&st->q));
     hsc_metrics_set(m, "hsc_consumer_paused", l, hsc_consumer_paused(st->consumer));
     /* pausing stops every assigned partition at once */
     hsc_metrics_set(m, "hsc_consumer_paused_partitions", l,

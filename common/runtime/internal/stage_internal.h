@@ -8,6 +8,7 @@
 
 #include "backoff.h"
 #include "metrics.h"
+#include "ring.h"
 #include "stage.h"
 
 /* Why fetching is paused. A full buffer does not pause: pausing purges
@@ -64,8 +65,7 @@ struct hsc_stage {
     char *dlq_topic;
     char *name;
 
-    hsc_stage_msg **q; /* pending messages: a ring */
-    size_t qhead, qlen, qcap;
+    hsc_ring q; /* pending messages (hsc_stage_msg *), oldest first */
     size_t soft_cap;
 
     hsc_stage_batch *batch;
