@@ -17,40 +17,35 @@ struct ptrack *query_offsets_track(struct query_offsets *o, int32_t p)
         if (!n)
             return NULL;
         memset(n + o->nparts, 0, (size_t)(p + 1 - o->nparts) * sizeof(*n));
-        for (int i = o->nparts; i <= p; i++)
+        for (int i = o->nparts; i <= p; i++) {
             n[i].done_upto = -1;
+            hsc_ring_init(&n[i].q, sizeof(struct query_offset), 256);
+        }
         o->parts = n;
         o->nparts = p + 1;
     }
     return &o->parts[p];
 }
 
+/* The i-th offset read and not yet part of the answered prefix, oldest first. */
+static struct query_offset *at(const struct ptrack *t, size_t i)
+{
+    return hsc_ring_at(&t->q, i);
+}
+
 int query_offsets_push(struct ptrack *t, int64_t off)
 {
-    if (t->len == t->cap) {
-        size_t cap = t->cap ? 2 * t->cap : 256;
-        int64_t *o = malloc(cap * sizeof(*o));
-        unsigned char *d = malloc(cap);
-        if (!o || !d) {
-            free(o);
-            free(d);
-            return HSC_ENOMEM;
-        }
-        for (size_t i = 0; i < t->len; i++) {
-            o[i] = t->off[(t->head + i) % t->cap];
-            d[i] = t->done[(t->head + i) % t->cap];
-        }
-        free(t->off);
-        free(t->done);
-        t->off = o;
-        t->done = d;
-        t->head = 0;
-        t->cap = cap;
-    }
-    size_t i = (t->head + t->len++) % t->cap;
-    t->off[i] = off;
-    t->done[i] = 0;
-    return HSC_OK;
+    struct query_offset e = {.off = off, .state = OFF_PENDING};
+    return hsc_ring_push(&t->q, &e);
+}
+
+/* The entry of off in t, or NULL. */
+static struct query_offset *find(const struct ptrack *t, int64_t off)
+{
+    for (size_t i = 0; i < hsc_ring_len(&t->q); i++)
+        if (at(t, i)->off == off)
+            return at(t, i);
+    return NULL;
 }
 
 void query_offsets_mark_sent(struct query_offsets *o, int32_t p, int64_t off, unsigned gen)
@@ -58,12 +53,9 @@ void query_offsets_mark_sent(struct query_offsets *o, int32_t p, int64_t off, un
     struct ptrack *t = query_offsets_track(o, p);
     if (!t || t->gen != gen)
         return;
-    for (size_t i = 0; i < t->len; i++)
-        if (t->off[(t->head + i) % t->cap] == off) {
-            if (t->done[(t->head + i) % t->cap] == OFF_PENDING)
-                t->done[(t->head + i) % t->cap] = OFF_SENT;
-            break;
-        }
+    struct query_offset *e = find(t, off);
+    if (e && e->state == OFF_PENDING)
+        e->state = OFF_SENT;
 }
 
 int64_t query_offsets_mark_done(struct query_offsets *o, int32_t p, int64_t off, unsigned gen)
@@ -71,16 +63,14 @@ int64_t query_offsets_mark_done(struct query_offsets *o, int32_t p, int64_t off,
     struct ptrack *t = query_offsets_track(o, p);
     if (!t || t->gen != gen)
         return -1; /* revoked meanwhile: the new owner answers again from the commit */
-    for (size_t i = 0; i < t->len; i++)
-        if (t->off[(t->head + i) % t->cap] == off) {
-            t->done[(t->head + i) % t->cap] = OFF_DONE;
-            break;
-        }
+    struct query_offset *e = find(t, off);
+    if (e)
+        e->state = OFF_DONE;
     int64_t last = -1;
-    while (t->len && t->done[t->head] == OFF_DONE) {
-        last = t->off[t->head];
-        t->head = (t->head + 1) % t->cap;
-        t->len--;
+    struct query_offset front;
+    while (hsc_ring_len(&t->q) && at(t, 0)->state == OFF_DONE) {
+        hsc_ring_pop(&t->q, &front);
+        last = front.off;
     }
     if (last < 0)
         return -1;
@@ -104,14 +94,14 @@ int query_offsets_skipped(struct ptrack *t, int64_t off)
 int query_offsets_revoke_point(const struct ptrack *t, rd_kafka_topic_partition_t *e, char *meta,
                                size_t cap)
 {
-    size_t first = 0;
-    while (first < t->len && t->done[(t->head + first) % t->cap] != OFF_PENDING)
+    size_t first = 0, len = hsc_ring_len(&t->q);
+    while (first < len && at(t, first)->state != OFF_PENDING)
         first++;
     int64_t base;
-    if (first < t->len)
-        base = t->off[(t->head + first) % t->cap];
-    else if (t->len)
-        base = t->off[(t->head + t->len - 1) % t->cap] + 1;
+    if (first < len)
+        base = at(t, first)->off;
+    else if (len)
+        base = at(t, len - 1)->off + 1;
     else
         base = t->done_upto;
     if (base < 0)
@@ -119,25 +109,25 @@ int query_offsets_revoke_point(const struct ptrack *t, rd_kafka_topic_partition_
     e->offset = base;
     int64_t offs[SKIP_MAX];
     size_t n = 0;
-    for (size_t i = first + 1; i < t->len && n < SKIP_MAX; i++)
-        if (t->done[(t->head + i) % t->cap] != OFF_PENDING)
-            offs[n++] = t->off[(t->head + i) % t->cap];
-    int64_t last_read = t->len ? t->off[(t->head + t->len - 1) % t->cap] : t->done_upto - 1;
+    for (size_t i = first + 1; i < len && n < SKIP_MAX; i++)
+        if (at(t, i)->state != OFF_PENDING)
+            offs[n++] = at(t, i)->off;
+    int64_t last_read = len ? at(t, len - 1)->off : t->done_upto - 1;
     for (size_t i = t->skip_at; i < t->nskip && n < SKIP_MAX; i++)
         if (t->skip[i] > last_read) /* not read here yet: still answered */
             offs[n++] = t->skip[i];
     if (!n)
         return 1;
-    size_t len = 0;
+    size_t mlen = 0;
     size_t fit = hsc_kafka_meta_offsets_format(meta, cap < SKIP_META_MAX ? cap : SKIP_META_MAX,
-                                               base, offs, n, &len);
+                                               base, offs, n, &mlen);
     if (fit < n)
         hsc_log_warn("revoke: too many answered offsets for the commit's metadata; the rest may "
                      "be answered again",
                      NULL);
     if (fit) {
         e->metadata = meta;
-        e->metadata_size = len;
+        e->metadata_size = mlen;
     }
     return 1;
 }
@@ -145,7 +135,8 @@ int query_offsets_revoke_point(const struct ptrack *t, rd_kafka_topic_partition_
 void query_offsets_reset(struct ptrack *t)
 {
     t->gen++;
-    t->head = t->len = 0;
+    while (hsc_ring_pop(&t->q, NULL))
+        ;
     t->done_upto = -1;
     free(t->skip);
     t->skip = NULL;
@@ -167,8 +158,7 @@ void query_offsets_load_skip(struct ptrack *t, int64_t base, const char *meta, s
 void query_offsets_free(struct query_offsets *o)
 {
     for (int i = 0; i < o->nparts; i++) {
-        free(o->parts[i].off);
-        free(o->parts[i].done);
+        hsc_ring_destroy(&o->parts[i].q);
         free(o->parts[i].skip);
     }
     free(o->parts);

@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ring.h"
+
 /* What is known of one offset: its reply not yet produced, produced, or acknowledged. */
 enum { OFF_PENDING = 0, OFF_DONE = 1, OFF_SENT = 2 };
 
@@ -18,11 +20,15 @@ enum { OFF_PENDING = 0, OFF_DONE = 1, OFF_SENT = 2 };
 #define SKIP_MAX 1024
 #define SKIP_META_MAX 4000 /* under the broker's offset.metadata.max.bytes (4096) */
 
-/* Offsets of one partition in consumption order, with which are answered. */
+/* One offset read from a partition and what became of its request. */
+struct query_offset {
+    int64_t off;
+    unsigned char state; /* OFF_* */
+};
+
+/* One partition's offsets in flight, oldest first, and what its previous owner answered. */
 struct ptrack {
-    int64_t *off;
-    unsigned char *done; /* OFF_* */
-    size_t head, len, cap;
+    hsc_ring q;        /* struct query_offset, from the first unanswered one on */
     unsigned gen;      /* bumped when the partition is revoked, so late answers are ignored */
     int64_t done_upto; /* the offset after the last answered prefix (-1: none yet) */
     int64_t *skip;     /* answered by the previous owner (its commit's metadata), ascending */
