@@ -18,6 +18,10 @@
  * ("hsc1:" and their distances from it), which the next owner reads on
  * assignment and skips; the revoked partitions' searches still running are
  * silenced (no reply), so the next owner answers them instead.
+ *
+ * One job in about 650 lines, over our ~600 guide: the consumer callbacks,
+ * the job table and the reply path share one worker struct and the
+ * answer-once rules above, and read best side by side.
  */
 #include <ev.h>
 #include <stdio.h>
