@@ -101,7 +101,9 @@ static void content(long count, int dim, uint64_t seed)
         printf("\"embedding\":[");
         for (int d = 0; d < dim; d++)
             printf("%s%.6g", d ? "," : "", v[d] / sqrt(n));
-        printf("],\"ts\":%lld}\n", 1700000000000LL + i * 1000);
+        /* No ts: the publish time is when it is published (hsc-ingest takes the
+         * Kafka timestamp), so `hsc status` shows the real publish -> searchable. */
+        printf("]}\n");
     }
     free(v);
     free(dirs);
