@@ -466,17 +466,22 @@ static void kick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 /* ---------------- stopping ---------------- */
 
-static void finalize(hsc_stage *st)
+static void stop_timers(hsc_stage *st)
 {
-    if (st->finished)
-        return;
-    st->finished = 1;
     ev_timer_stop(st->loop, &st->linger);
     ev_timer_stop(st->loop, &st->retry);
     ev_timer_stop(st->loop, &st->kick);
     ev_timer_stop(st->loop, &st->finish);
     ev_timer_stop(st->loop, &st->shutdown);
     ev_timer_stop(st->loop, &st->watchdog);
+}
+
+static void finalize(hsc_stage *st)
+{
+    if (st->finished)
+        return;
+    st->finished = 1;
+    stop_timers(st);
     hsc_consumer_close(st->consumer); /* commits stored offsets, leaves the group */
     hsc_producer_flush(st->producer, 10000);
     char c[32], p[32], d[32];
@@ -592,12 +597,7 @@ void hsc_stage_free(hsc_stage *st)
     if (!st)
         return;
     st->finished = 1; /* late callbacks (deliveries, cancelled writes) now do nothing */
-    ev_timer_stop(st->loop, &st->linger);
-    ev_timer_stop(st->loop, &st->retry);
-    ev_timer_stop(st->loop, &st->kick);
-    ev_timer_stop(st->loop, &st->finish);
-    ev_timer_stop(st->loop, &st->shutdown);
-    ev_timer_stop(st->loop, &st->watchdog);
+    stop_timers(st);
     hsc_httpd_free(st->httpd);
     hsc_metrics_set_backend_registry(NULL);
     hsc_metrics_free(st->metrics);
