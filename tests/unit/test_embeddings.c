@@ -15,6 +15,8 @@
 
 #include <cmocka.h>
 
+#include "loopback.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -122,13 +124,8 @@ static void server_start(struct server *s, int status, const char *body)
     memset(s, 0, sizeof(*s));
     s->status = status;
     s->body = body;
-    s->fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    assert_int_equal(bind(s->fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    socklen_t al = sizeof(a);
-    getsockname(s->fd, (struct sockaddr *)&a, &al);
-    s->port = ntohs(a.sin_port);
-    assert_int_equal(listen(s->fd, 4), 0);
+    s->fd = loopback_listen(4, &s->port);
+    assert_true(s->fd >= 0);
     assert_int_equal(pthread_create(&s->thread, NULL, serve, s), 0);
 }
 

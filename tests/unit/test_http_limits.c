@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+
+#include "loopback.h"
 #include <curl/curl.h>
 
 #include <arpa/inet.h>
@@ -97,13 +99,8 @@ static void server_start(struct server *s, size_t body_len, int chunked)
     memset(s, 0, sizeof(*s));
     s->body_len = body_len;
     s->chunked = chunked;
-    s->fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    assert_int_equal(bind(s->fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    socklen_t al = sizeof(a);
-    getsockname(s->fd, (struct sockaddr *)&a, &al);
-    s->port = ntohs(a.sin_port);
-    assert_int_equal(listen(s->fd, 8), 0);
+    s->fd = loopback_listen(8, &s->port);
+    assert_true(s->fd >= 0);
     assert_int_equal(pthread_create(&s->thread, NULL, serve, s), 0);
 }
 
