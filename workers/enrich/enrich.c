@@ -18,7 +18,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "backoff.h"
 #include "feed.h"
 #include "hsc/codec.h"
 #include "json_list.h"
@@ -417,16 +419,67 @@ static void on_feed(void *arg, const rd_kafka_message_t *rkm)
     hsc_content_free(ev);
 }
 
-int enrich_index_start(struct enrich_ctx *ctx, const hsc_config *cfg, hsc_err *err)
+/* The index's weights, from the stage's. */
+static struct simindex_weights index_weights(const struct enrich_ctx *ctx)
+{
+    return (struct simindex_weights){.genre = ctx->w.genre,
+                                     .theme = ctx->w.theme,
+                                     .mood = ctx->w.mood,
+                                     .min_score = ctx->w.min_score,
+                                     .top_n = ctx->w.top_n,
+                                     .fanout = ctx->w.fanout};
+}
+
+/* One try at the feed's start offsets and the catalogue load; on failure the
+ * feed is gone and the index is empty again, so a retry starts from scratch. */
+static int index_load(struct enrich_ctx *ctx, const hsc_config *cfg, size_t *rows, hsc_err *err)
 {
     ctx->feed = enrich_feed_new(ctx->loop, cfg, ctx->input_topic, on_feed, ctx, err);
-    if (!ctx->feed)
-        return err->code;
+    int rc = ctx->feed
+                 ? enrich_pgload(hsc_config_str(cfg, "pg.url"), &ctx->vocab, ctx->ix, rows, err)
+                 : (err->code ? err->code : HSC_EIO);
+    if (!rc)
+        return HSC_OK;
+    enrich_feed_free(ctx->feed);
+    ctx->feed = NULL;
+    simindex_free(ctx->ix);
+    struct simindex_weights sw = index_weights(ctx);
+    hsc_err e2 = {0};
+    if (!(ctx->ix = simindex_new(&sw, &e2))) {
+        *err = e2;
+        return e2.code;
+    }
+    return rc;
+}
+
+int enrich_index_start(struct enrich_ctx *ctx, const hsc_config *cfg, hsc_err *err)
+{
+    /* A worker started while Kafka or PostgreSQL is out (a restart, a rolling
+     * deploy) waits for them here, as the stage's consumer does, instead of
+     * exiting: a supervisor restarting it in a loop would only add load. The loop
+     * has not started yet, so a SIGTERM meanwhile ends the process as usual. */
+    hsc_backoff b;
+    hsc_backoff_init(&b, hsc_config_int(cfg, "backoff.initial_ms"),
+                     hsc_config_int(cfg, "backoff.max_ms"), (uint64_t)hsc_mono_us() | 1);
     int64_t t0 = hsc_mono_us();
     size_t rows = 0;
-    int rc = enrich_pgload(hsc_config_str(cfg, "pg.url"), &ctx->vocab, ctx->ix, &rows, err);
+    unsigned tries = 1;
+    int rc;
+    while ((rc = index_load(ctx, cfg, &rows, err)) == HSC_ETRANSIENT) {
+        if (tries++ == 1)
+            hsc_log_warn("similarity index: waiting for kafka and postgresql", "error", err->msg,
+                         NULL);
+        int64_t ms = hsc_backoff_next(&b);
+        usleep((useconds_t)(ms * 1000));
+        memset(err, 0, sizeof(*err));
+    }
     if (rc)
         return rc;
+    if (tries > 1) {
+        char n[24];
+        snprintf(n, sizeof(n), "%u", tries);
+        hsc_log_info("similarity index: sources reachable again", "attempts", n, NULL);
+    }
     struct simindex_stats st;
     simindex_get_stats(ctx->ix, &st);
     char n[24], secs[24], bpt[24];
@@ -473,12 +526,7 @@ int enrich_ctx_init(struct enrich_ctx *ctx, struct ev_loop *loop, const hsc_conf
     }
     if (enrich_vocab_load(vp, &ctx->vocab, err))
         return err->code;
-    struct simindex_weights sw = {.genre = ctx->w.genre,
-                                  .theme = ctx->w.theme,
-                                  .mood = ctx->w.mood,
-                                  .min_score = ctx->w.min_score,
-                                  .top_n = ctx->w.top_n,
-                                  .fanout = ctx->w.fanout};
+    struct simindex_weights sw = index_weights(ctx);
     ctx->pend_edges = json_object();
     ctx->pend_replace = json_object();
     struct hsc_neo4j_settings ns;
