@@ -3,6 +3,16 @@
  * wake it (socket and timer callbacks); libev tells curl when they fire. A
  * request keeps its easy handle across retries, and the multi handle keeps
  * connections alive between requests.
+ *
+ * Each backend has a lane: a limit on the attempts it has in flight from this
+ * client, beyond which requests wait here (parked) in the order they came.
+ * The limit is adaptive, as TCP's congestion window (grows with the answers,
+ * halves when an attempt times out or its caller stops waiting, 1 while the
+ * backend is down), because the servers behind us do not stop a statement when its
+ * client hangs up: Neo4j or Milvus restarted under load, JIT-cold, would
+ * otherwise be sent every request of the moment, work through the ones
+ * already abandoned, and miss the deadlines of the searches after it is back
+ * as well. A parked request costs the server nothing when it is abandoned.
  */
 #include "http.h"
 
@@ -29,8 +39,15 @@ struct req {
     const char *backend, *op;      /* static strings, for the metrics; backend NULL: not recorded */
     int idempotent, fresh_retried; /* a stale pooled connection costs one fresh attempt */
     int timeout_ms;
-    const void *owner; /* hsc_http_set_scope's owner when it started, for hsc_http_cancel */
-    int cancelled;     /* completes with HSC_ECANCELED from its timer */
+    int64_t deadline_ms;   /* the scope's deadline when it started (epoch ms; 0: none) */
+    uint64_t seq;          /* order of arrival, for the lane's queue */
+    int in_lane;           /* holds one of its lane's slots (in flight, or woken to start) */
+    unsigned lane_cuts;    /* its lane's cuts when its slot was given */
+    int parked;            /* waits for a slot; its retry_timer is its timeout meanwhile */
+    int in_multi;          /* its attempt is in the multi handle */
+    int64_t wait_until_us; /* when a parked request gives up (0: not parked) */
+    const void *owner;     /* hsc_http_set_scope's owner when it started, for hsc_http_cancel */
+    int cancelled;         /* completes with HSC_ECANCELED from its timer */
     int64_t started_us;
     unsigned epoch; /* conn.h epoch of the backend when the attempt started */
     hsc_backoff bo;
@@ -41,8 +58,32 @@ struct req {
     char errbuf[CURL_ERROR_SIZE];
 };
 
+/* One backend's attempts in flight from this client, and how many it may have. */
+struct lane {
+    const char *backend; /* the requests' static name; NULL: a free lane */
+    int in_flight;       /* attempts in the multi handle, or woken to start */
+    int limit;           /* 1..HTTP_LANE_MAX, adapted to the answers */
+    int threshold;       /* below it the limit grows by one an answer, above by one a round */
+    int credit;          /* answers since the limit last grew above the threshold */
+    unsigned cuts;       /* times the limit was cut: an attempt started before the last cut
+                            says nothing new when it too is slow */
+};
+
+/* How an attempt ended, for its lane's limit. */
+enum outcome {
+    ENDED_OTHER,    /* no news about the backend's capacity */
+    ENDED_ANSWERED, /* a response arrived: one more may be in flight */
+    ENDED_SLOW,     /* it timed out, or its caller stopped waiting: half as many */
+    ENDED_LOST,     /* the connection failed: one, until the backend answers */
+};
+
+#define HTTP_LANES 8
+#define HTTP_LANE_MAX 16 /* as CURLMOPT_MAX_HOST_CONNECTIONS */
+
 struct hsc_http {
     struct ev_loop *loop;
+    struct lane lanes[HTTP_LANES];
+    uint64_t seq;
     CURLM *multi;
     ev_timer timer;
     struct req *reqs; /* every request not yet completed */
@@ -95,9 +136,13 @@ static void free_req(struct req *r)
     free(r);
 }
 
+static void lane_release(struct req *r, enum outcome how);
+
 /* Hands the outcome to the caller and forgets the request. */
 static void complete(struct req *r, const hsc_http_response *res, const hsc_err *err)
 {
+    lane_release(r, ENDED_OTHER); /* a slot woken for it and never used */
+    r->parked = 0;
     unlink_req(r);
     hsc_http_fn cb = r->cb;
     void *arg = r->arg;
@@ -105,8 +150,110 @@ static void complete(struct req *r, const hsc_http_response *res, const hsc_err 
     free_req(r);
 }
 
+/* The lane of r's backend (made on first use); NULL when it has none (no backend, or too many). */
+static struct lane *lane_of(hsc_http *h, const char *backend)
+{
+    if (!backend)
+        return NULL;
+    for (int i = 0; i < HTTP_LANES; i++) {
+        struct lane *l = &h->lanes[i];
+        if (!l->backend) {
+            *l = (struct lane){
+                .backend = backend, .limit = HTTP_LANE_MAX, .threshold = HTTP_LANE_MAX};
+            return l;
+        }
+        if (l->backend == backend || !strcmp(l->backend, backend))
+            return l;
+    }
+    return NULL;
+}
+
+static int lane_limit(const struct lane *l)
+{
+    return hsc_conn_is_down(l->backend) ? 1 : l->limit; /* a down backend gets one probe */
+}
+
+/*
+ * Lets parked requests of l start while it has room, each from the loop: the
+ * one with the most time left first. Under overload that is the one most
+ * likely to be answered in time; first come, first served would hand a
+ * backend that is slow to come back (Neo4j plans a statement for seconds
+ * after a restart) only requests about to be cut, each abandoned before it
+ * could show the backend is back.
+ */
+static void lane_wake(hsc_http *h, struct lane *l)
+{
+    while (l->in_flight < lane_limit(l)) {
+        struct req *next = NULL;
+        for (struct req *o = h->reqs; o; o = o->next)
+            if (o->parked && lane_of(h, o->backend) == l &&
+                (!next || o->wait_until_us > next->wait_until_us ||
+                 (o->wait_until_us == next->wait_until_us && o->seq < next->seq)))
+                next = o;
+        if (!next)
+            return;
+        next->parked = 0;
+        next->in_lane = 1; /* the slot is its own from now: nobody overtakes it */
+        next->lane_cuts = l->cuts;
+        l->in_flight++;
+        ev_timer_stop(h->loop, &next->retry_timer);
+        ev_timer_set(&next->retry_timer, 0., 0.);
+        ev_timer_start(h->loop, &next->retry_timer);
+    }
+}
+
+/* r's attempt no longer holds a slot of its lane: adapt the limit and wake who waits. */
+static void lane_release(struct req *r, enum outcome how)
+{
+    if (!r->in_lane)
+        return;
+    r->in_lane = 0;
+    struct lane *l = lane_of(r->h, r->backend);
+    l->in_flight--;
+    /* As TCP's congestion window: quickly back to half of where trouble began, then slowly. */
+    if (how == ENDED_ANSWERED && l->limit < HTTP_LANE_MAX) {
+        if (l->limit < l->threshold || ++l->credit >= l->limit) {
+            l->limit++;
+            l->credit = 0;
+        }
+    } else if ((how == ENDED_SLOW || how == ENDED_LOST) && r->lane_cuts == l->cuts) {
+        l->cuts++;
+        l->threshold = l->limit > 2 ? l->limit / 2 : 2;
+        l->limit = how == ENDED_LOST ? 1 : l->limit > 1 ? l->limit / 2 : 1;
+        l->credit = 0;
+    }
+    lane_wake(r->h, l);
+}
+
+/* r waits for a slot of its lane, at most its timeout (and its scope's deadline) in all. */
+static void park(struct req *r)
+{
+    int64_t now = hsc_mono_us();
+    if (!r->wait_until_us) {
+        int64_t wait_ms = r->timeout_ms;
+        if (r->deadline_ms && r->deadline_ms - hsc_now_ms() < wait_ms)
+            wait_ms = r->deadline_ms - hsc_now_ms();
+        r->wait_until_us = now + (wait_ms > 0 ? wait_ms : 0) * 1000;
+    }
+    r->parked = 1;
+    ev_timer_stop(r->h->loop, &r->retry_timer);
+    ev_timer_set(&r->retry_timer, (double)(r->wait_until_us - now) / 1e6, 0.);
+    ev_timer_start(r->h->loop, &r->retry_timer);
+}
+
 static int start_attempt(struct req *r, hsc_err *err)
 {
+    struct lane *l = lane_of(r->h, r->backend);
+    if (l && !r->in_lane) {
+        if (l->in_flight >= lane_limit(l)) {
+            park(r);
+            return HSC_OK;
+        }
+        r->in_lane = 1;
+        r->lane_cuts = l->cuts;
+        l->in_flight++;
+    }
+    r->wait_until_us = 0;
     r->attempt++;
     r->resp.len = 0;
     r->too_big = 0;
@@ -114,9 +261,12 @@ static int start_attempt(struct req *r, hsc_err *err)
     if (r->backend)
         r->epoch = hsc_conn_epoch(r->backend);
     CURLMcode mc = curl_multi_add_handle(r->h->multi, r->easy);
-    if (mc != CURLM_OK)
+    if (mc != CURLM_OK) {
+        lane_release(r, ENDED_OTHER);
         return hsc_err_set(err, HSC_ETRANSIENT, "%s %s: %s", r->method, r->url,
                            curl_multi_strerror(mc));
+    }
+    r->in_multi = 1;
     return HSC_OK;
 }
 
@@ -124,6 +274,15 @@ static void on_retry_timer(struct ev_loop *loop, ev_timer *w, int revents)
 {
     struct req *r = (struct req *)((char *)w - offsetof(struct req, retry_timer));
     hsc_err err = {0};
+    if (r->parked) {
+        hsc_err_set(&err, HSC_ETRANSIENT,
+                    "%s %s: not sent: %s already had %d requests in flight (%s) "
+                    "and none ended within this one's timeout",
+                    r->method, r->url, r->backend, lane_of(r->h, r->backend)->in_flight,
+                    hsc_conn_is_down(r->backend) ? "it is down: one tests it" : "its limit");
+        complete(r, NULL, &err);
+        return;
+    }
     if (r->cancelled) {
         hsc_err_set(&err, HSC_ECANCELED, "%s %s: cancelled, its caller stopped waiting", r->method,
                     r->url);
@@ -241,6 +400,13 @@ static void check_done(hsc_http *h)
             continue; /* it completes from its timer */
         CURLcode rc = m->data.result;
         curl_multi_remove_handle(h->multi, m->easy_handle);
+        r->in_multi = 0;
+        if (rc == CURLE_OK && r->backend)
+            hsc_conn_up(r->backend); /* it answered: logs a recovery if it was lost */
+        lane_release(r, rc == CURLE_OK                   ? ENDED_ANSWERED
+                        : rc == CURLE_OPERATION_TIMEDOUT ? ENDED_SLOW
+                        : connection_failed(rc)          ? ENDED_LOST
+                                                         : ENDED_OTHER);
         if (r->backend) { /* every attempt, failed ones too: a timeout is a latency */
             double secs = 0;
             curl_easy_getinfo(r->easy, CURLINFO_TOTAL_TIME, &secs);
@@ -256,8 +422,6 @@ static void check_done(hsc_http *h)
                 retry_or_fail(r, NULL, rc, why);
             continue;
         }
-        if (r->backend)
-            hsc_conn_up(r->backend); /* it answered: logs a recovery if it was lost */
         hsc_http_response res = {0};
         curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &res.status);
         curl_easy_getinfo(r->easy, CURLINFO_TOTAL_TIME, &res.seconds);
@@ -413,6 +577,8 @@ int hsc_http_request(hsc_http *h, const struct hsc_http_request *q, hsc_http_fn 
     r->idempotent = q->idempotent || !strcmp(q->method, "GET") || !strcmp(q->method, "HEAD");
     r->timeout_ms = q->timeout_ms > 0 ? q->timeout_ms : 30000;
     r->owner = h->owner;
+    r->deadline_ms = h->deadline_ms;
+    r->seq = ++h->seq;
     if (h->deadline_ms) {
         /* A call its caller has stopped waiting for must not hold a connection on. */
         int64_t left = h->deadline_ms - hsc_now_ms();
@@ -506,6 +672,10 @@ size_t hsc_http_cancel(hsc_http *h, const void *owner)
         /* Out of the multi handle now, so its connection is closed and its slot freed; the
          * callback comes from the loop, never from inside this call. */
         r->cancelled = 1;
+        r->parked = 0;
+        /* Its caller stopped waiting: the backend was slower than the caller's budget. */
+        lane_release(r, r->in_multi ? ENDED_SLOW : ENDED_OTHER);
+        r->in_multi = 0;
         curl_multi_remove_handle(h->multi, r->easy);
         ev_timer_stop(h->loop, &r->retry_timer);
         ev_timer_set(&r->retry_timer, 0., 0.);

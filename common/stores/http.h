@@ -11,6 +11,14 @@
  * recoveries of each backend are logged and counted once (conn.h). A response that arrives is
  * handed over whatever its status: the caller knows what its API's errors mean.
  *
+ * Each backend (a request's `backend` name) gets at most 16 attempts in
+ * flight from one client, fewer while it is slow (the limit halves when
+ * attempts time out or are cancelled, and grows back with the answers) and
+ * one while it is down; the rest wait in the client, the one with the most
+ * time left going first, and end at their own timeout if no slot comes. A
+ * request abandoned while it waits cost the server nothing, which is what
+ * lets a server restarted under load catch up.
+ *
  * A backend is trusted with answers, not with the worker's memory or files:
  * only http:// and https:// URLs are accepted (for redirects too), and a
  * response body longer than http.max_response_bytes aborts the transfer with
