@@ -356,12 +356,11 @@ int embed_index_ctx_init(struct embed_index_ctx *ctx, struct ev_loop *loop, cons
     memset(ctx, 0, sizeof(*ctx));
     ctx->loop = loop;
     const char *input = hsc_config_str(cfg, "embed_index.input");
-    snprintf(ctx->input_topic, sizeof(ctx->input_topic), "%s",
-             hsc_config_topic(cfg, !strcmp(input, "content_ingested") ? "topics.content_ingested"
-                                                                      : "topics.content_enriched"));
-    snprintf(ctx->indexed_topic, sizeof(ctx->indexed_topic), "%s",
-             hsc_config_topic(cfg, "topics.content_indexed"));
-    snprintf(ctx->epoch_key, sizeof(ctx->epoch_key), "%s", hsc_config_str(cfg, "redis.epoch_key"));
+    HSC_STRCPY(ctx->input_topic, hsc_config_topic(cfg, !strcmp(input, "content_ingested")
+                                                           ? "topics.content_ingested"
+                                                           : "topics.content_enriched"));
+    HSC_STRCPY(ctx->indexed_topic, hsc_config_topic(cfg, "topics.content_indexed"));
+    HSC_STRCPY(ctx->epoch_key, hsc_config_str(cfg, "redis.epoch_key"));
     ctx->max_message_bytes = (size_t)hsc_config_int(cfg, "embed_index.max_message_bytes");
     ctx->dim = (int)hsc_config_int(cfg, "milvus.dimension");
 

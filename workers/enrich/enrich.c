@@ -434,12 +434,9 @@ int enrich_ctx_init(struct enrich_ctx *ctx, struct ev_loop *loop, const hsc_conf
 {
     memset(ctx, 0, sizeof(*ctx));
     ctx->loop = loop;
-    snprintf(ctx->input_topic, sizeof(ctx->input_topic), "%s",
-             hsc_config_topic(cfg, "topics.content_ingested"));
-    snprintf(ctx->enriched_topic, sizeof(ctx->enriched_topic), "%s",
-             hsc_config_topic(cfg, "topics.content_enriched"));
-    snprintf(ctx->schemas_dir, sizeof(ctx->schemas_dir), "%s",
-             hsc_config_str(cfg, "paths.schemas"));
+    HSC_STRCPY(ctx->input_topic, hsc_config_topic(cfg, "topics.content_ingested"));
+    HSC_STRCPY(ctx->enriched_topic, hsc_config_topic(cfg, "topics.content_enriched"));
+    HSC_STRCPY(ctx->schemas_dir, hsc_config_str(cfg, "paths.schemas"));
     ctx->max_message_bytes = (size_t)hsc_config_int(cfg, "enrich.max_message_bytes");
     ctx->w = (struct enrich_weights){
         .genre = hsc_config_double(cfg, "enrich.weight_genre"),

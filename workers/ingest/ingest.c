@@ -575,19 +575,13 @@ int ingest_ctx_init(struct ingest_ctx *ctx, struct ev_loop *loop, const hsc_conf
                     hsc_err *err)
 {
     memset(ctx, 0, sizeof(*ctx));
-    snprintf(ctx->content_topic, sizeof(ctx->content_topic), "%s",
-             hsc_config_topic(cfg, "topics.content_events"));
-    snprintf(ctx->learning_topic, sizeof(ctx->learning_topic), "%s",
-             hsc_config_topic(cfg, "topics.learning_events"));
-    snprintf(ctx->ingested_topic, sizeof(ctx->ingested_topic), "%s",
-             hsc_config_topic(cfg, "topics.content_ingested"));
-    snprintf(ctx->policy_topic, sizeof(ctx->policy_topic), "%s",
-             hsc_config_topic(cfg, "topics.policy_events"));
-    snprintf(ctx->cache_prefix, sizeof(ctx->cache_prefix), "%s",
-             hsc_config_str(cfg, "redis.cache_prefix"));
+    HSC_STRCPY(ctx->content_topic, hsc_config_topic(cfg, "topics.content_events"));
+    HSC_STRCPY(ctx->learning_topic, hsc_config_topic(cfg, "topics.learning_events"));
+    HSC_STRCPY(ctx->ingested_topic, hsc_config_topic(cfg, "topics.content_ingested"));
+    HSC_STRCPY(ctx->policy_topic, hsc_config_topic(cfg, "topics.policy_events"));
+    HSC_STRCPY(ctx->cache_prefix, hsc_config_str(cfg, "redis.cache_prefix"));
     ctx->max_message_bytes = (size_t)hsc_config_int(cfg, "ingest.max_message_bytes");
-    snprintf(ctx->policy_key_prefix, sizeof(ctx->policy_key_prefix), "%s",
-             hsc_config_str(cfg, "redis.policy_key_prefix"));
+    HSC_STRCPY(ctx->policy_key_prefix, hsc_config_str(cfg, "redis.policy_key_prefix"));
     ctx->pg = hsc_pg_new(loop, hsc_config_str(cfg, "pg.url"),
                          (int)hsc_config_int(cfg, "pg.query_timeout_ms"), err);
     if (!ctx->pg)
