@@ -182,6 +182,9 @@ void codec_pack_double(msgpack_packer *pk, const char *k, double v);
 /* Writes "embedding" and dim floats as a bin of little-endian float32. */
 void codec_pack_embedding(msgpack_packer *pk, const float *v, size_t dim);
 
+/* Reads "strategy", one of the names hsc_strategy_parse knows (codec_search_request.c). */
+int codec_get_strategy(const msgpack_object *o, hsc_strategy *out, hsc_err *err);
+
 /* ---------- contract checks (codec_check.c) ---------- */
 
 /* True if s is one of the NULL-terminated set. */
