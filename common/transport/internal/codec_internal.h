@@ -208,6 +208,13 @@ int codec_check_id_list(const char *field, const hsc_strlist *l, hsc_err *err);
 /* The schema version this build reads and writes (HSC_SCHEMA_VERSION). */
 int codec_check_version(int v, hsc_err *err);
 
+/*
+ * What every versioned record starts with (content, policy): the schema
+ * version v, its key id_field = id, and a version that is not negative.
+ */
+int codec_check_versioned(int v, const char *id_field, const char *id, int64_t version,
+                          hsc_err *err);
+
 /* A two-letter ISO 639-1 code (either case). */
 int codec_check_language(const char *field, const char *l, hsc_err *err);
 
