@@ -399,6 +399,43 @@ int hsc_config_load_file(hsc_config *cfg, const char *path, hsc_err *err)
     return HSC_OK;
 }
 
+/*
+ * The HSC_ variables that are not configuration keys, the one list of them:
+ * the scripts, the tests and deploy/compose use these names, and a binary
+ * they start inherits them, so they are let through. Any other HSC_ variable
+ * that names no key is refused at start-up, as a misspelt key in the file is,
+ * since ignoring it would run with the default the variable meant to replace.
+ * HSC_RDKAFKA_* has its own rule (librdkafka properties).
+ */
+static const struct hsc_config_env_var OTHER_ENV[] = {
+    {"HSC_CONFIG", "every binary: the INI file to read when there is no `--config`"},
+    {"HSC_RUN", "deploy/local: where the local stack keeps its data and logs (and `stack.env`)"},
+    {"HSC_BIN", "deploy/local's `stack.env`: the folder of the binaries built for the stack"},
+    {"HSC_BUILD", "deploy/local: the build folder to build and run from"},
+    {"HSC_ROOT", "deploy/local: the source tree"},
+    {"HSC_WORKERS", "deploy/local: the workers it starts"},
+    {"HSC_METRICS_BASE", "deploy/local: the first worker's metrics port"},
+    {"HSC_REBUILD", "deploy/local/up, tests/run: 0 skips the build"},
+    {"HSC_SKIP_INSTALL", "deploy/local/up, tests/run: 1 skips the package check"},
+    {"HSC_DEMO_TITLES", "deploy/local/demo: titles in the sample"},
+    {"HSC_DEMO_EVENTS", "deploy/local/demo: learning events in the sample"},
+    {"HSC_TEST_ONLY", "tests/run: `unit` or `integration` only"},
+    {"HSC_TEST_SKIP_VALGRIND", "tests/run: 1 skips the valgrind pass"},
+    {"HSC_CHAOS_MINUTES", "tests/run: minutes of the chaos soak (0 skips it)"},
+    {"HSC_FUZZ_SECONDS", "tests/fuzz/run, tests/run: seconds per fuzz target (0 skips them)"},
+    {"HSC_FUZZ_BUILD", "tests/fuzz/run: the fuzz build folder"},
+    {"HSC_FUZZ_JOBS", "tests/fuzz/run: build jobs"},
+    {"HSC_PG_PASSWORD", "deploy/compose: the PostgreSQL password put into `HSC_PG_URL`"},
+    {"HSC_DIMENSION", "deploy/compose: the vector dimension put into `HSC_MILVUS_DIMENSION`"},
+};
+
+#define NOTHER_ENV (sizeof(OTHER_ENV) / sizeof(OTHER_ENV[0]))
+
+const struct hsc_config_env_var *hsc_config_env_var_at(size_t i)
+{
+    return i < NOTHER_ENV ? &OTHER_ENV[i] : NULL;
+}
+
 /* "pg.query_timeout_ms" -> "HSC_PG_QUERY_TIMEOUT_MS" */
 static void env_name(const char *key, char *out, size_t cap)
 {
@@ -408,9 +445,40 @@ static void env_name(const char *key, char *out, size_t cap)
     out[j] = '\0';
 }
 
+/* True if the n bytes at var are the environment name of a declared key. */
+static bool names_key(const char *var, size_t n)
+{
+    char name[256];
+    for (size_t i = 0; i < NKEYS; i++) {
+        env_name(KEYS[i].name, name, sizeof(name));
+        if (strlen(name) == n && !strncmp(var, name, n))
+            return true;
+    }
+    return false;
+}
+
+/* Refuses an HSC_ variable that is no key, no HSC_RDKAFKA_ property and not in OTHER_ENV. */
+static int check_env_names(char *const *env, hsc_err *err)
+{
+    for (char *const *e = env; e && *e; e++) {
+        const char *eq = strchr(*e, '=');
+        if (strncmp(*e, "HSC_", 4) != 0 || !eq || !strncmp(*e, "HSC_RDKAFKA_", 12))
+            continue;
+        size_t n = (size_t)(eq - *e);
+        bool other = false;
+        for (size_t i = 0; i < NOTHER_ENV && !other; i++)
+            other = strlen(OTHER_ENV[i].name) == n && !strncmp(*e, OTHER_ENV[i].name, n);
+        if (!other && !names_key(*e, n))
+            return hsc_err_set(err, HSC_ECONFIG, "environment %.*s: no such key", (int)n, *e);
+    }
+    return HSC_OK;
+}
+
 int hsc_config_apply_env(hsc_config *cfg, char *const *env, hsc_err *err)
 {
     char name[256], origin[300];
+    if (check_env_names(env, err))
+        return err->code;
     for (size_t i = 0; i < NKEYS; i++) {
         env_name(KEYS[i].name, name, sizeof(name));
         size_t n = strlen(name);

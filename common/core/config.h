@@ -31,8 +31,21 @@ void hsc_config_free(hsc_config *cfg);
 /* Reads an INI file into cfg; an unknown key or a bad value names the file, line and key. */
 int hsc_config_load_file(hsc_config *cfg, const char *path, hsc_err *err);
 
-/* Applies HSC_SECTION_KEY overrides (and HSC_RDKAFKA_* pass-through) from env. */
+/*
+ * Applies HSC_SECTION_KEY overrides (and HSC_RDKAFKA_* pass-through) from env.
+ * Any other HSC_ variable that is not one of hsc_config_env_var_at's is an
+ * error ("environment HSC_PG_URLL: no such key"), and nothing is applied.
+ */
 int hsc_config_apply_env(hsc_config *cfg, char *const *env, hsc_err *err);
+
+/* An HSC_ environment variable that is not configuration, and who uses it. */
+struct hsc_config_env_var {
+    const char *name; /* "HSC_RUN" */
+    const char *used; /* one line of Markdown: who sets or reads it, and for what */
+};
+
+/* The i-th HSC_ variable that is not a key (allowed in the environment), or NULL past the last. */
+const struct hsc_config_env_var *hsc_config_env_var_at(size_t i);
 
 /* Sets "section.key" to value after validating it, as a --set option (the error says "--set"). */
 int hsc_config_set(hsc_config *cfg, const char *dotted_key, const char *value, hsc_err *err);

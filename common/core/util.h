@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* Wall-clock time in milliseconds since the epoch (deadlines, event ts). */
 int64_t hsc_now_ms(void);
@@ -61,6 +62,13 @@ char *hsc_strndup(const char *s, size_t n);
 
 /* a followed by b in a new malloc'd string (NULL when out of memory). */
 char *hsc_strcat2(const char *a, const char *b);
+
+/*
+ * Copies src into dst, a char array (its size is taken, so not a pointer:
+ * -Wsizeof-pointer-memaccess says so), truncated and terminated: for a
+ * context that keeps a setting past the config it came from.
+ */
+#define HSC_STRCPY(dst, src) ((void)snprintf((dst), sizeof(dst), "%s", (src)))
 
 /*
  * An intrusive doubly linked list, for owners that unlink any element in

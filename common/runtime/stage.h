@@ -56,6 +56,35 @@ struct hsc_stage_ops {
                    hsc_stage_done_fn done);
 };
 
+/*
+ * What a stage's batch job begins with (its first member): the batch it
+ * writes and where its end is reported.
+ */
+struct hsc_stage_job {
+    hsc_stage_batch *b; /* NULL for work the stage starts itself (enrich's feed flushes) */
+    hsc_stage_done_fn done;
+    size_t n; /* messages given to process() */
+};
+
+/* At most this many per-message arrays in one job. */
+#define HSC_STAGE_JOB_MAX_ARRAYS 8
+
+/*
+ * Allocates, zeroed and in one block, a job of job_size bytes (a struct that
+ * begins with a struct hsc_stage_job, filled in from b, done and n) and
+ * narrays arrays of n elements, the k-th of elem_size[k] bytes, whose
+ * addresses it stores in arrays[k]. The caller frees it with one free() (or
+ * hsc_stage_job_end), arrays included. Returns NULL when out of memory.
+ */
+void *hsc_stage_job_new(size_t job_size, hsc_stage_batch *b, hsc_stage_done_fn done, size_t n,
+                        size_t narrays, const size_t *elem_size, void **arrays);
+
+/*
+ * Frees the job (and its arrays) and then reports code and err to the stage,
+ * if it has a batch: the last thing a job does. err must not point into it.
+ */
+void hsc_stage_job_end(struct hsc_stage_job *job, int code, const hsc_err *err);
+
 /* Settings of a stage, usually read from its config section. */
 struct hsc_stage_settings {
     const char *name;  /* "ingest": logs and DLQ headers */

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "json_list.h"
+#include "util.h"
 
 struct hsc_embeddings {
     struct hsc_http_endpoint ep; /* the HTTP client, base URL, bearer token, timeout, retries */
@@ -24,15 +25,23 @@ struct fetch {
     void *arg;
 };
 
-char *hsc_embeddings_request_json(const char *model, const char *const *texts, size_t n)
+int hsc_embeddings_request_json(const char *model, const char *const *texts, size_t n, char **body,
+                                hsc_err *err)
 {
+    *body = NULL;
+    for (size_t i = 0; i < n; i++)
+        if (!hsc_utf8_valid(texts[i], strlen(texts[i])))
+            return hsc_err_set(err, HSC_EINVAL, "embeddings request: texts[%zu]: not valid UTF-8",
+                               i);
     json_t *o = json_object();
-    json_object_set_new(o, "model", json_string(model));
-    json_object_set_new(o, "input", hsc_json_strings(texts, n));
-    json_object_set_new(o, "encoding_format", json_string("float"));
-    char *s = json_dumps(o, JSON_COMPACT);
+    int lost = json_object_set_new(o, "model", json_string(model));
+    lost |= json_object_set_new(o, "input", hsc_json_strings(texts, n));
+    lost |= json_object_set_new(o, "encoding_format", json_string("float"));
+    *body = lost ? NULL : hsc_json_dump(o, JSON_COMPACT);
     json_decref(o);
-    return s;
+    if (!*body)
+        return hsc_err_set(err, HSC_ENOMEM, "embeddings request: out of memory (%zu texts)", n);
+    return HSC_OK;
 }
 
 int hsc_embeddings_parse(const char *body, size_t len, size_t n, int dim, float **out, hsc_err *err)
@@ -126,14 +135,19 @@ int hsc_embeddings_fetch(hsc_embeddings *e, const char *const *texts, size_t n,
                          hsc_embeddings_fn cb, void *arg, hsc_err *err)
 {
     /* No memory is a transient failure here: the batch is kept and tried again. */
-    char *body = hsc_embeddings_request_json(e->model, texts, n);
-    struct fetch *f = body ? malloc(sizeof(*f)) : NULL;
+    char *body;
+    int rc = hsc_embeddings_request_json(e->model, texts, n, &body, err);
+    if (rc == HSC_ENOMEM)
+        err->code = rc = HSC_ETRANSIENT;
+    if (rc)
+        return rc;
+    struct fetch *f = malloc(sizeof(*f));
     if (!f) {
         free(body);
-        return hsc_err_set(err, HSC_ETRANSIENT, "out of memory");
+        return hsc_err_set(err, HSC_ETRANSIENT, "embeddings request: out of memory");
     }
     *f = (struct fetch){.e = e, .n = n, .cb = cb, .arg = arg};
-    int rc = hsc_http_json(&e->ep, "POST", "/v1/embeddings", body, "embed", 0, on_answer, f, err);
+    rc = hsc_http_json(&e->ep, "POST", "/v1/embeddings", body, "embed", 0, on_answer, f, err);
     free(body);
     if (rc)
         free(f);

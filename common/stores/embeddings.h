@@ -51,8 +51,12 @@ int hsc_embeddings_fetch(hsc_embeddings *e, const char *const *texts, size_t n,
 
 /* ---- pure parts (exported for the tests) ---- */
 
-/* The JSON body of a request for texts; malloc'd (NULL when out of memory). */
-char *hsc_embeddings_request_json(const char *model, const char *const *texts, size_t n);
+/*
+ * The JSON body of a request for texts into *body (malloc'd; NULL on failure):
+ * a text that is not UTF-8 is HSC_EINVAL naming it, no memory HSC_ENOMEM.
+ */
+int hsc_embeddings_request_json(const char *model, const char *const *texts, size_t n, char **body,
+                                hsc_err *err);
 
 /*
  * Parses a response into n vectors of dim floats (out[i] malloc'd, ordered

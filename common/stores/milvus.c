@@ -89,6 +89,8 @@ static const char *path_of(const hsc_milvus *m, const char *v1, const char *v2)
     return m->dialect == HSC_MILVUS_V1 ? v1 : v2;
 }
 
+static int post_collection(struct call *c, const char *path, hsc_err *err);
+
 static int ensure_describe(struct call *c, int step, hsc_err *err)
 {
     hsc_milvus *m = c->m;
@@ -100,11 +102,7 @@ static int ensure_describe(struct call *c, int step, hsc_err *err)
                  m->collection);
         return send(c, "GET", path, NULL, err);
     }
-    json_t *o = hsc_milvus__base(m->collection);
-    char *body = hsc_milvus__dump(o);
-    int rc = send(c, "POST", "/v2/vectordb/collections/describe", body, err);
-    free(body);
-    return rc;
+    return post_collection(c, "/v2/vectordb/collections/describe", err);
 }
 
 static void on_http(void *arg, const hsc_http_response *res, const hsc_err *herr);
@@ -117,14 +115,21 @@ static int send(struct call *c, const char *method, const char *path, const char
                          err);
 }
 
+/* POSTs body (a builder's, freed here). */
 static int post(struct call *c, const char *path, char *body, hsc_err *err)
 {
-    if (!body)
-        return hsc_err_set(err, HSC_EINVAL,
-                           "milvus: cannot build the request (bad id or no memory)");
     int rc = send(c, "POST", path, body, err);
     free(body);
     return rc;
+}
+
+/* POSTs the body that only names the collection (has, describe, load, drop). */
+static int post_collection(struct call *c, const char *path, hsc_err *err)
+{
+    char *body;
+    if (hsc_milvus__dump(hsc_milvus__base(c->m->collection), 0, OP_NAMES[c->op], &body, err))
+        return err->code;
+    return post(c, path, body, err);
 }
 
 /*
@@ -180,9 +185,10 @@ static int ensure_step(struct call *c, const hsc_http_response *res, hsc_err *er
                 hsc_err_set(err, HSC_ECONFIG, "milvus.schema: cannot read %s", m->schema_path);
                 return -1;
             }
-            char *body = hsc_milvus_build_create(m->dialect, m->collection, schema, m->dim, err);
+            char *body;
+            rc = hsc_milvus_build_create(m->dialect, m->collection, schema, m->dim, &body, err);
             free(schema);
-            if (!body)
+            if (rc)
                 return -1;
             c->step = E_CREATE;
             return post(c,
@@ -206,10 +212,7 @@ static int ensure_step(struct call *c, const hsc_http_response *res, hsc_err *er
             return 1;
         }
         c->step = E_LOAD;
-        return post(c, "/v2/vectordb/collections/load",
-                    hsc_milvus__dump(hsc_milvus__base(m->collection)), err)
-                   ? -1
-                   : 0;
+        return post_collection(c, "/v2/vectordb/collections/load", err) ? -1 : 0;
     }
     case E_CREATE:
         if (hsc_milvus_check(m->dialect, res->status, res->body, res->len, err))
@@ -314,7 +317,7 @@ static struct call *new_call(hsc_milvus *m, enum op op, hsc_milvus_fn cb, void *
     return c;
 }
 
-/* Starts a one-call operation; frees c if it could not start. */
+/* Starts a one-call operation with a builder's body (freed here); frees c if it could not start. */
 static int start(struct call *c, const char *v1_path, const char *v2_path, char *body, hsc_err *err)
 {
     int rc = post(c, path_of(c->m, v1_path, v2_path), body, err);
@@ -323,6 +326,14 @@ static int start(struct call *c, const char *v1_path, const char *v2_path, char 
         free(c);
     }
     return rc;
+}
+
+/* An operation that did not start (no call, or its body could not be built): c (may be NULL) is
+ * freed, and err, already filled, says why. */
+static int not_started(struct call *c, hsc_err *err)
+{
+    free(c);
+    return err->code;
 }
 
 hsc_milvus *hsc_milvus_new(struct ev_loop *loop, hsc_http *http,
@@ -383,8 +394,7 @@ int hsc_milvus_ensure(hsc_milvus *m, hsc_milvus_fn cb, void *arg, hsc_err *err)
     m->ready = 0;
     if (m->want == HSC_MILVUS_AUTO) {
         c->step = E_PROBE;
-        rc = post(c, "/v2/vectordb/collections/has",
-                  hsc_milvus__dump(hsc_milvus__base(m->collection)), err);
+        rc = post_collection(c, "/v2/vectordb/collections/has", err);
     } else {
         m->dialect = m->want;
         rc = ensure_describe(c, E_DESCRIBE, err);
@@ -424,19 +434,19 @@ int hsc_milvus_upsert(hsc_milvus *m, const hsc_content_event *const *evs, size_t
     size_t per = (size_t)m->write_chunk;
     c->nchunks = (n + per - 1) / per;
     c->chunks = calloc(c->nchunks ? c->nchunks : 1, sizeof(char *));
-    int oom = !c->chunks;
-    for (size_t i = 0; !oom && i < c->nchunks; i++) {
+    int rc = c->chunks ? HSC_OK : hsc_err_set(err, HSC_ENOMEM, "milvus upsert: out of memory");
+    for (size_t i = 0; !rc && i < c->nchunks; i++) {
         size_t k = n - i * per < per ? n - i * per : per;
-        oom =
-            !(c->chunks[i] = hsc_milvus_build_upsert(m->dialect, m->collection, evs + i * per, k));
+        rc = hsc_milvus_build_upsert(m->dialect, m->collection, evs + i * per, k, &c->chunks[i],
+                                     err);
     }
-    if (oom) {
+    if (rc) {
         free_chunks(c);
         free(c);
-        return hsc_err_set(err, HSC_ENOMEM, "out of memory");
+        return rc;
     }
     if (m->dialect == HSC_MILVUS_V2) {
-        int rc = send_chunks(c, "/v2/vectordb/entities/upsert", err);
+        rc = send_chunks(c, "/v2/vectordb/entities/upsert", err);
         if (rc) {
             free_chunks(c);
             free(c);
@@ -445,15 +455,18 @@ int hsc_milvus_upsert(hsc_milvus *m, const hsc_content_event *const *evs, size_t
     }
     /* v1 has no upsert and its keys are automatic: replace by content id. */
     const char **ids = malloc(n * sizeof(*ids));
-    if (!ids) {
+    char *del = NULL;
+    rc = ids ? HSC_OK : hsc_err_set(err, HSC_ENOMEM, "milvus upsert: out of memory");
+    for (size_t i = 0; !rc && i < n; i++)
+        ids[i] = evs[i]->id;
+    if (!rc)
+        rc = hsc_milvus_build_delete(m->dialect, m->collection, ids, n, &del, err);
+    free(ids);
+    if (rc) {
         free_chunks(c);
         free(c);
-        return hsc_err_set(err, HSC_ENOMEM, "out of memory");
+        return rc;
     }
-    for (size_t i = 0; i < n; i++)
-        ids[i] = evs[i]->id;
-    char *del = hsc_milvus_build_delete(m->dialect, m->collection, ids, n);
-    free(ids);
     return start(c, "/v1/vector/delete", NULL, del, err);
 }
 
@@ -461,11 +474,11 @@ int hsc_milvus_delete(hsc_milvus *m, const char *const *ids, size_t n, hsc_milvu
                       hsc_err *err)
 {
     struct call *c = new_call(m, OP_DELETE, cb, arg, err);
-    if (!c)
-        return err->code;
+    char *body;
+    if (!c || hsc_milvus_build_delete(m->dialect, m->collection, ids, n, &body, err))
+        return not_started(c, err);
     c->res.count = (int64_t)n;
-    return start(c, "/v1/vector/delete", "/v2/vectordb/entities/delete",
-                 hsc_milvus_build_delete(m->dialect, m->collection, ids, n), err);
+    return start(c, "/v1/vector/delete", "/v2/vectordb/entities/delete", body, err);
 }
 
 int hsc_milvus_search(hsc_milvus *m, const float *vec, size_t dim, int k, const char *filter,
@@ -475,32 +488,31 @@ int hsc_milvus_search(hsc_milvus *m, const float *vec, size_t dim, int k, const 
         return hsc_err_set(err, HSC_EINVAL, "vector: %zu values, but the collection holds %d", dim,
                            m->dim);
     struct call *c = new_call(m, OP_SEARCH, cb, arg, err);
-    if (!c)
-        return err->code;
+    char *body;
+    if (!c || hsc_milvus_build_search(m->dialect, m->collection, vec, dim, k, filter,
+                                      ef > 0 ? ef : m->ef, &body, err))
+        return not_started(c, err);
     c->keep = k;
-    return start(c, "/v1/vector/search", "/v2/vectordb/entities/search",
-                 hsc_milvus_build_search(m->dialect, m->collection, vec, dim, k, filter,
-                                         ef > 0 ? ef : m->ef),
-                 err);
+    return start(c, "/v1/vector/search", "/v2/vectordb/entities/search", body, err);
 }
 
 int hsc_milvus_get(hsc_milvus *m, const char *const *ids, size_t n, int with_vectors,
                    hsc_milvus_fn cb, void *arg, hsc_err *err)
 {
     struct call *c = new_call(m, OP_GET, cb, arg, err);
-    if (!c)
-        return err->code;
-    return start(c, "/v1/vector/query", "/v2/vectordb/entities/get",
-                 hsc_milvus_build_get(m->dialect, m->collection, ids, n, with_vectors), err);
+    char *body;
+    if (!c || hsc_milvus_build_get(m->dialect, m->collection, ids, n, with_vectors, &body, err))
+        return not_started(c, err);
+    return start(c, "/v1/vector/query", "/v2/vectordb/entities/get", body, err);
 }
 
 int hsc_milvus_count(hsc_milvus *m, const char *filter, hsc_milvus_fn cb, void *arg, hsc_err *err)
 {
     struct call *c = new_call(m, OP_COUNT, cb, arg, err);
-    if (!c)
-        return err->code;
-    return start(c, "/v1/vector/query", "/v2/vectordb/entities/query",
-                 hsc_milvus_build_count(m->dialect, m->collection, filter), err);
+    char *body;
+    if (!c || hsc_milvus_build_count(m->dialect, m->collection, filter, &body, err))
+        return not_started(c, err);
+    return start(c, "/v1/vector/query", "/v2/vectordb/entities/query", body, err);
 }
 
 int hsc_milvus_drop(hsc_milvus *m, hsc_milvus_fn cb, void *arg, hsc_err *err)
@@ -508,8 +520,11 @@ int hsc_milvus_drop(hsc_milvus *m, hsc_milvus_fn cb, void *arg, hsc_err *err)
     struct call *c = new_call(m, OP_DROP, cb, arg, err);
     if (!c)
         return err->code;
-    return start(c, "/v1/vector/collections/drop", "/v2/vectordb/collections/drop",
-                 hsc_milvus__dump(hsc_milvus__base(m->collection)), err);
+    int rc = post_collection(
+        c, path_of(m, "/v1/vector/collections/drop", "/v2/vectordb/collections/drop"), err);
+    if (rc)
+        free(c);
+    return rc;
 }
 
 void hsc_milvus_settings_load(const hsc_config *cfg, struct hsc_milvus_settings *s,

@@ -160,13 +160,21 @@ void hsc_milvus_filter_free(hsc_milvus_filter *f);
 
 /* ---- pure request builders and response parsers (exported for the tests) ---- */
 
-/* The JSON body of an upsert (v2) or insert (v1) of evs; malloc'd. */
-char *hsc_milvus_build_upsert(hsc_milvus_dialect d, const char *collection,
-                              const hsc_content_event *const *evs, size_t n);
+/*
+ * The builders below write a request's JSON body into *body (malloc'd, the
+ * caller frees it; NULL on failure) and return HSC_OK, or an error naming the
+ * request and the reason: HSC_ENOMEM when memory ran out, HSC_EINVAL for an id
+ * that cannot be written in a filter, HSC_ECONFIG for a bad schema file.
+ */
 
-/* The JSON body of a delete of ids; malloc'd. */
-char *hsc_milvus_build_delete(hsc_milvus_dialect d, const char *collection, const char *const *ids,
-                              size_t n);
+/* The body of an upsert (v2) or insert (v1) of evs. */
+int hsc_milvus_build_upsert(hsc_milvus_dialect d, const char *collection,
+                            const hsc_content_event *const *evs, size_t n, char **body,
+                            hsc_err *err);
+
+/* The body of a delete of ids. */
+int hsc_milvus_build_delete(hsc_milvus_dialect d, const char *collection, const char *const *ids,
+                            size_t n, char **body, hsc_err *err);
 
 /* The largest limit (topk) Milvus accepts in one search. */
 #define HSC_MILVUS_MAX_LIMIT 16384
@@ -178,20 +186,22 @@ char *hsc_milvus_build_delete(hsc_milvus_dialect d, const char *collection, cons
  */
 int hsc_milvus_search_limit(hsc_milvus_dialect d, int k, int ef);
 
-/* The JSON body of a search (limit from hsc_milvus_search_limit); malloc'd. */
-char *hsc_milvus_build_search(hsc_milvus_dialect d, const char *collection, const float *vec,
-                              size_t dim, int k, const char *filter, int ef);
+/* The body of a search (limit from hsc_milvus_search_limit). */
+int hsc_milvus_build_search(hsc_milvus_dialect d, const char *collection, const float *vec,
+                            size_t dim, int k, const char *filter, int ef, char **body,
+                            hsc_err *err);
 
-/* The JSON body of a get by ids; malloc'd. */
-char *hsc_milvus_build_get(hsc_milvus_dialect d, const char *collection, const char *const *ids,
-                           size_t n, int with_vectors);
+/* The body of a get by ids. */
+int hsc_milvus_build_get(hsc_milvus_dialect d, const char *collection, const char *const *ids,
+                         size_t n, int with_vectors, char **body, hsc_err *err);
 
-/* The JSON body of a count; malloc'd. */
-char *hsc_milvus_build_count(hsc_milvus_dialect d, const char *collection, const char *filter);
+/* The body of a count. */
+int hsc_milvus_build_count(hsc_milvus_dialect d, const char *collection, const char *filter,
+                           char **body, hsc_err *err);
 
-/* The JSON body that creates the collection, from the schema file's text; malloc'd. */
-char *hsc_milvus_build_create(hsc_milvus_dialect d, const char *collection, const char *schema_json,
-                              int dim, hsc_err *err);
+/* The body that creates the collection, from the schema file's text. */
+int hsc_milvus_build_create(hsc_milvus_dialect d, const char *collection, const char *schema_json,
+                            int dim, char **body, hsc_err *err);
 
 /* Milvus's codes the client acts on (hsc_err.server_code). */
 #define HSC_MILVUS_CODE_COLLECTION_NOT_FOUND 100

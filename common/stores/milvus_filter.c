@@ -139,13 +139,24 @@ void hsc_milvus_filter_free(hsc_milvus_filter *f)
     memset(f, 0, sizeof(*f));
 }
 
-char *hsc_milvus__id_filter(hsc_milvus_dialect d, const char *const *ids, size_t n)
+int hsc_milvus__id_filter(hsc_milvus_dialect d, const char *const *ids, size_t n, const char *what,
+                          char **out, hsc_err *err)
 {
+    *out = NULL;
+    for (size_t i = 0; i < n; i++)
+        for (const char *p = ids[i]; *p; p++)
+            if ((unsigned char)*p < 0x20) /* what fquote refuses */
+                return hsc_err_set(err, HSC_EINVAL,
+                                   "milvus %s: ids[%zu]: a control character cannot be written "
+                                   "in a filter",
+                                   what, i);
     hsc_milvus_filter f = {0};
     hsc_milvus_filter_in(&f, MILVUS_ID_FIELD(d), ids, n);
     if (f.failed) {
         hsc_milvus_filter_free(&f);
-        return NULL;
+        return hsc_err_set(err, HSC_ENOMEM, "milvus %s: out of memory building the id filter",
+                           what);
     }
-    return f.expr;
+    *out = f.expr;
+    return HSC_OK;
 }

@@ -12,26 +12,34 @@
 #include <string.h>
 #include <strings.h>
 
+#include "json_list.h"
 #include "log.h"
 #include "util.h"
 
 /* ---------------- pure parts ---------------- */
 
-char *hsc_neo4j_build(hsc_neo4j_dialect d, const char *cypher, const json_t *params)
+int hsc_neo4j_build(hsc_neo4j_dialect d, const char *cypher, const json_t *params, char **body,
+                    hsc_err *err)
 {
+    *body = NULL;
+    json_t *text = json_string(cypher);
+    if (!text && !hsc_utf8_valid(cypher, strlen(cypher)))
+        return hsc_err_set(err, HSC_EINVAL, "neo4j statement: the Cypher is not valid UTF-8");
     json_t *st = json_object();
-    json_object_set_new(st, "statement", json_string(cypher));
-    json_object_set_new(st, "parameters", params ? json_deep_copy(params) : json_object());
-    json_t *body = st;
+    int lost = json_object_set_new(st, "statement", text);
+    lost |= json_object_set_new(st, "parameters", params ? json_deep_copy(params) : json_object());
+    json_t *doc = st;
     if (d == HSC_NEO4J_TX) {
-        body = json_object();
+        doc = json_object();
         json_t *a = json_array();
-        json_array_append_new(a, st);
-        json_object_set_new(body, "statements", a);
+        lost |= json_array_append_new(a, st);
+        lost |= json_object_set_new(doc, "statements", a);
     }
-    char *s = json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(17));
-    json_decref(body);
-    return s;
+    *body = lost ? NULL : hsc_json_dump(doc, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    json_decref(doc);
+    if (!*body)
+        return hsc_err_set(err, HSC_ENOMEM, "neo4j statement: out of memory building the request");
+    return HSC_OK;
 }
 
 int hsc_neo4j_classify(const char *code)
@@ -222,9 +230,9 @@ static int request(hsc_neo4j *n, const char *method, const char *path, const cha
 static int send_stmt(struct stmt *s, hsc_err *err)
 {
     hsc_neo4j *n = s->n;
-    char *body = hsc_neo4j_build(n->dialect, s->cypher, s->params);
-    if (!body)
-        return hsc_err_set(err, HSC_ENOMEM, "out of memory");
+    char *body;
+    if (hsc_neo4j_build(n->dialect, s->cypher, s->params, &body, err))
+        return err->code;
     char path[512];
     snprintf(path, sizeof(path),
              n->dialect == HSC_NEO4J_TX ? "/db/%s/tx/commit" : "/db/%s/query/v2", n->database);

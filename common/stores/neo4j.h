@@ -83,8 +83,13 @@ int hsc_neo4j_load_statements(const char *dir, char ***stmts, size_t *n, hsc_err
 
 /* ---- pure parts (exported for the tests) ---- */
 
-/* The request body of a statement for a dialect; params may be NULL. malloc'd. */
-char *hsc_neo4j_build(hsc_neo4j_dialect d, const char *cypher, const json_t *params);
+/*
+ * The request body of a statement for a dialect into *body (malloc'd; NULL on
+ * failure); params may be NULL. Cypher that is not UTF-8 is HSC_EINVAL, no
+ * memory HSC_ENOMEM.
+ */
+int hsc_neo4j_build(hsc_neo4j_dialect d, const char *cypher, const json_t *params, char **body,
+                    hsc_err *err);
 
 /* Maps a Neo4j status code ("Neo.ClientError.Schema...") to an hsc code. */
 int hsc_neo4j_classify(const char *code);

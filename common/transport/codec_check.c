@@ -96,6 +96,17 @@ int codec_check_version(int v, hsc_err *err)
     return HSC_OK;
 }
 
+int codec_check_versioned(int v, const char *id_field, const char *id, int64_t version,
+                          hsc_err *err)
+{
+    int rc;
+    if ((rc = codec_check_version(v, err)) || (rc = codec_check_id(id_field, id, err)))
+        return rc;
+    if (version < 0)
+        return hsc_err_set(err, HSC_EINVAL, "version: %lld is negative", (long long)version);
+    return HSC_OK;
+}
+
 int codec_check_ids(const char *field, const hsc_strlist *l, hsc_err *err)
 {
     for (size_t i = 0; i < l->n; i++)

@@ -30,12 +30,8 @@ static const char *CONTENT_KINDS[] = {"movie", "series", "episode", NULL};
 int hsc_codec_validate_content(const hsc_content_event *ev, hsc_err *err)
 {
     int rc;
-    if ((rc = codec_check_version(ev->v, err)))
+    if ((rc = codec_check_versioned(ev->v, "id", ev->id, ev->version, err)))
         return rc;
-    if ((rc = codec_check_id("id", ev->id, err)))
-        return rc;
-    if (ev->version < 0)
-        return hsc_err_set(err, HSC_EINVAL, "version: %lld is negative", (long long)ev->version);
     if (ev->op == HSC_OP_UPSERT) {
         if (!ev->title)
             return hsc_err_set(err, HSC_EINVAL, "title: missing (required for upsert)");

@@ -51,12 +51,8 @@ static unsigned lowest_bit(unsigned x)
 int hsc_codec_validate_policy(const hsc_policy_event *ev, hsc_err *err)
 {
     int rc;
-    if ((rc = codec_check_version(ev->v, err)))
+    if ((rc = codec_check_versioned(ev->v, "user_id", ev->user_id, ev->version, err)))
         return rc;
-    if ((rc = codec_check_id("user_id", ev->user_id, err)))
-        return rc;
-    if (ev->version < 0)
-        return hsc_err_set(err, HSC_EINVAL, "version: %lld is negative", (long long)ev->version);
     if ((unsigned)ev->op > HSC_POLICY_ERASE)
         return hsc_err_set(err, HSC_EINVAL, "op: %d is not set, block, unblock or erase",
                            (int)ev->op);

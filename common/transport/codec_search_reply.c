@@ -305,13 +305,9 @@ static int reply_field(void *out, int f, const msgpack_object *o, hsc_err *err)
     case Y_ERROR:
         rc = decode_submap(&ERROR_MAP, "error", o, r, err);
         break;
-    case Y_STRATEGY: {
-        char *s = NULL;
-        if (!(rc = codec_get_str("strategy", o, &s, err)) && hsc_strategy_parse(s, &r->strategy))
-            rc = hsc_err_set(err, HSC_EINVAL, "strategy: unknown \"%.40s\"", s);
-        free(s);
+    case Y_STRATEGY:
+        rc = codec_get_strategy(o, &r->strategy, err);
         break;
-    }
     case Y_RESULTS:
         rc = hsc_codec_unpack_results(o, &r->results, &r->nresults, err);
         break;

@@ -29,6 +29,19 @@ int hsc_strategy_parse(const char *name, hsc_strategy *out)
     return -1;
 }
 
+int codec_get_strategy(const msgpack_object *o, hsc_strategy *out, hsc_err *err)
+{
+    char *s = NULL;
+    int rc = codec_get_str("strategy", o, &s, err);
+    if (!rc && hsc_strategy_parse(s, out))
+        rc = hsc_err_set(err, HSC_EINVAL,
+                         "strategy: \"%.40s\" is not one of auto, vector_only, "
+                         "graph_only, hybrid_parallel, hybrid_sequential, cached_only",
+                         s);
+    free(s);
+    return rc;
+}
+
 void hsc_search_request_init(hsc_search_request *r)
 {
     memset(r, 0, sizeof(*r));
@@ -167,16 +180,9 @@ static int request_field(void *out, int f, const msgpack_object *o, hsc_err *err
     case R_FILTERS:
         rc = decode_filters(o, &r->filters, err);
         break;
-    case R_STRATEGY: {
-        char *s = NULL;
-        if (!(rc = codec_get_str("strategy", o, &s, err)) && hsc_strategy_parse(s, &r->strategy))
-            rc = hsc_err_set(err, HSC_EINVAL,
-                             "strategy: \"%.40s\" is not one of auto, vector_only, "
-                             "graph_only, hybrid_parallel, hybrid_sequential, cached_only",
-                             s);
-        free(s);
+    case R_STRATEGY:
+        rc = codec_get_strategy(o, &r->strategy, err);
         break;
-    }
     }
     return rc;
 }

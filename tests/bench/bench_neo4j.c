@@ -26,26 +26,10 @@
 #include <string.h>
 
 #include "bench_args.h"
+#include "cli/sample_vocab.h"
 #include "enrich/enrich.h"
 #include "graph.h"
 #include "util.h"
-
-static const char *GENRES[] = {"science fiction", "horror",   "comedy",      "drama",
-                               "romance",         "thriller", "documentary", "animation",
-                               "fantasy",         "crime",    "action",      "family"};
-static const char *THEMES[] = {"space",
-                               "time travel",
-                               "friendship",
-                               "revenge",
-                               "love",
-                               "survival",
-                               "coming of age",
-                               "heist",
-                               "war",
-                               "family",
-                               "artificial intelligence",
-                               "haunting"};
-static const char *MOODS[] = {"dark", "uplifting", "tense", "whimsical", "melancholic", "funny"};
 
 static uint64_t rng = 0x2545F4914F6CDD1Dull;
 static unsigned rnd(unsigned n)
@@ -93,7 +77,7 @@ static void run(struct bench *b, const char *cypher, json_t *params)
         ev_run(b->loop, EVRUN_ONCE);
 }
 
-static void pick(hsc_strlist *l, const char **from, unsigned n, unsigned lo, unsigned hi)
+static void pick(hsc_strlist *l, const char *const *from, unsigned n, unsigned lo, unsigned hi)
 {
     unsigned k = lo + rnd(hi - lo + 1);
     for (unsigned i = 0; i < k; i++) {
@@ -117,9 +101,9 @@ static void make_title(hsc_content_event *e, long i)
     e->has = HSC_HAS_YEAR | HSC_HAS_MATURITY;
     e->year = 1950 + (int32_t)rnd(75);
     e->maturity = (int32_t)rnd(19);
-    pick(&e->genres, GENRES, 12, 1, 3);
-    pick(&e->themes, THEMES, 12, 1, 3);
-    pick(&e->moods, MOODS, 6, 0, 2);
+    pick(&e->genres, hsc_sample_genres, HSC_SAMPLE_NGENRES, 1, 3);
+    pick(&e->themes, hsc_sample_themes, HSC_SAMPLE_NTHEMES, 1, 3);
+    pick(&e->moods, hsc_sample_moods, HSC_SAMPLE_NMOODS, 0, 2);
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -313,14 +297,14 @@ int main(int argc, char **argv)
         by_genre[g] = malloc((size_t)b.titles * sizeof(long));
     for (long i = 0; i < b.titles; i++)
         for (int g = 0; g < 12; g++)
-            if (!strcmp(b.evs[i].genres.v[0], GENRES[g]))
+            if (!strcmp(b.evs[i].genres.v[0], hsc_sample_genres[g]))
                 by_genre[g][nby[g]++] = i;
     t0 = hsc_mono_us();
     json_t *edges = json_array();
     long nedges = 0;
     for (long i = 0; i < b.titles; i++) {
         int g = 0;
-        while (strcmp(b.evs[i].genres.v[0], GENRES[g]))
+        while (strcmp(b.evs[i].genres.v[0], hsc_sample_genres[g]))
             g++;
         for (int k = 0; k < 10 && nby[g] > 1; k++) {
             long o = by_genre[g][rnd((unsigned)nby[g])];

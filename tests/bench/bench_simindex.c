@@ -20,24 +20,8 @@
 #include <time.h>
 
 #include "bench_args.h"
+#include "cli/sample_vocab.h"
 #include "enrich/simindex.h"
-
-static const char *GENRES[] = {"science fiction", "horror",   "comedy",      "drama",
-                               "romance",         "thriller", "documentary", "animation",
-                               "fantasy",         "crime",    "action",      "family"};
-static const char *THEMES[] = {"space",
-                               "time travel",
-                               "friendship",
-                               "revenge",
-                               "love",
-                               "survival",
-                               "coming of age",
-                               "heist",
-                               "war",
-                               "family",
-                               "artificial intelligence",
-                               "haunting"};
-static const char *MOODS[] = {"dark", "uplifting", "tense", "whimsical", "melancholic", "funny"};
 
 static uint64_t rng = 0x2545F4914F6CDD1Dull;
 static unsigned rnd(unsigned n)
@@ -52,7 +36,7 @@ static int hot, sample;
 /* The titles' tags as bit sets (genre, theme, mood), for the brute force. */
 static uint32_t (*bits)[3];
 
-static void pick(hsc_strlist *l, const char **from, unsigned n, unsigned lo, unsigned hi,
+static void pick(hsc_strlist *l, const char *const *from, unsigned n, unsigned lo, unsigned hi,
                  uint32_t *set)
 {
     unsigned k = lo + rnd(hi - lo + 1);
@@ -76,11 +60,11 @@ static void draw(hsc_strlist *g, hsc_strlist *t, hsc_strlist *m, uint32_t set[3]
     set[0] = set[1] = set[2] = 0;
     if (hot && rnd(2)) {
         hsc_strlist_push(g, "drama", 5);
-        set[0] |= 1u << 3; /* GENRES[3] */
+        set[0] |= 1u << 3; /* hsc_sample_genres[3] */
     }
-    pick(g, GENRES, 12, 1, 3, &set[0]);
-    pick(t, THEMES, 12, 1, sample ? 1 : 3, &set[1]);
-    pick(m, MOODS, 6, sample ? 1 : 0, sample ? 1 : 2, &set[2]);
+    pick(g, hsc_sample_genres, HSC_SAMPLE_NGENRES, 1, 3, &set[0]);
+    pick(t, hsc_sample_themes, HSC_SAMPLE_NTHEMES, 1, sample ? 1 : 3, &set[1]);
+    pick(m, hsc_sample_moods, HSC_SAMPLE_NMOODS, sample ? 1 : 0, sample ? 1 : 2, &set[2]);
 }
 
 static double formula(const uint32_t a[3], const uint32_t b[3])

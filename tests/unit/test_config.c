@@ -127,6 +127,65 @@ static void test_environment_overrides(void **s)
     (void)s;
 }
 
+/* "pg.query_timeout_ms" -> "HSC_PG_QUERY_TIMEOUT_MS", the way the config names keys. */
+static void key_env_name(const char *key, char *out, size_t cap)
+{
+    size_t j = (size_t)snprintf(out, cap, "HSC_");
+    for (const char *p = key; *p && j + 1 < cap; p++)
+        out[j++] = *p == '.' ? '_' : (char)(*p >= 'a' && *p <= 'z' ? *p - 'a' + 'A' : *p);
+    out[j] = '\0';
+}
+
+static void test_unknown_environment_variable_refused(void **s)
+{
+    hsc_config *c = hsc_config_new();
+    hsc_err err = {0};
+    /* a misspelt key stops start-up, naming the variable; nothing of env is applied */
+    char *typo[] = {"HSC_INGEST_LINGER_MS=20", "HSC_PG_URLL=postgresql://x", NULL};
+    assert_int_equal(hsc_config_apply_env(c, typo, &err), HSC_ECONFIG);
+    assert_string_equal(err.msg, "environment HSC_PG_URLL: no such key");
+    assert_int_equal(hsc_config_int(c, "ingest.linger_ms"), 5);
+    /* a key's name must match whole: neither a prefix of one nor one with more after it */
+    char *prefix[] = {"HSC_PG=x", NULL};
+    assert_int_equal(hsc_config_apply_env(c, prefix, &err), HSC_ECONFIG);
+    assert_string_equal(err.msg, "environment HSC_PG: no such key");
+    char *longer[] = {"HSC_PG_URL_=x", NULL};
+    assert_int_equal(hsc_config_apply_env(c, longer, &err), HSC_ECONFIG);
+    assert_string_equal(err.msg, "environment HSC_PG_URL_: no such key");
+    /* what the scripts set, librdkafka's properties and everything not HSC_ pass */
+    char *ok[] = {"HSC_CONFIG=",
+                  "HSC_RUN=/tmp/x",
+                  "HSC_TEST_ONLY=unit",
+                  "HSC_RDKAFKA_SOCKET_KEEPALIVE_ENABLE=true",
+                  "hsc_pg_urll=lower case",
+                  "HSCX_PG=1",
+                  "PATH=/bin",
+                  "HSC_NO_EQUALS_SIGN",
+                  NULL};
+    assert_int_equal(hsc_config_apply_env(c, ok, &err), HSC_OK);
+    /* every listed variable passes, and none of them is also a key's name */
+    const struct hsc_config_env_var *v;
+    size_t n = 0;
+    for (; (v = hsc_config_env_var_at(n)); n++) {
+        char kv[128];
+        snprintf(kv, sizeof(kv), "%s=1", v->name);
+        char *one[] = {kv, NULL};
+        if (hsc_config_apply_env(c, one, &err))
+            fail_msg("%s: %s", v->name, err.msg);
+        assert_true(strncmp(v->name, "HSC_", 4) == 0 && v->used && *v->used);
+        const struct hsc_config_key *k;
+        for (size_t i = 0; (k = hsc_config_key_at(i)); i++) {
+            char name[128];
+            key_env_name(k->name, name, sizeof(name));
+            if (!strcmp(name, v->name))
+                fail_msg("%s is listed as no key, but it is %s", v->name, k->name);
+        }
+    }
+    assert_true(n >= 10);
+    hsc_config_free(c);
+    (void)s;
+}
+
 static void test_set_and_dump_masks_secrets(void **s)
 {
     hsc_config *c = hsc_config_new();
@@ -414,6 +473,7 @@ int main(void)
         cmocka_unit_test(test_ini_values_and_passthrough),
         cmocka_unit_test(test_errors_name_key_and_line),
         cmocka_unit_test(test_environment_overrides),
+        cmocka_unit_test(test_unknown_environment_variable_refused),
         cmocka_unit_test(test_set_and_dump_masks_secrets),
         cmocka_unit_test(test_code_loading_rdkafka_properties_refused),
         cmocka_unit_test(test_dump_masks_by_sensitive_name),

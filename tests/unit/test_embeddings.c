@@ -29,7 +29,9 @@ static void test_request_body(void **state)
 {
     (void)state;
     const char *texts[] = {"Heat. A heist in L.A.", "Solo"};
-    char *body = hsc_embeddings_request_json("m1", texts, 2);
+    hsc_err err = {0};
+    char *body;
+    assert_int_equal(hsc_embeddings_request_json("m1", texts, 2, &body, &err), HSC_OK);
     json_t *o = json_loads(body, 0, NULL);
     assert_string_equal(json_string_value(json_object_get(o, "model")), "m1");
     assert_int_equal(json_array_size(json_object_get(o, "input")), 2);
@@ -37,6 +39,18 @@ static void test_request_body(void **state)
     assert_string_equal(json_string_value(json_object_get(o, "encoding_format")), "float");
     json_decref(o);
     free(body);
+}
+
+/* A text that is not UTF-8 is named, rather than dropped from the input list. */
+static void test_request_body_refuses_bad_text(void **state)
+{
+    (void)state;
+    const char *texts[] = {"fine", "bad \xc3"};
+    hsc_err err = {0};
+    char *body = (char *)"untouched";
+    assert_int_equal(hsc_embeddings_request_json("m1", texts, 2, &body, &err), HSC_EINVAL);
+    assert_null(body);
+    assert_string_equal(err.msg, "embeddings request: texts[1]: not valid UTF-8");
 }
 
 static void test_parse_orders_by_index(void **state)
@@ -220,6 +234,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_request_body),
+        cmocka_unit_test(test_request_body_refuses_bad_text),
         cmocka_unit_test(test_parse_orders_by_index),
         cmocka_unit_test(test_parse_names_what_differs),
         cmocka_unit_test(test_client_posts_and_parses),

@@ -41,6 +41,7 @@ static hsc_content_event make_event(const char *id, float *vec, size_t dim)
 static void test_upsert_body_v2_keys_by_id(void **state)
 {
     (void)state;
+    hsc_err err = {0};
     float v[3] = {0.1f, -2.5f, 3.0e-7f};
     hsc_content_event ev = make_event("t1", v, 3);
     char *g = "drama";
@@ -50,7 +51,8 @@ static void test_upsert_body_v2_keys_by_id(void **state)
     ev.has = HSC_HAS_YEAR;
     ev.year = 1999;
     const hsc_content_event *evs[] = {&ev};
-    char *body = hsc_milvus_build_upsert(HSC_MILVUS_V2, "coll", evs, 1);
+    char *body;
+    assert_int_equal(hsc_milvus_build_upsert(HSC_MILVUS_V2, "coll", evs, 1, &body, &err), HSC_OK);
     json_t *o = parse(body);
     assert_string_equal(json_string_value(json_object_get(o, "collectionName")), "coll");
     json_t *e = json_array_get(json_object_get(o, "data"), 0);
@@ -73,10 +75,12 @@ static void test_upsert_body_v2_keys_by_id(void **state)
 static void test_upsert_body_v1_uses_dynamic_id_field(void **state)
 {
     (void)state;
+    hsc_err err = {0};
     float v[2] = {1.0f, 2.0f};
     hsc_content_event ev = make_event("t2", v, 2);
     const hsc_content_event *evs[] = {&ev};
-    char *body = hsc_milvus_build_upsert(HSC_MILVUS_V1, "coll", evs, 1);
+    char *body;
+    assert_int_equal(hsc_milvus_build_upsert(HSC_MILVUS_V1, "coll", evs, 1, &body, &err), HSC_OK);
     json_t *o = parse(body);
     json_t *e = json_array_get(json_object_get(o, "data"), 0);
     assert_string_equal(json_string_value(json_object_get(e, "content_id")), "t2");
@@ -88,6 +92,7 @@ static void test_upsert_body_v1_uses_dynamic_id_field(void **state)
 static void test_float32_exact_through_json_for_many_values(void **state)
 {
     (void)state;
+    hsc_err err = {0};
     enum { N = 2000 };
     float v[N];
     uint32_t x = 12345;
@@ -98,7 +103,8 @@ static void test_float32_exact_through_json_for_many_values(void **state)
     }
     hsc_content_event ev = make_event("t3", v, N);
     const hsc_content_event *evs[] = {&ev};
-    char *body = hsc_milvus_build_upsert(HSC_MILVUS_V2, "c", evs, 1);
+    char *body;
+    assert_int_equal(hsc_milvus_build_upsert(HSC_MILVUS_V2, "c", evs, 1, &body, &err), HSC_OK);
     json_t *o = parse(body);
     json_t *vec = json_object_get(json_array_get(json_object_get(o, "data"), 0), "embedding");
     for (int i = 0; i < N; i++) {
@@ -113,13 +119,16 @@ static void test_float32_exact_through_json_for_many_values(void **state)
 static void test_delete_body_escapes_ids(void **state)
 {
     (void)state;
+    hsc_err err = {0};
     const char *ids[] = {"a", "b\"c", "d\\e"};
-    char *v2 = hsc_milvus_build_delete(HSC_MILVUS_V2, "c", ids, 3);
+    char *v2;
+    assert_int_equal(hsc_milvus_build_delete(HSC_MILVUS_V2, "c", ids, 3, &v2, &err), HSC_OK);
     json_t *o = parse(v2);
     assert_string_equal(json_string_value(json_object_get(o, "filter")),
                         "id in [\"a\", \"b\\\"c\", \"d\\\\e\"]");
     json_decref(o);
-    char *v1 = hsc_milvus_build_delete(HSC_MILVUS_V1, "c", ids, 1);
+    char *v1;
+    assert_int_equal(hsc_milvus_build_delete(HSC_MILVUS_V1, "c", ids, 1, &v1, &err), HSC_OK);
     o = parse(v1);
     assert_string_equal(json_string_value(json_object_get(o, "filter")), "content_id in [\"a\"]");
     json_decref(o);
@@ -127,11 +136,33 @@ static void test_delete_body_escapes_ids(void **state)
     free(v2);
 }
 
+/* An id that cannot be written in a filter is an error naming the request and the id. */
+static void test_id_filter_errors_name_the_id(void **state)
+{
+    (void)state;
+    hsc_err err = {0};
+    const char *ids[] = {"a", "b\nc"};
+    char *body = (char *)"untouched";
+    assert_int_equal(hsc_milvus_build_delete(HSC_MILVUS_V2, "c", ids, 2, &body, &err), HSC_EINVAL);
+    assert_null(body);
+    assert_string_equal(err.msg,
+                        "milvus delete: ids[1]: a control character cannot be written in a filter");
+    body = (char *)"untouched";
+    assert_int_equal(hsc_milvus_build_get(HSC_MILVUS_V1, "c", ids, 2, 0, &body, &err), HSC_EINVAL);
+    assert_null(body);
+    assert_string_equal(err.msg,
+                        "milvus get: ids[1]: a control character cannot be written in a filter");
+}
+
 static void test_search_bodies(void **state)
 {
     (void)state;
+    hsc_err err = {0};
     float v[2] = {0.5f, 0.25f};
-    char *b2 = hsc_milvus_build_search(HSC_MILVUS_V2, "c", v, 2, 10, "year >= 2000", 0);
+    char *b2;
+    assert_int_equal(
+        hsc_milvus_build_search(HSC_MILVUS_V2, "c", v, 2, 10, "year >= 2000", 0, &b2, &err),
+        HSC_OK);
     json_t *o = parse(b2);
     assert_int_equal(json_integer_value(json_object_get(o, "limit")), 10);
     assert_string_equal(json_string_value(json_object_get(o, "filter")), "year >= 2000");
@@ -142,7 +173,9 @@ static void test_search_bodies(void **state)
                          json_object_get(json_object_get(o, "searchParams"), "params"), "ef")),
                      64);
     json_decref(o);
-    char *b1 = hsc_milvus_build_search(HSC_MILVUS_V1, "c", v, 2, 5, NULL, 128);
+    char *b1;
+    assert_int_equal(hsc_milvus_build_search(HSC_MILVUS_V1, "c", v, 2, 5, NULL, 128, &b1, &err),
+                     HSC_OK);
     o = parse(b1);
     assert_int_equal(json_array_size(json_object_get(o, "vector")), 2);
     assert_null(json_object_get(o, "filter"));
@@ -163,20 +196,24 @@ static void test_search_bodies(void **state)
 static void test_count_and_get_bodies(void **state)
 {
     (void)state;
-    char *c1 = hsc_milvus_build_count(HSC_MILVUS_V1, "c", NULL);
+    hsc_err err = {0};
+    char *c1;
+    assert_int_equal(hsc_milvus_build_count(HSC_MILVUS_V1, "c", NULL, &c1, &err), HSC_OK);
     json_t *o = parse(c1);
     /* v1 refuses count(*) without a filter, and with its default page size. */
     assert_string_equal(json_string_value(json_object_get(o, "filter")), "pk > 0");
     assert_int_equal(json_integer_value(json_object_get(o, "limit")), 0);
     json_decref(o);
     const char *ids[] = {"x", "y"};
-    char *g2 = hsc_milvus_build_get(HSC_MILVUS_V2, "c", ids, 2, 1);
+    char *g2;
+    assert_int_equal(hsc_milvus_build_get(HSC_MILVUS_V2, "c", ids, 2, 1, &g2, &err), HSC_OK);
     o = parse(g2);
     assert_string_equal(json_string_value(json_array_get(json_object_get(o, "id"), 1)), "y");
     assert_string_equal(json_string_value(json_array_get(json_object_get(o, "outputFields"), 1)),
                         "embedding");
     json_decref(o);
-    char *g1 = hsc_milvus_build_get(HSC_MILVUS_V1, "c", ids, 2, 0);
+    char *g1;
+    assert_int_equal(hsc_milvus_build_get(HSC_MILVUS_V1, "c", ids, 2, 0, &g1, &err), HSC_OK);
     o = parse(g1);
     assert_string_equal(json_string_value(json_object_get(o, "filter")),
                         "content_id in [\"x\", \"y\"]");
@@ -199,7 +236,8 @@ static void test_create_bodies(void **state)
 {
     (void)state;
     hsc_err err = {0};
-    char *b2 = hsc_milvus_build_create(HSC_MILVUS_V2, "c", SCHEMA, 384, &err);
+    char *b2;
+    assert_int_equal(hsc_milvus_build_create(HSC_MILVUS_V2, "c", SCHEMA, 384, &b2, &err), HSC_OK);
     assert_non_null(b2);
     json_t *o = parse(b2);
     json_t *f = json_array_get(json_object_get(json_object_get(o, "schema"), "fields"), 1);
@@ -208,14 +246,18 @@ static void test_create_bodies(void **state)
     json_t *ip = json_array_get(json_object_get(o, "indexParams"), 0);
     assert_int_equal(json_integer_value(json_object_get(json_object_get(ip, "params"), "M")), 16);
     json_decref(o);
-    char *b1 = hsc_milvus_build_create(HSC_MILVUS_V1, "c", SCHEMA, 768, &err);
+    char *b1;
+    assert_int_equal(hsc_milvus_build_create(HSC_MILVUS_V1, "c", SCHEMA, 768, &b1, &err), HSC_OK);
     o = parse(b1);
     assert_int_equal(json_integer_value(json_object_get(o, "dimension")), 768);
     assert_string_equal(json_string_value(json_object_get(o, "metricType")), "COSINE");
     json_decref(o);
     free(b1);
     free(b2);
-    assert_null(hsc_milvus_build_create(HSC_MILVUS_V2, "c", "{not json", 3, &err));
+    char *bad = (char *)"untouched";
+    assert_int_equal(hsc_milvus_build_create(HSC_MILVUS_V2, "c", "{not json", 3, &bad, &err),
+                     HSC_ECONFIG);
+    assert_null(bad);
     assert_int_equal(err.code, HSC_ECONFIG);
     assert_non_null(strstr(err.msg, "milvus schema"));
 }
@@ -230,8 +272,8 @@ static void test_schema_file_builds(void **state)
     fclose(f);
     buf[n] = '\0';
     hsc_err err = {0};
-    char *b = hsc_milvus_build_create(HSC_MILVUS_V2, "hsc_content", buf, 384, &err);
-    if (!b)
+    char *b;
+    if (hsc_milvus_build_create(HSC_MILVUS_V2, "hsc_content", buf, 384, &b, &err))
         fail_msg("%s", err.msg);
     json_t *o = parse(b);
     json_t *ip = json_array_get(json_object_get(o, "indexParams"), 0);
@@ -458,6 +500,7 @@ int main(void)
         cmocka_unit_test(test_upsert_body_v1_uses_dynamic_id_field),
         cmocka_unit_test(test_float32_exact_through_json_for_many_values),
         cmocka_unit_test(test_delete_body_escapes_ids),
+        cmocka_unit_test(test_id_filter_errors_name_the_id),
         cmocka_unit_test(test_search_bodies),
         cmocka_unit_test(test_count_and_get_bodies),
         cmocka_unit_test(test_create_bodies),

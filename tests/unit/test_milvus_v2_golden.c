@@ -157,10 +157,13 @@ static const char *const COUNT_EXTRA[] = {
 static void test_search_body_is_the_documented_one(void **s)
 {
     (void)s;
+    hsc_err err = {0};
     float v[5];
     example_vector(v);
-    char *body =
-        hsc_milvus_build_search(HSC_MILVUS_V2, "quick_setup", v, 5, 3, "language == \"en\"", 64);
+    char *body;
+    assert_int_equal(hsc_milvus_build_search(HSC_MILVUS_V2, "quick_setup", v, 5, 3,
+                                             "language == \"en\"", 64, &body, &err),
+                     HSC_OK);
     check_body("search", body, FIX "search.body.json", FIX "search.request.json", SEARCH_EXTRA);
     json_t *o = json_loads(body, 0, NULL), *ex = fixture(FIX "search.request.json");
     /* the same collection, limit and query vector as the page's example */
@@ -188,11 +191,14 @@ static void test_search_body_is_the_documented_one(void **s)
 static void test_upsert_body_is_the_documented_one(void **s)
 {
     (void)s;
+    hsc_err err = {0};
     float v[5];
     example_vector(v);
     hsc_content_event ev = {.v = 1, .id = "0", .version = 1, .embedding = v, .dim = 5};
     const hsc_content_event *evs[] = {&ev};
-    char *body = hsc_milvus_build_upsert(HSC_MILVUS_V2, "quick_setup", evs, 1);
+    char *body;
+    assert_int_equal(hsc_milvus_build_upsert(HSC_MILVUS_V2, "quick_setup", evs, 1, &body, &err),
+                     HSC_OK);
     check_body("upsert", body, FIX "upsert.body.json", FIX "upsert.request.json", NULL);
     json_t *o = json_loads(body, 0, NULL), *ex = fixture(FIX "upsert.request.json");
     assert_true(
@@ -214,8 +220,11 @@ static void test_upsert_body_is_the_documented_one(void **s)
 static void test_delete_body_is_the_documented_one(void **s)
 {
     (void)s;
+    hsc_err err = {0};
     const char *ids[] = {"0", "1"};
-    char *body = hsc_milvus_build_delete(HSC_MILVUS_V2, "quick_setup", ids, 2);
+    char *body;
+    assert_int_equal(hsc_milvus_build_delete(HSC_MILVUS_V2, "quick_setup", ids, 2, &body, &err),
+                     HSC_OK);
     check_body("delete", body, FIX "delete.body.json", FIX "delete.request.json", NULL);
     json_t *o = json_loads(body, 0, NULL);
     /* the page's filter is `id in [0,1]` on an Int64 key; hsc's key is VarChar, so quoted */
@@ -227,8 +236,11 @@ static void test_delete_body_is_the_documented_one(void **s)
 static void test_get_body_is_the_documented_one(void **s)
 {
     (void)s;
+    hsc_err err = {0};
     const char *ids[] = {"1", "3", "5"};
-    char *body = hsc_milvus_build_get(HSC_MILVUS_V2, "quick_setup", ids, 3, 1);
+    char *body;
+    assert_int_equal(hsc_milvus_build_get(HSC_MILVUS_V2, "quick_setup", ids, 3, 1, &body, &err),
+                     HSC_OK);
     check_body("get", body, FIX "get.body.json", FIX "get.request.json", NULL);
     json_t *o = json_loads(body, 0, NULL);
     json_t *id = json_object_get(o, "id");
@@ -241,7 +253,10 @@ static void test_get_body_is_the_documented_one(void **s)
 static void test_count_body_is_the_documented_one(void **s)
 {
     (void)s;
-    char *body = hsc_milvus_build_count(HSC_MILVUS_V2, "test_collection", NULL);
+    hsc_err err = {0};
+    char *body;
+    assert_int_equal(hsc_milvus_build_count(HSC_MILVUS_V2, "test_collection", NULL, &body, &err),
+                     HSC_OK);
     check_body("count", body, FIX "query_count.body.json", FIX "query_count.request.json",
                COUNT_EXTRA);
     json_t *o = json_loads(body, 0, NULL), *ex = fixture(FIX "query_count.request.json");
@@ -260,7 +275,9 @@ static void test_create_body_is_the_documented_one(void **s)
     (void)s;
     char *schema = fixture_text(HSC_SOURCE_DIR "/schemas/milvus/content.json");
     hsc_err err = {0};
-    char *body = hsc_milvus_build_create(HSC_MILVUS_V2, "quick_setup", schema, 5, &err);
+    char *body;
+    assert_int_equal(hsc_milvus_build_create(HSC_MILVUS_V2, "quick_setup", schema, 5, &body, &err),
+                     HSC_OK);
     assert_non_null(body);
     json_t *o = json_loads(body, 0, NULL), *ex = fixture(FIX "create.request.json");
     /* the page's custom setup: schema.fields[] of fieldName/dataType/isPrimary/

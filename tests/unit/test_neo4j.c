@@ -19,8 +19,12 @@
 static void test_build_keeps_values_out_of_cypher(void **state)
 {
     (void)state;
+    hsc_err err = {0};
     json_t *p = json_pack("{s:s}", "id", "x\"}) DETACH DELETE n //");
-    char *q = hsc_neo4j_build(HSC_NEO4J_QUERY_API, "MATCH (c:Content {id: $id}) RETURN c", p);
+    char *q;
+    assert_int_equal(
+        hsc_neo4j_build(HSC_NEO4J_QUERY_API, "MATCH (c:Content {id: $id}) RETURN c", p, &q, &err),
+        HSC_OK);
     json_t *o = json_loads(q, 0, NULL);
     assert_string_equal(json_string_value(json_object_get(o, "statement")),
                         "MATCH (c:Content {id: $id}) RETURN c");
@@ -28,7 +32,8 @@ static void test_build_keeps_values_out_of_cypher(void **state)
                         "x\"}) DETACH DELETE n //");
     json_decref(o);
     free(q);
-    char *t = hsc_neo4j_build(HSC_NEO4J_TX, "RETURN $id", p);
+    char *t;
+    assert_int_equal(hsc_neo4j_build(HSC_NEO4J_TX, "RETURN $id", p, &t, &err), HSC_OK);
     o = json_loads(t, 0, NULL);
     json_t *st = json_array_get(json_object_get(o, "statements"), 0);
     assert_string_equal(json_string_value(json_object_get(st, "statement")), "RETURN $id");
@@ -36,9 +41,22 @@ static void test_build_keeps_values_out_of_cypher(void **state)
     json_decref(o);
     free(t);
     json_decref(p);
-    char *none = hsc_neo4j_build(HSC_NEO4J_QUERY_API, "RETURN 1", NULL);
+    char *none;
+    assert_int_equal(hsc_neo4j_build(HSC_NEO4J_QUERY_API, "RETURN 1", NULL, &none, &err), HSC_OK);
     assert_non_null(strstr(none, "\"parameters\":{}"));
     free(none);
+}
+
+/* A statement that cannot be sent is an error naming it, not a NULL body. */
+static void test_build_refuses_cypher_that_is_not_utf8(void **state)
+{
+    (void)state;
+    hsc_err err = {0};
+    char *body = (char *)"untouched";
+    assert_int_equal(hsc_neo4j_build(HSC_NEO4J_TX, "RETURN '\xff'", NULL, &body, &err), HSC_EINVAL);
+    assert_null(body);
+    assert_int_equal(err.code, HSC_EINVAL);
+    assert_string_equal(err.msg, "neo4j statement: the Cypher is not valid UTF-8");
 }
 
 static void test_parse_both_dialects(void **state)
@@ -191,6 +209,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_build_keeps_values_out_of_cypher),
+        cmocka_unit_test(test_build_refuses_cypher_that_is_not_utf8),
         cmocka_unit_test(test_parse_both_dialects),
         cmocka_unit_test(test_errors_are_classified),
         cmocka_unit_test(test_discovery),

@@ -232,6 +232,23 @@ static void test_request_validation(void **s)
     (void)s;
 }
 
+/* A reply names a bad strategy the way a request does (one reader for both). */
+static void test_reply_strategy_error(void **s)
+{
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    b_strategy(&pk);
+    hsc_search_reply r;
+    hsc_err err = {0};
+    assert_int_equal(hsc_codec_decode_search_reply(sb.data, sb.size, &r, &err), HSC_EINVAL);
+    assert_string_equal(err.msg, "strategy: \"fastest\" is not one of auto, vector_only, "
+                                 "graph_only, hybrid_parallel, hybrid_sequential, cached_only");
+    msgpack_sbuffer_destroy(&sb);
+    (void)s;
+}
+
 /* ---------- the engine, with no server reachable ---------- */
 
 /* One search's outcome as its caller sees it. */
@@ -362,10 +379,9 @@ static void test_no_backend_answers(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_golden_request_full),
-        cmocka_unit_test(test_golden_request_minimal),
-        cmocka_unit_test(test_golden_replies),
-        cmocka_unit_test(test_request_validation),
+        cmocka_unit_test(test_golden_request_full),  cmocka_unit_test(test_golden_request_minimal),
+        cmocka_unit_test(test_golden_replies),       cmocka_unit_test(test_request_validation),
+        cmocka_unit_test(test_reply_strategy_error),
     };
     const struct CMUnitTest engine[] = {
         cmocka_unit_test(test_expired_search_answered_later),

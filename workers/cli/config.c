@@ -32,7 +32,9 @@ static const char PREAMBLE[] =
     "3. the environment: `HSC_<SECTION>_<KEY>` for every key below (dots become\n"
     "   underscores, e.g. `HSC_PG_URL`, `HSC_INGEST_BATCH_MAX`), and\n"
     "   `HSC_RDKAFKA_<PROPERTY>` for librdkafka (`HSC_RDKAFKA_SECURITY_PROTOCOL=ssl`);\n"
-    "   other `HSC_*` variables are not configuration and are ignored;\n"
+    "   any other `HSC_*` variable stops the binary (`environment HSC_PG_URLL: no such\n"
+    "   key`), unless it is one the scripts use ([listed "
+    "below](#variables-that-are-not-configuration));\n"
     "4. `--set section.key=value` on the command line.\n"
     "\n"
     "Every value is validated where it is set; an error names where it came from (the\n"
@@ -55,6 +57,21 @@ static const char PREAMBLE[] =
     "In the tables, *accepts* is what a value may be: text, a secret (text never\n"
     "printed), an integer or number within a range, one of a list, or a boolean (`true`,\n"
     "`false`, `1`, `0`, `yes`, `no`).\n";
+
+/* The heading of the HSC_ variables that are not keys (their rows come from config.c). */
+static const char OTHER_ENV[] =
+    "\n"
+    "## Variables that are not configuration\n"
+    "\n"
+    "These `HSC_*` variables are not configuration: the scripts, the tests and\n"
+    "deploy/compose use them, and a binary they start inherits them, so it lets them\n"
+    "through. Any other `HSC_*` variable that names no key stops the binary at start-up,\n"
+    "as a misspelt key in the file does, rather than run with the default it meant to\n"
+    "replace. A new variable of that kind is added to the list in\n"
+    "`common/core/config.c` (`OTHER_ENV`).\n"
+    "\n"
+    "| variable | used by, for |\n"
+    "|---|---|\n";
 
 /* A paragraph after a section's heading, where the section needs one. */
 static const struct {
@@ -195,6 +212,13 @@ static void markdown(FILE *f)
         fputs(" |\n", f);
     }
     fputs(LIBRDKAFKA, f);
+    fputs(OTHER_ENV, f);
+    const struct hsc_config_env_var *v;
+    for (size_t i = 0; (v = hsc_config_env_var_at(i)); i++) {
+        fprintf(f, "| `%s` | ", v->name);
+        cell(f, v->used);
+        fputs(" |\n", f);
+    }
 }
 
 int cli_config(hsc_config *cfg, int argc, char **argv)

@@ -11,24 +11,8 @@
 #include <string.h>
 
 #include "cli.h"
+#include "sample_vocab.h"
 
-static const char *GENRES[] = {"science fiction", "horror",   "comedy",      "drama",
-                               "romance",         "thriller", "documentary", "animation",
-                               "fantasy",         "crime",    "action",      "family"};
-#define NGENRES 12
-static const char *THEMES[] = {"space",
-                               "time travel",
-                               "friendship",
-                               "revenge",
-                               "love",
-                               "survival",
-                               "coming of age",
-                               "heist",
-                               "war",
-                               "family",
-                               "artificial intelligence",
-                               "haunting"};
-static const char *MOODS[] = {"dark", "uplifting", "tense", "whimsical", "melancholic", "funny"};
 static const char *LANGS[] = {"en", "en", "en", "fr", "de", "es", "ja", "ko"};
 static const char *KINDS[] = {"movie", "movie", "series", "episode"};
 static const int MATURITY[] = {0, 7, 12, 16, 18};
@@ -59,8 +43,8 @@ static double gauss(void)
 static void content(long count, int dim, uint64_t seed)
 {
     rng_state = seed * 2654435761u + 1;
-    float *dirs = malloc(sizeof(float) * NGENRES * (size_t)dim);
-    for (int g = 0; g < NGENRES; g++) {
+    float *dirs = malloc(sizeof(float) * HSC_SAMPLE_NGENRES * (size_t)dim);
+    for (int g = 0; g < HSC_SAMPLE_NGENRES; g++) {
         double n = 0;
         for (int d = 0; d < dim; d++) {
             dirs[g * dim + d] = (float)gauss();
@@ -73,10 +57,10 @@ static void content(long count, int dim, uint64_t seed)
     for (long i = 1; i <= count; i++) {
         int ng = 1 + (int)(rnd() % 3), gs[3];
         for (int k = 0; k < ng; k++) {
-            gs[k] = (int)(rnd() % NGENRES);
+            gs[k] = (int)(rnd() % HSC_SAMPLE_NGENRES);
             for (int j = 0; j < k; j++)
                 if (gs[j] == gs[k])
-                    gs[k] = (gs[k] + 1) % NGENRES;
+                    gs[k] = (gs[k] + 1) % HSC_SAMPLE_NGENRES;
         }
         double n = 0;
         for (int d = 0; d < dim; d++) {
@@ -88,11 +72,14 @@ static void content(long count, int dim, uint64_t seed)
         }
         printf("{\"id\":\"t%06ld\",\"version\":1,\"title\":\"The %s %s %ld\",", i, ADJ[rnd() % 12],
                NOUN[rnd() % 12], i);
-        printf("\"description\":\"A %s story about %s.\",", GENRES[gs[0]], THEMES[rnd() % 12]);
+        printf("\"description\":\"A %s story about %s.\",", hsc_sample_genres[gs[0]],
+               hsc_sample_themes[rnd() % HSC_SAMPLE_NTHEMES]);
         printf("\"kind\":\"%s\",\"genres\":[", KINDS[rnd() % 4]);
         for (int k = 0; k < ng; k++)
-            printf("%s\"%s\"", k ? "," : "", GENRES[gs[k]]);
-        printf("],\"themes\":[\"%s\"],\"moods\":[\"%s\"],", THEMES[rnd() % 12], MOODS[rnd() % 6]);
+            printf("%s\"%s\"", k ? "," : "", hsc_sample_genres[gs[k]]);
+        printf("],\"themes\":[\"%s\"],\"moods\":[\"%s\"],",
+               hsc_sample_themes[rnd() % HSC_SAMPLE_NTHEMES],
+               hsc_sample_moods[rnd() % HSC_SAMPLE_NMOODS]);
         printf("\"language\":\"%s\",\"year\":%d,\"maturity\":%d,\"duration_s\":%d,",
                LANGS[rnd() % 8], 1950 + (int)(rnd() % 76), MATURITY[rnd() % 5],
                1200 + (int)(rnd() % 9000));

@@ -69,11 +69,9 @@ static void ei_free(void *vctx, void *decoded)
 
 /* The state of one process() call across its asynchronous steps. */
 struct job {
+    struct hsc_stage_job base; /* the batch, done, n; first, so the job is one block */
     struct embed_index_ctx *ctx;
-    hsc_stage_batch *b;
-    hsc_stage_done_fn done;
     hsc_content_event **evs;
-    size_t n;
     int *winner;
     size_t *need; /* indexes of winners that need an embedding */
     size_t nneed;
@@ -84,22 +82,10 @@ struct job {
     int64_t *produced_ms; /* each input's Kafka timestamp: when the stage before produced it */
 };
 
-static void job_free(struct job *j)
-{
-    free(j->evs);
-    free(j->winner);
-    free(j->need);
-    free(j->produced_ms);
-    free(j);
-}
-
 /* Any code but HSC_OK and HSC_EINVAL makes the stage keep the batch and retry it. */
 static void job_end(struct job *j, int code, const hsc_err *err)
 {
-    hsc_stage_batch *b = j->b;
-    hsc_stage_done_fn done = j->done;
-    job_free(j);
-    done(b, code, err);
+    hsc_stage_job_end(&j->base, code, err);
 }
 
 static const char *reason_of(const struct job *j, size_t i)
@@ -142,7 +128,7 @@ static void emit_records(struct job *j)
     struct embed_index_ctx *ctx = j->ctx;
     int64_t now = hsc_now_ms();
     int rc = HSC_OK;
-    for (size_t i = 0; i < j->n && !rc; i++) {
+    for (size_t i = 0; i < j->base.n && !rc; i++) {
         const hsc_content_event *ev = j->evs[i];
         const char *reason = reason_of(j, i);
         hsc_indexed_record r = {
@@ -168,7 +154,8 @@ static void emit_records(struct job *j)
         hsc_err e = {0};
         rc = hsc_codec_encode_indexed(&r, &buf, &len, &e);
         if (!rc) {
-            rc = hsc_stage_emit(j->b, ctx->indexed_topic, ev->id, strlen(ev->id), buf, len, NULL);
+            rc = hsc_stage_emit(j->base.b, ctx->indexed_topic, ev->id, strlen(ev->id), buf, len,
+                                NULL);
             free(buf);
         }
     }
@@ -228,8 +215,8 @@ static void on_written(void *arg, const hsc_milvus_result *res, const hsc_err *e
 static void write_milvus(struct job *j)
 {
     struct embed_index_ctx *ctx = j->ctx;
-    const hsc_content_event **ups = malloc(j->n * sizeof(*ups));
-    const char **dels = malloc(j->n * sizeof(*dels));
+    const hsc_content_event **ups = malloc(j->base.n * sizeof(*ups));
+    const char **dels = malloc(j->base.n * sizeof(*dels));
     hsc_err err = {0};
     if (!ups || !dels) {
         free(ups);
@@ -238,7 +225,7 @@ static void write_milvus(struct job *j)
         job_end(j, err.code, &err);
         return;
     }
-    for (size_t i = 0; i < j->n; i++) {
+    for (size_t i = 0; i < j->base.n; i++) {
         if (!j->winner[i])
             continue;
         if (j->evs[i]->op == HSC_OP_DELETE)
@@ -289,7 +276,7 @@ static void fetch_embeddings(struct job *j)
 {
     struct embed_index_ctx *ctx = j->ctx;
     j->nneed = 0;
-    for (size_t i = 0; i < j->n; i++)
+    for (size_t i = 0; i < j->base.n; i++)
         if (j->winner[i] && j->evs[i]->op == HSC_OP_UPSERT && !j->evs[i]->embedding)
             j->need[j->nneed++] = i;
     if (!ctx->embeddings || !j->nneed) {
@@ -325,21 +312,18 @@ static int ei_process(void *vctx, hsc_stage_batch *b, hsc_stage_msg **msgs, size
                       hsc_stage_done_fn done)
 {
     struct embed_index_ctx *ctx = vctx;
-    struct job *j = calloc(1, sizeof(*j));
-    if (!j)
+    struct job *j;
+    const size_t size[] = {sizeof(*j->evs), sizeof(*j->winner), sizeof(*j->need),
+                           sizeof(*j->produced_ms)};
+    void *a[4];
+    if (!(j = hsc_stage_job_new(sizeof(*j), b, done, n, 4, size, a)))
         return HSC_ENOMEM;
-    j->ctx = ctx;
-    j->b = b;
-    j->done = done;
-    j->n = n;
-    j->evs = malloc(n * sizeof(*j->evs));
-    j->winner = calloc(n, sizeof(int));
-    j->need = calloc(n, sizeof(size_t));
-    j->produced_ms = calloc(n, sizeof(int64_t));
-    if (!j->evs || !j->winner || !j->need || !j->produced_ms) {
-        job_free(j);
-        return HSC_ENOMEM;
-    }
+    *j = (struct job){.base = j->base,
+                      .ctx = ctx,
+                      .evs = a[0],
+                      .winner = a[1],
+                      .need = a[2],
+                      .produced_ms = a[3]};
     for (size_t i = 0; i < n; i++) {
         j->evs[i] = msgs[i]->decoded;
         j->produced_ms[i] = rd_kafka_message_timestamp(msgs[i]->rkm, NULL);
@@ -349,7 +333,7 @@ static int ei_process(void *vctx, hsc_stage_batch *b, hsc_stage_msg **msgs, size
         hsc_err err = {0};
         int rc = hsc_milvus_ensure(ctx->milvus, on_ensured, j, &err);
         if (rc) {
-            job_free(j);
+            free(j);
             return rc == HSC_EINVAL ? HSC_ETRANSIENT : rc;
         }
         return HSC_OK;
@@ -372,12 +356,11 @@ int embed_index_ctx_init(struct embed_index_ctx *ctx, struct ev_loop *loop, cons
     memset(ctx, 0, sizeof(*ctx));
     ctx->loop = loop;
     const char *input = hsc_config_str(cfg, "embed_index.input");
-    snprintf(ctx->input_topic, sizeof(ctx->input_topic), "%s",
-             hsc_config_topic(cfg, !strcmp(input, "content_ingested") ? "topics.content_ingested"
-                                                                      : "topics.content_enriched"));
-    snprintf(ctx->indexed_topic, sizeof(ctx->indexed_topic), "%s",
-             hsc_config_topic(cfg, "topics.content_indexed"));
-    snprintf(ctx->epoch_key, sizeof(ctx->epoch_key), "%s", hsc_config_str(cfg, "redis.epoch_key"));
+    HSC_STRCPY(ctx->input_topic, hsc_config_topic(cfg, !strcmp(input, "content_ingested")
+                                                           ? "topics.content_ingested"
+                                                           : "topics.content_enriched"));
+    HSC_STRCPY(ctx->indexed_topic, hsc_config_topic(cfg, "topics.content_indexed"));
+    HSC_STRCPY(ctx->epoch_key, hsc_config_str(cfg, "redis.epoch_key"));
     ctx->max_message_bytes = (size_t)hsc_config_int(cfg, "embed_index.max_message_bytes");
     ctx->dim = (int)hsc_config_int(cfg, "milvus.dimension");
 

@@ -206,12 +206,10 @@ static void en_free(void *vctx, void *decoded)
 
 /* One statement: a batch's (constraints once, the write, then the records) or a flush. */
 struct job {
+    struct hsc_stage_job base; /* base.b is NULL for a flush of changes seen on the feed */
     struct enrich_ctx *ctx;
-    hsc_stage_batch *b; /* NULL for a flush of changes seen on the feed */
-    hsc_stage_done_fn done;
     hsc_content_event **evs;
     int *winner;
-    size_t n;
     char **constraints;
     size_t nconstraints, next_constraint;
     json_t *edges, *replace; /* the changes this statement writes */
@@ -223,8 +221,7 @@ static void start_job(struct job *j);
 static void job_end(struct job *j, int code, const hsc_err *err)
 {
     struct enrich_ctx *ctx = j->ctx;
-    hsc_stage_batch *b = j->b;
-    hsc_stage_done_fn done = j->done;
+    int flush = !j->base.b;
     if (j->edges) {
         if (code)
             restore_pending(ctx, j->edges, j->replace);
@@ -234,14 +231,10 @@ static void job_end(struct job *j, int code, const hsc_err *err)
     for (size_t i = 0; i < j->nconstraints; i++)
         free(j->constraints[i]);
     free(j->constraints);
-    free(j->evs);
-    free(j->winner);
-    free(j);
     ctx->busy = 0;
-    if (b)
-        done(b, code, err);
-    else if (code)
+    if (flush && code)
         ctx->flush_failures++;
+    hsc_stage_job_end(&j->base, code, err);
     if (!ctx->busy && ctx->waiting) {
         struct job *w = ctx->waiting;
         ctx->waiting = NULL;
@@ -261,7 +254,7 @@ static void on_written(void *arg, const hsc_neo4j_result *res, const hsc_err *er
     j->ctx->sim_replaced += (unsigned long long)json_integer_value(json_array_get(row, 1));
     j->ctx->sim_added += (unsigned long long)json_integer_value(json_array_get(row, 2));
     j->ctx->sim_removed += (unsigned long long)json_integer_value(json_array_get(row, 3));
-    for (size_t i = 0; i < j->n && !rc; i++) {
+    for (size_t i = 0; i < j->base.n && !rc; i++) {
         const hsc_content_event *ev = j->evs[i];
         if (j->winner[i] && ev->op == HSC_OP_DELETE)
             j->ctx->deleted++;
@@ -272,7 +265,7 @@ static void on_written(void *arg, const hsc_neo4j_result *res, const hsc_err *er
         hsc_err e = {0};
         rc = hsc_codec_encode_content(ev, &buf, &len, &e);
         if (!rc) {
-            rc = hsc_stage_emit(j->b, j->ctx->enriched_topic, ev->id, strlen(ev->id), buf, len,
+            rc = hsc_stage_emit(j->base.b, j->ctx->enriched_topic, ev->id, strlen(ev->id), buf, len,
                                 NULL);
             free(buf);
         }
@@ -288,7 +281,7 @@ static void write_batch(struct job *j)
     struct enrich_ctx *ctx = j->ctx;
     hsc_err err = {0};
     int rc = HSC_OK;
-    for (size_t i = 0; i < j->n && !rc; i++)
+    for (size_t i = 0; i < j->base.n && !rc; i++)
         if (j->winner[i])
             rc = index_apply(ctx, j->evs[i], 1);
     if (!rc)
@@ -298,7 +291,7 @@ static void write_batch(struct job *j)
         job_end(j, rc, &err);
         return;
     }
-    json_t *params = enrich_params(j->evs, j->winner, j->n, &ctx->w);
+    json_t *params = enrich_params(j->evs, j->winner, j->base.n, &ctx->w);
     /* This statement takes the pending changes; new ones gather for the next. */
     j->edges = ctx->pend_edges;
     j->replace = ctx->pend_replace;
@@ -354,21 +347,12 @@ static int en_process(void *vctx, hsc_stage_batch *b, hsc_stage_msg **msgs, size
                       hsc_stage_done_fn done)
 {
     struct enrich_ctx *ctx = vctx;
-    struct job *j = calloc(1, sizeof(*j));
-    if (!j)
+    struct job *j;
+    const size_t size[] = {sizeof(*j->evs), sizeof(*j->winner)};
+    void *a[2];
+    if (!(j = hsc_stage_job_new(sizeof(*j), b, done, n, 2, size, a)))
         return HSC_ENOMEM;
-    j->ctx = ctx;
-    j->b = b;
-    j->done = done;
-    j->n = n;
-    j->evs = malloc(n * sizeof(*j->evs));
-    j->winner = calloc(n, sizeof(int));
-    if (!j->evs || !j->winner) {
-        free(j->evs);
-        free(j->winner);
-        free(j);
-        return HSC_ENOMEM;
-    }
+    *j = (struct job){.base = j->base, .ctx = ctx, .evs = a[0], .winner = a[1]};
     for (size_t i = 0; i < n; i++)
         j->evs[i] = msgs[i]->decoded;
     hsc_content_pick_winners((const hsc_content_event *const *)j->evs, n, j->winner);
@@ -397,7 +381,7 @@ static void on_flush(struct ev_loop *loop, ev_timer *w, int revents)
     if (take_pending(ctx) ||
         (!json_object_size(ctx->pend_edges) && !json_object_size(ctx->pend_replace)))
         return;
-    struct job *j = calloc(1, sizeof(*j));
+    struct job *j = hsc_stage_job_new(sizeof(*j), NULL, NULL, 0, 0, NULL, NULL);
     if (!j)
         return;
     j->ctx = ctx;
@@ -503,12 +487,9 @@ int enrich_ctx_init(struct enrich_ctx *ctx, struct ev_loop *loop, const hsc_conf
 {
     memset(ctx, 0, sizeof(*ctx));
     ctx->loop = loop;
-    snprintf(ctx->input_topic, sizeof(ctx->input_topic), "%s",
-             hsc_config_topic(cfg, "topics.content_ingested"));
-    snprintf(ctx->enriched_topic, sizeof(ctx->enriched_topic), "%s",
-             hsc_config_topic(cfg, "topics.content_enriched"));
-    snprintf(ctx->schemas_dir, sizeof(ctx->schemas_dir), "%s",
-             hsc_config_str(cfg, "paths.schemas"));
+    HSC_STRCPY(ctx->input_topic, hsc_config_topic(cfg, "topics.content_ingested"));
+    HSC_STRCPY(ctx->enriched_topic, hsc_config_topic(cfg, "topics.content_enriched"));
+    HSC_STRCPY(ctx->schemas_dir, hsc_config_str(cfg, "paths.schemas"));
     ctx->max_message_bytes = (size_t)hsc_config_int(cfg, "enrich.max_message_bytes");
     ctx->w = (struct enrich_weights){
         .genre = hsc_config_double(cfg, "enrich.weight_genre"),

@@ -312,34 +312,26 @@ static void ingest_free(void *vctx, void *decoded)
 
 /* The state of one process() call across its two statements. */
 struct job {
+    struct hsc_stage_job base; /* the batch, done, n; first, so the job is one block */
     struct ingest_ctx *ctx;
-    hsc_stage_batch *b;
-    hsc_stage_done_fn done;
     struct ingest_item **items;
-    size_t n;
     int *winner;
     int *forward;
     char *learning_json;
     char *policy_json;
 };
 
-/* Frees a job and its own arrays (the decoded items they point to are the stage's). */
-static void job_free(struct job *j)
+/* Frees the job's statement parameters; its arrays go with the job's one block. */
+static void free_params(struct job *j)
 {
-    free(j->items);
-    free(j->winner);
-    free(j->forward);
     free(j->learning_json);
     free(j->policy_json);
-    free(j);
 }
 
 static void job_finish(struct job *j, int code, const hsc_err *err)
 {
-    hsc_stage_batch *b = j->b;
-    hsc_stage_done_fn done = j->done;
     if (code == HSC_OK) {
-        for (size_t i = 0; i < j->n; i++) {
+        for (size_t i = 0; i < j->base.n; i++) {
             if (!j->forward[i])
                 continue;
             char *buf;
@@ -350,8 +342,8 @@ static void job_finish(struct job *j, int code, const hsc_err *err)
                 code = HSC_ENOMEM;
                 break;
             }
-            int rc =
-                hsc_stage_emit(b, j->ctx->ingested_topic, ev->id, strlen(ev->id), buf, len, NULL);
+            int rc = hsc_stage_emit(j->base.b, j->ctx->ingested_topic, ev->id, strlen(ev->id), buf,
+                                    len, NULL);
             free(buf);
             if (rc) {
                 code = rc;
@@ -359,11 +351,11 @@ static void job_finish(struct job *j, int code, const hsc_err *err)
             }
         }
     }
-    job_free(j);
+    free_params(j);
     hsc_err e2;
     if (code != HSC_OK && !err)
         err = (hsc_err_set(&e2, code, "ingest: %s", hsc_code_name(code)), &e2);
-    done(b, code, err);
+    hsc_stage_job_end(&j->base, code, err);
 }
 
 /* Frees the n strings of v (NULL ones too) and v itself, which may be NULL. */
@@ -534,7 +526,7 @@ static void on_content(void *arg, PGresult *res, const hsc_err *err)
     for (int r = 0; r < PQntuples(res); r++) {
         const char *id = PQgetvalue(res, r, 0);
         int current = PQgetvalue(res, r, 1)[0] == 't';
-        for (size_t i = 0; i < j->n; i++)
+        for (size_t i = 0; i < j->base.n; i++)
             if (j->winner[i] && !strcmp(j->items[i]->content.id, id))
                 j->forward[i] = current;
     }
@@ -545,23 +537,12 @@ static int ingest_process(void *vctx, hsc_stage_batch *b, hsc_stage_msg **msgs, 
                           hsc_stage_done_fn done)
 {
     struct ingest_ctx *ctx = vctx;
-    struct job *j = calloc(1, sizeof(*j));
-    if (!j)
+    struct job *j;
+    const size_t size[] = {sizeof(*j->items), sizeof(*j->winner), sizeof(*j->forward)};
+    void *a[3];
+    if (!(j = hsc_stage_job_new(sizeof(*j), b, done, n, 3, size, a)))
         return HSC_ENOMEM;
-    j->ctx = ctx;
-    j->b = b;
-    j->done = done;
-    j->n = n;
-    j->items = malloc(n * sizeof(*j->items));
-    j->winner = calloc(n, sizeof(int));
-    j->forward = calloc(n, sizeof(int));
-    if (!j->items || !j->winner || !j->forward) {
-        free(j->items);
-        free(j->winner);
-        free(j->forward);
-        free(j);
-        return HSC_ENOMEM;
-    }
+    *j = (struct job){.base = j->base, .ctx = ctx, .items = a[0], .winner = a[1], .forward = a[2]};
     for (size_t i = 0; i < n; i++)
         j->items[i] = msgs[i]->decoded;
     j->learning_json = ingest_learning_rows_json(j->items, n);
@@ -577,11 +558,7 @@ static int ingest_process(void *vctx, hsc_stage_batch *b, hsc_stage_msg **msgs, 
         hsc_pg_query_op(ctx->pg, "content", INGEST_CONTENT_SQL, 1, params, on_content, j, &err);
     free(content_json);
     if (rc) {
-        free(j->items);
-        free(j->winner);
-        free(j->forward);
-        free(j->learning_json);
-        free(j->policy_json);
+        free_params(j);
         free(j);
         return rc;
     }
@@ -598,19 +575,13 @@ int ingest_ctx_init(struct ingest_ctx *ctx, struct ev_loop *loop, const hsc_conf
                     hsc_err *err)
 {
     memset(ctx, 0, sizeof(*ctx));
-    snprintf(ctx->content_topic, sizeof(ctx->content_topic), "%s",
-             hsc_config_topic(cfg, "topics.content_events"));
-    snprintf(ctx->learning_topic, sizeof(ctx->learning_topic), "%s",
-             hsc_config_topic(cfg, "topics.learning_events"));
-    snprintf(ctx->ingested_topic, sizeof(ctx->ingested_topic), "%s",
-             hsc_config_topic(cfg, "topics.content_ingested"));
-    snprintf(ctx->policy_topic, sizeof(ctx->policy_topic), "%s",
-             hsc_config_topic(cfg, "topics.policy_events"));
-    snprintf(ctx->cache_prefix, sizeof(ctx->cache_prefix), "%s",
-             hsc_config_str(cfg, "redis.cache_prefix"));
+    HSC_STRCPY(ctx->content_topic, hsc_config_topic(cfg, "topics.content_events"));
+    HSC_STRCPY(ctx->learning_topic, hsc_config_topic(cfg, "topics.learning_events"));
+    HSC_STRCPY(ctx->ingested_topic, hsc_config_topic(cfg, "topics.content_ingested"));
+    HSC_STRCPY(ctx->policy_topic, hsc_config_topic(cfg, "topics.policy_events"));
+    HSC_STRCPY(ctx->cache_prefix, hsc_config_str(cfg, "redis.cache_prefix"));
     ctx->max_message_bytes = (size_t)hsc_config_int(cfg, "ingest.max_message_bytes");
-    snprintf(ctx->policy_key_prefix, sizeof(ctx->policy_key_prefix), "%s",
-             hsc_config_str(cfg, "redis.policy_key_prefix"));
+    HSC_STRCPY(ctx->policy_key_prefix, hsc_config_str(cfg, "redis.policy_key_prefix"));
     ctx->pg = hsc_pg_new(loop, hsc_config_str(cfg, "pg.url"),
                          (int)hsc_config_int(cfg, "pg.query_timeout_ms"), err);
     if (!ctx->pg)

@@ -15,18 +15,17 @@
 #include "normalize.h"
 #include "util.h"
 
+/* Adds one formatted entry to a report list (jansson formats it); a list names at most 50. */
 static void vlist_add(json_t *list, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void vlist_add(json_t *list, const char *fmt, ...)
 {
     if (json_array_size(list) >= 50)
         return;
-    char buf[320];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(buf, sizeof(buf), fmt, ap);
+    json_array_append_new(list, json_vsprintf(fmt, ap));
     va_end(ap);
-    json_array_append_new(list, json_string(buf));
 }
 
 static int strlist_has(const json_t *list, const char *s)

@@ -24,13 +24,22 @@
 /* True if f is a field or collection name: a letter or '_', then letters, digits, '_'. */
 int hsc_milvus__name_ok(const char *f);
 
-/* The filter `id in [ids]` of dialect d (malloc'd), or NULL for a bad id or no memory. */
-char *hsc_milvus__id_filter(hsc_milvus_dialect d, const char *const *ids, size_t n);
+/*
+ * The filter `id in [ids]` of dialect d into *out (malloc'd). An id with a
+ * control character is HSC_EINVAL, no memory HSC_ENOMEM; what names the
+ * request in the error ("delete").
+ */
+int hsc_milvus__id_filter(hsc_milvus_dialect d, const char *const *ids, size_t n, const char *what,
+                          char **out, hsc_err *err);
 
-/* A new request object holding the collection's name. */
+/* A new request object holding the collection's name (NULL when out of memory). */
 json_t *hsc_milvus__base(const char *collection);
 
-/* o as compact JSON text (malloc'd, NULL on no memory); releases o. */
-char *hsc_milvus__dump(json_t *o);
+/*
+ * o (NULL when it could not be made) as compact JSON text into *out
+ * (malloc'd); releases o. lost != 0 says a part of o could not be added.
+ * Either way a failure is HSC_ENOMEM naming the request ("milvus search").
+ */
+int hsc_milvus__dump(json_t *o, int lost, const char *what, char **out, hsc_err *err);
 
 #endif

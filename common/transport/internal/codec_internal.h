@@ -182,6 +182,9 @@ void codec_pack_double(msgpack_packer *pk, const char *k, double v);
 /* Writes "embedding" and dim floats as a bin of little-endian float32. */
 void codec_pack_embedding(msgpack_packer *pk, const float *v, size_t dim);
 
+/* Reads "strategy", one of the names hsc_strategy_parse knows (codec_search_request.c). */
+int codec_get_strategy(const msgpack_object *o, hsc_strategy *out, hsc_err *err);
+
 /* ---------- contract checks (codec_check.c) ---------- */
 
 /* True if s is one of the NULL-terminated set. */
@@ -204,6 +207,13 @@ int codec_check_id_list(const char *field, const hsc_strlist *l, hsc_err *err);
 
 /* The schema version this build reads and writes (HSC_SCHEMA_VERSION). */
 int codec_check_version(int v, hsc_err *err);
+
+/*
+ * What every versioned record starts with (content, policy): the schema
+ * version v, its key id_field = id, and a version that is not negative.
+ */
+int codec_check_versioned(int v, const char *id_field, const char *id, int64_t version,
+                          hsc_err *err);
 
 /* A two-letter ISO 639-1 code (either case). */
 int codec_check_language(const char *field, const char *l, hsc_err *err);
