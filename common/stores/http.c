@@ -67,6 +67,8 @@ struct lane {
     int credit;          /* answers since the limit last grew above the threshold */
     unsigned cuts;       /* times the limit was cut: an attempt started before the last cut
                             says nothing new when it too is slow */
+    hsc_http *h;
+    ev_timer hedge; /* while it is down: one more probe now and then (on_hedge) */
 };
 
 /* How an attempt ended, for its lane's limit. */
@@ -79,6 +81,8 @@ enum outcome {
 
 #define HTTP_LANES 8
 #define HTTP_LANE_MAX 16 /* as CURLMOPT_MAX_HOST_CONNECTIONS */
+#define HTTP_LANE_DOWN_MAX 4
+#define HTTP_LANE_HEDGE_S 0.5
 
 struct hsc_http {
     struct ev_loop *loop;
@@ -150,6 +154,8 @@ static void complete(struct req *r, const hsc_http_response *res, const hsc_err 
     free_req(r);
 }
 
+static void on_hedge(struct ev_loop *loop, ev_timer *w, int revents);
+
 /* The lane of r's backend (made on first use); NULL when it has none (no backend, or too many). */
 static struct lane *lane_of(hsc_http *h, const char *backend)
 {
@@ -159,7 +165,9 @@ static struct lane *lane_of(hsc_http *h, const char *backend)
         struct lane *l = &h->lanes[i];
         if (!l->backend) {
             *l = (struct lane){
-                .backend = backend, .limit = HTTP_LANE_MAX, .threshold = HTTP_LANE_MAX};
+                .backend = backend, .limit = HTTP_LANE_MAX, .threshold = HTTP_LANE_MAX, .h = h};
+            ev_timer_init(&l->hedge, on_hedge, HTTP_LANE_HEDGE_S, HTTP_LANE_HEDGE_S);
+            l->hedge.data = l;
             return l;
         }
         if (l->backend == backend || !strcmp(l->backend, backend))
@@ -174,32 +182,55 @@ static int lane_limit(const struct lane *l)
 }
 
 /*
- * Lets parked requests of l start while it has room, each from the loop: the
- * one with the most time left first. Under overload that is the one most
- * likely to be answered in time; first come, first served would hand a
- * backend that is slow to come back (Neo4j plans a statement for seconds
- * after a restart) only requests about to be cut, each abandoned before it
- * could show the backend is back.
+ * Gives a slot of l to the parked request with the most time left, to start
+ * from the loop; 0 if none waits. Under overload that is the one most likely
+ * to be answered in time; first come, first served would hand a backend that
+ * is slow to come back (Neo4j plans a statement for seconds after a restart)
+ * only requests about to be cut, each abandoned before it could show the
+ * backend is back.
  */
+static int lane_wake_one(hsc_http *h, struct lane *l)
+{
+    struct req *next = NULL;
+    for (struct req *o = h->reqs; o; o = o->next)
+        if (o->parked && lane_of(h, o->backend) == l &&
+            (!next || o->wait_until_us > next->wait_until_us ||
+             (o->wait_until_us == next->wait_until_us && o->seq < next->seq)))
+            next = o;
+    if (!next)
+        return 0;
+    next->parked = 0;
+    next->in_lane = 1; /* the slot is its own from now: nobody overtakes it */
+    next->lane_cuts = l->cuts;
+    l->in_flight++;
+    ev_timer_stop(h->loop, &next->retry_timer);
+    ev_timer_set(&next->retry_timer, 0., 0.);
+    ev_timer_start(h->loop, &next->retry_timer);
+    return 1;
+}
+
+/* Lets parked requests of l start while it has room. */
 static void lane_wake(hsc_http *h, struct lane *l)
 {
-    while (l->in_flight < lane_limit(l)) {
-        struct req *next = NULL;
-        for (struct req *o = h->reqs; o; o = o->next)
-            if (o->parked && lane_of(h, o->backend) == l &&
-                (!next || o->wait_until_us > next->wait_until_us ||
-                 (o->wait_until_us == next->wait_until_us && o->seq < next->seq)))
-                next = o;
-        if (!next)
-            return;
-        next->parked = 0;
-        next->in_lane = 1; /* the slot is its own from now: nobody overtakes it */
-        next->lane_cuts = l->cuts;
-        l->in_flight++;
-        ev_timer_stop(h->loop, &next->retry_timer);
-        ev_timer_set(&next->retry_timer, 0., 0.);
-        ev_timer_start(h->loop, &next->retry_timer);
-    }
+    while (l->in_flight < lane_limit(l) && lane_wake_one(h, l))
+        ;
+}
+
+/*
+ * While a backend is down its one probe may take long: Neo4j plans a
+ * statement for seconds after a restart, and a probe that started before the
+ * plan was ready ends no sooner than its own planning. Every
+ * HTTP_LANE_HEDGE_S another request goes too, up to HTTP_LANE_DOWN_MAX in
+ * flight, so that once the server can answer, an answer comes within that
+ * time rather than after the oldest probe.
+ */
+static void on_hedge(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct lane *l = w->data;
+    if (!hsc_conn_is_down(l->backend) || l->in_flight >= HTTP_LANE_DOWN_MAX ||
+        !lane_wake_one(l->h, l))
+        ev_timer_stop(loop, w); /* park() starts it again */
+    (void)revents;
 }
 
 /* r's attempt no longer holds a slot of its lane: adapt the limit and wake who waits. */
@@ -236,6 +267,9 @@ static void park(struct req *r)
         r->wait_until_us = now + (wait_ms > 0 ? wait_ms : 0) * 1000;
     }
     r->parked = 1;
+    struct lane *l = lane_of(r->h, r->backend);
+    if (hsc_conn_is_down(r->backend) && !ev_is_active(&l->hedge))
+        ev_timer_again(r->h->loop, &l->hedge);
     ev_timer_stop(r->h->loop, &r->retry_timer);
     ev_timer_set(&r->retry_timer, (double)(r->wait_until_us - now) / 1e6, 0.);
     ev_timer_start(r->h->loop, &r->retry_timer);
@@ -702,6 +736,9 @@ void hsc_http_free(hsc_http *h)
         complete(r, NULL, &err);
     }
     ev_timer_stop(h->loop, &h->timer);
+    for (int i = 0; i < HTTP_LANES; i++)
+        if (h->lanes[i].backend)
+            ev_timer_stop(h->loop, &h->lanes[i].hedge);
     curl_multi_cleanup(h->multi); /* closes the sockets, calling sock_cb to free watchers */
     free(h);
 }

@@ -14,7 +14,8 @@
  * Each backend (a request's `backend` name) gets at most 16 attempts in
  * flight from one client, fewer while it is slow (the limit halves when
  * attempts time out or are cancelled, and grows back with the answers) and
- * one while it is down; the rest wait in the client, the one with the most
+ * one while it is down (another every 0.5 s while none answers, up to four);
+ * the rest wait in the client, the one with the most
  * time left going first, and end at their own timeout if no slot comes. A
  * request abandoned while it waits cost the server nothing, which is what
  * lets a server restarted under load catch up.

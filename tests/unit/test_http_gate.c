@@ -1,7 +1,8 @@
 /*
  * Tests of common/stores/http.c's lanes: a backend that is down (conn.h)
  * gets one request at a time, the others wait until that one has an answer
- * (then all go) or fails (then the next goes); a waiting request ends at its
+ * (then all go) or fails (then the next goes), and another every half
+ * second while none answers, up to four; a waiting request ends at its
  * own timeout; a backend that is up gets at most 16 at once, and half as
  * many after a round of them times out. The server is a loopback socket the test accepts
  * from by hand, so it counts the connections the client opened.
@@ -137,7 +138,7 @@ static void test_down_backend_gets_one_request_then_all_after_an_answer(void **s
     struct end e[5] = {{0}};
     for (int i = 0; i < 5; i++)
         start(h, &s, 5000, &e[i]);
-    run_for(loop, 0.3);
+    run_for(loop, 0.2);
     assert_int_equal(server_accept(&s), 1); /* the probe only */
     assert_int_equal(hsc_http_in_flight(h), 5);
     for (int i = 0; i < 5; i++)
@@ -218,10 +219,10 @@ static void test_failed_probe_lets_the_next_request_go(void **state)
     start(h, &s, 5000, &b[0]);
     start(h, &s, 5000, &b[1]);
     hsc_http_set_scope(h, NULL, 0);
-    run_for(loop, 0.2);
+    run_for(loop, 0.1);
     assert_int_equal(server_accept(&s), 1);
     assert_int_equal(hsc_http_cancel(h, &owner_a), 1); /* the probe ends without an answer */
-    run_for(loop, 0.2);
+    run_for(loop, 0.1);
     assert_int_equal(a.calls, 1);
     assert_int_equal(a.code, HSC_ECANCELED);
     assert_int_equal(server_accept(&s), 2); /* one of the two waiting went, not both */
@@ -272,12 +273,39 @@ static void test_up_backend_gets_sixteen_then_half_after_timeouts(void **state)
     (void)state;
 }
 
+static void test_down_backend_gets_another_probe_every_half_second(void **state)
+{
+    struct server s;
+    server_open(&s);
+    struct ev_loop *loop = ev_loop_new(0);
+    hsc_err err = {0};
+    hsc_http *h = hsc_http_new(loop, &err);
+    backend_down();
+    struct end e[8] = {{0}};
+    for (int i = 0; i < 8; i++)
+        start(h, &s, 10000, &e[i]);
+    run_for(loop, 0.25);
+    assert_int_equal(server_accept(&s), 1);
+    run_for(loop, 0.5);
+    assert_int_equal(server_accept(&s), 2); /* the first has no answer after 0.5 s: one more */
+    run_for(loop, 2.0);
+    assert_int_equal(server_accept(&s), 4); /* and never more than four */
+    for (int i = 0; i < 8; i++)
+        assert_int_equal(e[i].calls, 0);
+    hsc_http_free(h);
+    ev_loop_destroy(loop);
+    server_close(&s);
+    hsc_conn_reset();
+    (void)state;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_down_backend_gets_one_request_then_all_after_an_answer),
         cmocka_unit_test(test_waiting_request_ends_at_its_timeout),
         cmocka_unit_test(test_failed_probe_lets_the_next_request_go),
+        cmocka_unit_test(test_down_backend_gets_another_probe_every_half_second),
         cmocka_unit_test(test_up_backend_gets_sixteen_then_half_after_timeouts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
