@@ -49,7 +49,8 @@ struct req {
     const void *owner;     /* hsc_http_set_scope's owner when it started, for hsc_http_cancel */
     int cancelled;         /* completes with HSC_ECANCELED from its timer */
     int64_t started_us;
-    unsigned epoch; /* conn.h epoch of the backend when the attempt started */
+    int64_t attempt_us; /* when its current attempt went into the multi handle */
+    unsigned epoch;     /* conn.h epoch of the backend when the attempt started */
     hsc_backoff bo;
     ev_timer retry_timer;
     hsc_http_fn cb;
@@ -65,6 +66,7 @@ struct lane {
     int limit;           /* 1..HTTP_LANE_MAX, adapted to the answers */
     int threshold;       /* below it the limit grows by one an answer, above by one a round */
     int credit;          /* answers since the limit last grew above the threshold */
+    int64_t answer_us;   /* smoothed time of its answered attempts (0: none yet) */
     unsigned cuts;       /* times the limit was cut: an attempt started before the last cut
                             says nothing new when it too is slow */
     hsc_http *h;
@@ -242,6 +244,10 @@ static void lane_release(struct req *r, enum outcome how)
     struct lane *l = lane_of(r->h, r->backend);
     l->in_flight--;
     /* As TCP's congestion window: quickly back to half of where trouble began, then slowly. */
+    if (how == ENDED_ANSWERED) {
+        int64_t took = hsc_mono_us() - r->attempt_us;
+        l->answer_us = l->answer_us ? (7 * l->answer_us + took) / 8 : took;
+    }
     if (how == ENDED_ANSWERED && l->limit < HTTP_LANE_MAX) {
         if (l->limit < l->threshold || ++l->credit >= l->limit) {
             l->limit++;
@@ -287,6 +293,12 @@ static int start_attempt(struct req *r, hsc_err *err)
         r->lane_cuts = l->cuts;
         l->in_flight++;
     }
+    if (r->wait_until_us && r->deadline_ms) {
+        /* It waited for its slot: its scope's caller stops waiting that much sooner. */
+        int64_t left = r->deadline_ms - hsc_now_ms();
+        if (left < r->timeout_ms)
+            curl_easy_setopt(r->easy, CURLOPT_TIMEOUT_MS, (long)(left < 1 ? 1 : left));
+    }
     r->wait_until_us = 0;
     r->attempt++;
     r->resp.len = 0;
@@ -301,6 +313,7 @@ static int start_attempt(struct req *r, hsc_err *err)
                            curl_multi_strerror(mc));
     }
     r->in_multi = 1;
+    r->attempt_us = hsc_mono_us();
     return HSC_OK;
 }
 
@@ -391,19 +404,31 @@ static int connection_failed(CURLcode rc)
 }
 
 /*
- * A connection failure. On a reused (pooled) connection an idempotent
- * request gets one immediate attempt on a fresh connection, within what is
- * left of its timeout and not counted as a retry: the pooled connection was
- * stale, the server may be fine. Otherwise the loss is recorded (once per
- * outage, conn.h) and the usual retry policy decides. 1 if retried fresh.
+ * A connection failure on a reused (pooled) connection of an idempotent
+ * request that has not had its fresh attempt yet: the pooled connection was
+ * stale, the server may be fine. Returns the ms left of its timeout for one
+ * fresh attempt, 0 if that is not the case (or too little is left).
  */
-static int stale_retry(struct req *r, CURLcode rc, const char *why)
+static int64_t stale_left_ms(struct req *r, CURLcode rc)
 {
+    if (!connection_failed(rc) || rc == CURLE_COULDNT_CONNECT || !r->idempotent || r->fresh_retried)
+        return 0;
     long connects = 1;
     curl_easy_getinfo(r->easy, CURLINFO_NUM_CONNECTS, &connects);
     int64_t left_ms = r->timeout_ms - (hsc_mono_us() - r->started_us) / 1000;
-    if (rc != CURLE_COULDNT_CONNECT && connects == 0 && r->idempotent && !r->fresh_retried &&
-        left_ms > 10) {
+    return connects == 0 && left_ms > 10 ? left_ms : 0;
+}
+
+/*
+ * A connection failure. A stale pooled connection (left_ms from
+ * stale_left_ms) gets one immediate attempt on a fresh connection, within
+ * what is left of its timeout and not counted as a retry. Otherwise the
+ * loss is recorded (once per outage, conn.h) and the usual retry policy
+ * decides. 1 if retried fresh.
+ */
+static int stale_retry(struct req *r, int64_t left_ms, const char *why)
+{
+    if (left_ms) {
         r->fresh_retried = 1;
         r->attempt--; /* a stale connection is not the server's failure */
         curl_easy_setopt(r->easy, CURLOPT_FRESH_CONNECT, 1L);
@@ -437,8 +462,10 @@ static void check_done(hsc_http *h)
         r->in_multi = 0;
         if (rc == CURLE_OK && r->backend)
             hsc_conn_up(r->backend); /* it answered: logs a recovery if it was lost */
+        int64_t stale_ms = rc == CURLE_OK ? 0 : stale_left_ms(r, rc);
         lane_release(r, rc == CURLE_OK                   ? ENDED_ANSWERED
                         : rc == CURLE_OPERATION_TIMEDOUT ? ENDED_SLOW
+                        : stale_ms                       ? ENDED_OTHER /* not the backend's */
                         : connection_failed(rc)          ? ENDED_LOST
                                                          : ENDED_OTHER);
         if (r->backend) { /* every attempt, failed ones too: a timeout is a latency */
@@ -452,7 +479,7 @@ static void check_done(hsc_http *h)
         }
         if (rc != CURLE_OK) {
             const char *why = r->errbuf[0] ? r->errbuf : curl_easy_strerror(rc);
-            if (!connection_failed(rc) || !stale_retry(r, rc, why))
+            if (!connection_failed(rc) || !stale_retry(r, stale_ms, why))
                 retry_or_fail(r, NULL, rc, why);
             continue;
         }
@@ -695,6 +722,20 @@ void hsc_http_set_scope(hsc_http *h, const void *owner, int64_t deadline_ms)
     h->deadline_ms = deadline_ms;
 }
 
+/*
+ * Whether an attempt cut by its caller says the backend is slow: it was in
+ * flight at least twice the lane's usual answer time. One sent a moment ago
+ * by a search that spent its budget waiting for the slot says nothing, and
+ * counting it would halve the limit of a backend answering everything promptly.
+ */
+static int cut_was_slow(const struct req *r)
+{
+    if (!r->in_multi || !r->in_lane)
+        return 0;
+    const struct lane *l = lane_of(r->h, r->backend);
+    return !l->answer_us || hsc_mono_us() - r->attempt_us >= 2 * l->answer_us;
+}
+
 size_t hsc_http_cancel(hsc_http *h, const void *owner)
 {
     size_t n = 0;
@@ -708,7 +749,7 @@ size_t hsc_http_cancel(hsc_http *h, const void *owner)
         r->cancelled = 1;
         r->parked = 0;
         /* Its caller stopped waiting: the backend was slower than the caller's budget. */
-        lane_release(r, r->in_multi ? ENDED_SLOW : ENDED_OTHER);
+        lane_release(r, cut_was_slow(r) ? ENDED_SLOW : ENDED_OTHER);
         r->in_multi = 0;
         curl_multi_remove_handle(h->multi, r->easy);
         ev_timer_stop(h->loop, &r->retry_timer);
