@@ -22,6 +22,15 @@
 #define CHAOS_MAX_VERSION (401 * 22 - 1)
 /* A reply read later than its deadline by more than this is late (one host, one clock). */
 #define CHAOS_LATE_TOLERANCE_MS 100
+/*
+ * How long after Kafka is back its clients are still recovering: leaders are
+ * re-elected, metadata refreshed and the groups' coordinators found again. A
+ * reply hsc-query produced in time may reach its reader late in this window,
+ * and a commit lost to the outage lets the next owner answer a request again
+ * (at-least-once). Both are counted and printed, not violations; a reply
+ * produced after its deadline is a violation always.
+ */
+#define CHAOS_KAFKA_SETTLE_MS 15000
 
 /* The run's knobs (command-line options). */
 struct chaos_opts {
@@ -74,6 +83,7 @@ struct chaos_search {
     int delivered; /* the request reached Kafka (delivery report) */
     int send_failed;
     int64_t recv_ms, kafka_ts_ms; /* of the first reply */
+    int kafka_late, kafka_dup;    /* late or repeated only while Kafka recovered */
     int ok, degraded, cache_hit;
     char error_code[32];
 };
@@ -131,6 +141,8 @@ struct chaos {
     int server_current; /* index into chaos_servers */
     int64_t server_phase_ms, server_down_at_ms;
     int servers_touched;
+    int kafka_unsettled;         /* Kafka is down or was restarted within the settle time */
+    int64_t kafka_settled_at_ms; /* wall clock: the end of the settle time once Kafka is up */
     int server_restarts, server_failures;
 
     /* results */

@@ -280,6 +280,8 @@ static void server_child_exited(struct chaos *c, int status)
     chaos_event(c, "started %s (deploy/local/up took %.1f s, exit %d; %s was out for %.1f s)", svc,
                 took, rc, svc, (double)(now - c->server_down_at_ms) / 1000.0);
     c->server_phase = 0;
+    if (!strcmp(svc, "kafka"))
+        c->kafka_settled_at_ms = chaos_wall_ms() + CHAOS_KAFKA_SETTLE_MS;
     if (rc) {
         c->server_failures++;
         chaos_violation(c, "servers: deploy/local/up %s failed with exit %d (see %s/servers.log)",
@@ -304,6 +306,10 @@ void chaos_restart_next_server(struct chaos *c)
     c->server_phase = 1;
     c->server_phase_ms = chaos_elapsed_ms(c);
     c->server_child = start_shell(cmd);
+    if (!strcmp(chaos_servers[c->server_current], "kafka")) {
+        c->kafka_unsettled = 1;
+        c->kafka_settled_at_ms = INT64_MAX;
+    }
     chaos_event(c, "stopping %s", chaos_servers[c->server_current]);
 }
 

@@ -445,6 +445,16 @@ static void on_reply(struct chaos *c, rd_kafka_message_t *m)
     rd_kafka_timestamp_type_t tt;
     int64_t ts = rd_kafka_message_timestamp(m, &tt);
     s->nreplies++;
+    int recovering = c->kafka_unsettled && now < c->kafka_settled_at_ms;
+    if (s->nreplies > 1 && recovering) {
+        s->kafka_dup = 1;
+        chaos_event(c,
+                    "%s answered %d times while Kafka recovered (this reply produced %+lld ms "
+                    "and read %+lld ms from the deadline)",
+                    corr, s->nreplies, (long long)(ts - s->deadline_ms),
+                    (long long)(now - s->deadline_ms));
+        return;
+    }
     if (s->nreplies > 1) {
         chaos_violation(c,
                         "searches: %s answered %d times (this reply produced %+lld ms and read "
@@ -462,7 +472,11 @@ static void on_reply(struct chaos *c, rd_kafka_message_t *m)
         chaos_violation(c, "searches: the reply to %s does not decode: %s", corr, err.msg);
         return;
     }
-    if (now > s->deadline_ms + CHAOS_LATE_TOLERANCE_MS)
+    int read_late = now > s->deadline_ms + CHAOS_LATE_TOLERANCE_MS;
+    int produced_late = ts > s->deadline_ms + CHAOS_LATE_TOLERANCE_MS;
+    if (read_late && !produced_late && recovering)
+        s->kafka_late = 1;
+    else if (read_late)
         chaos_violation(
             c,
             "searches: %s answered late: reply produced %+lld ms and read %+lld ms "

@@ -468,6 +468,7 @@ static void report_searches(struct chaos *c)
                                                 "hybrid_sequential", "auto"};
     long sent[CHAOS_S_N] = {0}, answered[CHAOS_S_N] = {0};
     long delivered = 0, send_failed = 0, unanswered = 0, late = 0, produced_late = 0, dups = 0;
+    long kafka_late = 0, kafka_dups = 0;
     long ok = 0, degraded = 0, hits = 0, errors = 0;
     struct {
         char code[32];
@@ -486,8 +487,10 @@ static void report_searches(struct chaos *c)
             continue;
         }
         answered[s->kind]++;
-        dups += s->nreplies > 1;
-        late += s->recv_ms > s->deadline_ms + CHAOS_LATE_TOLERANCE_MS;
+        dups += s->nreplies > 1 && !s->kafka_dup;
+        kafka_dups += s->kafka_dup;
+        kafka_late += s->kafka_late;
+        late += s->recv_ms > s->deadline_ms + CHAOS_LATE_TOLERANCE_MS && !s->kafka_late;
         produced_late += s->kafka_ts_ms > s->deadline_ms + CHAOS_LATE_TOLERANCE_MS;
         lat[nlat++] = s->recv_ms - s->sent_ms;
         if (s->ok) {
@@ -522,6 +525,9 @@ static void report_searches(struct chaos *c)
                lat[nlat * 99 / 100], lat[nlat - 1]);
     printf("\n  %-10s tolerance for lateness %d ms; the soak's own loop stalled at most %lld ms\n",
            "", CHAOS_LATE_TOLERANCE_MS, (long long)c->max_loop_gap_ms);
+    printf("  %-10s while Kafka recovered (%d s after its restart): %ld replies produced in time "
+           "but read late, %ld requests answered twice after their commit was lost\n",
+           "", CHAOS_KAFKA_SETTLE_MS / 1000, kafka_late, kafka_dups);
     free(lat);
     if (ok == 0)
         chaos_violation(c, "searches: not one search was answered ok");
