@@ -192,10 +192,7 @@ void hsc_embeddings_settings_load(const hsc_config *cfg, struct hsc_embeddings_s
         .model = hsc_config_str(cfg, "embeddings.model"),
         .api_key = hsc_config_str(cfg, "embeddings.api_key"),
         .dim = (int)hsc_config_int(cfg, "milvus.dimension"),
-        .timeout_ms = (int)hsc_config_int(cfg, "embeddings.timeout_ms"),
         /* embed-index has always retried the endpoint as it retries Milvus */
-        .retries = (int)hsc_config_int(cfg, "milvus.retries"),
-        .backoff_initial_ms = (int)hsc_config_int(cfg, "backoff.initial_ms"),
-        .backoff_max_ms = (int)hsc_config_int(cfg, "backoff.max_ms"),
+        HSC_HTTP_POLICY_FIELDS(cfg, "embeddings.timeout_ms", "milvus.retries"),
     };
 }

@@ -137,6 +137,17 @@ int hsc_http_endpoint_init(struct hsc_http_endpoint *ep, hsc_http *h, const char
     (&(struct hsc_http_policy){(s)->timeout_ms, (s)->retries, (s)->backoff_initial_ms,             \
                                (s)->backoff_max_ms})
 
+/*
+ * The four policy fields of a client's settings, for its initializer, read
+ * from cfg: the client's own timeout_key and retries_key, and the backoff.*
+ * keys every store client shares (so a new client cannot forget one).
+ */
+#define HSC_HTTP_POLICY_FIELDS(cfg, timeout_key, retries_key)                                      \
+    .timeout_ms = (int)hsc_config_int((cfg), (timeout_key)),                                       \
+    .retries = (int)hsc_config_int((cfg), (retries_key)),                                          \
+    .backoff_initial_ms = (int)hsc_config_int((cfg), "backoff.initial_ms"),                        \
+    .backoff_max_ms = (int)hsc_config_int((cfg), "backoff.max_ms")
+
 /* Frees what ep holds. */
 void hsc_http_endpoint_destroy(struct hsc_http_endpoint *ep);
 

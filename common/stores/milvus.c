@@ -545,10 +545,7 @@ void hsc_milvus_settings_load(const hsc_config *cfg, struct hsc_milvus_settings 
         .dialect = !strcmp(d, "v1")   ? HSC_MILVUS_V1
                    : !strcmp(d, "v2") ? HSC_MILVUS_V2
                                       : HSC_MILVUS_AUTO,
-        .timeout_ms = (int)hsc_config_int(cfg, "milvus.timeout_ms"),
-        .retries = (int)hsc_config_int(cfg, "milvus.retries"),
-        .backoff_initial_ms = (int)hsc_config_int(cfg, "backoff.initial_ms"),
-        .backoff_max_ms = (int)hsc_config_int(cfg, "backoff.max_ms"),
+        HSC_HTTP_POLICY_FIELDS(cfg, "milvus.timeout_ms", "milvus.retries"),
         .ef = (int)hsc_config_int(cfg, "milvus.ef"),
         .write_chunk = (int)hsc_config_int(cfg, "milvus.write_chunk"),
     };

@@ -459,9 +459,6 @@ void hsc_neo4j_settings_load(const hsc_config *cfg, struct hsc_neo4j_settings *s
         .dialect = !strcmp(d, "query") ? HSC_NEO4J_QUERY_API
                    : !strcmp(d, "tx")  ? HSC_NEO4J_TX
                                        : HSC_NEO4J_AUTO,
-        .timeout_ms = (int)hsc_config_int(cfg, "neo4j.timeout_ms"),
-        .retries = (int)hsc_config_int(cfg, "neo4j.retries"),
-        .backoff_initial_ms = (int)hsc_config_int(cfg, "backoff.initial_ms"),
-        .backoff_max_ms = (int)hsc_config_int(cfg, "backoff.max_ms"),
+        HSC_HTTP_POLICY_FIELDS(cfg, "neo4j.timeout_ms", "neo4j.retries"),
     };
 }
