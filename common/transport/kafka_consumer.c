@@ -420,8 +420,7 @@ void hsc_consumer_free(hsc_consumer *c)
         ev_timer_stop(c->loop, &c->tick);
     if (c->rk) {
         hsc_consumer_close(c);
-        kafka_wake_destroy(&c->wake); /* before the handle its queue belongs to */
-        rd_kafka_destroy(c->rk);
+        kafka_handle_destroy(c->rk, &c->wake);
     }
     free(c->lag);
     free(c);

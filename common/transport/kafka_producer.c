@@ -433,8 +433,7 @@ void hsc_producer_free(hsc_producer *p)
             pending_free(m);
         }
         p->tail = NULL;
-        kafka_wake_destroy(&p->wake); /* before the handle its queue belongs to */
-        rd_kafka_destroy(p->rk);
+        kafka_handle_destroy(p->rk, &p->wake);
     }
     free(p);
 }

@@ -2,7 +2,7 @@
  * Binds a librdkafka queue to a libev loop: librdkafka writes a byte to a
  * pipe when the queue turns non-empty, and the loop watches the read end, so
  * delivery reports, rebalances and messages are all served from the loop's
- * thread.
+ * thread; and ends a handle together with its bound queue.
  */
 #include "kafka_internal.h"
 
@@ -67,4 +67,10 @@ void kafka_wake_destroy(struct kafka_wake *w)
             close(w->fds[i]);
             w->fds[i] = -1;
         }
+}
+
+void kafka_handle_destroy(rd_kafka_t *rk, struct kafka_wake *w)
+{
+    kafka_wake_destroy(w);
+    rd_kafka_destroy(rk);
 }

@@ -41,4 +41,10 @@ void kafka_wake_drain(struct kafka_wake *w);
 /* Stops the watcher, detaches the queue from the pipe, destroys it and closes the pipe. */
 void kafka_wake_destroy(struct kafka_wake *w);
 
+/*
+ * Ends a producer's or consumer's handle rk and its wake w, in the only safe
+ * order: w's queue belongs to rk, so it goes first.
+ */
+void kafka_handle_destroy(rd_kafka_t *rk, struct kafka_wake *w);
+
 #endif
