@@ -165,13 +165,8 @@ static int content_finish(void *out, uint32_t seen, hsc_err *err)
     return hsc_codec_validate_content(out, err);
 }
 
-static void content_clear(void *out)
-{
-    hsc_content_event_clear(out);
-}
-
-static const struct codec_message CONTENT = {"content", &CONTENT_MAP, content_field, content_finish,
-                                             content_clear};
+CODEC_MESSAGE(CONTENT, "content", &CONTENT_MAP, content_field, content_finish,
+              hsc_content_event_clear);
 
 int hsc_codec_decode_content(const void *buf, size_t len, hsc_content_event *ev, hsc_err *err)
 {

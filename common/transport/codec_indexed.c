@@ -72,13 +72,8 @@ static int indexed_finish(void *out, uint32_t seen, hsc_err *err)
         CODEC_BIT(I_VERSION) | CODEC_BIT(I_OP) | CODEC_BIT(I_INDEXED) | CODEC_BIT(I_TS), err);
 }
 
-static void indexed_clear(void *out)
-{
-    hsc_indexed_record_clear(out);
-}
-
-static const struct codec_message INDEXED = {"indexed", &INDEXED_MAP, indexed_field, indexed_finish,
-                                             indexed_clear};
+CODEC_MESSAGE(INDEXED, "indexed", &INDEXED_MAP, indexed_field, indexed_finish,
+              hsc_indexed_record_clear);
 
 int hsc_codec_decode_indexed(const void *buf, size_t len, hsc_indexed_record *r, hsc_err *err)
 {

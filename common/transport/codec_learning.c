@@ -84,13 +84,8 @@ static int learning_finish(void *out, uint32_t seen, hsc_err *err)
     return hsc_codec_validate_learning(out, err);
 }
 
-static void learning_clear(void *out)
-{
-    hsc_learning_event_clear(out);
-}
-
-static const struct codec_message LEARNING = {"learning", &LEARNING_MAP, learning_field,
-                                              learning_finish, learning_clear};
+CODEC_MESSAGE(LEARNING, "learning", &LEARNING_MAP, learning_field, learning_finish,
+              hsc_learning_event_clear);
 
 int hsc_codec_decode_learning(const void *buf, size_t len, hsc_learning_event *ev, hsc_err *err)
 {

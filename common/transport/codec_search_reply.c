@@ -318,13 +318,7 @@ static int reply_field(void *out, int f, const msgpack_object *o, hsc_err *err)
     return rc;
 }
 
-static void reply_clear(void *out)
-{
-    hsc_search_reply_clear(out);
-}
-
-static const struct codec_message REPLY = {"search reply", &REPLY_MAP, reply_field, NULL,
-                                           reply_clear};
+CODEC_MESSAGE(REPLY, "search reply", &REPLY_MAP, reply_field, NULL, hsc_search_reply_clear);
 
 int hsc_codec_decode_search_reply(const void *buf, size_t len, hsc_search_reply *r, hsc_err *err)
 {

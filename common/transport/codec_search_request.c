@@ -187,13 +187,8 @@ static int request_field(void *out, int f, const msgpack_object *o, hsc_err *err
     return rc;
 }
 
-static void request_clear(void *out)
-{
-    hsc_search_request_clear(out);
-}
-
-static const struct codec_message REQUEST = {"search request", &REQUEST_MAP, request_field, NULL,
-                                             request_clear};
+CODEC_MESSAGE(REQUEST, "search request", &REQUEST_MAP, request_field, NULL,
+              hsc_search_request_clear);
 
 int hsc_codec_decode_search_request(const void *buf, size_t len, hsc_search_request *r,
                                     hsc_err *err)

@@ -139,6 +139,18 @@ struct codec_message {
 };
 
 /*
+ * Defines the codec_message name for a struct that clear_fn (its typed
+ * _clear) empties, with the void * adapter to clear_fn that the message
+ * needs: written once here rather than beside every message.
+ */
+#define CODEC_MESSAGE(name, what, map, field, finish, clear_fn)                                    \
+    static void name##_clear(void *out)                                                            \
+    {                                                                                              \
+        clear_fn(out);                                                                             \
+    }                                                                                              \
+    static const struct codec_message name = {(what), (map), (field), (finish), name##_clear}
+
+/*
  * Checks buf against every bound (hsc_codec_check_bounds), unpacks it as one
  * map with string keys covering every byte, and reads it into out (which the
  * caller empties first) as msg says; on failure out is cleared.
