@@ -107,10 +107,9 @@ static void put_field(hsc_buf *b, const char *k, const char *v, int first)
     }
 }
 
-void hsc_log(enum hsc_log_level level, const char *msg, ...)
+/* Starts a line in b: the time, the level, the worker and msg. */
+static void begin_line(hsc_buf *b, enum hsc_log_level level, const char *msg)
 {
-    if (level < g_level)
-        return;
     struct timeval tv;
     gettimeofday(&tv, NULL);
     struct tm tm;
@@ -119,13 +118,34 @@ void hsc_log(enum hsc_log_level level, const char *msg, ...)
     snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
              tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(tv.tv_usec / 1000));
 
-    hsc_buf b = {0};
     if (g_json)
-        hsc_buf_append(&b, "{", 1);
-    put_field(&b, "ts", ts, 1);
-    put_field(&b, "level", LEVEL_NAMES[level], 0);
-    put_field(&b, "worker", g_worker, 0);
-    put_field(&b, "msg", msg, 0);
+        hsc_buf_append(b, "{", 1);
+    put_field(b, "ts", ts, 1);
+    put_field(b, "level", LEVEL_NAMES[level], 0);
+    put_field(b, "worker", g_worker, 0);
+    put_field(b, "msg", msg, 0);
+}
+
+/* Ends the line in b and writes it with one fwrite, then frees b. */
+static void end_line(hsc_buf *b)
+{
+    if (g_json)
+        hsc_buf_append(b, "}", 1);
+    hsc_buf_append(b, "\n", 1);
+    if (b->data) {
+        FILE *out = g_stream ? g_stream : stderr;
+        fwrite(b->data, 1, b->len, out);
+        fflush(out);
+    }
+    hsc_buf_free(b);
+}
+
+void hsc_log(enum hsc_log_level level, const char *msg, ...)
+{
+    if (level < g_level)
+        return;
+    hsc_buf b = {0};
+    begin_line(&b, level, msg);
     va_list ap;
     va_start(ap, msg);
     for (;;) {
@@ -136,13 +156,22 @@ void hsc_log(enum hsc_log_level level, const char *msg, ...)
         put_field(&b, k, v ? v : "", 0);
     }
     va_end(ap);
-    if (g_json)
-        hsc_buf_append(&b, "}", 1);
-    hsc_buf_append(&b, "\n", 1);
-    if (b.data) {
-        FILE *out = g_stream ? g_stream : stderr;
-        fwrite(b.data, 1, b.len, out);
-        fflush(out);
+    end_line(&b);
+}
+
+void hsc_log_counts(const char *msg, const char *key, const char *value,
+                    const struct hsc_log_count *counts, size_t n)
+{
+    if (HSC_LOG_INFO < g_level)
+        return;
+    hsc_buf b = {0};
+    begin_line(&b, HSC_LOG_INFO, msg);
+    if (key)
+        put_field(&b, key, value ? value : "", 0);
+    for (size_t i = 0; i < n; i++) {
+        char v[24];
+        snprintf(v, sizeof(v), "%llu", counts[i].value);
+        put_field(&b, counts[i].key, v, 0);
     }
-    hsc_buf_free(&b);
+    end_line(&b);
 }

@@ -23,6 +23,19 @@ int hsc_log_enabled(enum hsc_log_level level);
 /* Writes one line: msg, then NULL-terminated key, value string pairs. */
 void hsc_log(enum hsc_log_level level, const char *msg, ...) __attribute__((sentinel));
 
+/* One field of a log line whose value is a count. */
+struct hsc_log_count {
+    const char *key;
+    unsigned long long value;
+};
+
+/*
+ * Writes one info line: msg, the field key = value (key NULL: none), then n
+ * counts; a process's closing tallies, without formatting each by hand.
+ */
+void hsc_log_counts(const char *msg, const char *key, const char *value,
+                    const struct hsc_log_count *counts, size_t n);
+
 #define hsc_log_debug(...) hsc_log(HSC_LOG_DEBUG, __VA_ARGS__)
 #define hsc_log_info(...) hsc_log(HSC_LOG_INFO, __VA_ARGS__)
 #define hsc_log_warn(...) hsc_log(HSC_LOG_WARN, __VA_ARGS__)

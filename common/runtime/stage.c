@@ -484,11 +484,9 @@ static void finalize(hsc_stage *st)
     stop_timers(st);
     hsc_consumer_close(st->consumer); /* commits stored offsets, leaves the group */
     hsc_producer_flush(st->producer, 10000);
-    char c[32], p[32], d[32];
-    snprintf(c, sizeof(c), "%llu", st->stats.consumed);
-    snprintf(p, sizeof(p), "%llu", st->stats.produced);
-    snprintf(d, sizeof(d), "%llu", st->stats.dlq);
-    hsc_log_info("stopped", "stage", st->name, "consumed", c, "produced", p, "dlq", d, NULL);
+    const struct hsc_log_count counts[] = {
+        {"consumed", st->stats.consumed}, {"produced", st->stats.produced}, {"dlq", st->stats.dlq}};
+    hsc_log_counts("stopped", "stage", st->name, counts, 3);
     ev_break(st->loop, EVBREAK_ALL);
 }
 

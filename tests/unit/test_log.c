@@ -177,6 +177,50 @@ static void test_levels_filter(void **s)
     hsc_log_setup(NULL, "info", "logfmt");
 }
 
+/* hsc_log_counts writes what hsc_log would with each count formatted in decimal. */
+static void test_counts_are_fields_in_decimal(void **s)
+{
+    const struct hsc_log_count counts[] = {{"consumed", 0}, {"dlq", 18446744073709551615ull}};
+    for (int fmt = 0; fmt < 2; fmt++) {
+        char *buf = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&buf, &len);
+        hsc_log_setup("hsc-test", "info", fmt ? "json" : "logfmt");
+        hsc_log_set_stream(f);
+        hsc_log_counts("stopped", "stage", "ingest", counts, 2);
+        hsc_log_counts("stopped", NULL, NULL, counts, 1);
+        hsc_log_set_stream(NULL);
+        fclose(f);
+        char *second = strchr(buf, '\n') + 1;
+        json_t *a = fmt ? json_loadb(buf, (size_t)(second - buf), 0, NULL) : parse_logfmt(buf);
+        json_t *b = fmt ? json_loads(second, 0, NULL) : parse_logfmt(second);
+        assert_non_null(a);
+        assert_non_null(b);
+        assert_string_equal(json_string_value(json_object_get(a, "msg")), "stopped");
+        assert_string_equal(json_string_value(json_object_get(a, "stage")), "ingest");
+        assert_string_equal(json_string_value(json_object_get(a, "consumed")), "0");
+        assert_string_equal(json_string_value(json_object_get(a, "dlq")), "18446744073709551615");
+        assert_null(json_object_get(b, "stage"));
+        assert_string_equal(json_string_value(json_object_get(b, "consumed")), "0");
+        assert_null(json_object_get(b, "dlq"));
+        json_decref(a);
+        json_decref(b);
+        free(buf);
+    }
+    /* an info line like any other: filtered below warn */
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    hsc_log_setup("hsc-test", "warn", "logfmt");
+    hsc_log_set_stream(f);
+    hsc_log_counts("stopped", NULL, NULL, counts, 2);
+    hsc_log_set_stream(NULL);
+    fclose(f);
+    assert_int_equal(len, 0);
+    free(buf);
+    hsc_log_setup(NULL, "info", "logfmt");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -184,6 +228,7 @@ int main(void)
         cmocka_unit_test(test_json_lines_parse_back_to_their_values),
         cmocka_unit_test(test_no_secret_reaches_a_line),
         cmocka_unit_test(test_levels_filter),
+        cmocka_unit_test(test_counts_are_fields_in_decimal),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

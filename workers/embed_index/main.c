@@ -1,6 +1,4 @@
 /* hsc-embed-index: the embed-index stage as a process (its life: hsc_stage_worker_main). */
-#include <stdio.h>
-
 #include "embed_index.h"
 #include "log.h"
 #include "worker.h"
@@ -27,11 +25,10 @@ static int init(void *ctx, struct ev_loop *loop, hsc_config *cfg, const char **t
 static void stopped(void *ctx)
 {
     const struct embed_index_ctx *c = ctx;
-    char up[24], del[24], skip[24];
-    snprintf(up, sizeof(up), "%llu", c->stats.upserted);
-    snprintf(del, sizeof(del), "%llu", c->stats.deleted);
-    snprintf(skip, sizeof(skip), "%llu", c->stats.not_indexed);
-    hsc_log_info("embed-index stopped", "upserted", up, "deleted", del, "not_indexed", skip, NULL);
+    const struct hsc_log_count counts[] = {{"upserted", c->stats.upserted},
+                                           {"deleted", c->stats.deleted},
+                                           {"not_indexed", c->stats.not_indexed}};
+    hsc_log_counts("embed-index stopped", NULL, NULL, counts, 3);
 }
 
 static void destroy(void *ctx)

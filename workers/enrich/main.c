@@ -1,6 +1,4 @@
 /* hsc-enrich: the enrich stage as a process (the life of it is hsc_stage_worker_main). */
-#include <stdio.h>
-
 #include "enrich.h"
 #include "log.h"
 #include "worker.h"
@@ -33,15 +31,13 @@ static int init(void *ctx, struct ev_loop *loop, hsc_config *cfg, const char **t
 static void stopped(void *ctx)
 {
     const struct enrich_ctx *c = ctx;
-    char up[24], del[24], tags[24], add[24], rem[24], rep[24];
-    snprintf(up, sizeof(up), "%llu", c->written);
-    snprintf(del, sizeof(del), "%llu", c->deleted);
-    snprintf(tags, sizeof(tags), "%llu", c->derived_tags);
-    snprintf(add, sizeof(add), "%llu", c->sim_added);
-    snprintf(rem, sizeof(rem), "%llu", c->sim_removed);
-    snprintf(rep, sizeof(rep), "%llu", c->sim_replaced);
-    hsc_log_info("enrich stopped", "written", up, "deleted", del, "derived_tags", tags,
-                 "similar_added", add, "similar_removed", rem, "similar_replaced", rep, NULL);
+    const struct hsc_log_count counts[] = {{"written", c->written},
+                                           {"deleted", c->deleted},
+                                           {"derived_tags", c->derived_tags},
+                                           {"similar_added", c->sim_added},
+                                           {"similar_removed", c->sim_removed},
+                                           {"similar_replaced", c->sim_replaced}};
+    hsc_log_counts("enrich stopped", NULL, NULL, counts, 6);
 }
 
 static void destroy(void *ctx)

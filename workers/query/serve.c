@@ -640,16 +640,11 @@ int query_serve(hsc_config *cfg)
     struct hsc_worker_stop stop = {.stop = on_stop, .arg = &w};
     hsc_worker_run(loop, &stop);
     const struct query_stats *s = &w.eng.stats;
-    char req[24], ok[24], er[24], hit[24], deg[24], exp[24], dlq[24];
-    snprintf(req, sizeof(req), "%llu", s->requests);
-    snprintf(ok, sizeof(ok), "%llu", s->ok);
-    snprintf(er, sizeof(er), "%llu", s->errors);
-    snprintf(hit, sizeof(hit), "%llu", s->cache_hits);
-    snprintf(deg, sizeof(deg), "%llu", s->degraded);
-    snprintf(exp, sizeof(exp), "%llu", w.expired);
-    snprintf(dlq, sizeof(dlq), "%llu", w.dlq_count);
-    hsc_log_info("query stopped", "requests", req, "ok", ok, "errors", er, "cache_hits", hit,
-                 "degraded", deg, "expired", exp, "dlq", dlq, NULL);
+    const struct hsc_log_count counts[] = {{"requests", s->requests}, {"ok", s->ok},
+                                           {"errors", s->errors},     {"cache_hits", s->cache_hits},
+                                           {"degraded", s->degraded}, {"expired", w.expired},
+                                           {"dlq", w.dlq_count}};
+    hsc_log_counts("query stopped", NULL, NULL, counts, 7);
     hsc_httpd_free(w.httpd);
     hsc_consumer_free(w.cons);
     hsc_producer_free(w.prod);
