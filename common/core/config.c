@@ -234,17 +234,13 @@ static int add_prop(hsc_config *cfg, const char *section, const char *name, cons
     if (dup_pair(value, origin, &v, &o, err))
         return HSC_ENOMEM;
     if (!p) {
-        if (cfg->nprops == cfg->capprops) {
-            size_t cap = cfg->capprops ? cfg->capprops * 2 : 8;
-            struct prop *np = realloc(cfg->props, cap * sizeof(*np));
-            if (!np) {
-                free(v);
-                free(o);
-                return hsc_err_set(err, HSC_ENOMEM, "config: out of memory");
-            }
-            cfg->props = np;
-            cfg->capprops = cap;
+        struct prop *np = hsc_grow(cfg->props, cfg->nprops, &cfg->capprops, sizeof(*np), 8);
+        if (!np) {
+            free(v);
+            free(o);
+            return hsc_err_set(err, HSC_ENOMEM, "config: out of memory");
         }
+        cfg->props = np;
         p = &cfg->props[cfg->nprops];
         if (dup_pair(section, name, &p->section, &p->name, err)) {
             free(v);

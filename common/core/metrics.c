@@ -58,14 +58,10 @@ static struct series *get(hsc_metrics *m, const char *name, const char *labels, 
     for (size_t i = 0; i < m->n; i++)
         if (!strcmp(m->s[i].name, name) && !strcmp(m->s[i].labels, labels))
             return &m->s[i];
-    if (m->n == m->cap) {
-        size_t cap = m->cap ? 2 * m->cap : 32;
-        struct series *ns = realloc(m->s, cap * sizeof(*ns));
-        if (!ns)
-            return NULL;
-        m->s = ns;
-        m->cap = cap;
-    }
+    struct series *ns = hsc_grow(m->s, m->n, &m->cap, sizeof(*ns), 32);
+    if (!ns)
+        return NULL;
+    m->s = ns;
     struct series *s = &m->s[m->n];
     memset(s, 0, sizeof(*s));
     s->name = strdup(name);

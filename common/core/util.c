@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,6 +139,19 @@ bool hsc_utf8_valid(const char *s, size_t len)
         i += n + 1;
     }
     return true;
+}
+
+void *hsc_grow(void *v, size_t n, size_t *cap, size_t elem, size_t first)
+{
+    if (n < *cap)
+        return v;
+    size_t nc = *cap ? *cap * 2 : first;
+    if (nc < *cap || (elem && nc > SIZE_MAX / elem))
+        return NULL;
+    void *nv = realloc(v, nc * elem);
+    if (nv)
+        *cap = nc;
+    return nv;
 }
 
 int hsc_buf_append(hsc_buf *b, const void *p, size_t n)

@@ -28,6 +28,14 @@ bool hsc_id_valid(const char *s, size_t len);
 /* True if s (len bytes) is well-formed UTF-8 without NUL bytes. */
 bool hsc_utf8_valid(const char *s, size_t len);
 
+/*
+ * Room for one element after the n in use of the array v (capacity *cap,
+ * elem bytes each; first elements at first, then doubling): v itself, or
+ * where it moved (*cap updated), or NULL (v and *cap untouched) when out of
+ * memory. The one growth rule for the arrays that are appended to.
+ */
+void *hsc_grow(void *v, size_t n, size_t *cap, size_t elem, size_t first);
+
 /* A growable byte buffer; zero-initialise, then append; free with hsc_buf_free. */
 typedef struct hsc_buf {
     char *data;

@@ -27,14 +27,10 @@ void stage_rollback_outputs(hsc_stage_batch *b, size_t mark)
 int hsc_stage_emit(hsc_stage_batch *b, const char *topic, const void *key, size_t klen,
                    const void *value, size_t vlen, rd_kafka_headers_t *hdrs)
 {
-    if (b->nout == b->capout) {
-        size_t cap = b->capout ? b->capout * 2 : 64;
-        struct output *o = realloc(b->out, cap * sizeof(*o));
-        if (!o)
-            return HSC_ENOMEM;
-        b->out = o;
-        b->capout = cap;
-    }
+    struct output *grown = hsc_grow(b->out, b->nout, &b->capout, sizeof(*grown), 64);
+    if (!grown)
+        return HSC_ENOMEM;
+    b->out = grown;
     struct output *o = &b->out[b->nout];
     memset(o, 0, sizeof(*o));
     o->topic = strdup(topic);

@@ -117,6 +117,28 @@ static void test_json_str_escapes(void **state)
     hsc_buf_free(&b);
 }
 
+/* hsc_grow: first elements at first, then doubling; no room needed, no move; overflow refused. */
+static void test_grow(void **s)
+{
+    size_t cap = 0;
+    int *v = hsc_grow(NULL, 0, &cap, sizeof(*v), 4);
+    assert_non_null(v);
+    assert_int_equal(cap, 4);
+    for (int i = 0; i < 4; i++)
+        v[i] = i;
+    assert_ptr_equal(hsc_grow(v, 3, &cap, sizeof(*v), 4), v); /* room left */
+    assert_int_equal(cap, 4);
+    int *w = hsc_grow(v, 4, &cap, sizeof(*w), 4);
+    assert_non_null(w);
+    assert_int_equal(cap, 8);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(w[i], i);
+    size_t huge = SIZE_MAX / 2 + 1;
+    assert_null(hsc_grow(w, huge, &huge, sizeof(*w), 4)); /* doubling would wrap */
+    assert_int_equal(huge, SIZE_MAX / 2 + 1);
+    free(w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -126,6 +148,7 @@ int main(void)
         cmocka_unit_test(test_ids),
         cmocka_unit_test(test_mask_secrets),
         cmocka_unit_test(test_buf),
+        cmocka_unit_test(test_grow),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

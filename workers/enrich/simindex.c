@@ -35,6 +35,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util.h"
+
 #define EPS 1e-12
 #define TIX(v) ((v) >> 2)
 #define TKIND(v) ((v)&3u)
@@ -125,22 +127,6 @@ struct simindex {
     uint32_t *scratch;
     size_t capscratch;
 };
-
-/*
- * Room for one element after the n in use of v (capacity *cap, elem bytes
- * each; first elements at first, then doubling): v itself, or where it moved,
- * or NULL (v untouched) when out of memory.
- */
-static void *grow(void *v, size_t n, size_t *cap, size_t elem, size_t first)
-{
-    if (n < *cap)
-        return v;
-    size_t nc = *cap ? *cap * 2 : first;
-    void *nv = realloc(v, nc * elem);
-    if (nv)
-        *cap = nc;
-    return nv;
-}
 
 /* ---------------- maps ---------------- */
 
@@ -313,7 +299,7 @@ static int touch(simindex *ix, uint32_t o)
     struct title *T = &ix->t[o];
     if (T->snap || ix->bulk)
         return 0;
-    struct snap *ns = grow(ix->snaps, ix->nsnaps, &ix->capsnaps, sizeof(*ns), 256);
+    struct snap *ns = hsc_grow(ix->snaps, ix->nsnaps, &ix->capsnaps, sizeof(*ns), 256);
     if (!ns)
         return HSC_ENOMEM;
     ix->snaps = ns;
@@ -593,7 +579,7 @@ static int search(simindex *ix, uint32_t x, int offers)
 
 static int scratch_push(simindex *ix, size_t *n, uint32_t v)
 {
-    uint32_t *ns = grow(ix->scratch, *n, &ix->capscratch, sizeof(*ns), 64);
+    uint32_t *ns = hsc_grow(ix->scratch, *n, &ix->capscratch, sizeof(*ns), 64);
     if (!ns)
         return HSC_ENOMEM;
     ix->scratch = ns;
@@ -715,7 +701,7 @@ static long tag_id(simindex *ix, uint8_t kind, const char *name)
         free(key);
         return (long)ix->tagmap.v[at] - 1;
     }
-    struct tag *nt = grow(ix->tags, ix->ntags, &ix->captags, sizeof(*nt), 64);
+    struct tag *nt = hsc_grow(ix->tags, ix->ntags, &ix->captags, sizeof(*nt), 64);
     if (!nt) {
         free(key);
         return -1;
@@ -1065,7 +1051,7 @@ int simindex_mark_written(simindex *ix, const char *id)
 
 static int push_edge(simindex *ix, size_t *n, const char *src, const char *dst, double score)
 {
-    struct simindex_edge *ne = grow(ix->edges, *n, &ix->capedges, sizeof(*ne), 256);
+    struct simindex_edge *ne = hsc_grow(ix->edges, *n, &ix->capedges, sizeof(*ne), 256);
     if (!ne)
         return HSC_ENOMEM;
     ix->edges = ne;
@@ -1083,7 +1069,7 @@ int simindex_take(simindex *ix, struct simindex_changes *out)
         if (T->flags & F_DELETED)
             continue;
         if (T->flags & F_REPLACE) {
-            const char **nrp = grow(ix->replace, nr, &ix->capreplace, sizeof(*nrp), 256);
+            const char **nrp = hsc_grow(ix->replace, nr, &ix->capreplace, sizeof(*nrp), 256);
             if (!nrp) {
                 rc = HSC_ENOMEM;
                 break;

@@ -19,14 +19,10 @@ void mig_add_problem(struct mig *m, const struct migrate_problem *pb)
     m->counts[pb->kind]++;
     if (m->nproblems == MAX_LISTED)
         return;
-    if (m->nproblems == m->cap) {
-        size_t cap = m->cap ? m->cap * 2 : 64;
-        void *p = realloc(m->problems, cap * sizeof(*m->problems));
-        if (!p)
-            return;
-        m->problems = p;
-        m->cap = cap;
-    }
+    struct migrate_problem *p = hsc_grow(m->problems, m->nproblems, &m->cap, sizeof(*p), 64);
+    if (!p)
+        return;
+    m->problems = p;
     m->problems[m->nproblems++] = *pb;
 }
 
