@@ -286,8 +286,8 @@ static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
             if (hsc_client_search(r->client, &req, r->timeout_ms, on_reply, o, NULL, &err))
                 die_send("send", &err);
             hsc_search_request_clear(&req);
-        } else if (query_engine_search(r->eng, &req, "bench", hsc_now_ms() + r->timeout_ms, on_done,
-                                       o, &err))
+        } else if (query_engine_search(r->eng, &req, "bench", hsc_now_ms() + r->timeout_ms, -1,
+                                       on_done, o, &err))
             die_send("search", &err);
     }
     if (r->sent == r->total)
