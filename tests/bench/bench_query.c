@@ -521,9 +521,9 @@ static const char USAGE[] =
     "graph), then sends searches open loop at each rate for S seconds per strategy,\n"
     "and the same backend calls directly. Exits 1 if any request failed, timed out\n"
     "or was degraded; searches refused as overloaded are counted apart and fail\n"
-    "nothing (HSC_QUERY_ADMIT=false turns admission off). Defaults: --rate 100 --seconds 10 "
-    "--titles 2000 --users 100\n"
-    "--events 10000 --mode both --timeout 1000. Needs .local/stack.env.\n";
+    "nothing (HSC_QUERY_ADMIT=false turns admission off). Defaults: --rate 100\n"
+    "--seconds 10 --titles 2000 --users 100 --events 10000 --mode both --timeout 1000.\n"
+    "Needs .local/stack.env.\n";
 
 static void usage(FILE *f)
 {
