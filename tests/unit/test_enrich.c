@@ -127,6 +127,58 @@ static void test_params_keep_winners_only(void **state)
     clear_lists(&up);
 }
 
+/* The text written for the statement: tags and titles by position, floats kept floats. */
+static void test_params_text_numbers_tags_and_titles(void **state)
+{
+    (void)state;
+    struct enrich_weights w = {
+        .genre = 1.0, .theme = 0.7, .mood = 0.5, .min_score = 0.2, .top_n = 10};
+    hsc_content_event a = {.id = "a", .version = 1, .title = "A \"q\""};
+    push(&a.genres, "drama");
+    push(&a.genres, "war");
+    hsc_content_event b = {.id = "b", .version = 1, .title = "B"};
+    push(&b.genres, "war");
+    hsc_content_event *evs[] = {&a, &b};
+    int winner[] = {1, 1};
+    json_t *edges = json_pack("{s:[s,s,f], s:[s,s]}",
+                              "x\x1f"
+                              "a",
+                              "x", "a", 0.5,
+                              "a\x1f"
+                              "y",
+                              "a", "y");
+    json_t *replace = json_object();
+    char *text = enrich_params_text(evs, winner, 2, &w, edges, replace, NULL);
+    assert_non_null(text);
+    json_t *p = json_loads(text, 0, NULL);
+    assert_non_null(p);
+    json_t *g = json_object_get(p, "genres");
+    assert_int_equal(json_array_size(g), 2);
+    json_t *bg = json_object_get(json_array_get(json_object_get(p, "rows"), 1), "genres");
+    assert_string_equal(
+        json_string_value(json_array_get(g, json_integer_value(json_array_get(bg, 0)))), "war");
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(json_object_get(p, "rows"), 0), "title")),
+        "A \"q\"");
+    json_t *ids = json_object_get(p, "ids");
+    json_t *add = json_array_get(json_object_get(p, "sim_add"), 0);
+    json_t *del = json_array_get(json_object_get(p, "sim_del"), 0);
+    assert_string_equal(
+        json_string_value(json_array_get(ids, json_integer_value(json_array_get(add, 1)))), "a");
+    assert_true(json_is_real(json_array_get(add, 2)));
+    assert_string_equal(
+        json_string_value(json_array_get(ids, json_integer_value(json_array_get(del, 1)))), "y");
+    assert_true(
+        json_is_real(json_object_get(json_array_get(json_object_get(p, "rows"), 1), "attr_w")));
+    assert_int_equal(json_array_size(json_object_get(p, "sim_replace")), 0);
+    json_decref(p);
+    free(text);
+    json_decref(edges);
+    json_decref(replace);
+    clear_lists(&a);
+    clear_lists(&b);
+}
+
 static void test_vocabulary_errors_name_the_line(void **state)
 {
     (void)state;
@@ -149,6 +201,7 @@ int main(void)
         cmocka_unit_test(test_extract_whole_words),
         cmocka_unit_test(test_similarity_formula),
         cmocka_unit_test(test_params_keep_winners_only),
+        cmocka_unit_test(test_params_text_numbers_tags_and_titles),
         cmocka_unit_test(test_vocabulary_errors_name_the_line),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

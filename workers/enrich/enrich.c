@@ -15,6 +15,7 @@
  */
 #include "enrich.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +24,6 @@
 #include "backoff.h"
 #include "feed.h"
 #include "hsc/codec.h"
-#include "json_list.h"
 #include "log.h"
 #include "pgload.h"
 #include "normalize.h"
@@ -36,6 +36,21 @@
  * added or re-scored. An edge is written only between titles that exist and
  * are not stubs; the owner of a title that did not exist yet writes the
  * edges to it again when it writes the title (simindex_mark_written).
+ *
+ * Why it is shaped this way (issue 17, measured by PROFILE and by Neo4j's
+ * CPU on replayed batches): the batch's tag nodes are merged once each
+ * ($genres, $themes, $moods: the distinct names) and rows refer to them by
+ * position, instead of a MERGE per row and tag; and every title a
+ * SIMILAR_TO change names is looked up once ($ids, after the titles are
+ * written: null if missing or a stub) and the changes refer to it by
+ * position, instead of an index seek per edge end. A batch's changes name
+ * ~15,000 titles for ~60,000 edge ends, and after a burst most of them name
+ * titles not written yet (the feed runs ahead of the batches), which now
+ * cost a null test each. collect() keeps the order of the UNWIND it
+ * follows (one row at a time, no parallel runtime in Community), so a
+ * position in the list is the position in the parameter. Stubs hold no
+ * SIMILAR_TO edge (a stub is only ever made by ON CREATE, and a title's
+ * write clears stub), so leaving them out of the deletes changes nothing.
  */
 const char ENRICH_WRITE_CYPHER[] =
     "CALL {\n"
@@ -43,19 +58,23 @@ const char ENRICH_WRITE_CYPHER[] =
     "  MATCH (c:Content {id: did})\n"
     "  DETACH DELETE c\n"
     "}\n"
+    "CALL { UNWIND $genres AS g MERGE (x:Genre {name: g}) RETURN collect(x) AS gn }\n"
+    "CALL { UNWIND $themes AS t MERGE (x:Theme {name: t}) RETURN collect(x) AS tn }\n"
+    "CALL { UNWIND $moods AS m MERGE (x:Mood {name: m}) RETURN collect(x) AS mn }\n"
     "CALL {\n"
+    "  WITH gn, tn, mn\n"
     "  UNWIND $rows AS r\n"
     "  MERGE (c:Content {id: r.id})\n"
-    "  WITH c, r WHERE c.version IS NULL OR c.version <= r.version\n"
+    "  WITH c, r, gn, tn, mn WHERE c.version IS NULL OR c.version <= r.version\n"
     "  SET c.title = r.title, c.year = r.year, c.language = r.language,\n"
     "      c.maturity = r.maturity, c.version = r.version, c.attr_w = r.attr_w, c.stub = null\n"
-    "  WITH c, r\n"
+    "  WITH c, r, gn, tn, mn\n"
     "  CALL { WITH c MATCH (c)-[old:BELONGS_TO|HAS_THEME|HAS_MOOD|RELATED_TO]->() DELETE old }\n"
-    "  CALL { WITH c, r UNWIND r.genres AS g MERGE (x:Genre {name: g})\n"
+    "  CALL { WITH c, r, gn UNWIND r.genres AS i WITH c, gn[i] AS x\n"
     "         CREATE (c)-[:BELONGS_TO]->(x) }\n"
-    "  CALL { WITH c, r UNWIND r.themes AS t MERGE (x:Theme {name: t})\n"
+    "  CALL { WITH c, r, tn UNWIND r.themes AS i WITH c, tn[i] AS x\n"
     "         CREATE (c)-[:HAS_THEME]->(x) }\n"
-    "  CALL { WITH c, r UNWIND r.moods AS m MERGE (x:Mood {name: m})\n"
+    "  CALL { WITH c, r, mn UNWIND r.moods AS i WITH c, mn[i] AS x\n"
     "         CREATE (c)-[:HAS_MOOD]->(x) }\n"
     /* An editorial link to a title not seen yet makes a stub that its own event fills in. */
     "  CALL { WITH c, r UNWIND r.related AS rid MERGE (o:Content {id: rid})\n"
@@ -63,58 +82,272 @@ const char ENRICH_WRITE_CYPHER[] =
     "         CREATE (c)-[:RELATED_TO]->(o) }\n"
     "}\n"
     "CALL {\n"
+    "  UNWIND $ids AS id\n"
+    "  OPTIONAL MATCH (c:Content {id: id}) WHERE c.stub IS NULL\n"
+    "  RETURN collect([c]) AS ns\n"
+    "}\n"
+    "CALL {\n"
+    "  WITH ns\n"
     "  UNWIND $sim_del AS d\n"
-    "  MATCH (:Content {id: d[0]})-[s:SIMILAR_TO]->(:Content {id: d[1]})\n"
+    "  WITH ns[d[0]][0] AS a, ns[d[1]][0] AS b WHERE a IS NOT NULL AND b IS NOT NULL\n"
+    "  MATCH (a)-[s:SIMILAR_TO]->(b)\n"
     "  DELETE s\n"
     "}\n"
     "CALL {\n"
+    "  WITH ns\n"
     "  UNWIND $sim_replace AS rp\n"
-    "  MATCH (c:Content {id: rp.id}) WHERE c.stub IS NULL\n"
+    "  WITH ns, ns[rp[0]][0] AS c, rp[1] AS to WHERE c IS NOT NULL\n"
     "  CALL { WITH c MATCH (c)-[s:SIMILAR_TO]->() DELETE s }\n"
-    "  CALL { WITH c, rp UNWIND rp.to AS e MATCH (o:Content {id: e[0]}) WHERE o.stub IS NULL\n"
-    "         CREATE (c)-[:SIMILAR_TO {score: e[1]}]->(o) }\n"
+    "  CALL { WITH c, ns, to UNWIND to AS e WITH c, ns[e[0]][0] AS o, e[1] AS sc WHERE o IS NOT "
+    "NULL\n"
+    "         CREATE (c)-[:SIMILAR_TO {score: sc}]->(o) }\n"
     "}\n"
     "CALL {\n"
+    "  WITH ns\n"
     "  UNWIND $sim_add AS e\n"
-    "  MATCH (a:Content {id: e[0]}) WHERE a.stub IS NULL\n"
-    "  MATCH (b:Content {id: e[1]}) WHERE b.stub IS NULL\n"
-    "  MERGE (a)-[s:SIMILAR_TO]->(b) SET s.score = e[2]\n"
+    "  WITH ns[e[0]][0] AS a, ns[e[1]][0] AS b, e[2] AS sc WHERE a IS NOT NULL AND b IS NOT NULL\n"
+    "  MERGE (a)-[s:SIMILAR_TO]->(b) SET s.score = sc\n"
     "}\n"
     "RETURN size($rows) AS written, size($sim_replace) AS replaced, "
     "size($sim_add) AS added, size($sim_del) AS removed";
 
+/*
+ * Strings numbered by first appearance (ids, tag names), for parameters that
+ * refer to a list by position. Open addressing; the strings are borrowed and
+ * must outlive the table.
+ */
+struct numbering {
+    const char **key; /* capacity slots; NULL is free */
+    uint32_t *num;
+    const char **order; /* the strings by number */
+    size_t n, cap;
+};
+
+static uint64_t str_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+static void numbering_free(struct numbering *t)
+{
+    free(t->key);
+    free(t->num);
+    free(t->order);
+    memset(t, 0, sizeof(*t));
+}
+
+/* The number of s (a new one if unseen), or -1 when out of memory. */
+static long number_of(struct numbering *t, const char *s)
+{
+    if (2 * (t->n + 1) > t->cap) { /* at most half full */
+        size_t cap = t->cap ? 2 * t->cap : 64;
+        const char **key = calloc(cap, sizeof(*key));
+        uint32_t *num = malloc(cap * sizeof(*num));
+        const char **order = realloc(t->order, (cap / 2) * sizeof(*order));
+        if (order)
+            t->order = order;
+        if (!key || !num || !order) {
+            free(key);
+            free(num);
+            return -1;
+        }
+        for (size_t i = 0; i < t->n; i++) {
+            size_t h = (size_t)str_hash(t->order[i]) & (cap - 1);
+            while (key[h])
+                h = (h + 1) & (cap - 1);
+            key[h] = t->order[i];
+            num[h] = (uint32_t)i;
+        }
+        free(t->key);
+        free(t->num);
+        t->key = key;
+        t->num = num;
+        t->cap = cap;
+    }
+    size_t h = (size_t)str_hash(s) & (t->cap - 1);
+    while (t->key[h]) {
+        if (!strcmp(t->key[h], s))
+            return t->num[h];
+        h = (h + 1) & (t->cap - 1);
+    }
+    t->key[h] = s;
+    t->num[h] = (uint32_t)t->n;
+    t->order[t->n] = s;
+    return (long)t->n++;
+}
+
+/* A float as jansson writes it with JSON_REAL_PRECISION(17): always with a '.' or an
+ * exponent, so Neo4j stores a float (a whole 2.0 written "2" would be an integer). */
+static int put_real(hsc_buf *b, double v)
+{
+    char s[40];
+    int n = snprintf(s, sizeof(s), "%.17g", v);
+    if (n > 0 && !strpbrk(s, ".eEn"))
+        snprintf(s + n, sizeof(s) - (size_t)n, ".0");
+    return hsc_buf_append(b, s, strlen(s));
+}
+
+/* A list of strings as a JSON array. */
+static int put_strings(hsc_buf *b, const char *const *v, size_t n)
+{
+    int rc = hsc_buf_append(b, "[", 1);
+    for (size_t i = 0; i < n && !rc; i++)
+        rc = (i && hsc_buf_append(b, ",", 1)) || hsc_buf_json_str(b, v[i]);
+    return rc || hsc_buf_append(b, "]", 1) ? HSC_ENOMEM : HSC_OK;
+}
+
+/* A list of tag names as their numbers in t. */
+static int put_numbers(hsc_buf *b, struct numbering *t, const hsc_strlist *l)
+{
+    int rc = hsc_buf_append(b, "[", 1);
+    for (size_t i = 0; i < l->n && !rc; i++) {
+        long k = number_of(t, l->v[i]);
+        rc = k < 0 || hsc_buf_printf(b, "%s%ld", i ? "," : "", k);
+    }
+    return rc || hsc_buf_append(b, "]", 1) ? HSC_ENOMEM : HSC_OK;
+}
+
+/* One title's row: its properties, its tags by number and its editorial links. */
+static int put_row(hsc_buf *b, const hsc_content_event *e, struct numbering tags[3],
+                   const struct enrich_weights *w)
+{
+    int rc = hsc_buf_append(b, "{\"id\":", 6) || hsc_buf_json_str(b, e->id) ||
+             hsc_buf_printf(b, ",\"version\":%lld,\"title\":", (long long)e->version) ||
+             hsc_buf_json_str(b, e->title ? e->title : "");
+    rc = rc || ((e->has & HSC_HAS_YEAR) ? hsc_buf_printf(b, ",\"year\":%d", (int)e->year)
+                                        : hsc_buf_printf(b, ",\"year\":null"));
+    rc = rc || hsc_buf_printf(b, ",\"language\":") ||
+         (e->language ? hsc_buf_json_str(b, e->language) : hsc_buf_printf(b, "null"));
+    rc =
+        rc || ((e->has & HSC_HAS_MATURITY) ? hsc_buf_printf(b, ",\"maturity\":%d", (int)e->maturity)
+                                           : hsc_buf_printf(b, ",\"maturity\":null"));
+    rc = rc || hsc_buf_printf(b, ",\"genres\":") || put_numbers(b, &tags[0], &e->genres) ||
+         hsc_buf_printf(b, ",\"themes\":") || put_numbers(b, &tags[1], &e->themes) ||
+         hsc_buf_printf(b, ",\"moods\":") || put_numbers(b, &tags[2], &e->moods) ||
+         hsc_buf_printf(b, ",\"related\":") ||
+         put_strings(b, (const char *const *)e->related.v, e->related.n) ||
+         hsc_buf_printf(b, ",\"attr_w\":") || put_real(b, enrich_attr_weight(e, w)) ||
+         hsc_buf_append(b, "}", 1);
+    return rc ? HSC_ENOMEM : HSC_OK;
+}
+
+/*
+ * The SIMILAR_TO changes: edges (pending edges: [src, dst] deletes, [src, dst,
+ * score] adds) and replace (ids whose whole list is written from ix), the
+ * titles they name numbered in ids.
+ */
+static int put_sim(hsc_buf *b, json_t *edges, json_t *replace, simindex *ix, int top,
+                   struct numbering *ids)
+{
+    int rc = HSC_OK;
+    for (int pass = 0; pass < 2 && !rc; pass++) { /* sim_del, then sim_add */
+        rc = hsc_buf_printf(b, pass ? ",\"sim_add\":[" : ",\"sim_del\":[");
+        const char *k;
+        json_t *v;
+        int first = 1;
+        json_object_foreach (edges, k, v) {
+            if (rc || (json_array_size(v) == 2) == pass)
+                continue;
+            long s = number_of(ids, json_string_value(json_array_get(v, 0)));
+            long d = number_of(ids, json_string_value(json_array_get(v, 1)));
+            rc = s < 0 || d < 0 || hsc_buf_printf(b, "%s[%ld,%ld", first ? "" : ",", s, d) ||
+                 (pass && (hsc_buf_append(b, ",", 1) ||
+                           put_real(b, json_real_value(json_array_get(v, 2))))) ||
+                 hsc_buf_append(b, "]", 1);
+            first = 0;
+        }
+        rc = rc || hsc_buf_append(b, "]", 1);
+    }
+    struct simindex_neighbour *nb = malloc((size_t)top * sizeof(*nb));
+    rc = rc || !nb || hsc_buf_printf(b, ",\"sim_replace\":[");
+    const char *k;
+    json_t *v;
+    int first = 1;
+    json_object_foreach (replace, k, v) {
+        if (rc)
+            break;
+        size_t n = simindex_list(ix, k, nb, (size_t)top);
+        long c = number_of(ids, k);
+        rc = c < 0 || hsc_buf_printf(b, "%s[%ld,[", first ? "" : ",", c);
+        for (size_t i = 0; i < n && i < (size_t)top && !rc; i++) {
+            long o = number_of(ids, nb[i].id);
+            rc = o < 0 || hsc_buf_printf(b, "%s[%ld,", i ? "," : "", o) ||
+                 put_real(b, nb[i].score) || hsc_buf_append(b, "]", 1);
+        }
+        rc = rc || hsc_buf_append(b, "]]", 2);
+        first = 0;
+    }
+    free(nb);
+    return rc || hsc_buf_append(b, "]", 1) ? HSC_ENOMEM : HSC_OK;
+}
+
+/* The whole parameter object into out (see enrich_params_text). */
+static int write_params(hsc_buf *out, hsc_content_event *const *evs, const int *winner, size_t n,
+                        const struct enrich_weights *w, json_t *edges, json_t *replace,
+                        simindex *ix)
+{
+    struct numbering tags[3] = {{0}}, ids = {0};
+    int rc = hsc_buf_append(out, "{\"rows\":[", 9);
+    int first = 1;
+    for (size_t i = 0; i < n && !rc; i++) {
+        if (!winner[i] || evs[i]->op == HSC_OP_DELETE)
+            continue;
+        rc = (!first && hsc_buf_append(out, ",", 1)) || put_row(out, evs[i], tags, w);
+        first = 0;
+    }
+    rc = rc || hsc_buf_printf(out, "],\"deletes\":[");
+    first = 1;
+    for (size_t i = 0; i < n && !rc; i++) {
+        if (!winner[i] || evs[i]->op != HSC_OP_DELETE)
+            continue;
+        rc = (!first && hsc_buf_append(out, ",", 1)) || hsc_buf_json_str(out, evs[i]->id);
+        first = 0;
+    }
+    rc = rc || hsc_buf_append(out, "]", 1);
+    int top = w->top_n > 0 ? w->top_n : 1;
+    if (edges)
+        rc = rc || put_sim(out, edges, replace, ix, top, &ids);
+    else
+        rc = rc || hsc_buf_printf(out, ",\"sim_del\":[],\"sim_add\":[],\"sim_replace\":[]");
+    rc = rc || hsc_buf_printf(out, ",\"ids\":") || put_strings(out, ids.order, ids.n) ||
+         hsc_buf_printf(out, ",\"genres\":") || put_strings(out, tags[0].order, tags[0].n) ||
+         hsc_buf_printf(out, ",\"themes\":") || put_strings(out, tags[1].order, tags[1].n) ||
+         hsc_buf_printf(out, ",\"moods\":") || put_strings(out, tags[2].order, tags[2].n);
+    /* The formula's settings travel along for whoever reads the statement's log. */
+    rc = rc || hsc_buf_printf(out, ",\"wg\":") || put_real(out, w->genre) ||
+         hsc_buf_printf(out, ",\"wt\":") || put_real(out, w->theme) ||
+         hsc_buf_printf(out, ",\"wm\":") || put_real(out, w->mood) ||
+         hsc_buf_printf(out, ",\"min\":") || put_real(out, w->min_score) ||
+         hsc_buf_printf(out, ",\"top\":%d,\"fanout\":%d}", w->top_n,
+                        w->fanout > 0 ? w->fanout : 2000);
+    for (int t = 0; t < 3; t++)
+        numbering_free(&tags[t]);
+    numbering_free(&ids);
+    return rc ? HSC_ENOMEM : HSC_OK;
+}
+
+char *enrich_params_text(hsc_content_event *const *evs, const int *winner, size_t n,
+                         const struct enrich_weights *w, json_t *edges, json_t *replace,
+                         simindex *ix)
+{
+    hsc_buf b = {0};
+    if (write_params(&b, evs, winner, n, w, edges, replace, ix)) {
+        hsc_buf_free(&b);
+        return NULL;
+    }
+    return b.data;
+}
+
 json_t *enrich_params(hsc_content_event *const *evs, const int *winner, size_t n,
                       const struct enrich_weights *w)
 {
-    json_t *rows = json_array(), *deletes = json_array();
-    for (size_t i = 0; i < n; i++) {
-        if (!winner[i])
-            continue;
-        const hsc_content_event *e = evs[i];
-        if (e->op == HSC_OP_DELETE) {
-            json_array_append_new(deletes, json_string(e->id));
-            continue;
-        }
-        json_t *r = json_object();
-        json_object_set_new(r, "id", json_string(e->id));
-        json_object_set_new(r, "version", json_integer(e->version));
-        json_object_set_new(r, "title", json_string(e->title ? e->title : ""));
-        json_object_set_new(r, "year",
-                            (e->has & HSC_HAS_YEAR) ? json_integer(e->year) : json_null());
-        json_object_set_new(r, "language", e->language ? json_string(e->language) : json_null());
-        json_object_set_new(r, "maturity",
-                            (e->has & HSC_HAS_MATURITY) ? json_integer(e->maturity) : json_null());
-        json_object_set_new(r, "genres", hsc_json_strlist(&e->genres));
-        json_object_set_new(r, "themes", hsc_json_strlist(&e->themes));
-        json_object_set_new(r, "moods", hsc_json_strlist(&e->moods));
-        json_object_set_new(r, "related", hsc_json_strlist(&e->related));
-        json_object_set_new(r, "attr_w", json_real(enrich_attr_weight(e, w)));
-        json_array_append_new(rows, r);
-    }
-    return json_pack("{s:o, s:o, s:f, s:f, s:f, s:f, s:i, s:i, s:[], s:[], s:[]}", "rows", rows,
-                     "deletes", deletes, "wg", w->genre, "wt", w->theme, "wm", w->mood, "min",
-                     w->min_score, "top", w->top_n, "fanout", w->fanout > 0 ? w->fanout : 2000,
-                     "sim_del", "sim_add", "sim_replace");
+    char *text = enrich_params_text(evs, winner, n, w, NULL, NULL, NULL);
+    json_t *p = text ? json_loads(text, 0, NULL) : NULL;
+    free(text);
+    return p;
 }
 
 /* ---------------- the similarity changes to write ---------------- */
@@ -140,29 +373,6 @@ static int take_pending(struct enrich_ctx *ctx)
     }
     hsc_buf_free(&key);
     return rc;
-}
-
-/* Puts the changes of edges/replace into params as sim_del, sim_add and sim_replace. */
-static void sim_params(struct enrich_ctx *ctx, json_t *params, json_t *edges, json_t *replace)
-{
-    json_t *del = json_array(), *add = json_array(), *rep = json_array();
-    const char *k;
-    json_t *v;
-    json_object_foreach (edges, k, v)
-        json_array_append(json_array_size(v) == 2 ? del : add, v);
-    int top = ctx->w.top_n > 0 ? ctx->w.top_n : 1;
-    struct simindex_neighbour *nb = malloc((size_t)top * sizeof(*nb));
-    json_object_foreach (replace, k, v) {
-        size_t n = nb ? simindex_list(ctx->ix, k, nb, (size_t)top) : 0;
-        json_t *to = json_array();
-        for (size_t i = 0; i < n && i < (size_t)top; i++)
-            json_array_append_new(to, json_pack("[s,f]", nb[i].id, nb[i].score));
-        json_array_append_new(rep, json_pack("{s:s, s:o}", "id", k, "to", to));
-    }
-    free(nb);
-    json_object_set_new(params, "sim_del", del);
-    json_object_set_new(params, "sim_add", add);
-    json_object_set_new(params, "sim_replace", rep);
 }
 
 /* Puts changes that were not written back under the pending ones (which are newer). */
@@ -291,14 +501,19 @@ static void write_batch(struct job *j)
         job_end(j, rc, &err);
         return;
     }
-    json_t *params = enrich_params(j->evs, j->winner, j->base.n, &ctx->w);
     /* This statement takes the pending changes; new ones gather for the next. */
     j->edges = ctx->pend_edges;
     j->replace = ctx->pend_replace;
     ctx->pend_edges = json_object();
     ctx->pend_replace = json_object();
-    sim_params(ctx, params, j->edges, j->replace);
-    if (hsc_neo4j_run(ctx->neo4j, ENRICH_WRITE_CYPHER, params, on_written, j, &err))
+    char *params =
+        enrich_params_text(j->evs, j->winner, j->base.n, &ctx->w, j->edges, j->replace, ctx->ix);
+    if (!params) {
+        hsc_err_set(&err, HSC_ENOMEM, "enrich: out of memory writing the batch's parameters");
+        job_end(j, err.code, &err);
+        return;
+    }
+    if (hsc_neo4j_run_text(ctx->neo4j, ENRICH_WRITE_CYPHER, params, on_written, j, &err))
         job_end(j, err.code, &err);
 }
 

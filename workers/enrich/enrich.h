@@ -82,14 +82,27 @@ double enrich_attr_weight(const hsc_content_event *e, const struct enrich_weight
 double enrich_similarity(const hsc_content_event *a, const hsc_content_event *b,
                          const struct enrich_weights *w);
 
-/* The parameters of ENRICH_WRITE_CYPHER for the winners of a batch (new reference). */
+/*
+ * The parameters of ENRICH_WRITE_CYPHER as JSON text (malloc'd; NULL when out
+ * of memory), written straight from the batch's winners and the pending
+ * similarity changes (edges: "src\x1fdst" -> [src, dst] to delete or [src,
+ * dst, score] to add; replace: ids whose list is written whole from ix),
+ * without building a tree. edges and replace may be NULL (no changes).
+ * Rows name their tags by position in $genres, $themes and $moods, and the
+ * changes name titles by position in $ids.
+ */
+char *enrich_params_text(hsc_content_event *const *evs, const int *winner, size_t n,
+                         const struct enrich_weights *w, json_t *edges, json_t *replace,
+                         simindex *ix);
+
+/* enrich_params_text without similarity changes, parsed (new reference; NULL when out of memory).
+ */
 json_t *enrich_params(hsc_content_event *const *evs, const int *winner, size_t n,
                       const struct enrich_weights *w);
 
 /*
- * The one statement (one transaction) that writes a batch into the graph:
- * its parameters are enrich_params' plus the similarity changes (sim_del,
- * sim_add, sim_replace; enrich_params gives them empty).
+ * The one statement (one transaction) that writes a batch into the graph;
+ * its parameters are enrich_params_text's.
  */
 extern const char ENRICH_WRITE_CYPHER[];
 
