@@ -140,15 +140,14 @@ static void test_params_text_numbers_tags_and_titles(void **state)
     push(&b.genres, "war");
     hsc_content_event *evs[] = {&a, &b};
     int winner[] = {1, 1};
-    json_t *edges = json_pack("{s:[s,s,f], s:[s,s]}",
-                              "x\x1f"
-                              "a",
-                              "x", "a", 0.5,
-                              "a\x1f"
-                              "y",
-                              "a", "y");
-    json_t *replace = json_object();
-    char *text = enrich_params_text(evs, winner, 2, &w, edges, replace, NULL);
+    /* Pending changes are keyed by the index's id pointers: one string per title. */
+    const char *x = "x", *ida = "a", *y = "y";
+    struct enrich_pending pend = {0};
+    assert_int_equal(enrich_pending_edge(&pend, x, ida, 0.25), 0);
+    assert_int_equal(enrich_pending_edge(&pend, x, ida, 0.5), 0); /* the later change wins */
+    assert_int_equal(enrich_pending_edge(&pend, ida, y, -1), 0);
+    assert_int_equal(pend.n, 2);
+    char *text = enrich_params_text(evs, winner, 2, &w, &pend, NULL);
     assert_non_null(text);
     json_t *p = json_loads(text, 0, NULL);
     assert_non_null(p);
@@ -165,7 +164,7 @@ static void test_params_text_numbers_tags_and_titles(void **state)
     json_t *del = json_array_get(json_object_get(p, "sim_del"), 0);
     assert_string_equal(
         json_string_value(json_array_get(ids, json_integer_value(json_array_get(add, 1)))), "a");
-    assert_true(json_is_real(json_array_get(add, 2)));
+    assert_true(json_real_value(json_array_get(add, 2)) == 0.5);
     assert_string_equal(
         json_string_value(json_array_get(ids, json_integer_value(json_array_get(del, 1)))), "y");
     assert_true(
@@ -173,8 +172,7 @@ static void test_params_text_numbers_tags_and_titles(void **state)
     assert_int_equal(json_array_size(json_object_get(p, "sim_replace")), 0);
     json_decref(p);
     free(text);
-    json_decref(edges);
-    json_decref(replace);
+    enrich_pending_free(&pend);
     clear_lists(&a);
     clear_lists(&b);
 }

@@ -234,28 +234,21 @@ static int put_row(hsc_buf *b, const hsc_content_event *e, struct numbering tags
     return rc ? HSC_ENOMEM : HSC_OK;
 }
 
-/*
- * The SIMILAR_TO changes: edges (pending edges: [src, dst] deletes, [src, dst,
- * score] adds) and replace (ids whose whole list is written from ix), the
- * titles they name numbered in ids.
- */
-static int put_sim(hsc_buf *b, json_t *edges, json_t *replace, simindex *ix, int top,
+/* The SIMILAR_TO changes of pend (lists to replace read from ix), titles numbered in ids. */
+static int put_sim(hsc_buf *b, const struct enrich_pending *pend, simindex *ix, int top,
                    struct numbering *ids)
 {
     int rc = HSC_OK;
     for (int pass = 0; pass < 2 && !rc; pass++) { /* sim_del, then sim_add */
         rc = hsc_buf_printf(b, pass ? ",\"sim_add\":[" : ",\"sim_del\":[");
-        const char *k;
-        json_t *v;
         int first = 1;
-        json_object_foreach (edges, k, v) {
-            if (rc || (json_array_size(v) == 2) == pass)
+        for (size_t i = 0; i < pend->cap && !rc; i++) {
+            const struct enrich_pending_edge *e = &pend->e[i];
+            if (!e->src || (e->score >= 0) != pass)
                 continue;
-            long s = number_of(ids, json_string_value(json_array_get(v, 0)));
-            long d = number_of(ids, json_string_value(json_array_get(v, 1)));
+            long s = number_of(ids, e->src), d = number_of(ids, e->dst);
             rc = s < 0 || d < 0 || hsc_buf_printf(b, "%s[%ld,%ld", first ? "" : ",", s, d) ||
-                 (pass && (hsc_buf_append(b, ",", 1) ||
-                           put_real(b, json_real_value(json_array_get(v, 2))))) ||
+                 (pass && (hsc_buf_append(b, ",", 1) || put_real(b, e->score))) ||
                  hsc_buf_append(b, "]", 1);
             first = 0;
         }
@@ -263,19 +256,18 @@ static int put_sim(hsc_buf *b, json_t *edges, json_t *replace, simindex *ix, int
     }
     struct simindex_neighbour *nb = malloc((size_t)top * sizeof(*nb));
     rc = rc || !nb || hsc_buf_printf(b, ",\"sim_replace\":[");
-    const char *k;
-    json_t *v;
     int first = 1;
-    json_object_foreach (replace, k, v) {
-        if (rc)
-            break;
+    for (size_t i = 0; i < pend->caprep && !rc; i++) {
+        const char *k = pend->rep[i];
+        if (!k)
+            continue;
         size_t n = simindex_list(ix, k, nb, (size_t)top);
         long c = number_of(ids, k);
         rc = c < 0 || hsc_buf_printf(b, "%s[%ld,[", first ? "" : ",", c);
-        for (size_t i = 0; i < n && i < (size_t)top && !rc; i++) {
-            long o = number_of(ids, nb[i].id);
-            rc = o < 0 || hsc_buf_printf(b, "%s[%ld,", i ? "," : "", o) ||
-                 put_real(b, nb[i].score) || hsc_buf_append(b, "]", 1);
+        for (size_t j = 0; j < n && j < (size_t)top && !rc; j++) {
+            long o = number_of(ids, nb[j].id);
+            rc = o < 0 || hsc_buf_printf(b, "%s[%ld,", j ? "," : "", o) ||
+                 put_real(b, nb[j].score) || hsc_buf_append(b, "]", 1);
         }
         rc = rc || hsc_buf_append(b, "]]", 2);
         first = 0;
@@ -286,7 +278,7 @@ static int put_sim(hsc_buf *b, json_t *edges, json_t *replace, simindex *ix, int
 
 /* The whole parameter object into out (see enrich_params_text). */
 static int write_params(hsc_buf *out, hsc_content_event *const *evs, const int *winner, size_t n,
-                        const struct enrich_weights *w, json_t *edges, json_t *replace,
+                        const struct enrich_weights *w, const struct enrich_pending *pend,
                         simindex *ix)
 {
     struct numbering tags[3] = {{0}}, ids = {0};
@@ -308,8 +300,8 @@ static int write_params(hsc_buf *out, hsc_content_event *const *evs, const int *
     }
     rc = rc || hsc_buf_append(out, "]", 1);
     int top = w->top_n > 0 ? w->top_n : 1;
-    if (edges)
-        rc = rc || put_sim(out, edges, replace, ix, top, &ids);
+    if (pend)
+        rc = rc || put_sim(out, pend, ix, top, &ids);
     else
         rc = rc || hsc_buf_printf(out, ",\"sim_del\":[],\"sim_add\":[],\"sim_replace\":[]");
     rc = rc || hsc_buf_printf(out, ",\"ids\":") || put_strings(out, ids.order, ids.n) ||
@@ -330,11 +322,11 @@ static int write_params(hsc_buf *out, hsc_content_event *const *evs, const int *
 }
 
 char *enrich_params_text(hsc_content_event *const *evs, const int *winner, size_t n,
-                         const struct enrich_weights *w, json_t *edges, json_t *replace,
+                         const struct enrich_weights *w, const struct enrich_pending *pend,
                          simindex *ix)
 {
     hsc_buf b = {0};
-    if (write_params(&b, evs, winner, n, w, edges, replace, ix)) {
+    if (write_params(&b, evs, winner, n, w, pend, ix)) {
         hsc_buf_free(&b);
         return NULL;
     }
@@ -344,7 +336,7 @@ char *enrich_params_text(hsc_content_event *const *evs, const int *winner, size_
 json_t *enrich_params(hsc_content_event *const *evs, const int *winner, size_t n,
                       const struct enrich_weights *w)
 {
-    char *text = enrich_params_text(evs, winner, n, w, NULL, NULL, NULL);
+    char *text = enrich_params_text(evs, winner, n, w, NULL, NULL);
     json_t *p = text ? json_loads(text, 0, NULL) : NULL;
     free(text);
     return p;
@@ -352,34 +344,117 @@ json_t *enrich_params(hsc_content_event *const *evs, const int *winner, size_t n
 
 /* ---------------- the similarity changes to write ---------------- */
 
+static size_t ptr_hash(const void *a, const void *b)
+{
+    uint64_t h = ((uint64_t)(uintptr_t)a * 0x9E3779B97F4A7C15ull) ^
+                 ((uint64_t)(uintptr_t)b * 0xC2B2AE3D27D4EB4Full);
+    return (size_t)(h ^ (h >> 29));
+}
+
+/* The slot of src -> dst in e (cap a power of two): its own, or the free one to take. */
+static size_t edge_slot(const struct enrich_pending_edge *e, size_t cap, const char *src,
+                        const char *dst)
+{
+    size_t h = ptr_hash(src, dst) & (cap - 1);
+    while (e[h].src && (e[h].src != src || e[h].dst != dst))
+        h = (h + 1) & (cap - 1);
+    return h;
+}
+
+static size_t rep_slot(const char **r, size_t cap, const char *id)
+{
+    size_t h = ptr_hash(id, NULL) & (cap - 1);
+    while (r[h] && r[h] != id)
+        h = (h + 1) & (cap - 1);
+    return h;
+}
+
+/* Makes room for one more entry (at most half full). */
+static int pending_room(struct enrich_pending *p)
+{
+    if (2 * (p->n + 1) > p->cap) {
+        size_t cap = p->cap ? 2 * p->cap : 1024;
+        struct enrich_pending_edge *e = calloc(cap, sizeof(*e));
+        if (!e)
+            return HSC_ENOMEM;
+        for (size_t i = 0; i < p->cap; i++)
+            if (p->e[i].src)
+                e[edge_slot(e, cap, p->e[i].src, p->e[i].dst)] = p->e[i];
+        free(p->e);
+        p->e = e;
+        p->cap = cap;
+    }
+    if (2 * (p->nrep + 1) > p->caprep) {
+        size_t cap = p->caprep ? 2 * p->caprep : 256;
+        const char **r = calloc(cap, sizeof(*r));
+        if (!r)
+            return HSC_ENOMEM;
+        for (size_t i = 0; i < p->caprep; i++)
+            if (p->rep[i])
+                r[rep_slot(r, cap, p->rep[i])] = p->rep[i];
+        free(p->rep);
+        p->rep = r;
+        p->caprep = cap;
+    }
+    return HSC_OK;
+}
+
+int enrich_pending_edge(struct enrich_pending *p, const char *src, const char *dst, double score)
+{
+    if (pending_room(p))
+        return HSC_ENOMEM;
+    struct enrich_pending_edge *e = &p->e[edge_slot(p->e, p->cap, src, dst)];
+    p->n += !e->src;
+    *e = (struct enrich_pending_edge){.src = src, .dst = dst, .score = score};
+    return HSC_OK;
+}
+
+int enrich_pending_replace(struct enrich_pending *p, const char *id)
+{
+    if (pending_room(p))
+        return HSC_ENOMEM;
+    const char **r = &p->rep[rep_slot(p->rep, p->caprep, id)];
+    p->nrep += !*r;
+    *r = id;
+    return HSC_OK;
+}
+
+int enrich_pending_merge_older(struct enrich_pending *p, const struct enrich_pending *older)
+{
+    int rc = HSC_OK;
+    for (size_t i = 0; i < older->cap && !rc; i++) {
+        const struct enrich_pending_edge *o = &older->e[i];
+        if (o->src && !(rc = pending_room(p))) {
+            struct enrich_pending_edge *e = &p->e[edge_slot(p->e, p->cap, o->src, o->dst)];
+            if (!e->src) {
+                *e = *o;
+                p->n++;
+            }
+        }
+    }
+    for (size_t i = 0; i < older->caprep && !rc; i++)
+        if (older->rep[i])
+            rc = enrich_pending_replace(p, older->rep[i]);
+    return rc;
+}
+
+void enrich_pending_free(struct enrich_pending *p)
+{
+    free(p->e);
+    free(p->rep);
+    memset(p, 0, sizeof(*p));
+}
+
 /* Moves the index's change set into the pending one (a later change of a pair wins). */
 static int take_pending(struct enrich_ctx *ctx)
 {
     struct simindex_changes ch;
     int rc = simindex_take(ctx->ix, &ch);
-    if (rc)
-        return rc;
-    for (size_t i = 0; i < ch.nreplace; i++)
-        json_object_set_new(ctx->pend_replace, ch.replace[i], json_true());
-    hsc_buf key = {0};
-    for (size_t i = 0; i < ch.nedges && !rc; i++) {
-        const struct simindex_edge *e = &ch.edges[i];
-        key.len = 0;
-        rc = hsc_buf_printf(&key, "%s%c%s", e->src, '\x1f', e->dst);
-        json_t *v = e->score < 0 ? json_pack("[s,s]", e->src, e->dst)
-                                 : json_pack("[s,s,f]", e->src, e->dst, e->score);
-        if (!rc && (!v || json_object_set_new(ctx->pend_edges, key.data, v)))
-            rc = HSC_ENOMEM;
-    }
-    hsc_buf_free(&key);
+    for (size_t i = 0; i < ch.nreplace && !rc; i++)
+        rc = enrich_pending_replace(&ctx->pend, ch.replace[i]);
+    for (size_t i = 0; i < ch.nedges && !rc; i++)
+        rc = enrich_pending_edge(&ctx->pend, ch.edges[i].src, ch.edges[i].dst, ch.edges[i].score);
     return rc;
-}
-
-/* Puts changes that were not written back under the pending ones (which are newer). */
-static void restore_pending(struct enrich_ctx *ctx, json_t *edges, json_t *replace)
-{
-    json_object_update_missing(ctx->pend_edges, edges);
-    json_object_update_missing(ctx->pend_replace, replace);
 }
 
 /* Applies one event to the index; the owner's (own) writes also re-send edges to the title. */
@@ -422,7 +497,7 @@ struct job {
     int *winner;
     char **constraints;
     size_t nconstraints, next_constraint;
-    json_t *edges, *replace; /* the changes this statement writes */
+    struct enrich_pending pend; /* the changes this statement writes */
 };
 
 static void start_job(struct job *j);
@@ -432,12 +507,11 @@ static void job_end(struct job *j, int code, const hsc_err *err)
 {
     struct enrich_ctx *ctx = j->ctx;
     int flush = !j->base.b;
-    if (j->edges) {
-        if (code)
-            restore_pending(ctx, j->edges, j->replace);
-        json_decref(j->edges);
-        json_decref(j->replace);
-    }
+    /* Changes not written go back under the newer pending ones (out of memory here
+     * loses them to the next write of the titles, as a lost flush would). */
+    if (code && enrich_pending_merge_older(&ctx->pend, &j->pend))
+        hsc_log_error("enrich: out of memory keeping unwritten similarity changes", NULL);
+    enrich_pending_free(&j->pend);
     for (size_t i = 0; i < j->nconstraints; i++)
         free(j->constraints[i]);
     free(j->constraints);
@@ -502,12 +576,9 @@ static void write_batch(struct job *j)
         return;
     }
     /* This statement takes the pending changes; new ones gather for the next. */
-    j->edges = ctx->pend_edges;
-    j->replace = ctx->pend_replace;
-    ctx->pend_edges = json_object();
-    ctx->pend_replace = json_object();
-    char *params =
-        enrich_params_text(j->evs, j->winner, j->base.n, &ctx->w, j->edges, j->replace, ctx->ix);
+    j->pend = ctx->pend;
+    memset(&ctx->pend, 0, sizeof(ctx->pend));
+    char *params = enrich_params_text(j->evs, j->winner, j->base.n, &ctx->w, &j->pend, ctx->ix);
     if (!params) {
         hsc_err_set(&err, HSC_ENOMEM, "enrich: out of memory writing the batch's parameters");
         job_end(j, err.code, &err);
@@ -593,8 +664,7 @@ static void on_flush(struct ev_loop *loop, ev_timer *w, int revents)
     (void)revents;
     if (ctx->busy)
         return;
-    if (take_pending(ctx) ||
-        (!json_object_size(ctx->pend_edges) && !json_object_size(ctx->pend_replace)))
+    if (take_pending(ctx) || (!ctx->pend.n && !ctx->pend.nrep))
         return;
     struct job *j = hsc_stage_job_new(sizeof(*j), NULL, NULL, 0, 0, NULL, NULL);
     if (!j)
@@ -723,8 +793,6 @@ int enrich_ctx_init(struct enrich_ctx *ctx, struct ev_loop *loop, const hsc_conf
     if (enrich_vocab_load(vp, &ctx->vocab, err))
         return err->code;
     struct simindex_weights sw = index_weights(ctx);
-    ctx->pend_edges = json_object();
-    ctx->pend_replace = json_object();
     struct hsc_neo4j_settings ns;
     hsc_neo4j_settings_load(cfg, &ns);
     if (!(ctx->ix = simindex_new(&sw, err)) || !(ctx->http = hsc_http_new(loop, err)) ||
@@ -744,11 +812,9 @@ void enrich_ctx_destroy(struct enrich_ctx *ctx)
     hsc_neo4j_free(ctx->neo4j);
     enrich_vocab_free(&ctx->vocab);
     simindex_free(ctx->ix);
-    json_decref(ctx->pend_edges);
-    json_decref(ctx->pend_replace);
+    enrich_pending_free(&ctx->pend);
     ctx->feed = NULL;
     ctx->ix = NULL;
-    ctx->pend_edges = ctx->pend_replace = NULL;
     ctx->http = NULL;
     ctx->neo4j = NULL;
 }

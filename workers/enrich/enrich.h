@@ -42,6 +42,39 @@ struct enrich_weights {
     int fanout; /* titles considered per tag when scoring (exact below it) */
 };
 
+/* One pending SIMILAR_TO change: src -> dst gets score, or is deleted when score < 0. */
+struct enrich_pending_edge {
+    const char *src, *dst; /* the index's id strings (kept for its life), NULL: free slot */
+    double score;
+};
+
+/*
+ * The SIMILAR_TO changes not written yet: single edges (a later change of a
+ * pair replaces an earlier one) and titles whose list is written whole. Open
+ * addressing over the index's id pointers (one string per title), so an entry
+ * is 24 bytes and adding one allocates nothing: after a burst it holds every
+ * change the feed made before the batches catch up, over a million at 100,000
+ * titles, which as a jansson object cost about 300 bytes each.
+ */
+struct enrich_pending {
+    struct enrich_pending_edge *e;
+    size_t n, cap;
+    const char **rep;
+    size_t nrep, caprep;
+};
+
+/* Records a change of src -> dst (score < 0: delete); 0 or HSC_ENOMEM. */
+int enrich_pending_edge(struct enrich_pending *p, const char *src, const char *dst, double score);
+
+/* Records that id's whole list is to be written; 0 or HSC_ENOMEM. */
+int enrich_pending_replace(struct enrich_pending *p, const char *id);
+
+/* Adds to p what older holds and p does not (changes not written go back under newer ones). */
+int enrich_pending_merge_older(struct enrich_pending *p, const struct enrich_pending *older);
+
+/* Frees p's memory and empties it. */
+void enrich_pending_free(struct enrich_pending *p);
+
 /* What the stage needs. */
 struct enrich_ctx {
     hsc_http *http;
@@ -53,13 +86,12 @@ struct enrich_ctx {
     int constraints_done;
     unsigned long long written, deleted, derived_tags;
     struct ev_loop *loop;
-    simindex *ix;             /* the whole catalogue's tags and SIMILAR_TO lists */
-    struct enrich_feed *feed; /* every partition's titles, for the index */
-    json_t *pend_edges;       /* "src\x1fdst" -> [src, dst(, score)]: not written yet */
-    json_t *pend_replace;     /* id -> true: lists to write whole */
-    int busy;                 /* a statement is in flight */
-    void *waiting;            /* a batch waiting for it */
-    ev_timer flush;           /* writes what the feed changed between batches */
+    simindex *ix;               /* the whole catalogue's tags and SIMILAR_TO lists */
+    struct enrich_feed *feed;   /* every partition's titles, for the index */
+    struct enrich_pending pend; /* changes not written yet */
+    int busy;                   /* a statement is in flight */
+    void *waiting;              /* a batch waiting for it */
+    ev_timer flush;             /* writes what the feed changed between batches */
     unsigned long long sim_added, sim_removed, sim_replaced, flush_failures;
 };
 
@@ -85,14 +117,13 @@ double enrich_similarity(const hsc_content_event *a, const hsc_content_event *b,
 /*
  * The parameters of ENRICH_WRITE_CYPHER as JSON text (malloc'd; NULL when out
  * of memory), written straight from the batch's winners and the pending
- * similarity changes (edges: "src\x1fdst" -> [src, dst] to delete or [src,
- * dst, score] to add; replace: ids whose list is written whole from ix),
- * without building a tree. edges and replace may be NULL (no changes).
+ * similarity changes (pend, or NULL for none; the lists to replace are read
+ * from ix), without building a tree.
  * Rows name their tags by position in $genres, $themes and $moods, and the
  * changes name titles by position in $ids.
  */
 char *enrich_params_text(hsc_content_event *const *evs, const int *winner, size_t n,
-                         const struct enrich_weights *w, json_t *edges, json_t *replace,
+                         const struct enrich_weights *w, const struct enrich_pending *pend,
                          simindex *ix);
 
 /* enrich_params_text without similarity changes, parsed (new reference; NULL when out of memory).
