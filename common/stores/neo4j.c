@@ -61,6 +61,20 @@ int hsc_neo4j_build_text(hsc_neo4j_dialect d, const char *cypher, const char *pa
     return HSC_OK;
 }
 
+int hsc_neo4j_is_memory_limit(const char *code)
+{
+    static const char *const codes[] = {
+        "Neo.TransientError.General.MemoryPoolOutOfMemoryError", /* a memory pool's limit */
+        "Neo.TransientError.General.TransactionMemoryLimit",
+        "Neo.ClientError.General.TransactionOutOfMemoryError", /* db.memory.transaction.max */
+        "Neo.TransientError.General.OutOfMemoryError",         /* the heap */
+    };
+    for (size_t i = 0; code && i < sizeof(codes) / sizeof(codes[0]); i++)
+        if (!strcmp(code, codes[i]))
+            return 1;
+    return 0;
+}
+
 int hsc_neo4j_classify(const char *code)
 {
     if (!code)
@@ -68,8 +82,9 @@ int hsc_neo4j_classify(const char *code)
     if (!strncmp(code, "Neo.ClientError.Security.", 25) ||
         !strcmp(code, "Neo.ClientError.Database.DatabaseNotFound"))
         return HSC_ECONFIG;
-    /* A transaction that timed out or lost its lock client is worth running again. */
-    if (!strncmp(code, "Neo.ClientError.Transaction.", 28))
+    /* A transaction that timed out or lost its lock client is worth running again; one
+     * that outgrew the server's memory is too large, not invalid (its caller splits it). */
+    if (!strncmp(code, "Neo.ClientError.Transaction.", 28) || hsc_neo4j_is_memory_limit(code))
         return HSC_ETRANSIENT;
     if (!strncmp(code, "Neo.ClientError.", 16))
         return HSC_EINVAL;

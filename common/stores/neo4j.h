@@ -7,7 +7,8 @@
  * values are never spliced into Cypher.
  *
  * Errors: Neo.ClientError.* rejects the input (HSC_EINVAL), except security
- * and missing-database errors (HSC_ECONFIG); Neo.TransientError.*,
+ * and missing-database errors (HSC_ECONFIG) and a transaction's timeout or
+ * memory limit (HSC_ETRANSIENT: too large is not invalid); Neo.TransientError.*,
  * Neo.DatabaseError.*, connection failures and 5xx are HSC_ETRANSIENT and the
  * HTTP layer retries them with backoff first.
  */
@@ -106,6 +107,13 @@ int hsc_neo4j_build_text(hsc_neo4j_dialect d, const char *cypher, const char *pa
 
 /* Maps a Neo4j status code ("Neo.ClientError.Schema...") to an hsc code. */
 int hsc_neo4j_classify(const char *code);
+
+/*
+ * True if code says a transaction ran out of the server's memory (a memory
+ * pool, the transaction limit or the heap): the statement is too large for the
+ * server, so a caller that can should send its work in smaller statements.
+ */
+int hsc_neo4j_is_memory_limit(const char *code);
 
 /*
  * Parses a response of either dialect into res (new references the caller

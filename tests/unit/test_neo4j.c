@@ -144,6 +144,13 @@ static void test_errors_are_classified(void **state)
     assert_int_equal(hsc_neo4j_classify("Neo.ClientError.Database.DatabaseNotFound"), HSC_ECONFIG);
     assert_int_equal(hsc_neo4j_classify("Neo.ClientError.Transaction.TransactionTimedOut"),
                      HSC_ETRANSIENT);
+    /* A transaction too large for the server's memory is not bad input: no DLQ. */
+    assert_int_equal(hsc_neo4j_classify("Neo.ClientError.General.TransactionOutOfMemoryError"),
+                     HSC_ETRANSIENT);
+    assert_true(hsc_neo4j_is_memory_limit("Neo.TransientError.General.MemoryPoolOutOfMemoryError"));
+    assert_true(hsc_neo4j_is_memory_limit("Neo.ClientError.General.TransactionOutOfMemoryError"));
+    assert_false(hsc_neo4j_is_memory_limit("Neo.TransientError.Transaction.DeadlockDetected"));
+    assert_false(hsc_neo4j_is_memory_limit(NULL));
 }
 
 static void test_discovery(void **state)

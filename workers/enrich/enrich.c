@@ -258,7 +258,7 @@ static int put_sim(hsc_buf *b, const struct enrich_pending *pend, simindex *ix, 
     rc = rc || !nb || hsc_buf_printf(b, ",\"sim_replace\":[");
     int first = 1;
     for (size_t i = 0; i < pend->caprep && !rc; i++) {
-        const char *k = pend->rep[i];
+        const char *k = pend->rep[i].id;
         if (!k)
             continue;
         size_t n = simindex_list(ix, k, nb, (size_t)top);
@@ -361,10 +361,10 @@ static size_t edge_slot(const struct enrich_pending_edge *e, size_t cap, const c
     return h;
 }
 
-static size_t rep_slot(const char **r, size_t cap, const char *id)
+static size_t rep_slot(const struct enrich_pending_rep *r, size_t cap, const char *id)
 {
     size_t h = ptr_hash(id, NULL) & (cap - 1);
-    while (r[h] && r[h] != id)
+    while (r[h].id && r[h].id != id)
         h = (h + 1) & (cap - 1);
     return h;
 }
@@ -386,12 +386,12 @@ static int pending_room(struct enrich_pending *p)
     }
     if (2 * (p->nrep + 1) > p->caprep) {
         size_t cap = p->caprep ? 2 * p->caprep : 256;
-        const char **r = calloc(cap, sizeof(*r));
+        struct enrich_pending_rep *r = calloc(cap, sizeof(*r));
         if (!r)
             return HSC_ENOMEM;
         for (size_t i = 0; i < p->caprep; i++)
-            if (p->rep[i])
-                r[rep_slot(r, cap, p->rep[i])] = p->rep[i];
+            if (p->rep[i].id)
+                r[rep_slot(r, cap, p->rep[i].id)] = p->rep[i];
         free(p->rep);
         p->rep = r;
         p->caprep = cap;
@@ -399,24 +399,52 @@ static int pending_room(struct enrich_pending *p)
     return HSC_OK;
 }
 
-int enrich_pending_edge(struct enrich_pending *p, const char *src, const char *dst, double score)
+/* Sets an edge entry (new or replacing the pair's), keeping the order given. */
+static int put_edge_seq(struct enrich_pending *p, const struct enrich_pending_edge *in)
 {
     if (pending_room(p))
         return HSC_ENOMEM;
-    struct enrich_pending_edge *e = &p->e[edge_slot(p->e, p->cap, src, dst)];
+    struct enrich_pending_edge *e = &p->e[edge_slot(p->e, p->cap, in->src, in->dst)];
     p->n += !e->src;
-    *e = (struct enrich_pending_edge){.src = src, .dst = dst, .score = score};
+    *e = *in;
     return HSC_OK;
+}
+
+/* Sets a replace entry; the later of two orders is kept (it supersedes more edges). */
+static int put_rep_seq(struct enrich_pending *p, const char *id, uint64_t seq)
+{
+    if (pending_room(p))
+        return HSC_ENOMEM;
+    struct enrich_pending_rep *r = &p->rep[rep_slot(p->rep, p->caprep, id)];
+    if (r->id && r->seq >= seq)
+        return HSC_OK;
+    p->nrep += !r->id;
+    *r = (struct enrich_pending_rep){.id = id, .seq = seq};
+    return HSC_OK;
+}
+
+/* The replace entry of id in p, or NULL. */
+static const struct enrich_pending_rep *find_rep(const struct enrich_pending *p, const char *id)
+{
+    if (!p->caprep)
+        return NULL;
+    const struct enrich_pending_rep *r = &p->rep[rep_slot(p->rep, p->caprep, id)];
+    return r->id ? r : NULL;
+}
+
+int enrich_pending_edge(struct enrich_pending *p, const char *src, const char *dst, double score)
+{
+    struct enrich_pending_edge in = {.src = src, .dst = dst, .score = score, .seq = p->next_seq};
+    int rc = put_edge_seq(p, &in);
+    p->next_seq += !rc;
+    return rc;
 }
 
 int enrich_pending_replace(struct enrich_pending *p, const char *id)
 {
-    if (pending_room(p))
-        return HSC_ENOMEM;
-    const char **r = &p->rep[rep_slot(p->rep, p->caprep, id)];
-    p->nrep += !*r;
-    *r = id;
-    return HSC_OK;
+    int rc = put_rep_seq(p, id, p->next_seq);
+    p->next_seq += !rc;
+    return rc;
 }
 
 int enrich_pending_merge_older(struct enrich_pending *p, const struct enrich_pending *older)
@@ -433,8 +461,10 @@ int enrich_pending_merge_older(struct enrich_pending *p, const struct enrich_pen
         }
     }
     for (size_t i = 0; i < older->caprep && !rc; i++)
-        if (older->rep[i])
-            rc = enrich_pending_replace(p, older->rep[i]);
+        if (older->rep[i].id)
+            rc = put_rep_seq(p, older->rep[i].id, older->rep[i].seq);
+    if (older->next_seq > p->next_seq)
+        p->next_seq = older->next_seq;
     return rc;
 }
 
@@ -443,6 +473,75 @@ void enrich_pending_free(struct enrich_pending *p)
     free(p->e);
     free(p->rep);
     memset(p, 0, sizeof(*p));
+}
+
+/* One live entry of a set being split: where it is and when it was recorded. */
+struct split_entry {
+    uint64_t seq;
+    size_t slot;
+    int rep, first;
+};
+
+/* A batch's own changes first, then by the order they were recorded. */
+static int split_cmp(const void *a, const void *b)
+{
+    const struct split_entry *x = a, *y = b;
+    if (x->first != y->first)
+        return x->first ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+int enrich_pending_split(struct enrich_pending *p, size_t cap, size_t rep_cost, uint64_t first_lo,
+                         uint64_t first_hi, struct enrich_pending *out, size_t *first_left)
+{
+    memset(out, 0, sizeof(*out));
+    struct enrich_pending rest = {.next_seq = p->next_seq};
+    out->next_seq = p->next_seq;
+    struct split_entry *v = malloc((p->n + p->nrep + 1) * sizeof(*v));
+    if (!v)
+        return HSC_ENOMEM;
+    size_t nv = 0;
+    for (size_t i = 0; i < p->cap; i++) {
+        const struct enrich_pending_edge *e = &p->e[i];
+        const struct enrich_pending_rep *r = e->src ? find_rep(p, e->src) : NULL;
+        if (e->src && !(r && r->seq > e->seq))
+            v[nv++] = (struct split_entry){
+                .seq = e->seq, .slot = i, .first = e->seq >= first_lo && e->seq < first_hi};
+    }
+    for (size_t i = 0; i < p->caprep; i++)
+        if (p->rep[i].id)
+            v[nv++] = (struct split_entry){.seq = p->rep[i].seq,
+                                           .slot = i,
+                                           .rep = 1,
+                                           .first = p->rep[i].seq >= first_lo &&
+                                                    p->rep[i].seq < first_hi};
+    size_t used = 0, left = 0, total = 0;
+    for (size_t i = 0; i < nv; i++)
+        total += v[i].rep ? rep_cost : 1;
+    if (total > cap) /* a quiet stream's set fits whole and needs no order */
+        qsort(v, nv, sizeof(*v), split_cmp);
+    int rc = HSC_OK, full = 0;
+    for (size_t i = 0; i < nv && !rc; i++) {
+        size_t cost = v[i].rep ? rep_cost : 1;
+        /* Once one change does not fit, the rest wait too: the order is kept. */
+        full = full || (used && used + cost > cap);
+        struct enrich_pending *to = full ? &rest : out;
+        used += full ? 0 : cost;
+        left += (size_t)(full && v[i].first);
+        rc = v[i].rep ? put_rep_seq(to, p->rep[v[i].slot].id, p->rep[v[i].slot].seq)
+                      : put_edge_seq(to, &p->e[v[i].slot]);
+    }
+    free(v);
+    if (rc) {
+        enrich_pending_free(out);
+        enrich_pending_free(&rest);
+        return rc;
+    }
+    enrich_pending_free(p);
+    *p = rest;
+    if (first_left)
+        *first_left = left;
+    return HSC_OK;
 }
 
 /* Moves the index's change set into the pending one (a later change of a pair wins). */
@@ -497,10 +596,15 @@ struct job {
     int *winner;
     char **constraints;
     size_t nconstraints, next_constraint;
-    struct enrich_pending pend; /* the changes this statement writes */
+    struct enrich_pending pend; /* the changes the statement in flight writes */
+    uint64_t own_lo, own_hi;    /* the order of the changes the batch's own titles made */
+    size_t own_left;            /* how many of those are still pending */
+    int rows_sent;              /* the batch's rows are written (later statements: changes only) */
 };
 
 static void start_job(struct job *j);
+static void start_flush(struct enrich_ctx *ctx);
+static void on_written(void *arg, const hsc_neo4j_result *res, const hsc_err *err);
 
 /* Any code but HSC_OK and HSC_EINVAL makes the stage keep the batch and retry it. */
 static void job_end(struct job *j, int code, const hsc_err *err)
@@ -511,6 +615,17 @@ static void job_end(struct job *j, int code, const hsc_err *err)
      * loses them to the next write of the titles, as a lost flush would). */
     if (code && enrich_pending_merge_older(&ctx->pend, &j->pend))
         hsc_log_error("enrich: out of memory keeping unwritten similarity changes", NULL);
+    /* Too large for Neo4j's memory: retrying it whole would fail again (and, merged
+     * with what gathered meanwhile, grow), so the next statements carry half as much. */
+    if (code && err && hsc_neo4j_is_memory_limit(err->server_status)) {
+        char took[24], cap[24];
+        snprintf(took, sizeof(took), "%zu", j->pend.n + j->pend.nrep);
+        ctx->cap = ctx->cap > 1 ? ctx->cap / 2 : 1;
+        snprintf(cap, sizeof(cap), "%zu", ctx->cap);
+        ctx->splits++;
+        hsc_log_warn("enrich: statement too large for neo4j's memory; sending smaller ones", "code",
+                     err->server_status, "changes", took, "max_changes_now", cap, NULL);
+    }
     enrich_pending_free(&j->pend);
     for (size_t i = 0; i < j->nconstraints; i++)
         free(j->constraints[i]);
@@ -524,6 +639,34 @@ static void job_end(struct job *j, int code, const hsc_err *err)
         ctx->waiting = NULL;
         start_job(w);
     }
+    /* What one statement could not carry goes next, not a flush period later
+     * (after a failure the timer retries, so a failing server is not hammered). */
+    if (!code && !ctx->busy)
+        start_flush(ctx);
+}
+
+/* Sends the job's next statement: the batch's rows (first statement only) and at
+ * most ctx->cap pending changes, the batch's own first. */
+static void send_statement(struct job *j)
+{
+    struct enrich_ctx *ctx = j->ctx;
+    hsc_err err = {0};
+    size_t top = ctx->w.top_n > 0 ? (size_t)ctx->w.top_n : 1;
+    if (enrich_pending_split(&ctx->pend, ctx->cap, top, j->own_lo, j->own_hi, &j->pend,
+                             &j->own_left)) {
+        hsc_err_set(&err, HSC_ENOMEM, "enrich: out of memory taking the pending changes");
+        job_end(j, err.code, &err);
+        return;
+    }
+    size_t n = j->rows_sent ? 0 : j->base.n;
+    char *params = enrich_params_text(j->evs, j->winner, n, &ctx->w, &j->pend, ctx->ix);
+    if (!params) {
+        hsc_err_set(&err, HSC_ENOMEM, "enrich: out of memory writing the batch's parameters");
+        job_end(j, err.code, &err);
+        return;
+    }
+    if (hsc_neo4j_run_text(ctx->neo4j, ENRICH_WRITE_CYPHER, params, on_written, j, &err))
+        job_end(j, err.code, &err);
 }
 
 static void on_written(void *arg, const hsc_neo4j_result *res, const hsc_err *err)
@@ -534,10 +677,21 @@ static void on_written(void *arg, const hsc_neo4j_result *res, const hsc_err *er
         return;
     }
     int rc = HSC_OK;
+    struct enrich_ctx *ctx = j->ctx;
     json_t *row = json_array_get(res->rows, 0);
-    j->ctx->sim_replaced += (unsigned long long)json_integer_value(json_array_get(row, 1));
-    j->ctx->sim_added += (unsigned long long)json_integer_value(json_array_get(row, 2));
-    j->ctx->sim_removed += (unsigned long long)json_integer_value(json_array_get(row, 3));
+    ctx->sim_replaced += (unsigned long long)json_integer_value(json_array_get(row, 1));
+    ctx->sim_added += (unsigned long long)json_integer_value(json_array_get(row, 2));
+    ctx->sim_removed += (unsigned long long)json_integer_value(json_array_get(row, 3));
+    enrich_pending_free(&j->pend); /* written */
+    j->rows_sent = 1;
+    if (ctx->cap < ctx->max_changes)
+        ctx->cap = ctx->cap * 2 < ctx->max_changes ? ctx->cap * 2 : ctx->max_changes;
+    /* The batch's records go on (and its offsets are stored) only once every change
+     * its titles made is written: a restart would not replay them. */
+    if (j->base.b && j->own_left) {
+        send_statement(j);
+        return;
+    }
     for (size_t i = 0; i < j->base.n && !rc; i++) {
         const hsc_content_event *ev = j->evs[i];
         if (j->winner[i] && ev->op == HSC_OP_DELETE)
@@ -564,28 +718,22 @@ static void write_batch(struct job *j)
 {
     struct enrich_ctx *ctx = j->ctx;
     hsc_err err = {0};
-    int rc = HSC_OK;
+    /* What the feed changed before this batch is older than what its titles change. */
+    int rc = take_pending(ctx);
+    j->own_lo = ctx->pend.next_seq;
     for (size_t i = 0; i < j->base.n && !rc; i++)
         if (j->winner[i])
             rc = index_apply(ctx, j->evs[i], 1);
     if (!rc)
         rc = take_pending(ctx);
+    j->own_hi = ctx->pend.next_seq;
+    j->rows_sent = 0;
     if (rc) {
         hsc_err_set(&err, rc, "enrich: similarity index: out of memory");
         job_end(j, rc, &err);
         return;
     }
-    /* This statement takes the pending changes; new ones gather for the next. */
-    j->pend = ctx->pend;
-    memset(&ctx->pend, 0, sizeof(ctx->pend));
-    char *params = enrich_params_text(j->evs, j->winner, j->base.n, &ctx->w, &j->pend, ctx->ix);
-    if (!params) {
-        hsc_err_set(&err, HSC_ENOMEM, "enrich: out of memory writing the batch's parameters");
-        job_end(j, err.code, &err);
-        return;
-    }
-    if (hsc_neo4j_run_text(ctx->neo4j, ENRICH_WRITE_CYPHER, params, on_written, j, &err))
-        job_end(j, err.code, &err);
+    send_statement(j);
 }
 
 static void next_constraint(struct job *j);
@@ -662,7 +810,13 @@ static void on_flush(struct ev_loop *loop, ev_timer *w, int revents)
     struct enrich_ctx *ctx = w->data;
     (void)loop;
     (void)revents;
-    if (ctx->busy)
+    start_flush(ctx);
+}
+
+/* A statement of pending changes, if there are some and none is in flight. */
+static void start_flush(struct enrich_ctx *ctx)
+{
+    if (ctx->busy || !ctx->ix)
         return;
     if (take_pending(ctx) || (!ctx->pend.n && !ctx->pend.nrep))
         return;
@@ -776,6 +930,8 @@ int enrich_ctx_init(struct enrich_ctx *ctx, struct ev_loop *loop, const hsc_conf
     HSC_STRCPY(ctx->enriched_topic, hsc_config_topic(cfg, "topics.content_enriched"));
     HSC_STRCPY(ctx->schemas_dir, hsc_config_str(cfg, "paths.schemas"));
     ctx->max_message_bytes = (size_t)hsc_config_int(cfg, "enrich.max_message_bytes");
+    ctx->max_changes = (size_t)hsc_config_int(cfg, "enrich.max_changes_per_statement");
+    ctx->cap = ctx->max_changes;
     ctx->w = (struct enrich_weights){
         .genre = hsc_config_double(cfg, "enrich.weight_genre"),
         .theme = hsc_config_double(cfg, "enrich.weight_theme"),

@@ -10,6 +10,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "config.h"
 #include "hsc/message.h"
@@ -46,21 +47,32 @@ struct enrich_weights {
 struct enrich_pending_edge {
     const char *src, *dst; /* the index's id strings (kept for its life), NULL: free slot */
     double score;
+    uint64_t seq; /* when it was recorded (enrich_pending.next_seq) */
+};
+
+/* One title whose whole list is to be written (read from the index when written). */
+struct enrich_pending_rep {
+    const char *id; /* NULL: free slot */
+    uint64_t seq;
 };
 
 /*
  * The SIMILAR_TO changes not written yet: single edges (a later change of a
  * pair replaces an earlier one) and titles whose list is written whole. Open
  * addressing over the index's id pointers (one string per title), so an entry
- * is 24 bytes and adding one allocates nothing: after a burst it holds every
+ * is 32 bytes and adding one allocates nothing: after a burst it holds every
  * change the feed made before the batches catch up, over a million at 100,000
- * titles, which as a jansson object cost about 300 bytes each.
+ * titles, which as a jansson object cost about 300 bytes each. Each entry
+ * carries the order it was recorded in, so a statement can take part of the
+ * set (enrich_pending_split) and a list replaced later supersedes the single
+ * edges of that list recorded before it.
  */
 struct enrich_pending {
     struct enrich_pending_edge *e;
     size_t n, cap;
-    const char **rep;
+    struct enrich_pending_rep *rep;
     size_t nrep, caprep;
+    uint64_t next_seq; /* the order of the next change recorded */
 };
 
 /* Records a change of src -> dst (score < 0: delete); 0 or HSC_ENOMEM. */
@@ -71,6 +83,21 @@ int enrich_pending_replace(struct enrich_pending *p, const char *id);
 
 /* Adds to p what older holds and p does not (changes not written go back under newer ones). */
 int enrich_pending_merge_older(struct enrich_pending *p, const struct enrich_pending *older);
+
+/*
+ * Moves into out (empty) the changes one statement writes next, so that no
+ * statement outgrows the server's transaction memory: at most cap of them, a
+ * single edge counting 1 and a replaced list rep_cost (the most edges it
+ * writes), but always at least one change. Those recorded in [first_lo,
+ * first_hi) go first (a batch's own changes, so its offsets are stored only
+ * once they are written), then the oldest. Single edges superseded by a later
+ * replace of their source's list are dropped from both sets (written after
+ * the list, they would bring back an old edge). p keeps the rest and its
+ * order; *first_left (if not NULL) is how many of [first_lo, first_hi) it
+ * still holds. 0, or HSC_ENOMEM with p unchanged and out empty.
+ */
+int enrich_pending_split(struct enrich_pending *p, size_t cap, size_t rep_cost, uint64_t first_lo,
+                         uint64_t first_hi, struct enrich_pending *out, size_t *first_left);
 
 /* Frees p's memory and empties it. */
 void enrich_pending_free(struct enrich_pending *p);
@@ -92,7 +119,10 @@ struct enrich_ctx {
     int busy;                   /* a statement is in flight */
     void *waiting;              /* a batch waiting for it */
     ev_timer flush;             /* writes what the feed changed between batches */
-    unsigned long long sim_added, sim_removed, sim_replaced, flush_failures;
+    size_t max_changes;         /* enrich.max_changes_per_statement */
+    size_t cap;                 /* changes per statement now: halved when Neo4j runs out of
+                                   memory, back up by doubling after each statement written */
+    unsigned long long sim_added, sim_removed, sim_replaced, flush_failures, splits;
 };
 
 /* Loads a vocabulary file; an error names the line. */
