@@ -328,6 +328,72 @@ static void test_pending_split_batch_first(void **state)
     enrich_pending_free(&p);
 }
 
+/* One statement applied to a model graph as ENRICH_WRITE_CYPHER applies it: deletes,
+ * then lists written whole (from truth, the index, when the statement is built), then
+ * adds. -1: no edge. */
+static void apply_statement(double g[10][10], const struct enrich_pending *st, double truth[10][10])
+{
+    for (size_t i = 0; i < st->cap; i++)
+        if (st->e[i].src && st->e[i].score < 0)
+            g[idx(st->e[i].src)][idx(st->e[i].dst)] = -1;
+    for (size_t i = 0; i < st->caprep; i++)
+        if (st->rep[i].id) {
+            int a = idx(st->rep[i].id);
+            for (int b = 0; b < 10; b++)
+                g[a][b] = truth[a][b];
+        }
+    for (size_t i = 0; i < st->cap; i++)
+        if (st->e[i].src && st->e[i].score >= 0)
+            g[idx(st->e[i].src)][idx(st->e[i].dst)] = st->e[i].score;
+}
+
+/* Changes recorded while statements of random sizes are written or fail: once pending
+ * is drained, the graph is the index's, whatever the cap (nothing stale survives). */
+static void test_pending_split_random_converges(void **state)
+{
+    (void)state;
+    srand(17);
+    for (int round = 0; round < 50; round++) {
+        double truth[10][10], g[10][10];
+        for (int a = 0; a < 10; a++)
+            for (int b = 0; b < 10; b++)
+                truth[a][b] = g[a][b] = -1;
+        struct enrich_pending p = {0};
+        for (int step = 0; step < 400; step++) {
+            int a = rand() % 10, b = rand() % 10, what = rand() % 10;
+            if (what < 6) { /* an edge changes in the index */
+                double sc = rand() % 3 ? (double)(1 + rand() % 9) / 10 : -1;
+                truth[a][b] = sc;
+                assert_int_equal(enrich_pending_edge(&p, ids[a], ids[b], sc), 0);
+            } else if (what < 7) { /* the list changes and is to be written whole */
+                for (int c = 0; c < 10; c++)
+                    truth[a][c] = rand() % 2 ? (double)(1 + rand() % 9) / 10 : -1;
+                assert_int_equal(enrich_pending_replace(&p, ids[a]), 0);
+            } else { /* a statement: written, or failed and put back */
+                struct enrich_pending st;
+                uint64_t lo = p.next_seq > 5 ? p.next_seq - 5 : 0;
+                assert_int_equal(enrich_pending_split(&p, 1 + (size_t)(rand() % 8), 3, lo,
+                                                      p.next_seq, &st, NULL),
+                                 0);
+                if (what == 9) {
+                    assert_int_equal(enrich_pending_merge_older(&p, &st), 0);
+                } else {
+                    apply_statement(g, &st, truth);
+                }
+                enrich_pending_free(&st);
+            }
+        }
+        while (p.n || p.nrep) {
+            struct enrich_pending st;
+            assert_int_equal(enrich_pending_split(&p, 4, 3, 0, 0, &st, NULL), 0);
+            apply_statement(g, &st, truth);
+            enrich_pending_free(&st);
+        }
+        assert_memory_equal(g, truth, sizeof(g));
+        enrich_pending_free(&p);
+    }
+}
+
 static void test_vocabulary_errors_name_the_line(void **state)
 {
     (void)state;
@@ -354,6 +420,7 @@ int main(void)
         cmocka_unit_test(test_pending_split_union_is_unbounded),
         cmocka_unit_test(test_pending_split_later_change_wins),
         cmocka_unit_test(test_pending_split_batch_first),
+        cmocka_unit_test(test_pending_split_random_converges),
         cmocka_unit_test(test_vocabulary_errors_name_the_line),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -475,72 +475,192 @@ void enrich_pending_free(struct enrich_pending *p)
     memset(p, 0, sizeof(*p));
 }
 
-/* One live entry of a set being split: where it is and when it was recorded. */
+/* Empties slot i of the edge table and closes the gap it leaves in its probe run
+ * (backward shift), so later lookups still find every entry. */
+static void edge_remove(struct enrich_pending *p, size_t i)
+{
+    size_t mask = p->cap - 1;
+    p->e[i].src = NULL;
+    p->n--;
+    for (size_t j = (i + 1) & mask; p->e[j].src; j = (j + 1) & mask) {
+        size_t h = ptr_hash(p->e[j].src, p->e[j].dst) & mask;
+        /* The entry at j may move back to i unless its home lies cyclically in (i, j]. */
+        if (((j - h) & mask) >= ((j - i) & mask)) {
+            p->e[i] = p->e[j];
+            p->e[j].src = NULL;
+            i = j;
+        }
+    }
+}
+
+/* As edge_remove, for the table of lists to replace. */
+static void rep_remove(struct enrich_pending *p, size_t i)
+{
+    size_t mask = p->caprep - 1;
+    p->rep[i].id = NULL;
+    p->nrep--;
+    for (size_t j = (i + 1) & mask; p->rep[j].id; j = (j + 1) & mask) {
+        size_t h = ptr_hash(p->rep[j].id, NULL) & mask;
+        if (((j - h) & mask) >= ((j - i) & mask)) {
+            p->rep[i] = p->rep[j];
+            p->rep[j].id = NULL;
+            i = j;
+        }
+    }
+}
+
+/* Rebuilds p's tables smaller once a burst has drained, so they do not stay at their
+ * largest; a failed allocation keeps them as they are. */
+static void pending_shrink(struct enrich_pending *p)
+{
+    if (p->cap > 1024 && 8 * p->n < p->cap) {
+        size_t cap = p->cap;
+        while (cap > 1024 && 8 * p->n < cap)
+            cap /= 2;
+        struct enrich_pending_edge *e = calloc(cap, sizeof(*e));
+        if (e) {
+            for (size_t i = 0; i < p->cap; i++)
+                if (p->e[i].src)
+                    e[edge_slot(e, cap, p->e[i].src, p->e[i].dst)] = p->e[i];
+            free(p->e);
+            p->e = e;
+            p->cap = cap;
+        }
+    }
+    if (p->caprep > 256 && 8 * p->nrep < p->caprep) {
+        size_t cap = p->caprep;
+        while (cap > 256 && 8 * p->nrep < cap)
+            cap /= 2;
+        struct enrich_pending_rep *r = calloc(cap, sizeof(*r));
+        if (r) {
+            for (size_t i = 0; i < p->caprep; i++)
+                if (p->rep[i].id)
+                    r[rep_slot(r, cap, p->rep[i].id)] = p->rep[i];
+            free(p->rep);
+            p->rep = r;
+            p->caprep = cap;
+        }
+    }
+}
+
+/* One live entry of a set being split: its rank (a batch's own changes first, then
+ * the order they were recorded in) and the entry. */
 struct split_entry {
-    uint64_t seq;
-    size_t slot;
-    int rep, first;
+    uint64_t key;
+    const char *src, *dst; /* dst NULL: a list to replace */
 };
 
-/* A batch's own changes first, then by the order they were recorded. */
 static int split_cmp(const void *a, const void *b)
 {
     const struct split_entry *x = a, *y = b;
-    if (x->first != y->first)
-        return x->first ? -1 : 1;
-    return x->seq < y->seq ? -1 : x->seq > y->seq;
+    return x->key < y->key ? -1 : x->key > y->key;
+}
+
+/* Puts the k smallest keys of v first (in no order): quickselect, O(n) on average,
+ * so a statement's share of a million pending changes costs no full sort. Keys are
+ * unique (each change has its own order). */
+static void split_select(struct split_entry *v, size_t n, size_t k)
+{
+    size_t lo = 0, hi = n; /* [0, lo) below [lo, hi), below [hi, n) */
+    while (lo < k && k < hi) {
+        /* Hoare's partition; a pivot below the last slot leaves both sides non-empty. */
+        uint64_t pivot = v[lo + (hi - lo - 1) / 2].key;
+        size_t i = lo, j = hi - 1;
+        for (;;) {
+            while (v[i].key < pivot)
+                i++;
+            while (v[j].key > pivot)
+                j--;
+            if (i >= j)
+                break;
+            struct split_entry t = v[i];
+            v[i++] = v[j];
+            v[j--] = t;
+        }
+        if (k <= j + 1)
+            hi = j + 1;
+        else
+            lo = j + 1;
+    }
 }
 
 int enrich_pending_split(struct enrich_pending *p, size_t cap, size_t rep_cost, uint64_t first_lo,
                          uint64_t first_hi, struct enrich_pending *out, size_t *first_left)
 {
     memset(out, 0, sizeof(*out));
-    struct enrich_pending rest = {.next_seq = p->next_seq};
     out->next_seq = p->next_seq;
-    struct split_entry *v = malloc((p->n + p->nrep + 1) * sizeof(*v));
+    /* Ranks: a batch's own changes below every other, each set by its order. */
+    const uint64_t other = (uint64_t)1 << 63;
+    size_t size = p->n + p->nrep, nsup = 0, nv = 0, total = 0, nfirst = 0;
+    struct split_entry *v = malloc((size + 1) * sizeof(*v));
     if (!v)
         return HSC_ENOMEM;
-    size_t nv = 0;
     for (size_t i = 0; i < p->cap; i++) {
         const struct enrich_pending_edge *e = &p->e[i];
-        const struct enrich_pending_rep *r = e->src ? find_rep(p, e->src) : NULL;
-        if (e->src && !(r && r->seq > e->seq))
-            v[nv++] = (struct split_entry){
-                .seq = e->seq, .slot = i, .first = e->seq >= first_lo && e->seq < first_hi};
+        if (!e->src)
+            continue;
+        const struct enrich_pending_rep *r = find_rep(p, e->src);
+        if (r && r->seq > e->seq) { /* superseded: kept at the end of v, then removed */
+            v[size - ++nsup] = (struct split_entry){.src = e->src, .dst = e->dst};
+            continue;
+        }
+        int first = e->seq >= first_lo && e->seq < first_hi;
+        v[nv++] =
+            (struct split_entry){.key = e->seq | (first ? 0 : other), .src = e->src, .dst = e->dst};
+        nfirst += (size_t)first;
+        total++;
     }
-    for (size_t i = 0; i < p->caprep; i++)
-        if (p->rep[i].id)
-            v[nv++] = (struct split_entry){.seq = p->rep[i].seq,
-                                           .slot = i,
-                                           .rep = 1,
-                                           .first = p->rep[i].seq >= first_lo &&
-                                                    p->rep[i].seq < first_hi};
-    size_t used = 0, left = 0, total = 0;
-    for (size_t i = 0; i < nv; i++)
-        total += v[i].rep ? rep_cost : 1;
-    if (total > cap) /* a quiet stream's set fits whole and needs no order */
-        qsort(v, nv, sizeof(*v), split_cmp);
-    int rc = HSC_OK, full = 0;
-    for (size_t i = 0; i < nv && !rc; i++) {
-        size_t cost = v[i].rep ? rep_cost : 1;
-        /* Once one change does not fit, the rest wait too: the order is kept. */
-        full = full || (used && used + cost > cap);
-        struct enrich_pending *to = full ? &rest : out;
-        used += full ? 0 : cost;
-        left += (size_t)(full && v[i].first);
-        rc = v[i].rep ? put_rep_seq(to, p->rep[v[i].slot].id, p->rep[v[i].slot].seq)
-                      : put_edge_seq(to, &p->e[v[i].slot]);
+    for (size_t i = 0; i < p->caprep; i++) {
+        const struct enrich_pending_rep *r = &p->rep[i];
+        if (!r->id)
+            continue;
+        int first = r->seq >= first_lo && r->seq < first_hi;
+        v[nv++] = (struct split_entry){.key = r->seq | (first ? 0 : other), .src = r->id};
+        nfirst += (size_t)first;
+        total += rep_cost;
     }
-    free(v);
+    /* Every change costs at least 1, so a statement takes at most cap: only those
+     * need ordering, and when everything fits nothing does. */
+    size_t k = nv;
+    if (total > cap) {
+        k = cap < nv ? cap : nv;
+        split_select(v, nv, k);
+        qsort(v, k, sizeof(*v), split_cmp);
+    }
+    size_t used = 0, taken = 0, taken_first = 0;
+    int rc = HSC_OK;
+    for (; taken < k && !rc; taken++) {
+        const struct split_entry *s = &v[taken];
+        size_t cost = s->dst ? 1 : rep_cost;
+        if (used && used + cost > cap)
+            break; /* the rest wait, in order */
+        used += cost;
+        taken_first += !(s->key & other);
+        if (s->dst) {
+            const struct enrich_pending_edge *e = &p->e[edge_slot(p->e, p->cap, s->src, s->dst)];
+            rc = put_edge_seq(out, e);
+        } else {
+            rc = put_rep_seq(out, s->src, p->rep[rep_slot(p->rep, p->caprep, s->src)].seq);
+        }
+    }
     if (rc) {
+        free(v);
         enrich_pending_free(out);
-        enrich_pending_free(&rest);
+        out->next_seq = p->next_seq;
         return rc;
     }
-    enrich_pending_free(p);
-    *p = rest;
+    /* Only now is p changed: what was taken and what was superseded leave it. */
+    for (size_t i = 0; i < taken; i++)
+        if (v[i].dst)
+            edge_remove(p, edge_slot(p->e, p->cap, v[i].src, v[i].dst));
+        else
+            rep_remove(p, rep_slot(p->rep, p->caprep, v[i].src));
+    for (size_t i = size - nsup; i < size; i++)
+        edge_remove(p, edge_slot(p->e, p->cap, v[i].src, v[i].dst));
+    free(v);
+    pending_shrink(p);
     if (first_left)
-        *first_left = left;
+        *first_left = nfirst - taken_first;
     return HSC_OK;
 }
 
