@@ -802,6 +802,9 @@ static void on_written(void *arg, const hsc_neo4j_result *res, const hsc_err *er
     ctx->sim_replaced += (unsigned long long)json_integer_value(json_array_get(row, 1));
     ctx->sim_added += (unsigned long long)json_integer_value(json_array_get(row, 2));
     ctx->sim_removed += (unsigned long long)json_integer_value(json_array_get(row, 3));
+    ctx->statements++;
+    if (j->pend.n + j->pend.nrep > ctx->largest)
+        ctx->largest = j->pend.n + j->pend.nrep;
     enrich_pending_free(&j->pend); /* written */
     j->rows_sent = 1;
     if (ctx->cap < ctx->max_changes)

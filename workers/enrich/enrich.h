@@ -123,6 +123,7 @@ struct enrich_ctx {
     size_t cap;                 /* changes per statement now: halved when Neo4j runs out of
                                    memory, back up by doubling after each statement written */
     unsigned long long sim_added, sim_removed, sim_replaced, flush_failures, splits;
+    unsigned long long statements, largest; /* statements written; most changes in one */
 };
 
 /* Loads a vocabulary file; an error names the line. */

@@ -37,8 +37,10 @@ static void stopped(void *ctx)
                                            {"similar_added", c->sim_added},
                                            {"similar_removed", c->sim_removed},
                                            {"similar_replaced", c->sim_replaced},
-                                           {"too_large_statements", c->splits}};
-    hsc_log_counts("enrich stopped", NULL, NULL, counts, 7);
+                                           {"too_large_statements", c->splits},
+                                           {"statements", c->statements},
+                                           {"largest_statement_changes", c->largest}};
+    hsc_log_counts("enrich stopped", NULL, NULL, counts, 9);
 }
 
 static void destroy(void *ctx)
