@@ -42,6 +42,39 @@ int hsc_neo4j_build(hsc_neo4j_dialect d, const char *cypher, const json_t *param
     return HSC_OK;
 }
 
+int hsc_neo4j_build_text(hsc_neo4j_dialect d, const char *cypher, const char *params, char **body,
+                         hsc_err *err)
+{
+    *body = NULL;
+    if (!hsc_utf8_valid(cypher, strlen(cypher)))
+        return hsc_err_set(err, HSC_EINVAL, "neo4j statement: the Cypher is not valid UTF-8");
+    hsc_buf b = {0};
+    int rc = hsc_buf_printf(&b, "%s", d == HSC_NEO4J_TX ? "{\"statements\":[" : "");
+    rc |= hsc_buf_printf(&b, "{\"statement\":");
+    rc |= hsc_buf_json_str(&b, cypher);
+    rc |= hsc_buf_printf(&b, ",\"parameters\":%s}%s", params, d == HSC_NEO4J_TX ? "]}" : "");
+    if (rc) {
+        hsc_buf_free(&b);
+        return hsc_err_set(err, HSC_ENOMEM, "neo4j statement: out of memory building the request");
+    }
+    *body = b.data;
+    return HSC_OK;
+}
+
+int hsc_neo4j_is_memory_limit(const char *code)
+{
+    static const char *const codes[] = {
+        "Neo.TransientError.General.MemoryPoolOutOfMemoryError", /* a memory pool's limit */
+        "Neo.TransientError.General.TransactionMemoryLimit",
+        "Neo.ClientError.General.TransactionOutOfMemoryError", /* db.memory.transaction.max */
+        "Neo.TransientError.General.OutOfMemoryError",         /* the heap */
+    };
+    for (size_t i = 0; code && i < sizeof(codes) / sizeof(codes[0]); i++)
+        if (!strcmp(code, codes[i]))
+            return 1;
+    return 0;
+}
+
 int hsc_neo4j_classify(const char *code)
 {
     if (!code)
@@ -49,8 +82,9 @@ int hsc_neo4j_classify(const char *code)
     if (!strncmp(code, "Neo.ClientError.Security.", 25) ||
         !strcmp(code, "Neo.ClientError.Database.DatabaseNotFound"))
         return HSC_ECONFIG;
-    /* A transaction that timed out or lost its lock client is worth running again. */
-    if (!strncmp(code, "Neo.ClientError.Transaction.", 28))
+    /* A transaction that timed out or lost its lock client is worth running again; one
+     * that outgrew the server's memory is too large, not invalid (its caller splits it). */
+    if (!strncmp(code, "Neo.ClientError.Transaction.", 28) || hsc_neo4j_is_memory_limit(code))
         return HSC_ETRANSIENT;
     if (!strncmp(code, "Neo.ClientError.", 16))
         return HSC_EINVAL;
@@ -147,6 +181,7 @@ struct stmt {
     hsc_neo4j *n;
     char *cypher;
     json_t *params;
+    char *params_text; /* instead of params: the parameters already written as JSON */
     hsc_neo4j_fn cb;
     void *arg;
     struct stmt *next;
@@ -164,6 +199,7 @@ static void stmt_free(struct stmt *s)
 {
     free(s->cypher);
     json_decref(s->params);
+    free(s->params_text);
     free(s);
 }
 
@@ -231,7 +267,8 @@ static int send_stmt(struct stmt *s, hsc_err *err)
 {
     hsc_neo4j *n = s->n;
     char *body;
-    if (hsc_neo4j_build(n->dialect, s->cypher, s->params, &body, err))
+    if (s->params_text ? hsc_neo4j_build_text(n->dialect, s->cypher, s->params_text, &body, err)
+                       : hsc_neo4j_build(n->dialect, s->cypher, s->params, &body, err))
         return err->code;
     char path[512];
     snprintf(path, sizeof(path),
@@ -272,17 +309,20 @@ static void on_discovery(void *arg, const hsc_http_response *res, const hsc_err 
     }
 }
 
-int hsc_neo4j_run(hsc_neo4j *n, const char *cypher, json_t *params, hsc_neo4j_fn cb, void *arg,
-                  hsc_err *err)
+/* Queues or sends a statement whose parameters are params or params_text (taken over). */
+static int run_stmt(hsc_neo4j *n, const char *cypher, json_t *params, char *params_text,
+                    hsc_neo4j_fn cb, void *arg, hsc_err *err)
 {
     struct stmt *s = calloc(1, sizeof(*s));
     if (!s || !(s->cypher = strdup(cypher))) {
         free(s);
         json_decref(params);
+        free(params_text);
         return hsc_err_set(err, HSC_ENOMEM, "out of memory");
     }
     s->n = n;
     s->params = params;
+    s->params_text = params_text;
     s->cb = cb;
     s->arg = arg;
     if (n->dialect != HSC_NEO4J_AUTO) {
@@ -304,6 +344,18 @@ int hsc_neo4j_run(hsc_neo4j *n, const char *cypher, json_t *params, hsc_neo4j_fn
         n->discovering = 1;
     }
     return HSC_OK;
+}
+
+int hsc_neo4j_run(hsc_neo4j *n, const char *cypher, json_t *params, hsc_neo4j_fn cb, void *arg,
+                  hsc_err *err)
+{
+    return run_stmt(n, cypher, params, NULL, cb, arg, err);
+}
+
+int hsc_neo4j_run_text(hsc_neo4j *n, const char *cypher, char *params, hsc_neo4j_fn cb, void *arg,
+                       hsc_err *err)
+{
+    return run_stmt(n, cypher, NULL, params, cb, arg, err);
 }
 
 hsc_neo4j_dialect hsc_neo4j_dialect_of(const hsc_neo4j *n)

@@ -7,7 +7,8 @@
  * values are never spliced into Cypher.
  *
  * Errors: Neo.ClientError.* rejects the input (HSC_EINVAL), except security
- * and missing-database errors (HSC_ECONFIG); Neo.TransientError.*,
+ * and missing-database errors (HSC_ECONFIG) and a transaction's timeout or
+ * memory limit (HSC_ETRANSIENT: too large is not invalid); Neo.TransientError.*,
  * Neo.DatabaseError.*, connection failures and 5xx are HSC_ETRANSIENT and the
  * HTTP layer retries them with backoff first.
  */
@@ -71,6 +72,15 @@ int hsc_neo4j_is_read(const char *cypher);
 int hsc_neo4j_run(hsc_neo4j *n, const char *cypher, json_t *params, hsc_neo4j_fn cb, void *arg,
                   hsc_err *err);
 
+/*
+ * As hsc_neo4j_run, with the parameters already written as a JSON object
+ * (params, malloc'd, taken over by the call): a caller with a large batch
+ * writes it straight into text instead of building a jansson tree first,
+ * which for hsc-enrich's batches was most of its peak memory.
+ */
+int hsc_neo4j_run_text(hsc_neo4j *n, const char *cypher, char *params, hsc_neo4j_fn cb, void *arg,
+                       hsc_err *err);
+
 /* The dialect in use (HSC_NEO4J_AUTO until the first answer). */
 hsc_neo4j_dialect hsc_neo4j_dialect_of(const hsc_neo4j *n);
 
@@ -91,8 +101,19 @@ int hsc_neo4j_load_statements(const char *dir, char ***stmts, size_t *n, hsc_err
 int hsc_neo4j_build(hsc_neo4j_dialect d, const char *cypher, const json_t *params, char **body,
                     hsc_err *err);
 
+/* As hsc_neo4j_build, with the parameters as JSON text (a JSON object, not checked). */
+int hsc_neo4j_build_text(hsc_neo4j_dialect d, const char *cypher, const char *params, char **body,
+                         hsc_err *err);
+
 /* Maps a Neo4j status code ("Neo.ClientError.Schema...") to an hsc code. */
 int hsc_neo4j_classify(const char *code);
+
+/*
+ * True if code says a transaction ran out of the server's memory (a memory
+ * pool, the transaction limit or the heap): the statement is too large for the
+ * server, so a caller that can should send its work in smaller statements.
+ */
+int hsc_neo4j_is_memory_limit(const char *code);
 
 /*
  * Parses a response of either dialect into res (new references the caller

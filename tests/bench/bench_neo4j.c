@@ -284,9 +284,13 @@ int main(int argc, char **argv)
             " SET c.title = r.title, c.year = r.year, c.maturity = r.maturity, c.version = "
             "r.version,"
             " c.attr_w = r.attr_w"
-            " FOREACH (g IN r.genres | MERGE (x:Genre {name: g}) CREATE (c)-[:BELONGS_TO]->(x))"
-            " FOREACH (t IN r.themes | MERGE (x:Theme {name: t}) CREATE (c)-[:HAS_THEME]->(x))"
-            " FOREACH (m IN r.moods | MERGE (x:Mood {name: m}) CREATE (c)-[:HAS_MOOD]->(x))",
+            /* enrich_params' rows name their tags by position in $genres, $themes, $moods */
+            " FOREACH (g IN r.genres | MERGE (x:Genre {name: $genres[g]})"
+            " CREATE (c)-[:BELONGS_TO]->(x))"
+            " FOREACH (t IN r.themes | MERGE (x:Theme {name: $themes[t]})"
+            " CREATE (c)-[:HAS_THEME]->(x))"
+            " FOREACH (m IN r.moods | MERGE (x:Mood {name: $moods[m]}) CREATE "
+            "(c)-[:HAS_MOOD]->(x))",
             p);
     }
     double load_s = (double)(hsc_mono_us() - t0) / 1e6;

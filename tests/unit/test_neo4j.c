@@ -48,6 +48,29 @@ static void test_build_keeps_values_out_of_cypher(void **state)
 }
 
 /* A statement that cannot be sent is an error naming it, not a NULL body. */
+/* Parameters written as text give the same request as a tree, in both dialects. */
+static void test_build_text_matches_build(void **state)
+{
+    (void)state;
+    json_t *params = json_pack("{s:[i,f], s:s}", "a", 1, 0.25, "b", "x\"y");
+    char *ptext = json_dumps(params, JSON_COMPACT);
+    for (int d = HSC_NEO4J_QUERY_API; d <= HSC_NEO4J_TX; d++) {
+        char *b1, *b2;
+        hsc_err err = {0};
+        assert_int_equal(hsc_neo4j_build(d, "RETURN $a, \"q\"", params, &b1, &err), 0);
+        assert_int_equal(hsc_neo4j_build_text(d, "RETURN $a, \"q\"", ptext, &b2, &err), 0);
+        json_t *j1 = json_loads(b1, 0, NULL), *j2 = json_loads(b2, 0, NULL);
+        assert_non_null(j2);
+        assert_true(json_equal(j1, j2));
+        json_decref(j1);
+        json_decref(j2);
+        free(b1);
+        free(b2);
+    }
+    free(ptext);
+    json_decref(params);
+}
+
 static void test_build_refuses_cypher_that_is_not_utf8(void **state)
 {
     (void)state;
@@ -121,6 +144,13 @@ static void test_errors_are_classified(void **state)
     assert_int_equal(hsc_neo4j_classify("Neo.ClientError.Database.DatabaseNotFound"), HSC_ECONFIG);
     assert_int_equal(hsc_neo4j_classify("Neo.ClientError.Transaction.TransactionTimedOut"),
                      HSC_ETRANSIENT);
+    /* A transaction too large for the server's memory is not bad input: no DLQ. */
+    assert_int_equal(hsc_neo4j_classify("Neo.ClientError.General.TransactionOutOfMemoryError"),
+                     HSC_ETRANSIENT);
+    assert_true(hsc_neo4j_is_memory_limit("Neo.TransientError.General.MemoryPoolOutOfMemoryError"));
+    assert_true(hsc_neo4j_is_memory_limit("Neo.ClientError.General.TransactionOutOfMemoryError"));
+    assert_false(hsc_neo4j_is_memory_limit("Neo.TransientError.Transaction.DeadlockDetected"));
+    assert_false(hsc_neo4j_is_memory_limit(NULL));
 }
 
 static void test_discovery(void **state)
@@ -209,6 +239,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_build_keeps_values_out_of_cypher),
+        cmocka_unit_test(test_build_text_matches_build),
         cmocka_unit_test(test_build_refuses_cypher_that_is_not_utf8),
         cmocka_unit_test(test_parse_both_dialects),
         cmocka_unit_test(test_errors_are_classified),

@@ -10,6 +10,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "config.h"
 #include "hsc/message.h"
@@ -42,6 +43,65 @@ struct enrich_weights {
     int fanout; /* titles considered per tag when scoring (exact below it) */
 };
 
+/* One pending SIMILAR_TO change: src -> dst gets score, or is deleted when score < 0. */
+struct enrich_pending_edge {
+    const char *src, *dst; /* the index's id strings (kept for its life), NULL: free slot */
+    double score;
+    uint64_t seq; /* when it was recorded (enrich_pending.next_seq) */
+};
+
+/* One title whose whole list is to be written (read from the index when written). */
+struct enrich_pending_rep {
+    const char *id; /* NULL: free slot */
+    uint64_t seq;
+};
+
+/*
+ * The SIMILAR_TO changes not written yet: single edges (a later change of a
+ * pair replaces an earlier one) and titles whose list is written whole. Open
+ * addressing over the index's id pointers (one string per title), so an entry
+ * is 32 bytes and adding one allocates nothing: after a burst it holds every
+ * change the feed made before the batches catch up, over a million at 100,000
+ * titles, which as a jansson object cost about 300 bytes each. Each entry
+ * carries the order it was recorded in, so a statement can take part of the
+ * set (enrich_pending_split) and a list replaced later supersedes the single
+ * edges of that list recorded before it.
+ */
+struct enrich_pending {
+    struct enrich_pending_edge *e;
+    size_t n, cap;
+    struct enrich_pending_rep *rep;
+    size_t nrep, caprep;
+    uint64_t next_seq; /* the order of the next change recorded */
+};
+
+/* Records a change of src -> dst (score < 0: delete); 0 or HSC_ENOMEM. */
+int enrich_pending_edge(struct enrich_pending *p, const char *src, const char *dst, double score);
+
+/* Records that id's whole list is to be written; 0 or HSC_ENOMEM. */
+int enrich_pending_replace(struct enrich_pending *p, const char *id);
+
+/* Adds to p what older holds and p does not (changes not written go back under newer ones). */
+int enrich_pending_merge_older(struct enrich_pending *p, const struct enrich_pending *older);
+
+/*
+ * Moves into out (empty) the changes one statement writes next, so that no
+ * statement outgrows the server's transaction memory: at most cap of them, a
+ * single edge counting 1 and a replaced list rep_cost (the most edges it
+ * writes), but always at least one change. Those recorded in [first_lo,
+ * first_hi) go first (a batch's own changes, so its offsets are stored only
+ * once they are written), then the oldest. Single edges superseded by a later
+ * replace of their source's list are dropped from both sets (written after
+ * the list, they would bring back an old edge). p keeps the rest and its
+ * order; *first_left (if not NULL) is how many of [first_lo, first_hi) it
+ * still holds. 0, or HSC_ENOMEM with p unchanged and out empty.
+ */
+int enrich_pending_split(struct enrich_pending *p, size_t cap, size_t rep_cost, uint64_t first_lo,
+                         uint64_t first_hi, struct enrich_pending *out, size_t *first_left);
+
+/* Frees p's memory and empties it. */
+void enrich_pending_free(struct enrich_pending *p);
+
 /* What the stage needs. */
 struct enrich_ctx {
     hsc_http *http;
@@ -53,14 +113,17 @@ struct enrich_ctx {
     int constraints_done;
     unsigned long long written, deleted, derived_tags;
     struct ev_loop *loop;
-    simindex *ix;             /* the whole catalogue's tags and SIMILAR_TO lists */
-    struct enrich_feed *feed; /* every partition's titles, for the index */
-    json_t *pend_edges;       /* "src\x1fdst" -> [src, dst(, score)]: not written yet */
-    json_t *pend_replace;     /* id -> true: lists to write whole */
-    int busy;                 /* a statement is in flight */
-    void *waiting;            /* a batch waiting for it */
-    ev_timer flush;           /* writes what the feed changed between batches */
-    unsigned long long sim_added, sim_removed, sim_replaced, flush_failures;
+    simindex *ix;               /* the whole catalogue's tags and SIMILAR_TO lists */
+    struct enrich_feed *feed;   /* every partition's titles, for the index */
+    struct enrich_pending pend; /* changes not written yet */
+    int busy;                   /* a statement is in flight */
+    void *waiting;              /* a batch waiting for it */
+    ev_timer flush;             /* writes what the feed changed between batches */
+    size_t max_changes;         /* enrich.max_changes_per_statement */
+    size_t cap;                 /* changes per statement now: halved when Neo4j runs out of
+                                   memory, back up by doubling after each statement written */
+    unsigned long long sim_added, sim_removed, sim_replaced, flush_failures, splits;
+    unsigned long long statements, largest; /* statements written; most changes in one */
 };
 
 /* Loads a vocabulary file; an error names the line. */
@@ -82,14 +145,26 @@ double enrich_attr_weight(const hsc_content_event *e, const struct enrich_weight
 double enrich_similarity(const hsc_content_event *a, const hsc_content_event *b,
                          const struct enrich_weights *w);
 
-/* The parameters of ENRICH_WRITE_CYPHER for the winners of a batch (new reference). */
+/*
+ * The parameters of ENRICH_WRITE_CYPHER as JSON text (malloc'd; NULL when out
+ * of memory), written straight from the batch's winners and the pending
+ * similarity changes (pend, or NULL for none; the lists to replace are read
+ * from ix), without building a tree.
+ * Rows name their tags by position in $genres, $themes and $moods, and the
+ * changes name titles by position in $ids.
+ */
+char *enrich_params_text(hsc_content_event *const *evs, const int *winner, size_t n,
+                         const struct enrich_weights *w, const struct enrich_pending *pend,
+                         simindex *ix);
+
+/* enrich_params_text without similarity changes, parsed (new reference; NULL when out of memory).
+ */
 json_t *enrich_params(hsc_content_event *const *evs, const int *winner, size_t n,
                       const struct enrich_weights *w);
 
 /*
- * The one statement (one transaction) that writes a batch into the graph:
- * its parameters are enrich_params' plus the similarity changes (sim_del,
- * sim_add, sim_replace; enrich_params gives them empty).
+ * The one statement (one transaction) that writes a batch into the graph;
+ * its parameters are enrich_params_text's.
  */
 extern const char ENRICH_WRITE_CYPHER[];
 

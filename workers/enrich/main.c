@@ -36,8 +36,11 @@ static void stopped(void *ctx)
                                            {"derived_tags", c->derived_tags},
                                            {"similar_added", c->sim_added},
                                            {"similar_removed", c->sim_removed},
-                                           {"similar_replaced", c->sim_replaced}};
-    hsc_log_counts("enrich stopped", NULL, NULL, counts, 6);
+                                           {"similar_replaced", c->sim_replaced},
+                                           {"too_large_statements", c->splits},
+                                           {"statements", c->statements},
+                                           {"largest_statement_changes", c->largest}};
+    hsc_log_counts("enrich stopped", NULL, NULL, counts, 9);
 }
 
 static void destroy(void *ctx)
