@@ -128,6 +128,8 @@ static int in_list(const rd_kafka_topic_partition_list_t *parts, const rd_kafka_
     return 0;
 }
 
+static void batch_free(hsc_stage *st, hsc_stage_batch *b);
+
 static void on_revoke(void *arg, const rd_kafka_topic_partition_list_t *parts)
 {
     /* Buffered messages of revoked partitions belong to their next owner, who
@@ -149,6 +151,28 @@ static void on_revoke(void *arg, const rd_kafka_topic_partition_list_t *parts)
         hsc_log_info("released buffered messages of revoked partitions", "stage", st->name, "count",
                      d, NULL);
     }
+    /* A batch waiting to retry its write, all of whose messages are the next owner's now,
+     * is given up: retried later it would race that owner's write of the same ids (a
+     * Milvus delete-then-insert from each left a title twice after a Kafka restart). One
+     * with a call in flight, or with messages of kept partitions, still finishes. */
+    hsc_stage_batch *b = st->batch;
+    if (!b || b->phase != PHASE_PROCESS || !ev_is_active(&st->retry))
+        return;
+    for (size_t i = 0; i < b->n; i++)
+        if (!in_list(parts, b->msgs[i]->rkm))
+            return;
+    char d[32];
+    snprintf(d, sizeof(d), "%zu", b->n);
+    hsc_log_warn("gave up a batch waiting to retry: its partitions were revoked", "stage", st->name,
+                 "messages", d, NULL);
+    ev_timer_stop(st->loop, &st->retry);
+    stage_set_reason(st, PAUSE_BACKOFF, 0);
+    hsc_backoff_reset(&st->backoff);
+    st->batch = NULL;
+    batch_free(st, b);
+    /* the next batch starts from the loop, not inside the rebalance callback */
+    ev_timer_set(&st->retry, 0, 0);
+    ev_timer_start(st->loop, &st->retry);
 }
 
 /* ---------------- batch lifecycle ---------------- */
