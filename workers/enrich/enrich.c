@@ -369,33 +369,44 @@ static size_t rep_slot(const struct enrich_pending_rep *r, size_t cap, const cha
     return h;
 }
 
+/* Moves p's edges into a table of cap slots (grown or shrunk); a failed allocation
+ * leaves p as it was. */
+static int edges_rehash(struct enrich_pending *p, size_t cap)
+{
+    struct enrich_pending_edge *e = calloc(cap, sizeof(*e));
+    if (!e)
+        return HSC_ENOMEM;
+    for (size_t i = 0; i < p->cap; i++)
+        if (p->e[i].src)
+            e[edge_slot(e, cap, p->e[i].src, p->e[i].dst)] = p->e[i];
+    free(p->e);
+    p->e = e;
+    p->cap = cap;
+    return HSC_OK;
+}
+
+/* Moves p's replaced lists into a table of cap slots, as edges_rehash. */
+static int reps_rehash(struct enrich_pending *p, size_t cap)
+{
+    struct enrich_pending_rep *r = calloc(cap, sizeof(*r));
+    if (!r)
+        return HSC_ENOMEM;
+    for (size_t i = 0; i < p->caprep; i++)
+        if (p->rep[i].id)
+            r[rep_slot(r, cap, p->rep[i].id)] = p->rep[i];
+    free(p->rep);
+    p->rep = r;
+    p->caprep = cap;
+    return HSC_OK;
+}
+
 /* Makes room for one more entry (at most half full). */
 static int pending_room(struct enrich_pending *p)
 {
-    if (2 * (p->n + 1) > p->cap) {
-        size_t cap = p->cap ? 2 * p->cap : 1024;
-        struct enrich_pending_edge *e = calloc(cap, sizeof(*e));
-        if (!e)
-            return HSC_ENOMEM;
-        for (size_t i = 0; i < p->cap; i++)
-            if (p->e[i].src)
-                e[edge_slot(e, cap, p->e[i].src, p->e[i].dst)] = p->e[i];
-        free(p->e);
-        p->e = e;
-        p->cap = cap;
-    }
-    if (2 * (p->nrep + 1) > p->caprep) {
-        size_t cap = p->caprep ? 2 * p->caprep : 256;
-        struct enrich_pending_rep *r = calloc(cap, sizeof(*r));
-        if (!r)
-            return HSC_ENOMEM;
-        for (size_t i = 0; i < p->caprep; i++)
-            if (p->rep[i].id)
-                r[rep_slot(r, cap, p->rep[i].id)] = p->rep[i];
-        free(p->rep);
-        p->rep = r;
-        p->caprep = cap;
-    }
+    if (2 * (p->n + 1) > p->cap && edges_rehash(p, p->cap ? 2 * p->cap : 1024))
+        return HSC_ENOMEM;
+    if (2 * (p->nrep + 1) > p->caprep && reps_rehash(p, p->caprep ? 2 * p->caprep : 256))
+        return HSC_ENOMEM;
     return HSC_OK;
 }
 
@@ -517,29 +528,13 @@ static void pending_shrink(struct enrich_pending *p)
         size_t cap = p->cap;
         while (cap > 1024 && 8 * p->n < cap)
             cap /= 2;
-        struct enrich_pending_edge *e = calloc(cap, sizeof(*e));
-        if (e) {
-            for (size_t i = 0; i < p->cap; i++)
-                if (p->e[i].src)
-                    e[edge_slot(e, cap, p->e[i].src, p->e[i].dst)] = p->e[i];
-            free(p->e);
-            p->e = e;
-            p->cap = cap;
-        }
+        (void)edges_rehash(p, cap);
     }
     if (p->caprep > 256 && 8 * p->nrep < p->caprep) {
         size_t cap = p->caprep;
         while (cap > 256 && 8 * p->nrep < cap)
             cap /= 2;
-        struct enrich_pending_rep *r = calloc(cap, sizeof(*r));
-        if (r) {
-            for (size_t i = 0; i < p->caprep; i++)
-                if (p->rep[i].id)
-                    r[rep_slot(r, cap, p->rep[i].id)] = p->rep[i];
-            free(p->rep);
-            p->rep = r;
-            p->caprep = cap;
-        }
+        (void)reps_rehash(p, cap);
     }
 }
 
