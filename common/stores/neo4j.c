@@ -21,25 +21,16 @@
 int hsc_neo4j_build(hsc_neo4j_dialect d, const char *cypher, const json_t *params, char **body,
                     hsc_err *err)
 {
+    /* One envelope for both forms: the parameters are written as text, then wrapped. */
     *body = NULL;
-    json_t *text = json_string(cypher);
-    if (!text && !hsc_utf8_valid(cypher, strlen(cypher)))
-        return hsc_err_set(err, HSC_EINVAL, "neo4j statement: the Cypher is not valid UTF-8");
-    json_t *st = json_object();
-    int lost = json_object_set_new(st, "statement", text);
-    lost |= json_object_set_new(st, "parameters", params ? json_deep_copy(params) : json_object());
-    json_t *doc = st;
-    if (d == HSC_NEO4J_TX) {
-        doc = json_object();
-        json_t *a = json_array();
-        lost |= json_array_append_new(a, st);
-        lost |= json_object_set_new(doc, "statements", a);
-    }
-    *body = lost ? NULL : hsc_json_dump(doc, JSON_COMPACT | JSON_REAL_PRECISION(17));
-    json_decref(doc);
-    if (!*body)
+    json_t *none = params ? NULL : json_object();
+    char *text = hsc_json_dump(params ? params : none, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    json_decref(none);
+    if (!text)
         return hsc_err_set(err, HSC_ENOMEM, "neo4j statement: out of memory building the request");
-    return HSC_OK;
+    int rc = hsc_neo4j_build_text(d, cypher, text, body, err);
+    free(text);
+    return rc;
 }
 
 int hsc_neo4j_build_text(hsc_neo4j_dialect d, const char *cypher, const char *params, char **body,
