@@ -26,7 +26,7 @@
  * is in one cluster asks for a title X of another; how many of the 10 are
  * from X's cluster, and whether X itself came back.
  *
- *   eval_ranking [--seed S (1)] [--titles N (600)] [--clusters C (6)] [--users U (60)]
+ *   eval_ranking [--seed S (1)] [--titles N (600)] [--clusters C (6)] [--users U (300)]
  *                [--history H (12)] [--holdout L (2)] [--dim D (32)]
  *                [--fusions weighted,rrf] [--history-weights W[,W...] (default)] [--check]
  *                [--set key=value[,key=value...]]  (for every hsc-query it starts)
@@ -734,7 +734,7 @@ static const char USAGE[] =
     "Builds a planted catalogue and users in a fresh namespace of the local stack\n"
     "(resets the Neo4j graph), searches through hsc-query over Kafka and prints\n"
     "ranking quality beside baselines. Defaults: --seed 1 --titles 600 --clusters 6\n"
-    "--users 60 --history 12 --holdout 2 --dim 32 --fusions weighted,rrf\n"
+    "--users 300 --history 12 --holdout 2 --dim 32 --fusions weighted,rrf\n"
     "--history-weights default (hsc's query.history_weight). Needs .local/stack.env and "
     "the stack lock.\n";
 
@@ -747,7 +747,7 @@ int main(int argc, char **argv)
 {
     bench_args_help(argc, argv, USAGE);
     struct world W = {
-        .ntitles = 600, .nclusters = 6, .nusers = 60, .dim = 32, .history = 12, .holdout = 2};
+        .ntitles = 600, .nclusters = 6, .nusers = 300, .dim = 32, .history = 12, .holdout = 2};
     unsigned long long seed = 1;
     int check = 0, baselines_only = 0;
     char fusions[64] = "weighted,rrf", weights[128] = "default";

@@ -4,6 +4,8 @@
  * a backend should never have returned are dropped, the set stays findable
  * as it grows and after ranking reorders it, and relationships come from the
  * graph's paths or links, the link sums ranked with ties sharing a rank.
+ * The shared-tag part of a graph score is counted for every candidate,
+ * whichever leg found it, on top of its links.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -144,6 +146,61 @@ static void test_links_score_and_rank(void **s)
     (void)s;
 }
 
+static void tags(hsc_title_attrs *a, const char *g1, const char *g2, const char *t1)
+{
+    memset(a, 0, sizeof(*a));
+    if (g1)
+        hsc_strlist_push(&a->genres, g1, strlen(g1));
+    if (g2)
+        hsc_strlist_push(&a->genres, g2, strlen(g2));
+    if (t1)
+        hsc_strlist_push(&a->themes, t1, strlen(t1));
+}
+
+static void test_shared_tags_score_every_candidate(void **s)
+{
+    query_cands set = {0};
+    /* v1: only Milvus found it; g1: the graph, by a SIMILAR_TO link (linked 0.5) plus a
+     * sampled shared tag; g2: the graph, by a sampled shared tag only; x: no attributes */
+    hsc_milvus_hit hits[2] = {{"v1", 0.9f}, {"x", 0.8f}};
+    query_cands_add_vector(&set, hits, 2);
+    hsc_graph_candidate g[2] = {{.id = "g1", .score = 0.56, .linked = 0.5, .intent = 0.56},
+                                {.id = "g2", .score = 0.06, .intent = 0.06}};
+    query_cands_add_graph(&set, g, 2, 0);
+    hsc_candidate *v1 = query_cands_find(&set, "v1"), *g1 = query_cands_find(&set, "g1"),
+                  *g2 = query_cands_find(&set, "g2"), *x = query_cands_find(&set, "x");
+    tags(&v1->attrs, "horror", "comedy", "space"); /* 2 with the seed, 1 with the history */
+    tags(&g1->attrs, "drama", NULL, "space");      /* 1 with the history */
+    tags(&g2->attrs, "Horror", NULL, NULL);        /* 1 with the seed (case-insensitive) */
+    v1->has_attrs = g1->has_attrs = g2->has_attrs = true;
+    hsc_title_attrs seed, hist;
+    tags(&seed, "horror", "comedy", "heist");
+    tags(&hist, "western", NULL, "space");
+    query_seed_tags st[3] = {{&seed, 1.0}, {&hist, 0.5}, {NULL, 1.0}}; /* the third: deleted */
+    query_cands_score_shared(&set, st, 3, 0.2);
+    /* v1: 2 x 0.2 x 1 + 1 x 0.2 x 0.5; a vector-only title now has graph evidence */
+    assert_true(v1->in_graph && fabs(v1->graph_raw - 0.5) < 1e-9);
+    /* g1: its link stays, its sampled tag path is replaced by the exact count */
+    assert_true(fabs(g1->graph_raw - (0.5 + 0.1)) < 1e-9);
+    assert_true(fabs(g2->graph_raw - 0.2) < 1e-9);
+    /* without attributes nothing is counted: it keeps what the legs said */
+    assert_false(x->in_graph);
+    assert_true(x->graph_raw == 0);
+    /* ranked again by the new scores; ties share a rank */
+    assert_int_equal(g1->graph_rank, 1);
+    assert_int_equal(v1->graph_rank, 2);
+    assert_int_equal(g2->graph_rank, 3);
+    /* a weight of 0 leaves the graph's own scores */
+    query_cands_score_shared(&set, st, 3, 0);
+    assert_true(fabs(g1->graph_raw - 0.6) < 1e-9);
+    for (hsc_title_attrs *a = &seed; a; a = a == &seed ? &hist : NULL) {
+        hsc_strlist_clear(&a->genres);
+        hsc_strlist_clear(&a->themes);
+    }
+    query_cands_free(&set);
+    (void)s;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -152,6 +209,7 @@ int main(void)
         cmocka_unit_test(test_index_survives_growth_and_reorder),
         cmocka_unit_test(test_graph_paths_become_relationships),
         cmocka_unit_test(test_links_score_and_rank),
+        cmocka_unit_test(test_shared_tags_score_every_candidate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -62,6 +62,15 @@ static void seeds_of(struct qreq *q, hsc_strlist *out)
             hsc_strlist_push(out, q->policy.history.v[i], strlen(q->policy.history.v[i]));
 }
 
+/* Keeps the graph leg's seeds: the attributes step reads their tags for the shared-tag scores. */
+static void keep_graph_seeds(struct qreq *q, const hsc_strlist *seeds)
+{
+    hsc_strlist_clear(&q->gseeds);
+    for (size_t i = 0; i < seeds->n; i++)
+        hsc_strlist_push(&q->gseeds, seeds->v[i], strlen(seeds->v[i]));
+    q->gseeds_explicit = q->req->seed_ids.n;
+}
+
 static int fetch_k(struct qreq *q, int cap)
 {
     long long k = (long long)q->req->k * q->e->overfetch + (long long)q->req->filters.exclude_ids.n;
@@ -204,6 +213,7 @@ void query_start_graph(struct qreq *q)
     hsc_strlist langs = {0};
     query_graph_filter(q->req, q->policy_state == P_DONE ? &q->policy : NULL,
                        e->fusion.history_weight, &langs, &gf);
+    keep_graph_seeds(q, &seeds);
     hsc_err err = {0};
     call_begin(q, &q->graph_state, &q->started_graph);
     int rc = hsc_graph_candidates(e->neo, (const char *const *)seeds.v, seeds.n, fetch_k(q, 3000),
@@ -232,6 +242,7 @@ void query_start_graph_enrich(struct qreq *q)
     }
     hsc_strlist seeds = {0};
     seeds_of(q, &seeds);
+    keep_graph_seeds(q, &seeds);
     const char **ids = calloc(q->cands.n, sizeof(*ids));
     for (size_t i = 0; ids && i < q->cands.n; i++)
         ids[i] = q->cands.c[i].id;
@@ -320,7 +331,14 @@ static void on_attrs(void *arg, PGresult *res, const hsc_err *err)
         q->attrs_state = P_FAIL;
     } else {
         for (int i = 0; i < PQntuples(res); i++) {
-            hsc_candidate *c = query_cands_find(&q->cands, PQgetvalue(res, i, 0));
+            const char *id = PQgetvalue(res, i, 0);
+            for (size_t k = 0; q->gseed_attrs && k < q->gseeds.n; k++)
+                if (!q->gseed_found[k] && !strcmp(q->gseeds.v[k], id)) {
+                    fill_json_list(&q->gseed_attrs[k].genres, PQgetvalue(res, i, 2));
+                    fill_json_list(&q->gseed_attrs[k].themes, PQgetvalue(res, i, 3));
+                    q->gseed_found[k] = true;
+                }
+            hsc_candidate *c = query_cands_find(&q->cands, id);
             if (!c)
                 continue;
             hsc_title_attrs *a = &c->attrs;
@@ -354,6 +372,18 @@ void query_start_attrs(struct qreq *q)
     json_t *arr = json_array();
     for (size_t i = 0; arr && i < q->cands.n; i++)
         json_array_append_new(arr, json_string(q->cands.c[i].id));
+    /* the graph's seeds too, for the tags candidates share with them (search.c: score_shared_tags)
+     */
+    if (q->graph_state == P_DONE && q->gseeds.n && e->fusion.shared_tag > 0) {
+        q->gseed_attrs = calloc(q->gseeds.n, sizeof(*q->gseed_attrs));
+        q->gseed_found = calloc(q->gseeds.n, sizeof(*q->gseed_found));
+        if (!q->gseed_attrs || !q->gseed_found) {
+            free(q->gseed_attrs), free(q->gseed_found);
+            q->gseed_attrs = NULL, q->gseed_found = NULL;
+        }
+        for (size_t i = 0; arr && q->gseed_attrs && i < q->gseeds.n; i++)
+            json_array_append_new(arr, json_string(q->gseeds.v[i]));
+    }
     char *ids = arr ? json_dumps(arr, JSON_COMPACT) : NULL;
     json_decref(arr);
     const char *params[1] = {ids};

@@ -9,6 +9,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "log.h"
 #include "qcache.h"
@@ -176,6 +177,7 @@ void query_cands_add_graph(query_cands *s, const hsc_graph_candidate *v, size_t 
             continue;
         c->in_graph = true;
         c->graph_raw = v[i].score;
+        c->graph_linked = v[i].linked;
         c->graph_intent = v[i].intent; /* what the request's own seeds found */
         c->graph_rank = (int)i + 1;
         if (rels && !c->has_rels)
@@ -218,9 +220,44 @@ void query_cands_add_links(query_cands *s, const hsc_graph_info *v, size_t n, in
         double sum = take_rels(c, v[i].links, 0);
         if (as_scores) {
             c->in_graph = sum > 0;
-            c->graph_raw = sum;
+            c->graph_raw = c->graph_linked = sum;
         }
     }
     if (as_scores)
         rank_by_graph_score(s);
+}
+
+static size_t shared_count(const hsc_strlist *a, const hsc_strlist *b)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < a->n; i++)
+        for (size_t j = 0; j < b->n; j++)
+            if (!strcasecmp(a->v[i], b->v[j])) {
+                n++;
+                break;
+            }
+    return n;
+}
+
+void query_cands_score_shared(query_cands *s, const query_seed_tags *seeds, size_t nseeds,
+                              double tag_weight)
+{
+    if (tag_weight <= 0 || !nseeds)
+        return;
+    for (size_t i = 0; i < s->n; i++) {
+        hsc_candidate *c = &s->c[i];
+        if (!c->has_attrs)
+            continue; /* dropped by the rank step anyway: nothing to compare */
+        double shared = 0;
+        for (size_t k = 0; k < nseeds; k++) {
+            if (!seeds[k].attrs)
+                continue;
+            size_t n = shared_count(&seeds[k].attrs->genres, &c->attrs.genres) +
+                       shared_count(&seeds[k].attrs->themes, &c->attrs.themes);
+            shared += seeds[k].weight * tag_weight * (double)n;
+        }
+        c->graph_raw = c->graph_linked + shared;
+        c->in_graph = c->graph_raw > 0;
+    }
+    rank_by_graph_score(s);
 }

@@ -55,4 +55,22 @@ void query_cands_add_graph(query_cands *s, const hsc_graph_candidate *v, size_t 
  */
 void query_cands_add_links(query_cands *s, const hsc_graph_info *v, size_t n, int as_scores);
 
+/* A seed of the graph leg: its catalogue tags (NULL: not in the catalogue) and its weight. */
+typedef struct query_seed_tags {
+    const hsc_title_attrs *attrs;
+    double weight; /* 1 for the request's own seeds, the history weight for the user's */
+} query_seed_tags;
+
+/*
+ * Recomputes every candidate's graph score as its links to the seeds (what
+ * the graph leg returned, SIMILAR_TO and RELATED_TO) plus tag_weight × seed
+ * weight for each genre and theme it shares with each seed, and ranks them
+ * again. Counted here for every candidate, whichever leg found it: the graph
+ * query follows only a sample of a tag's titles (it cannot walk a genre of
+ * 50,000), so a title it did not return may share as much with the seeds as
+ * one it did. Candidates without attributes keep their scores.
+ */
+void query_cands_score_shared(query_cands *s, const query_seed_tags *seeds, size_t nseeds,
+                              double tag_weight);
+
 #endif

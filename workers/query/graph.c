@@ -45,8 +45,9 @@ const char HSC_GRAPH_CANDIDATES_CYPHER[] =
     "                                    WHERE g.name IN $genres })\n"
     "  AND NOT EXISTS { MATCH (c)-[:BELONGS_TO]->(x:Genre) WHERE x.name IN $excluded_genres }\n"
     "WITH c, sum(sw * score) AS gscore, sum(CASE WHEN mine THEN score ELSE 0.0 END) AS iscore,\n"
+    "     sum(CASE WHEN via = 'shared' THEN 0.0 ELSE sw * score END) AS linked,\n"
     "     collect({seed: s.id, via: via, score: score, through: through}) AS paths\n"
-    "RETURN c.id AS id, gscore AS score, paths[..3] AS why, iscore AS intent\n"
+    "RETURN c.id AS id, gscore AS score, paths[..3] AS why, iscore AS intent, linked\n"
     "ORDER BY intent DESC, score DESC, id\n"
     "LIMIT $limit";
 
@@ -118,6 +119,7 @@ static int candidate_row(void *all, size_t i, json_t *row, hsc_err *err)
     c->score = json_number_value(json_array_get(row, 1));
     c->why = json_dumps(json_array_get(row, 2), JSON_COMPACT | JSON_ENCODE_ANY);
     c->intent = json_number_value(json_array_get(row, 3)); /* 0 when absent */
+    c->linked = json_number_value(json_array_get(row, 4));
     return HSC_OK;
 }
 

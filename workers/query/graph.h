@@ -20,6 +20,7 @@ typedef struct hsc_graph_candidate {
                       0.3 / ln(2 + tag degree) per shared tag; not capped */
     char *why;     /* JSON array of up to 3 {seed, via, score, through} */
     double intent; /* the part of score from the request's own seeds (weight 1) */
+    double linked; /* the part of score from SIMILAR_TO and RELATED_TO, not shared tags */
 } hsc_graph_candidate;
 
 /* What the graph knows of one candidate. */

@@ -56,7 +56,8 @@ typedef struct hsc_candidate {
     bool in_vector, in_graph, has_attrs;
     double vector_raw, graph_raw; /* as the backend returned them */
     double graph_intent;          /* the part of graph_raw from the request's own seeds */
-    int vector_rank, graph_rank;  /* 1-based within the source; 0 when absent */
+    double graph_linked; /* the part of graph_raw from SIMILAR_TO/RELATED_TO (not shared tags) */
+    int vector_rank, graph_rank; /* 1-based within the source; 0 when absent */
     double vector_score, graph_score, policy_score, score; /* after normalisation/fusion */
     hsc_title_attrs attrs;
     hsc_search_relationship *rels;
@@ -98,6 +99,9 @@ typedef struct hsc_fusion {
      */
     double history_weight;
     double half_life_days; /* preference weights halve every this many days (policy SQL) */
+    /* graph strength of one genre or theme a candidate shares with a seed (times the seed's
+     * weight), counted in hsc for every candidate; 0: Neo4j's sampled shared-tag paths */
+    double shared_tag;
 } hsc_fusion;
 
 /*

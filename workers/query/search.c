@@ -130,6 +130,22 @@ void query_reply_ok(struct qreq *q)
 
 /* ---------------- rank ---------------- */
 
+/* The graph scores with the tags each candidate shares with the graph leg's seeds. */
+static void score_shared_tags(struct qreq *q)
+{
+    double hw = q->e->fusion.history_weight;
+    query_seed_tags *st = calloc(q->gseeds.n, sizeof(*st));
+    if (!st)
+        return; /* the graph's own scores stand */
+    for (size_t i = 0; i < q->gseeds.n; i++) {
+        st[i].attrs = q->gseed_found[i] ? &q->gseed_attrs[i] : NULL;
+        /* as the graph query weighs them: without seeds of its own, history is all */
+        st[i].weight = i < q->gseeds_explicit || !q->gseeds_explicit ? 1.0 : hw;
+    }
+    query_cands_score_shared(&q->cands, st, q->gseeds.n, q->e->fusion.shared_tag);
+    free(st);
+}
+
 static void rank(struct qreq *q)
 {
     struct query_engine *e = q->e;
@@ -188,6 +204,8 @@ static void rank(struct qreq *q)
         }
     }
     q->cands.n = kept;
+    if (attrs_ok && q->gseed_attrs)
+        score_shared_tags(q);
     /* never the seeds themselves; positions move with the sort, so the index is rebuilt */
     q->cands.n = hsc_rank_select(q->cands.c, q->cands.n, &e->fusion, req);
     query_cands_reindex(&q->cands);
@@ -428,6 +446,13 @@ void query_qreq_free(struct qreq *q)
         q->next->prev = q->prev;
     e->inflight--;
     query_cands_free(&q->cands);
+    for (size_t i = 0; q->gseed_attrs && i < q->gseeds.n; i++) {
+        hsc_strlist_clear(&q->gseed_attrs[i].genres);
+        hsc_strlist_clear(&q->gseed_attrs[i].themes);
+    }
+    free(q->gseed_attrs);
+    free(q->gseed_found);
+    hsc_strlist_clear(&q->gseeds);
     hsc_policy_clear(&q->policy);
     hsc_strlist_clear(&q->degraded);
     hsc_buf_free(&q->canon);

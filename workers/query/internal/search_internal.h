@@ -52,6 +52,11 @@ struct qreq {
     hsc_strlist degraded;
     char fail_why[256];
     query_cands cands;
+    /* the graph leg's seeds (request's first), read with the attributes for the shared tags */
+    hsc_strlist gseeds;
+    size_t gseeds_explicit;
+    hsc_title_attrs *gseed_attrs; /* gseeds.n of them, once the attributes are in */
+    bool *gseed_found;
 };
 
 /* The loop's time, in seconds (for cooldowns and probes). */
