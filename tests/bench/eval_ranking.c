@@ -624,12 +624,17 @@ static void run_strategies(struct itq *Q, const struct world *W, const char *cfg
             int ids[10], nids;
             double sc[10];
             if (itq_search(Q, &req, 10000, &res) || !res.reply.ok || res.reply.degraded.n) {
-                fprintf(stderr, "%s for %s: %s %s%s\n", label, u->id,
+                char parts[128] = "";
+                for (size_t d = 0, len = 0; d < res.reply.degraded.n && len < sizeof(parts); d++)
+                    len += (size_t)snprintf(parts + len, sizeof(parts) - len, " %s",
+                                            res.reply.degraded.v[d]);
+                fprintf(stderr, "%s for %s: %s %s%s%s (plan: %s)\n", label, u->id,
                         res.code               ? "timeout"
                         : res.reply.error_code ? res.reply.error_code
                                                : "",
                         res.reply.error_message ? res.reply.error_message : "",
-                        res.reply.degraded.n ? " (degraded)" : "");
+                        res.reply.degraded.n ? " degraded:" : "", parts,
+                        res.reply.plan ? res.reply.plan : "");
                 s[k].errors++;
             }
             reply_list(W, &res.reply, ids, sc, &nids);

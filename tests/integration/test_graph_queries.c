@@ -108,10 +108,12 @@ static void test_graph_queries(void **state)
     const double drama = 0.3 / log(5.0);
     const char *order[] = {"gq-c", "gq-a", "gq-b", "gq-d"};
     const double scores[] = {1.0, 0.8 + drama, 0.3, drama};
+    const double linked[] = {1.0, 0.8, 0.3, 0}; /* the links alone, without shared tags */
     assert_int_equal(g->nc, 4); /* not the seed, not the stub, not the unconnected e */
     for (size_t i = 0; i < 4; i++) {
         assert_string_equal(g->c[i].id, order[i]);
         assert_true(fabs(g->c[i].score - scores[i]) < 1e-9);
+        assert_true(fabs(g->c[i].linked - linked[i]) < 1e-9);
         assert_non_null(strstr(g->c[i].why, "\"seed\":\"gq-s1\""));
     }
     assert_non_null(strstr(g->c[0].why, "\"via\":\"related\""));
@@ -132,8 +134,10 @@ static void test_graph_queries(void **state)
     assert_string_equal(g->c[0].id, "gq-d"); /* drama from gq-a, and from gq-s1 at 0.25 */
     assert_true(fabs(g->c[0].score - 1.25 * drama) < 1e-9);
     assert_true(fabs(g->c[0].intent - drama) < 1e-9);
+    assert_true(g->c[0].linked == 0);        /* a shared tag is not a link */
     assert_string_equal(g->c[1].id, "gq-c"); /* related to the history seed only */
     assert_true(fabs(g->c[1].score - 0.25) < 1e-9 && g->c[1].intent == 0);
+    assert_true(fabs(g->c[1].linked - 0.25) < 1e-9); /* weighted as the seed is */
     assert_string_equal(g->c[2].id, "gq-b");
     assert_true(fabs(g->c[2].score - 0.25 * 0.3) < 1e-9);
 

@@ -168,7 +168,8 @@ void query_start_vector(struct qreq *q)
 static int graph_answered(struct qreq *q, const hsc_err *err)
 {
     struct query_engine *e = q->e;
-    query_booked(e, &e->lat_graph, "neo4j", q->plan.sequential ? "enrich" : "candidates",
+    query_booked(e, q->plan.sequential ? &e->lat_enrich : &e->lat_graph, "neo4j",
+                 q->plan.sequential ? "enrich" : "candidates",
                  query_since_us(q->started_graph) / 1000.0);
     if (q->replied || q->graph_state != P_RUN)
         return 0; /* cut meanwhile: only the latency counts */
@@ -261,7 +262,7 @@ static void on_rels(void *arg, const hsc_graph_info *v, size_t n, double seconds
                     const hsc_err *err)
 {
     struct qreq *q = arg;
-    query_booked(q->e, &q->e->lat_graph, "neo4j", "enrich", seconds * 1000);
+    query_booked(q->e, &q->e->lat_enrich, "neo4j", "enrich", seconds * 1000);
     if (!query_call_counts(q, q->rels_state, q->started_graph, &q->t.graph))
         return;
     if (err) {

@@ -117,7 +117,7 @@ int query_engine_init(struct query_engine *e, struct ev_loop *loop, const hsc_co
     e->policies = calloc(QUERY_POLICY_SLOTS, sizeof(*e->policies));
     if (!e->policies || hsc_latency_init(&e->lat_vector, window) ||
         hsc_latency_init(&e->lat_graph, window) || hsc_latency_init(&e->lat_policy, window) ||
-        hsc_latency_init(&e->lat_cache, window)) {
+        hsc_latency_init(&e->lat_enrich, window) || hsc_latency_init(&e->lat_cache, window)) {
         query_engine_destroy(e);
         return hsc_err_set(err, HSC_ENOMEM, "out of memory");
     }
@@ -187,6 +187,7 @@ void query_engine_destroy(struct query_engine *e)
     free(e->policies);
     hsc_latency_free(&e->lat_vector);
     hsc_latency_free(&e->lat_graph);
+    hsc_latency_free(&e->lat_enrich);
     hsc_latency_free(&e->lat_policy);
     hsc_latency_free(&e->lat_cache);
     memset(e, 0, sizeof(*e));

@@ -58,6 +58,10 @@ struct query_engine {
     double cooldown_s;
     hsc_fusion fusion;
     hsc_latency lat_vector, lat_graph, lat_policy, lat_cache;
+    /* the enrich statement's own latencies (HybridSequential, relationships): a statement
+     * of its own, so it is budgeted on its own history, not the candidate query's;
+     * failures still go to lat_graph, which says whether Neo4j is down */
+    hsc_latency lat_enrich;
     struct query_policy_slot *policies;
     hsc_metrics *metrics; /* backend latency histograms go here when set (not owned) */
     struct qreq *active;  /* searches in flight, so shutdown can abandon them cleanly */

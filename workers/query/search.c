@@ -407,11 +407,11 @@ void query_plan_and_launch(struct qreq *q)
     double p99 = 0;
     if (q->plan.use_vector && e->lat_vector.n)
         p99 = in.vector_p99 > p99 ? in.vector_p99 : p99;
-    if (q->plan.use_graph && e->lat_graph.n) {
+    if (q->plan.sequential) { /* one after the other; the enrich statement's own history */
+        p99 = e->lat_enrich.n ? p99 + hsc_latency_p99(&e->lat_enrich) : 0;
+    } else if (q->plan.use_graph && e->lat_graph.n) {
         double g = hsc_latency_p99(&e->lat_graph);
-        p99 = q->plan.sequential ? p99 + g
-              : g > p99          ? g
-                                 : p99; /* sequential: one after the other */
+        p99 = g > p99 ? g : p99;
     }
     /* cutting the only source would turn a slow answer into none: only hybrids are cut */
     if (p99 > 0 && q->plan.use_vector && q->plan.use_graph) {
