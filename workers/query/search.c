@@ -69,10 +69,28 @@ void query_finish(struct qreq *q, hsc_search_reply *r)
     r->degraded = q->degraded;
     if (r->ok)
         e->stats.ok++;
+    else if (r->error_code && !strcmp(r->error_code, HSC_SEARCH_ERROR_OVERLOADED))
+        e->stats.overloaded++;
     else
         e->stats.errors++;
     if (q->degraded.n)
         e->stats.degraded++;
+    if (q->ticket.admitted) {
+        /* the only signal admission control learns from: how admitted searches end */
+        int timed_out = r->error_code && (!strcmp(r->error_code, HSC_SEARCH_ERROR_DEADLINE) ||
+                                          !strcmp(r->error_code, HSC_SEARCH_ERROR_NO_BACKEND));
+        struct query_admit_outcome o = {
+            .answered = r->ok || timed_out,
+            .clean = r->ok && !q->degraded.n,
+            .out_of_time = q->out_of_time || q->vec_state == P_CUT || q->graph_state == P_CUT ||
+                           q->attrs_state == P_CUT || q->policy_state == P_CUT ||
+                           q->rels_state == P_CUT,
+            .total_ms = (double)q->t.total / 1000.0,
+        };
+        query_admit_end(&e->admit, &q->ticket, &o);
+        q->ticket.admitted = false;
+        e->admitted--;
+    }
     if ((unsigned)r->strategy < 6)
         e->stats.by_strategy[r->strategy]++;
     q->done(q->arg, r);
@@ -449,7 +467,8 @@ void query_unref(struct qreq *q)
 }
 
 int query_engine_search(struct query_engine *e, hsc_search_request *req, const char *correlation_id,
-                        int64_t deadline_ms, query_done_fn done, void *arg, hsc_err *err)
+                        int64_t deadline_ms, int64_t queued_ms, query_done_fn done, void *arg,
+                        hsc_err *err)
 {
     struct qreq *q = calloc(1, sizeof(*q));
     hsc_search_request *own = malloc(sizeof(*own));
@@ -466,6 +485,7 @@ int query_engine_search(struct query_engine *e, hsc_search_request *req, const c
     q->done = done;
     q->arg = arg;
     q->deadline_ms = deadline_ms;
+    q->queued_ms = queued_ms;
     q->t0_us = hsc_mono_us(); /* the wait for the next turn counts in the search's time */
     q->epoch = -1;
     q->polver = -1;
@@ -495,6 +515,34 @@ int query_engine_search(struct query_engine *e, hsc_search_request *req, const c
     return HSC_OK;
 }
 
+/*
+ * Admission control (admit.h): 1 if q may start; else it is answered
+ * `overloaded` now, on this loop turn like every other reply, before any
+ * backend is asked.
+ */
+static int admit(struct qreq *q, double left_ms)
+{
+    struct query_engine *e = q->e;
+    struct query_admit_input in = {.strategy = q->req->strategy,
+                                   .left_ms = left_ms,
+                                   .queued_ms = q->queued_ms >= 0 ? (double)q->queued_ms : -1,
+                                   .inflight = e->admitted,
+                                   .now_s = query_now_s(e)};
+    struct query_admit_decision d;
+    query_admit_decide(&e->admit, &in, &d);
+    if (d.verdict == QUERY_ADMIT_RUN) {
+        q->ticket = query_admit_start(&e->admit, &in, &d);
+        e->admitted += q->ticket.admitted;
+        return 1;
+    }
+    hsc_metrics_inc(e->metrics, "hsc_query_overloaded_total",
+                    d.verdict == QUERY_ADMIT_FULL ? "reason=\"inflight\"" : "reason=\"deadline\"",
+                    1);
+    q->plan.strategy = q->req->strategy;
+    query_reply_error(q, HSC_SEARCH_ERROR_OVERLOADED, "%s", d.why);
+    return 0;
+}
+
 static void start_search(struct qreq *q)
 {
     struct query_engine *e = q->e;
@@ -502,6 +550,10 @@ static void start_search(struct qreq *q)
     double left = (double)(q->deadline_ms - hsc_now_ms() - e->reserve_ms) / 1000.0;
     if (left <= 0) {
         query_reply_error(q, "deadline", "the deadline passed before the search started");
+        query_unref(q);
+        return;
+    }
+    if (!admit(q, left * 1000.0)) {
         query_unref(q);
         return;
     }

@@ -35,6 +35,8 @@ struct qreq {
     hsc_search_request *req;
     char corr[128];
     int64_t deadline_ms, t0_us;
+    int64_t queued_ms;                /* its wait in Kafka (-1: unknown) */
+    struct query_admit_ticket ticket; /* admission control's, until the reply */
     query_done_fn done;
     void *arg;
     ev_timer due_backends, due_final;
