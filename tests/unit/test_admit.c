@@ -3,7 +3,9 @@
  * overloaded (the in-flight limit, a strategy slower than the time left,
  * the probe that lets an estimate recover, cached_only and the switch), and
  * how the limit adapts (slow start, growth only while in use, one halving
- * a round, the bounds).
+ * a round, the bounds), and that an outage is not overload (searches held
+ * by a down backend do not count; searches that met an outage teach
+ * nothing, so none is refused once the server is back).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -222,6 +224,167 @@ static void test_admit_estimate_needs_samples(void **s)
     (void)s;
 }
 
+static void test_admit_held_searches_do_not_count(void **s)
+{
+    struct query_admit a;
+    query_admit_init(&a, &DEFAULTS);
+    struct query_admit_ticket t[32];
+    struct query_admit_decision d;
+    for (int i = 0; i < 32; i++) {
+        struct query_admit_input in = input(HSC_STRATEGY_GRAPH_ONLY, 1980, query_admit_counted(&a));
+        query_admit_decide(&a, &in, &d);
+        assert_int_equal(d.verdict, QUERY_ADMIT_RUN);
+        t[i] = query_admit_start(&a, &in, &d);
+    }
+    struct query_admit_input in = input(HSC_STRATEGY_GRAPH_ONLY, 1980, query_admit_counted(&a));
+    query_admit_decide(&a, &in, &d);
+    assert_int_equal(d.verdict, QUERY_ADMIT_FULL);
+    /* the backend goes down: the 32 wait in its client, held; the limit is free again */
+    for (int i = 0; i < 32; i++) {
+        query_admit_hold(&a, &t[i]);
+        query_admit_hold(&a, &t[i]); /* idempotent */
+    }
+    assert_int_equal(a.running, 32);
+    assert_int_equal(a.held, 32);
+    assert_int_equal(query_admit_counted(&a), 0);
+    in.inflight = query_admit_counted(&a);
+    query_admit_decide(&a, &in, &d);
+    assert_int_equal(d.verdict, QUERY_ADMIT_RUN);
+    /* they run out of time: the limit is not cut, nothing is learnt of the strategy */
+    struct query_admit_outcome late = {
+        .answered = true, .out_of_time = true, .total_ms = 1980, .outage = false};
+    for (int i = 0; i < 32; i++)
+        query_admit_end(&a, &t[i], &late);
+    assert_int_equal(a.limit, 32);
+    assert_int_equal(a.cuts, 0);
+    assert_int_equal(a.samples[HSC_STRATEGY_GRAPH_ONLY], 0);
+    assert_int_equal(a.running, 0);
+    assert_int_equal(a.held, 0);
+    (void)s;
+}
+
+static void test_admit_outage_teaches_nothing(void **s)
+{
+    struct query_admit a;
+    query_admit_init(&a, &DEFAULTS);
+    struct query_admit_outcome fast = {.answered = true, .clean = true, .total_ms = 20};
+    for (int i = 0; i < 8; i++)
+        run(&a, input(HSC_STRATEGY_VECTOR_ONLY, 1980, 0), fast);
+    /* searches that met an outage (not held: say the cache was down, then the rest ran) run
+     * out of time, slow, or degraded: no cut, no growth, no sample */
+    struct query_admit_outcome out = {
+        .answered = true, .out_of_time = true, .total_ms = 1990, .outage = true};
+    struct query_admit_outcome degraded = {.answered = true, .total_ms = 1500, .outage = true};
+    struct query_admit_outcome clean = {
+        .answered = true, .clean = true, .total_ms = 20, .outage = true};
+    for (int i = 0; i < 50; i++) {
+        run(&a, input(HSC_STRATEGY_VECTOR_ONLY, 1980, 31), out);
+        run(&a, input(HSC_STRATEGY_VECTOR_ONLY, 1980, 31), degraded);
+        run(&a, input(HSC_STRATEGY_VECTOR_ONLY, 1980, 31), clean);
+    }
+    assert_int_equal(a.limit, 32);
+    assert_int_equal(a.cuts, 0);
+    assert_true(fabs(a.service_ms[HSC_STRATEGY_VECTOR_ONLY] - 20) < 1e-6);
+    assert_int_equal(a.running, 0);
+    /* the same ends without the outage would have cut it to the minimum */
+    out.outage = false;
+    for (int i = 0; i < 10; i++)
+        run(&a, input(HSC_STRATEGY_VECTOR_ONLY, 1980, 0), out);
+    assert_int_equal(a.limit, 8);
+    (void)s;
+}
+
+/*
+ * The revert's case, at the integration test's load (40 searches/s, 2 s
+ * deadlines): a 3 s restart under load, then the searches sent once the
+ * server is back. None of those may be refused.
+ */
+static void test_admit_no_refusal_after_a_restart(void **s)
+{
+    struct query_admit a;
+    query_admit_init(&a, &DEFAULTS);
+    struct query_admit_outcome fast = {.answered = true, .clean = true, .total_ms = 15};
+    for (int i = 0; i < 120; i++) /* 3 s of load before: one or two in flight */
+        assert_int_equal(run(&a, input(HSC_STRATEGY_GRAPH_ONLY, 1980, 1), fast), QUERY_ADMIT_RUN);
+    int limit = a.limit;
+    /* the outage: every search waits on the down backend until its deadline; each is held
+     * once the client holds it back, the ones in flight when it went down as well */
+    struct query_admit_ticket t[200];
+    int n = 0, refused = 0;
+    for (int tick = 0; tick < 120; tick++) { /* 3 s at 40/s */
+        struct query_admit_decision d;
+        struct query_admit_input in = input(HSC_STRATEGY_GRAPH_ONLY, 1980, query_admit_counted(&a));
+        in.now_s = 100 + tick * 0.025;
+        query_admit_decide(&a, &in, &d);
+        if (d.verdict != QUERY_ADMIT_RUN) {
+            refused++;
+            continue;
+        }
+        t[n] = query_admit_start(&a, &in, &d);
+        query_admit_hold(&a, &t[n]);
+        n++;
+        /* the search started 80 ticks ago reaches its deadline */
+        if (n > 80) {
+            struct query_admit_outcome late = {
+                .answered = true, .out_of_time = true, .total_ms = 1980, .outage = true};
+            query_admit_end(&a, &t[n - 81], &late);
+        }
+    }
+    assert_int_equal(refused, 0);
+    /* back: the searches still held run out of time while new ones arrive */
+    int next_end = n > 80 ? n - 80 : 0;
+    for (int tick = 0; tick < 200; tick++) { /* 5 s after */
+        struct query_admit_decision d;
+        struct query_admit_input in = input(HSC_STRATEGY_GRAPH_ONLY, 1980, query_admit_counted(&a));
+        in.now_s = 103 + tick * 0.025;
+        query_admit_decide(&a, &in, &d);
+        assert_int_equal(d.verdict, QUERY_ADMIT_RUN);
+        struct query_admit_ticket nt = query_admit_start(&a, &in, &d);
+        if (next_end < n) {
+            struct query_admit_outcome late = {
+                .answered = true, .out_of_time = true, .total_ms = 1980, .outage = true};
+            query_admit_end(&a, &t[next_end++], &late);
+        }
+        query_admit_end(&a, &nt, &fast);
+    }
+    assert_int_equal(a.limit, limit);
+    assert_int_equal(a.cuts, 0);
+    assert_int_equal(a.running, 0);
+    assert_int_equal(a.held, 0);
+    (void)s;
+}
+
+/*
+ * Once the server is back, the searches held during the outage still run
+ * until their deadlines, and the lane lets calls through from one again: a
+ * search started then that runs out of time does not cut the limit either.
+ */
+static void test_admit_backlog_of_an_outage_teaches_nothing(void **s)
+{
+    struct query_admit a;
+    query_admit_init(&a, &DEFAULTS);
+    struct query_admit_decision d;
+    struct query_admit_input in = input(HSC_STRATEGY_GRAPH_ONLY, 1980, 0);
+    query_admit_decide(&a, &in, &d);
+    struct query_admit_ticket held = query_admit_start(&a, &in, &d);
+    query_admit_hold(&a, &held);
+    /* back: a new search, counted, runs out of time behind the backlog */
+    in.inflight = query_admit_counted(&a);
+    query_admit_decide(&a, &in, &d);
+    assert_int_equal(d.verdict, QUERY_ADMIT_RUN);
+    struct query_admit_ticket t = query_admit_start(&a, &in, &d);
+    assert_true(t.backlog);
+    assert_int_equal(query_admit_counted(&a), 1);
+    struct query_admit_outcome late = {.answered = true, .out_of_time = true, .total_ms = 1980};
+    query_admit_end(&a, &t, &late);
+    assert_int_equal(a.limit, 32);
+    query_admit_end(&a, &held, &late);
+    /* the backlog gone, the same end is congestion again */
+    assert_int_equal(run(&a, input(HSC_STRATEGY_GRAPH_ONLY, 1980, 0), late), QUERY_ADMIT_RUN);
+    assert_int_equal(a.limit, 16);
+    (void)s;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -232,6 +395,10 @@ int main(void)
         cmocka_unit_test(test_admit_limit_grows_while_in_use),
         cmocka_unit_test(test_admit_limit_halves_once_a_round),
         cmocka_unit_test(test_admit_estimate_needs_samples),
+        cmocka_unit_test(test_admit_held_searches_do_not_count),
+        cmocka_unit_test(test_admit_outage_teaches_nothing),
+        cmocka_unit_test(test_admit_no_refusal_after_a_restart),
+        cmocka_unit_test(test_admit_backlog_of_an_outage_teaches_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

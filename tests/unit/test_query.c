@@ -424,7 +424,7 @@ static void test_overloaded_answered_later(void **state)
     assert_string_equal(ob.code, HSC_SEARCH_ERROR_OVERLOADED);
     assert_non_null(strstr(ob.message, "in-flight limit (1 searches"));
     assert_non_null(strstr(ob.message, "waited 250 ms in Kafka"));
-    assert_true(e.stats.overloaded == 1 && e.stats.errors == 1 && e.admitted == 0);
+    assert_true(e.stats.overloaded == 1 && e.stats.errors == 1 && e.admit.running == 0);
     struct ev_loop *loop = e.loop;
     query_engine_destroy(&e);
     ev_loop_destroy(loop);
@@ -434,7 +434,7 @@ static void test_overloaded_answered_later(void **state)
     two_searches(&e, &oa, &ob);
     assert_string_equal(oa.code, "no_backend");
     assert_string_equal(ob.code, "no_backend");
-    assert_true(e.stats.overloaded == 0 && e.admitted == 0);
+    assert_true(e.stats.overloaded == 0 && e.admit.running == 0);
     loop = e.loop;
     query_engine_destroy(&e);
     ev_loop_destroy(loop);

@@ -11,6 +11,17 @@
  * The limit follows the searches' own time, not a fixed number: saturation
  * shows as searches that need a growing share of their deadline (or run
  * out of it), whichever backend or queue inside hsc is the bottleneck.
+ *
+ * An outage is not saturation. A search waiting only on backends that are
+ * down (Redis reconnecting, an HTTP lane down to its one probe) costs the
+ * backends nothing (the clients already hold it back) and ends at its
+ * deadline whatever the limit says; counting it filled the limit during a
+ * restart, and its running out of time halved it, so the searches sent
+ * once the server was back were refused (issue 18's revert). Such a search
+ * is held: it stops counting, and neither it nor any search that met an
+ * outage adapts the limit or the service time. Nor does a search started
+ * while held ones still run: the backend that just came back serves it
+ * beside their backlog, through a lane that starts again from one call.
  */
 #include "admit.h"
 
@@ -94,10 +105,12 @@ struct query_admit_ticket query_admit_start(struct query_admit *a,
     if (!a->set.on || d->verdict != QUERY_ADMIT_RUN)
         return t;
     t.admitted = true;
+    a->running++;
     /* As RFC 7661 for TCP: a limit that was not in use learns nothing from a good end,
      * so a quiet hour cannot raise it to the maximum before the next burst. */
     t.limited = 2 * (in->inflight + 1) >= a->limit;
     t.cuts = a->cuts;
+    t.backlog = a->held > 0;
     t.strategy = in->strategy;
     t.left_ms = in->left_ms;
     if (d->probe)
@@ -105,10 +118,30 @@ struct query_admit_ticket query_admit_start(struct query_admit *a,
     return t;
 }
 
+void query_admit_hold(struct query_admit *a, struct query_admit_ticket *t)
+{
+    if (!t->admitted || t->held)
+        return;
+    t->held = true;
+    a->held++;
+}
+
+int query_admit_counted(const struct query_admit *a)
+{
+    return a->running - a->held;
+}
+
 void query_admit_end(struct query_admit *a, const struct query_admit_ticket *t,
                      const struct query_admit_outcome *o)
 {
     if (!t->admitted)
+        return;
+    a->running--;
+    if (t->held)
+        a->held--;
+    /* Its time was the outage's, not the backends' capacity: a cut here would refuse the
+     * searches after the server is back, a sample would refuse them as late. */
+    if (t->held || t->backlog || o->outage)
         return;
     int s = slot(t->strategy);
     if (o->answered) {

@@ -2,7 +2,9 @@
  * Admission control for hsc-query: whether a search starts, or is refused
  * at once as `overloaded` because it would probably miss its deadline or
  * because the searches already running are as many as the backends can
- * serve in time. Pure (no clock, no I/O): the engine passes the time and
+ * serve in time. An outage is not overload: searches held by a backend that
+ * is down do not count against the limit, and searches that met an outage
+ * teach it nothing. Pure (no clock, no I/O): the engine passes the time and
  * what it knows, so every rule is unit-tested (tests/unit/test_admit.c).
  */
 #ifndef HSC_QUERY_ADMIT_H
@@ -37,6 +39,8 @@ struct query_admit {
     int credit;    /* searches in time since the limit last grew above the threshold */
     unsigned cuts; /* times the limit was cut; a search admitted before the last cut
                       says nothing new when it too is slow */
+    int running;   /* admitted searches not yet ended */
+    int held;      /* of those, held by an outage (query_admit_hold): not counted */
     double service_ms[QUERY_ADMIT_STRATEGIES]; /* EWMA per requested strategy; 0: none yet */
     int samples[QUERY_ADMIT_STRATEGIES];
     double last_probe[QUERY_ADMIT_STRATEGIES]; /* when one was admitted despite its estimate */
@@ -47,7 +51,7 @@ struct query_admit_input {
     hsc_strategy strategy; /* as requested (auto included) */
     double left_ms;        /* until its deadline, minus the reply reserve */
     double queued_ms;      /* how long it waited in Kafka before this worker read it; -1: unknown */
-    int inflight;          /* admitted searches running now */
+    int inflight;          /* admitted searches counted now (query_admit_counted) */
     double now_s;          /* the loop's time, for probes */
 };
 
@@ -67,7 +71,9 @@ struct query_admit_decision {
 
 /* What an admitted search carries until it ends, to report its outcome. */
 struct query_admit_ticket {
-    bool admitted; /* counted in flight (false: admission off, or never started) */
+    bool admitted; /* running (false: admission off, or never started) */
+    bool held;     /* held by an outage at some point: no longer counted, teaches nothing */
+    bool backlog;  /* started while searches held by an outage still ran: teaches nothing */
     bool limited;  /* the limit was in use when it started: a good end may raise it */
     unsigned cuts; /* the state's cuts when it started */
     hsc_strategy strategy;
@@ -79,6 +85,7 @@ struct query_admit_outcome {
     bool answered;    /* ok, or an error that took the search's time (deadline, no_backend) */
     bool clean;       /* ok and nothing degraded */
     bool out_of_time; /* its deadline timer fired or a backend was cut at its budget */
+    bool outage;      /* a backend was down, or went down or came back, while it ran */
     double total_ms;  /* its own time, start to reply */
 };
 
@@ -94,7 +101,21 @@ struct query_admit_ticket query_admit_start(struct query_admit *a,
                                             const struct query_admit_input *in,
                                             const struct query_admit_decision *d);
 
-/* Adapts the limit and the strategy's service time to how an admitted search ended. */
+/*
+ * Marks a running search as held by an outage (every backend call it waits
+ * for goes to a backend that is down): from now on it no longer counts
+ * against the limit, and its end teaches nothing. Idempotent.
+ */
+void query_admit_hold(struct query_admit *a, struct query_admit_ticket *t);
+
+/* Admitted searches that count against the limit now: running, less those held. */
+int query_admit_counted(const struct query_admit *a);
+
+/*
+ * Ends an admitted search: adapts the limit and the strategy's service time
+ * to how it ended, unless it met an outage (held, started while held ones
+ * still ran, or o->outage).
+ */
 void query_admit_end(struct query_admit *a, const struct query_admit_ticket *t,
                      const struct query_admit_outcome *o);
 

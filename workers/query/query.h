@@ -64,8 +64,7 @@ struct query_engine {
     struct qreq *start_head, *start_tail; /* accepted, started on the next loop turn */
     ev_timer start_timer;
     int inflight;
-    struct query_admit admit; /* admission control (admit.h) */
-    int admitted;             /* searches admitted and not yet answered */
+    struct query_admit admit; /* admission control (admit.h); its running: admitted, unanswered */
     struct query_stats stats;
 };
 

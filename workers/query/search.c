@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conn.h"
 #include "log.h"
 #include "search_internal.h"
 
@@ -49,6 +50,34 @@ void query_fail_part(struct qreq *q, const char *backend, const char *part, int 
     query_note_failure(q, backend, err);
     query_add_degraded(q, part);
     *state = P_FAIL;
+}
+
+/* The backends a search may wait on, by their conn.h names. */
+static const char *const BACKENDS[] = {"redis", "postgresql", "milvus", "neo4j"};
+#define NBACKENDS (sizeof(BACKENDS) / sizeof(BACKENDS[0]))
+
+/* The sum of the backends' conn.h epochs: it moves on every loss and every recovery. */
+static unsigned conn_mark(void)
+{
+    unsigned sum = 0;
+    for (size_t i = 0; i < NBACKENDS; i++)
+        sum += hsc_conn_epoch(BACKENDS[i]);
+    return sum;
+}
+
+/* 1 while any of them is down (a connection lost and not yet working again). */
+static int any_down(void)
+{
+    for (size_t i = 0; i < NBACKENDS; i++)
+        if (hsc_conn_is_down(BACKENDS[i]))
+            return 1;
+    return 0;
+}
+
+/* 1 if a backend is down now, or one was lost or recovered since mark was taken. */
+static int outage_now(unsigned mark)
+{
+    return any_down() || conn_mark() != mark;
 }
 
 void query_finish(struct qreq *q, hsc_search_reply *r)
@@ -85,11 +114,11 @@ void query_finish(struct qreq *q, hsc_search_reply *r)
             .out_of_time = q->out_of_time || q->vec_state == P_CUT || q->graph_state == P_CUT ||
                            q->attrs_state == P_CUT || q->policy_state == P_CUT ||
                            q->rels_state == P_CUT,
+            .outage = q->met_outage || outage_now(q->conn_mark),
             .total_ms = (double)q->t.total / 1000.0,
         };
         query_admit_end(&e->admit, &q->ticket, &o);
         q->ticket.admitted = false;
-        e->admitted--;
     }
     if ((unsigned)r->strategy < 6)
         e->stats.by_strategy[r->strategy]++;
@@ -515,6 +544,41 @@ int query_engine_search(struct query_engine *e, hsc_search_request *req, const c
     return HSC_OK;
 }
 
+/* 1 if q waits for a backend call and every call it waits for goes to a backend that is down. */
+static int waits_on_outage(const struct qreq *q)
+{
+    const char *on[4];
+    int n = 0;
+    if (q->phase == PH_VERSIONS || q->phase == PH_CACHE)
+        on[n++] = "redis";
+    if (q->policy_state == P_RUN || q->attrs_state == P_RUN)
+        on[n++] = "postgresql";
+    if (q->vec_state == P_RUN)
+        on[n++] = "milvus";
+    if (q->graph_state == P_RUN || q->rels_state == P_RUN)
+        on[n++] = "neo4j";
+    for (int i = 0; i < n; i++)
+        if (!hsc_conn_is_down(on[i]))
+            return 0;
+    return n > 0;
+}
+
+/*
+ * While a backend is down, the admitted searches that wait only on it are
+ * held (admit.h): the client holds their calls back until it answers again
+ * or their deadline passes, so they no longer count against the limit. Done
+ * at each decision, the only moment the count matters; a walk of at most
+ * query.max_inflight searches, and none while every backend is up.
+ */
+static void hold_outage_searches(struct query_engine *e)
+{
+    if (!any_down())
+        return;
+    for (struct qreq *o = e->active; o; o = o->next)
+        if (o->ticket.admitted && !o->ticket.held && !o->replied && waits_on_outage(o))
+            query_admit_hold(&e->admit, &o->ticket);
+}
+
 /*
  * Admission control (admit.h): 1 if q may start; else it is answered
  * `overloaded` now, on this loop turn like every other reply, before any
@@ -523,16 +587,19 @@ int query_engine_search(struct query_engine *e, hsc_search_request *req, const c
 static int admit(struct qreq *q, double left_ms)
 {
     struct query_engine *e = q->e;
+    hold_outage_searches(e);
     struct query_admit_input in = {.strategy = q->req->strategy,
                                    .left_ms = left_ms,
                                    .queued_ms = q->queued_ms >= 0 ? (double)q->queued_ms : -1,
-                                   .inflight = e->admitted,
+                                   .inflight = query_admit_counted(&e->admit),
                                    .now_s = query_now_s(e)};
     struct query_admit_decision d;
     query_admit_decide(&e->admit, &in, &d);
     if (d.verdict == QUERY_ADMIT_RUN) {
         q->ticket = query_admit_start(&e->admit, &in, &d);
-        e->admitted += q->ticket.admitted;
+        /* a search started while a backend is down says nothing of capacity at its end */
+        q->conn_mark = conn_mark();
+        q->met_outage = any_down();
         return 1;
     }
     hsc_metrics_inc(e->metrics, "hsc_query_overloaded_total",

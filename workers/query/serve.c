@@ -482,7 +482,8 @@ static void refresh(void *arg, hsc_metrics *m)
 {
     struct worker *w = arg;
     hsc_metrics_set(m, "hsc_query_inflight", "", w->inflight);
-    hsc_metrics_set(m, "hsc_query_admitted", "", w->eng.admitted);
+    hsc_metrics_set(m, "hsc_query_admitted", "", w->eng.admit.running);
+    hsc_metrics_set(m, "hsc_query_admit_held", "", w->eng.admit.held);
     hsc_metrics_set(m, "hsc_query_admit_limit", "",
                     w->eng.admit.set.on ? w->eng.admit.limit : w->max_inflight);
     hsc_metrics_count(m, "hsc_query_cache_hits_total", "", (double)w->eng.stats.cache_hits);
