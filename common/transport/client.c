@@ -202,6 +202,8 @@ static void on_reply_message(void *arg, rd_kafka_message_t *rkm)
         p->cb(p->arg, NULL, &err);
     } else {
         c->stats.answered++;
+        if (!reply.ok && reply.error_code && !strcmp(reply.error_code, HSC_SEARCH_ERROR_OVERLOADED))
+            c->stats.overloaded++;
         p->cb(p->arg, &reply, NULL);
         hsc_search_reply_clear(&reply);
     }

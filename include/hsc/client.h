@@ -56,7 +56,8 @@ int32_t hsc_client_reply_partition(const hsc_client *c);
 /* What the client has seen, for tests and load generators. */
 struct hsc_client_stats {
     unsigned long long sent, answered, timed_out, failed;
-    unsigned long long unmatched; /* replies for unknown, answered or timed-out requests */
+    unsigned long long overloaded; /* of answered: refused at once as `overloaded`; retry later */
+    unsigned long long unmatched;  /* replies for unknown, answered or timed-out requests */
 };
 
 /* Returns the client's counters. */

@@ -97,12 +97,23 @@ typedef struct hsc_search_timings {
     int64_t total, cache, vector, graph, policy, rank;
 } hsc_search_timings;
 
+/* The error codes of a reply (schemas/README.md, SearchReply). */
+#define HSC_SEARCH_ERROR_BAD_REQUEST "bad_request"
+#define HSC_SEARCH_ERROR_CACHE_MISS "cache_miss"
+#define HSC_SEARCH_ERROR_CACHE_UNAVAILABLE "cache_unavailable"
+#define HSC_SEARCH_ERROR_NO_BACKEND "no_backend"
+#define HSC_SEARCH_ERROR_POLICY_UNAVAILABLE "policy_unavailable"
+#define HSC_SEARCH_ERROR_DEADLINE "deadline"
+#define HSC_SEARCH_ERROR_INTERNAL "internal"
+/* Refused at once, nothing started: hsc-query could not have answered it in time. Retry later. */
+#define HSC_SEARCH_ERROR_OVERLOADED "overloaded"
+
 /* One answer, as sent to the request's reply topic and partition. */
 typedef struct hsc_search_reply {
     int v;
     char *correlation_id;
     bool ok;
-    char *error_code;    /* when !ok: bad_request, no_backend, deadline, internal */
+    char *error_code;    /* when !ok: one of HSC_SEARCH_ERROR_* above */
     char *error_message; /* when !ok */
     hsc_strategy strategy;
     char *plan; /* why the planner chose the strategy */

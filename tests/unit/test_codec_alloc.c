@@ -196,6 +196,7 @@ static void test_search_reply(void **s)
     run_golden(&search_reply, "search_reply_ok");
     run_golden(&search_reply, "search_reply_degraded");
     run_golden(&search_reply, "search_reply_error");
+    run_golden(&search_reply, "search_reply_overloaded");
 }
 
 static void test_policy(void **s)

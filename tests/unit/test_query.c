@@ -114,6 +114,13 @@ static void test_golden_replies(void **s)
     assert_string_equal(r.error_code, "bad_request");
     assert_string_equal(r.error_message, "k: 0 is outside 1..1000");
     hsc_search_reply_clear(&r);
+    roundtrip_reply("search_reply_overloaded", &r);
+    assert_false(r.ok);
+    assert_string_equal(r.error_code, HSC_SEARCH_ERROR_OVERLOADED);
+    assert_int_equal(r.strategy, HSC_STRATEGY_HYBRID_PARALLEL);
+    assert_null(r.plan);
+    assert_int_equal(r.nresults, 0);
+    hsc_search_reply_clear(&r);
     roundtrip_reply("search_reply_degraded", &r);
     assert_int_equal(r.degraded.n, 1);
     assert_string_equal(r.degraded.v[0], "graph");
@@ -267,21 +274,28 @@ static void on_done(void *arg, hsc_search_reply *r)
     snprintf(o->message, sizeof(o->message), "%s", r->error_message ? r->error_message : "");
 }
 
-/* An engine whose every backend refuses connections (port 1 on loopback). */
-static int engine_setup(void **state)
+/* Starts e with every backend refusing connections (port 1 on loopback); key=value if key. */
+static void engine_start(struct query_engine *e, const char *key, const char *value)
 {
-    static struct query_engine e;
     hsc_config *cfg = hsc_config_new();
     hsc_err err = {0};
     assert_non_null(cfg);
+    if (key)
+        assert_int_equal(hsc_config_set(cfg, key, value, &err), 0);
     assert_int_equal(hsc_config_set(cfg, "pg.url", "postgresql://127.0.0.1:1/hsc", &err), 0);
     assert_int_equal(hsc_config_set(cfg, "redis.url", "redis://127.0.0.1:1/0", &err), 0);
     assert_int_equal(hsc_config_set(cfg, "milvus.url", "http://127.0.0.1:1", &err), 0);
     assert_int_equal(hsc_config_set(cfg, "neo4j.url", "http://127.0.0.1:1", &err), 0);
     assert_int_equal(hsc_config_set(cfg, "milvus.dimension", "4", &err), 0);
     assert_int_equal(hsc_config_set(cfg, "query.pg_connections", "1", &err), 0);
-    assert_int_equal(query_engine_init(&e, ev_loop_new(EVFLAG_AUTO), cfg, &err), 0);
+    assert_int_equal(query_engine_init(e, ev_loop_new(EVFLAG_AUTO), cfg, &err), 0);
     hsc_config_free(cfg);
+}
+
+static int engine_setup(void **state)
+{
+    static struct query_engine e;
+    engine_start(&e, NULL, NULL);
     *state = &e;
     return 0;
 }
@@ -301,7 +315,7 @@ static void search_now(struct query_engine *e, hsc_search_request *req, int64_t 
 {
     hsc_err err = {0};
     memset(o, 0, sizeof(*o));
-    assert_int_equal(query_engine_search(e, req, "unit", deadline_ms, on_done, o, &err), 0);
+    assert_int_equal(query_engine_search(e, req, "unit", deadline_ms, -1, on_done, o, &err), 0);
     assert_int_equal(o->calls, 0); /* never before the call returns */
     int64_t end = hsc_now_ms() + 10000;
     while (!o->calls && hsc_now_ms() < end)
@@ -376,12 +390,66 @@ static void test_no_backend_answers(void **state)
     assert_true(e->stats.requests >= 1 && e->inflight == 0);
 }
 
+/* Two graph searches at once on an engine that may run max_inflight of them. */
+static void two_searches(struct query_engine *e, struct outcome *oa, struct outcome *ob)
+{
+    hsc_search_request a, b;
+    hsc_search_request_init(&a);
+    hsc_search_request_init(&b);
+    hsc_strlist_push(&a.seed_ids, "t1", 2);
+    hsc_strlist_push(&b.seed_ids, "t2", 2);
+    hsc_err err = {0};
+    memset(oa, 0, sizeof(*oa));
+    memset(ob, 0, sizeof(*ob));
+    assert_int_equal(query_engine_search(e, &a, "a", hsc_now_ms() + 5000, -1, on_done, oa, &err),
+                     0);
+    assert_int_equal(query_engine_search(e, &b, "b", hsc_now_ms() + 5000, 250, on_done, ob, &err),
+                     0);
+    assert_int_equal(oa->calls + ob->calls, 0); /* a refusal too comes later, from the loop */
+    int64_t end = hsc_now_ms() + 10000;
+    while ((!oa->calls || !ob->calls) && hsc_now_ms() < end)
+        ev_run(e->loop, EVRUN_ONCE);
+    assert_int_equal(oa->calls, 1);
+    assert_int_equal(ob->calls, 1);
+}
+
+static void test_overloaded_answered_later(void **state)
+{
+    static struct query_engine e;
+    struct outcome oa, ob;
+    engine_start(&e, "query.max_inflight", "1"); /* so the in-flight limit is 1 */
+    two_searches(&e, &oa, &ob);
+    assert_string_equal(oa.code, "no_backend");
+    assert_false(ob.ok);
+    assert_string_equal(ob.code, HSC_SEARCH_ERROR_OVERLOADED);
+    assert_non_null(strstr(ob.message, "in-flight limit (1 searches"));
+    assert_non_null(strstr(ob.message, "waited 250 ms in Kafka"));
+    assert_true(e.stats.overloaded == 1 && e.stats.errors == 1 && e.admit.running == 0);
+    struct ev_loop *loop = e.loop;
+    query_engine_destroy(&e);
+    ev_loop_destroy(loop);
+    /* the switch: admission off, both run */
+    engine_start(&e, "query.admit", "false");
+    e.admit.limit = 1; /* would refuse the second if admission were on */
+    two_searches(&e, &oa, &ob);
+    assert_string_equal(oa.code, "no_backend");
+    assert_string_equal(ob.code, "no_backend");
+    assert_true(e.stats.overloaded == 0 && e.admit.running == 0);
+    loop = e.loop;
+    query_engine_destroy(&e);
+    ev_loop_destroy(loop);
+    (void)state;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_golden_request_full),  cmocka_unit_test(test_golden_request_minimal),
-        cmocka_unit_test(test_golden_replies),       cmocka_unit_test(test_request_validation),
+        cmocka_unit_test(test_golden_request_full),
+        cmocka_unit_test(test_golden_request_minimal),
+        cmocka_unit_test(test_golden_replies),
+        cmocka_unit_test(test_request_validation),
         cmocka_unit_test(test_reply_strategy_error),
+        cmocka_unit_test(test_overloaded_answered_later),
     };
     const struct CMUnitTest engine[] = {
         cmocka_unit_test(test_expired_search_answered_later),

@@ -32,7 +32,12 @@ const char CLI_SEARCH_USAGE[] =
     "  --no-cache             neither read nor write the result cache\n"
     "  --timeout MS           deadline (default client.timeout_ms)\n"
     "  --repeat N             send the same search N times, one after another\n"
-    "  --json                 print the reply as JSON (one object per line)\n";
+    "  --json                 print the reply as JSON (one object per line)\n"
+    "Exit status: 0 ok; 1 an error reply or no reply; 75 refused as overloaded (hsc-query\n"
+    "started nothing: retry later); 2 bad options.\n";
+
+/* The exit status of a search refused as overloaded: sysexits.h's EX_TEMPFAIL, "try again". */
+#define SEARCH_EXIT_OVERLOADED 75
 
 /* The state of one run: the reply (or error) of the search in flight. */
 struct run {
@@ -89,6 +94,12 @@ static json_t *reply_json(const hsc_search_reply *r)
 
 static void print_table(const hsc_search_reply *r, double round_trip_ms)
 {
+    if (!r->ok && r->error_code && !strcmp(r->error_code, HSC_SEARCH_ERROR_OVERLOADED)) {
+        printf("overloaded: hsc-query refused the search at once and started nothing; retry "
+               "later\n  %s\n",
+               r->error_message ? r->error_message : "");
+        return;
+    }
     if (!r->ok) {
         printf("error %s: %s\n", r->error_code ? r->error_code : "?",
                r->error_message ? r->error_message : "");
@@ -136,7 +147,10 @@ static void on_reply(void *arg, const hsc_search_reply *r, const hsc_err *err)
         run->rc = 1;
         return;
     }
-    run->rc = r->ok ? 0 : 1;
+    run->rc = r->ok ? 0
+              : r->error_code && !strcmp(r->error_code, HSC_SEARCH_ERROR_OVERLOADED)
+                  ? SEARCH_EXIT_OVERLOADED
+                  : 1;
     if (run->json) {
         json_t *o = reply_json(r);
         json_object_set_new(o, "round_trip_us", json_integer((json_int_t)(rt * 1000)));

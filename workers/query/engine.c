@@ -113,6 +113,13 @@ int query_engine_init(struct query_engine *e, struct ev_loop *loop, const hsc_co
         .half_life_days = hsc_config_double(cfg, "query.preference_half_life_days"),
         .shared_tag = hsc_config_double(cfg, "query.graph_shared_tag"),
     };
+    struct query_admit_settings admit = {
+        .on = hsc_config_bool(cfg, "query.admit"),
+        .min_inflight = (int)hsc_config_int(cfg, "query.admit_min_inflight"),
+        .max_inflight = (int)hsc_config_int(cfg, "query.max_inflight"),
+        .slow_ratio = hsc_config_double(cfg, "query.admit_slow_ratio"),
+    };
+    query_admit_init(&e->admit, &admit);
     int window = (int)hsc_config_int(cfg, "query.latency_window");
     e->policies = calloc(QUERY_POLICY_SLOTS, sizeof(*e->policies));
     if (!e->policies || hsc_latency_init(&e->lat_vector, window) ||

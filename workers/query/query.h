@@ -11,6 +11,7 @@
 #include <ev.h>
 #include <stdint.h>
 
+#include "admit.h"
 #include "config.h"
 #include "graph.h"
 #include "hsc/search.h"
@@ -26,9 +27,9 @@
 /* Called once per search with its reply (valid during the call only). */
 typedef void (*query_done_fn)(void *arg, hsc_search_reply *reply);
 
-/* Counters for logs, tests and metrics. */
+/* Counters for logs, tests and metrics (errors excludes overloaded refusals). */
 struct query_stats {
-    unsigned long long requests, ok, errors, cache_hits, cache_misses, degraded;
+    unsigned long long requests, ok, errors, cache_hits, cache_misses, degraded, overloaded;
     unsigned long long by_strategy[6];
 };
 
@@ -68,6 +69,7 @@ struct query_engine {
     struct qreq *start_head, *start_tail; /* accepted, started on the next loop turn */
     ev_timer start_timer;
     int inflight;
+    struct query_admit admit; /* admission control (admit.h); its running: admitted, unanswered */
     struct query_stats stats;
 };
 
@@ -79,13 +81,17 @@ int query_engine_init(struct query_engine *e, struct ev_loop *loop, const hsc_co
 void query_engine_destroy(struct query_engine *e);
 
 /*
- * Answers req by deadline_ms (epoch ms). Returns an error now (req is left to
- * the caller, done is never called), or 0: req is taken over and done is
- * called exactly once, later, from the loop — never before this returns, even
- * for an answer known at once, so a backlog of such answers cannot recurse.
+ * Answers req by deadline_ms (epoch ms); queued_ms is how long it waited
+ * before reaching the engine (in Kafka; -1: unknown), which admission
+ * control names in a refusal. Returns an error now (req is left to the
+ * caller, done is never called), or 0: req is taken over and done is called
+ * exactly once, later, from the loop — never before this returns, even for
+ * an answer known at once (a refusal as `overloaded` included), so a
+ * backlog of such answers cannot recurse.
  */
 int query_engine_search(struct query_engine *e, hsc_search_request *req, const char *correlation_id,
-                        int64_t deadline_ms, query_done_fn done, void *arg, hsc_err *err);
+                        int64_t deadline_ms, int64_t queued_ms, query_done_fn done, void *arg,
+                        hsc_err *err);
 
 /*
  * Builds the Milvus filter of a search: the request's filters, and the user's

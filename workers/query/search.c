@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conn.h"
 #include "log.h"
 #include "search_internal.h"
 
@@ -51,6 +52,34 @@ void query_fail_part(struct qreq *q, const char *backend, const char *part, int 
     *state = P_FAIL;
 }
 
+/* The backends a search may wait on, by their conn.h names. */
+static const char *const BACKENDS[] = {"redis", "postgresql", "milvus", "neo4j"};
+#define NBACKENDS (sizeof(BACKENDS) / sizeof(BACKENDS[0]))
+
+/* The sum of the backends' conn.h epochs: it moves on every loss and every recovery. */
+static unsigned conn_mark(void)
+{
+    unsigned sum = 0;
+    for (size_t i = 0; i < NBACKENDS; i++)
+        sum += hsc_conn_epoch(BACKENDS[i]);
+    return sum;
+}
+
+/* 1 while any of them is down (a connection lost and not yet working again). */
+static int any_down(void)
+{
+    for (size_t i = 0; i < NBACKENDS; i++)
+        if (hsc_conn_is_down(BACKENDS[i]))
+            return 1;
+    return 0;
+}
+
+/* 1 if a backend is down now, or one was lost or recovered since mark was taken. */
+static int outage_now(unsigned mark)
+{
+    return any_down() || conn_mark() != mark;
+}
+
 void query_finish(struct qreq *q, hsc_search_reply *r)
 {
     struct query_engine *e = q->e;
@@ -69,10 +98,28 @@ void query_finish(struct qreq *q, hsc_search_reply *r)
     r->degraded = q->degraded;
     if (r->ok)
         e->stats.ok++;
+    else if (r->error_code && !strcmp(r->error_code, HSC_SEARCH_ERROR_OVERLOADED))
+        e->stats.overloaded++;
     else
         e->stats.errors++;
     if (q->degraded.n)
         e->stats.degraded++;
+    if (q->ticket.admitted) {
+        /* the only signal admission control learns from: how admitted searches end */
+        int timed_out = r->error_code && (!strcmp(r->error_code, HSC_SEARCH_ERROR_DEADLINE) ||
+                                          !strcmp(r->error_code, HSC_SEARCH_ERROR_NO_BACKEND));
+        struct query_admit_outcome o = {
+            .answered = r->ok || timed_out,
+            .clean = r->ok && !q->degraded.n,
+            .out_of_time = q->out_of_time || q->vec_state == P_CUT || q->graph_state == P_CUT ||
+                           q->attrs_state == P_CUT || q->policy_state == P_CUT ||
+                           q->rels_state == P_CUT,
+            .outage = q->met_outage || outage_now(q->conn_mark),
+            .total_ms = (double)q->t.total / 1000.0,
+        };
+        query_admit_end(&e->admit, &q->ticket, &o);
+        q->ticket.admitted = false;
+    }
     if ((unsigned)r->strategy < 6)
         e->stats.by_strategy[r->strategy]++;
     q->done(q->arg, r);
@@ -474,7 +521,8 @@ void query_unref(struct qreq *q)
 }
 
 int query_engine_search(struct query_engine *e, hsc_search_request *req, const char *correlation_id,
-                        int64_t deadline_ms, query_done_fn done, void *arg, hsc_err *err)
+                        int64_t deadline_ms, int64_t queued_ms, query_done_fn done, void *arg,
+                        hsc_err *err)
 {
     struct qreq *q = calloc(1, sizeof(*q));
     hsc_search_request *own = malloc(sizeof(*own));
@@ -491,6 +539,7 @@ int query_engine_search(struct query_engine *e, hsc_search_request *req, const c
     q->done = done;
     q->arg = arg;
     q->deadline_ms = deadline_ms;
+    q->queued_ms = queued_ms;
     q->t0_us = hsc_mono_us(); /* the wait for the next turn counts in the search's time */
     q->epoch = -1;
     q->polver = -1;
@@ -520,6 +569,72 @@ int query_engine_search(struct query_engine *e, hsc_search_request *req, const c
     return HSC_OK;
 }
 
+/* 1 if q waits for a backend call and every call it waits for goes to a backend that is down. */
+static int waits_on_outage(const struct qreq *q)
+{
+    const char *on[4];
+    int n = 0;
+    if (q->phase == PH_VERSIONS || q->phase == PH_CACHE)
+        on[n++] = "redis";
+    if (q->policy_state == P_RUN || q->attrs_state == P_RUN)
+        on[n++] = "postgresql";
+    if (q->vec_state == P_RUN)
+        on[n++] = "milvus";
+    if (q->graph_state == P_RUN || q->rels_state == P_RUN)
+        on[n++] = "neo4j";
+    for (int i = 0; i < n; i++)
+        if (!hsc_conn_is_down(on[i]))
+            return 0;
+    return n > 0;
+}
+
+/*
+ * While a backend is down, the admitted searches that wait only on it are
+ * held (admit.h): the client holds their calls back until it answers again
+ * or their deadline passes, so they no longer count against the limit. Done
+ * at each decision, the only moment the count matters; a walk of at most
+ * query.max_inflight searches, and none while every backend is up.
+ */
+static void hold_outage_searches(struct query_engine *e)
+{
+    if (!any_down())
+        return;
+    for (struct qreq *o = e->active; o; o = o->next)
+        if (o->ticket.admitted && !o->ticket.held && !o->replied && waits_on_outage(o))
+            query_admit_hold(&e->admit, &o->ticket);
+}
+
+/*
+ * Admission control (admit.h): 1 if q may start; else it is answered
+ * `overloaded` now, on this loop turn like every other reply, before any
+ * backend is asked.
+ */
+static int admit(struct qreq *q, double left_ms)
+{
+    struct query_engine *e = q->e;
+    hold_outage_searches(e);
+    struct query_admit_input in = {.strategy = q->req->strategy,
+                                   .left_ms = left_ms,
+                                   .queued_ms = q->queued_ms >= 0 ? (double)q->queued_ms : -1,
+                                   .inflight = query_admit_counted(&e->admit),
+                                   .now_s = query_now_s(e)};
+    struct query_admit_decision d;
+    query_admit_decide(&e->admit, &in, &d);
+    if (d.verdict == QUERY_ADMIT_RUN) {
+        q->ticket = query_admit_start(&e->admit, &in, &d);
+        /* a search started while a backend is down says nothing of capacity at its end */
+        q->conn_mark = conn_mark();
+        q->met_outage = any_down();
+        return 1;
+    }
+    hsc_metrics_inc(e->metrics, "hsc_query_overloaded_total",
+                    d.verdict == QUERY_ADMIT_FULL ? "reason=\"inflight\"" : "reason=\"deadline\"",
+                    1);
+    q->plan.strategy = q->req->strategy;
+    query_reply_error(q, HSC_SEARCH_ERROR_OVERLOADED, "%s", d.why);
+    return 0;
+}
+
 static void start_search(struct qreq *q)
 {
     struct query_engine *e = q->e;
@@ -527,6 +642,10 @@ static void start_search(struct qreq *q)
     double left = (double)(q->deadline_ms - hsc_now_ms() - e->reserve_ms) / 1000.0;
     if (left <= 0) {
         query_reply_error(q, "deadline", "the deadline passed before the search started");
+        query_unref(q);
+        return;
+    }
+    if (!admit(q, left * 1000.0)) {
         query_unref(q);
         return;
     }

@@ -35,6 +35,10 @@ struct qreq {
     hsc_search_request *req;
     char corr[128];
     int64_t deadline_ms, t0_us;
+    int64_t queued_ms;                /* its wait in Kafka (-1: unknown) */
+    struct query_admit_ticket ticket; /* admission control's, until the reply */
+    unsigned conn_mark;               /* the backends' conn.h epochs when it was admitted */
+    int met_outage;                   /* a backend was down when it was admitted */
     query_done_fn done;
     void *arg;
     ev_timer due_backends, due_final;
