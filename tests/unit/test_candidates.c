@@ -160,12 +160,12 @@ static void tags(hsc_title_attrs *a, const char *g1, const char *g2, const char 
 static void test_shared_tags_score_every_candidate(void **s)
 {
     query_cands set = {0};
-    /* v1: only Milvus found it; g1: the graph, by a SIMILAR_TO link (linked 0.5) plus a
-     * sampled shared tag; g2: the graph, by a sampled shared tag only; x: no attributes */
+    /* v1: only Milvus found it; g1: the graph, by a SIMILAR_TO link of 0.5; g2: the graph,
+     * by a weaker link of 0.3; x: no attributes */
     hsc_milvus_hit hits[2] = {{"v1", 0.9f}, {"x", 0.8f}};
     query_cands_add_vector(&set, hits, 2);
-    hsc_graph_candidate g[2] = {{.id = "g1", .score = 0.56, .linked = 0.5, .intent = 0.56},
-                                {.id = "g2", .score = 0.06, .intent = 0.06}};
+    hsc_graph_candidate g[2] = {{.id = "g1", .score = 0.5, .intent = 0.5},
+                                {.id = "g2", .score = 0.3, .intent = 0.3}};
     query_cands_add_graph(&set, g, 2, 0);
     hsc_candidate *v1 = query_cands_find(&set, "v1"), *g1 = query_cands_find(&set, "g1"),
                   *g2 = query_cands_find(&set, "g2"), *x = query_cands_find(&set, "x");
@@ -180,17 +180,17 @@ static void test_shared_tags_score_every_candidate(void **s)
     query_cands_score_shared(&set, st, 3, 0.2);
     /* v1: 2 x 0.2 x 1 + 1 x 0.2 x 0.5; a vector-only title now has graph evidence */
     assert_true(v1->in_graph && fabs(v1->graph_raw - 0.5) < 1e-9);
-    /* g1: its link stays, its sampled tag path is replaced by the exact count */
+    /* g1: its link plus one tag shared with the history seed */
     assert_true(fabs(g1->graph_raw - (0.5 + 0.1)) < 1e-9);
-    assert_true(fabs(g2->graph_raw - 0.2) < 1e-9);
+    assert_true(fabs(g2->graph_raw - (0.3 + 0.2)) < 1e-9);
     /* without attributes nothing is counted: it keeps what the legs said */
     assert_false(x->in_graph);
     assert_true(x->graph_raw == 0);
     /* ranked again by the new scores; ties share a rank */
     assert_int_equal(g1->graph_rank, 1);
     assert_int_equal(v1->graph_rank, 2);
-    assert_int_equal(g2->graph_rank, 3);
-    /* a weight of 0 leaves the graph's own scores */
+    assert_int_equal(g2->graph_rank, 2);
+    /* a weight of 0 leaves the scores as they are (the links alone, from the legs) */
     query_cands_score_shared(&set, st, 3, 0);
     assert_true(fabs(g1->graph_raw - 0.6) < 1e-9);
     for (hsc_title_attrs *a = &seed; a; a = a == &seed ? &hist : NULL) {

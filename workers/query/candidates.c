@@ -177,7 +177,7 @@ void query_cands_add_graph(query_cands *s, const hsc_graph_candidate *v, size_t 
             continue;
         c->in_graph = true;
         c->graph_raw = v[i].score;
-        c->graph_linked = v[i].linked;
+        c->graph_linked = v[i].score;  /* links only: shared tags are counted here */
         c->graph_intent = v[i].intent; /* what the request's own seeds found */
         c->graph_rank = (int)i + 1;
         if (rels && !c->has_rels)

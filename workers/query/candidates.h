@@ -65,10 +65,10 @@ typedef struct query_seed_tags {
  * Recomputes every candidate's graph score as its links to the seeds (what
  * the graph leg returned, SIMILAR_TO and RELATED_TO) plus tag_weight × seed
  * weight for each genre and theme it shares with each seed, and ranks them
- * again. Counted here for every candidate, whichever leg found it: the graph
- * query follows only a sample of a tag's titles (it cannot walk a genre of
- * 50,000), so a title it did not return may share as much with the seeds as
- * one it did. Candidates without attributes keep their scores.
+ * again. Counted here for every candidate, whichever leg found it, from the
+ * catalogue rows the search reads anyway: Neo4j could only walk a sample of
+ * a genre of 50,000 titles, and it costs a search nothing here.
+ * Candidates without attributes keep their scores.
  */
 void query_cands_score_shared(query_cands *s, const query_seed_tags *seeds, size_t nseeds,
                               double tag_weight);

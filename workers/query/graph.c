@@ -1,13 +1,13 @@
 /*
- * Graph queries for search. The candidate query bounds its fan-out (8 tags
- * per seed, 25 titles per tag) so a popular genre cannot make it scan the
- * catalogue; SIMILAR_TO already holds each title's best matches. A
- * candidate's score is the sum over every path from every seed of the
- * path's strength times the seed's weight: SIMILAR_TO's weighted Jaccard,
- * 1 for an editorial RELATED_TO, and for a shared tag 0.3 / ln(2 + the
- * tag's degree), so a rare theme says more than "drama". Nothing caps it:
- * two paths count more than one, and the ranker compares sums. `intent` is
- * the part from the request's own seeds, which rank first (workers/query/rank.h).
+ * Graph queries for search. The candidate query walks the seeds' links:
+ * SIMILAR_TO (each title's best matches over the whole catalogue, computed by
+ * hsc-enrich) and editorial RELATED_TO. A candidate's score is the sum over
+ * every link from every seed of the link's strength times the seed's weight:
+ * SIMILAR_TO's weighted Jaccard, 1 for RELATED_TO; nothing caps it, two
+ * links count more than one. `intent` is the part from the request's own
+ * seeds, which rank first (workers/query/rank.h). Shared genres and themes
+ * are not walked here: hsc-query counts them for every candidate from the
+ * catalogue rows it reads anyway (candidates.h: query_cands_score_shared).
  */
 #include "graph.h"
 
@@ -27,13 +27,6 @@ const char HSC_GRAPH_CANDIDATES_CYPHER[] =
     "  UNION\n"
     "  WITH s MATCH (s)-[:RELATED_TO]-(c:Content)\n"
     "  RETURN c, 1.0 AS score, 'related' AS via, null AS through\n"
-    "  UNION\n"
-    "  WITH s MATCH (s)-[:BELONGS_TO|HAS_THEME]->(a)\n"
-    "  WITH s, a LIMIT 8\n"
-    "  WITH s, a, COUNT { (a)<-[:BELONGS_TO|HAS_THEME]-() } AS deg\n"
-    "  CALL { WITH s, a MATCH (a)<-[:BELONGS_TO|HAS_THEME]-(c:Content) WHERE c <> s\n"
-    "         RETURN c LIMIT 25 }\n"
-    "  RETURN c, 0.3 / log(2.0 + deg) AS score, 'shared' AS via, a.name AS through\n"
     "}\n"
     "WITH s, sw, mine, c, score, via, through WHERE c.stub IS NULL AND NOT c.id IN $seeds\n"
     "  AND NOT c.id IN $exclude_ids\n"
@@ -45,9 +38,9 @@ const char HSC_GRAPH_CANDIDATES_CYPHER[] =
     "                                    WHERE g.name IN $genres })\n"
     "  AND NOT EXISTS { MATCH (c)-[:BELONGS_TO]->(x:Genre) WHERE x.name IN $excluded_genres }\n"
     "WITH c, sum(sw * score) AS gscore, sum(CASE WHEN mine THEN score ELSE 0.0 END) AS iscore,\n"
-    "     sum(CASE WHEN via = 'shared' THEN 0.0 ELSE sw * score END) AS linked,\n"
+
     "     collect({seed: s.id, via: via, score: score, through: through}) AS paths\n"
-    "RETURN c.id AS id, gscore AS score, paths[..3] AS why, iscore AS intent, linked\n"
+    "RETURN c.id AS id, gscore AS score, paths[..3] AS why, iscore AS intent\n"
     "ORDER BY intent DESC, score DESC, id\n"
     "LIMIT $limit";
 
@@ -119,7 +112,6 @@ static int candidate_row(void *all, size_t i, json_t *row, hsc_err *err)
     c->score = json_number_value(json_array_get(row, 1));
     c->why = json_dumps(json_array_get(row, 2), JSON_COMPACT | JSON_ENCODE_ANY);
     c->intent = json_number_value(json_array_get(row, 3)); /* 0 when absent */
-    c->linked = json_number_value(json_array_get(row, 4));
     return HSC_OK;
 }
 

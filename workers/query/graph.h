@@ -16,11 +16,10 @@
 /* One graph candidate. */
 typedef struct hsc_graph_candidate {
     char id[HSC_MAX_ID_LEN + 1];
-    double score;  /* Σ seed weight × path strength: SIMILAR_TO score, 1 per RELATED_TO,
-                      0.3 / ln(2 + tag degree) per shared tag; not capped */
+    double score;  /* Σ seed weight × link strength: SIMILAR_TO score, 1 per RELATED_TO;
+                      not capped */
     char *why;     /* JSON array of up to 3 {seed, via, score, through} */
     double intent; /* the part of score from the request's own seeds (weight 1) */
-    double linked; /* the part of score from SIMILAR_TO and RELATED_TO, not shared tags */
 } hsc_graph_candidate;
 
 /* What the graph knows of one candidate. */

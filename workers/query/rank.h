@@ -100,7 +100,7 @@ typedef struct hsc_fusion {
     double history_weight;
     double half_life_days; /* preference weights halve every this many days (policy SQL) */
     /* graph strength of one genre or theme a candidate shares with a seed (times the seed's
-     * weight), counted in hsc for every candidate; 0: Neo4j's sampled shared-tag paths */
+     * weight), counted in hsc for every candidate; 0: the links alone */
     double shared_tag;
 } hsc_fusion;
 
