@@ -346,7 +346,7 @@ static int bind_address(const char *bind, int port, struct sockaddr_storage *a, 
 int hsc_httpd_configure(const hsc_config *cfg, hsc_err *err)
 {
     struct sockaddr_storage a;
-    socklen_t alen;
+    socklen_t alen = 0; /* set by bind_address; -O3 cannot see it on every path */
     const char *bind = hsc_config_str(cfg, "metrics.bind");
     if (bind_address(bind, 0, &a, &alen, err))
         return err->code;
@@ -363,7 +363,7 @@ hsc_httpd *hsc_httpd_listen(struct ev_loop *loop, const struct hsc_httpd_options
         return NULL;
     const char *bind_to = o->bind && *o->bind ? o->bind : "127.0.0.1";
     struct sockaddr_storage a;
-    socklen_t alen;
+    socklen_t alen = 0; /* set by bind_address; -O3 cannot see it on every path */
     if (bind_address(bind_to, o->port, &a, &alen, err))
         return NULL;
     int fd = socket(a.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

@@ -25,7 +25,6 @@
  * Needs the variables of .local/stack.env; hold the stack lock.
  */
 #include <ctype.h>
-#include <dirent.h>
 #include <librdkafka/rdkafka.h>
 #include <signal.h>
 #include <stdio.h>
@@ -34,6 +33,7 @@
 #include <unistd.h>
 
 #include "bench_args.h"
+#include "bench_proc.h"
 #include "it_common.h"
 
 static long C = 100000, N = 100000;
@@ -129,80 +129,6 @@ static void report_stage(const char *name, int stage, long long t0)
     free(lat);
 }
 
-/* utime+stime of pid in seconds; -1 if gone. */
-static double cpu_of(pid_t pid)
-{
-    char path[64], buf[2048];
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    char *p = strrchr(buf, ')');
-    unsigned long long ut = 0, st = 0;
-    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
-        return -1;
-    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-}
-
-static long hwm_kb(pid_t pid)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    long kb = -1;
-    while (f && fgets(line, sizeof(line), f))
-        if (!strncmp(line, "VmHWM:", 6))
-            kb = atol(line + 6);
-    if (f)
-        fclose(f);
-    return kb;
-}
-
-/* The servers, by what their command line holds. */
-static const struct {
-    const char *name, *needle;
-} SERVERS[] = {{"neo4j", "org.neo4j"},
-               {"milvus", "milvus run"},
-               {"postgres", "postgres"},
-               {"kafka", "kafka.Kafka"}};
-#define NSERVERS (sizeof(SERVERS) / sizeof(SERVERS[0]))
-
-/* CPU seconds of every process whose command line holds each server's needle. */
-static void servers_cpu(double out[NSERVERS])
-{
-    for (size_t s = 0; s < NSERVERS; s++)
-        out[s] = 0;
-    DIR *d = opendir("/proc");
-    struct dirent *e;
-    while (d && (e = readdir(d))) {
-        if (!isdigit((unsigned char)e->d_name[0]))
-            continue;
-        char path[300], cmd[4096];
-        snprintf(path, sizeof(path), "/proc/%s/cmdline", e->d_name);
-        FILE *f = fopen(path, "r");
-        if (!f)
-            continue;
-        size_t n = fread(cmd, 1, sizeof(cmd) - 1, f);
-        fclose(f);
-        for (size_t i = 0; i < n; i++)
-            if (!cmd[i])
-                cmd[i] = ' ';
-        cmd[n] = 0;
-        for (size_t s = 0; s < NSERVERS; s++) {
-            if (strstr(cmd, SERVERS[s].needle) && !strstr(cmd, "bench_pipeline")) {
-                double c = cpu_of((pid_t)atoi(e->d_name));
-                out[s] += c > 0 ? c : 0;
-                break;
-            }
-        }
-    }
-    if (d)
-        closedir(d);
-}
-
 static int publish(struct it *t, const char *path, int onto_ingested)
 {
     char *out;
@@ -292,10 +218,10 @@ int main(int argc, char **argv)
 
     pid_t workers[] = {ingest, enrich, indexer};
     const char *wname[] = {"hsc-ingest", "hsc-enrich", "hsc-embed-index"};
-    double wcpu0[3], scpu0[NSERVERS], scpu1[NSERVERS];
+    double wcpu0[3], scpu0[BENCH_NSERVERS], scpu1[BENCH_NSERVERS];
     for (int i = 0; i < 3; i++)
-        wcpu0[i] = workers[i] ? cpu_of(workers[i]) : 0;
-    servers_cpu(scpu0);
+        wcpu0[i] = workers[i] ? bench_cpu_of(workers[i]) : 0;
+    bench_servers_cpu(scpu0);
     long long t0 = it_ms();
     if (!failed && publish(&t, fresh, enrich_only))
         failed = 1;
@@ -308,12 +234,12 @@ int main(int argc, char **argv)
             read_topic(it_topic(&t, "content_enriched"), NEO, deadline);
     }
     double phase = (double)(it_ms() - t0) / 1000.0;
-    servers_cpu(scpu1);
+    bench_servers_cpu(scpu1);
     double wcpu1[3];
     long hwm[3];
     for (int i = 0; i < 3; i++) {
-        wcpu1[i] = workers[i] ? cpu_of(workers[i]) : 0;
-        hwm[i] = workers[i] ? hwm_kb(workers[i]) : 0;
+        wcpu1[i] = workers[i] ? bench_cpu_of(workers[i]) : 0;
+        hwm[i] = workers[i] ? bench_hwm_kb(workers[i]) : 0;
     }
     if (!failed && !enrich_only) {
         read_topic(it_topic(&t, "content_events"), PUB, deadline + 60000);
@@ -347,8 +273,8 @@ int main(int argc, char **argv)
         if (workers[i])
             printf("  %-16s %.6f s/title, peak RSS %.1f MB\n", wname[i],
                    (wcpu1[i] - wcpu0[i]) / (double)N, (double)hwm[i] / 1024.0);
-    for (size_t s = 0; s < NSERVERS; s++)
-        printf("  %-16s %.6f s/title (server)\n", SERVERS[s].name,
+    for (size_t s = 0; s < BENCH_NSERVERS; s++)
+        printf("  %-16s %.6f s/title (server)\n", BENCH_SERVERS[s].name,
                (scpu1[s] - scpu0[s]) / (double)N);
 
     for (int i = 0; i < 3; i++)

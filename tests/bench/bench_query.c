@@ -5,7 +5,9 @@
  * program, no Kafka), beside the same backend calls issued directly from
  * here (the Milvus search over REST, the candidate Cypher over HTTP, the
  * policy and attribute SQL over libpq), so the headline is a ratio measured
- * in one run.
+ * in one run. Each run also prints the CPU seconds per 1,000 searches of the
+ * process that ran them (hsc-query, or this program for in-process and direct
+ * runs) and of each server, and hsc-query's resident memory.
  *
  * Every search hsc-query accepted counts in the percentiles and the rate: a
  * timeout at the moment its deadline passed, an error when it came back.
@@ -38,6 +40,7 @@
 #include <unistd.h>
 
 #include "bench_args.h"
+#include "bench_proc.h"
 #include "config.h"
 #include "harness.h"
 #include "hsc/client.h"
@@ -381,6 +384,36 @@ static void report(struct run *r)
     free(v);
 }
 
+/* hsc-query's pid, for its CPU time and memory (0: not started). */
+static pid_t query_pid;
+
+/* CPU seconds per 1,000 searches of the process that ran them and of each server. */
+static void report_cpu(enum kind kind, const double before[BENCH_NSERVERS + 1],
+                       const double after[BENCH_NSERVERS + 1], long searches)
+{
+    if (searches <= 0)
+        return;
+    double per = 1000.0 / (double)searches;
+    printf("%25s cpu s/1000 searches: %s %.3f", "",
+           kind == K_KAFKA    ? "hsc-query"
+           : kind == K_INPROC ? "bench (engine in process)"
+                              : "bench (direct calls)",
+           (after[0] - before[0]) * per);
+    for (int s = 0; s < BENCH_NSERVERS; s++)
+        printf("  %s %.3f", BENCH_SERVERS[s].name, (after[s + 1] - before[s + 1]) * per);
+    if (kind == K_KAFKA && query_pid > 0)
+        printf("  (hsc-query rss %.1f MB, peak %.1f MB)", (double)bench_rss_kb(query_pid) / 1024,
+               (double)bench_hwm_kb(query_pid) / 1024);
+    printf("\n");
+}
+
+/* CPU seconds so far of the process a run of this kind loads, then of each server. */
+static void cpu_now(enum kind kind, double out[BENCH_NSERVERS + 1])
+{
+    out[0] = bench_cpu_of(kind == K_KAFKA && query_pid > 0 ? query_pid : getpid());
+    bench_servers_cpu(out + 1);
+}
+
 /* Runs `seconds` of requests at `rate`; reports unless quiet; returns the p99. */
 static double run_one(struct ev_loop *loop, enum kind kind, hsc_client *client,
                       struct query_engine *eng, const struct catalogue *cat, const char *label,
@@ -403,6 +436,9 @@ static double run_one(struct ev_loop *loop, enum kind kind, hsc_client *client,
             r.stage[s][i] = -1;
     }
     r.sent_at = calloc((size_t)r.total, sizeof(int64_t));
+    double cpu0[BENCH_NSERVERS + 1], cpu1[BENCH_NSERVERS + 1];
+    if (!quiet)
+        cpu_now(kind, cpu0);
     ev_now_update(loop);
     r.t0 = hsc_mono_us();
     ev_timer_init(&r.tick, on_tick, 0., 0.0005);
@@ -410,8 +446,11 @@ static double run_one(struct ev_loop *loop, enum kind kind, hsc_client *client,
     ev_timer_start(loop, &r.tick);
     ev_run(loop, 0);
     ev_timer_stop(loop, &r.tick);
-    if (!quiet)
+    if (!quiet) {
+        cpu_now(kind, cpu1);
         report(&r);
+        report_cpu(kind, cpu0, cpu1, r.total);
+    }
     free(r.lat);
     free(r.refused);
     for (int s = 0; s < S_N; s++)
@@ -605,6 +644,7 @@ int main(int argc, char **argv)
             pids[w] = it_spawn(&t, WNAME[w], wargs[w]);
         }
     }
+    query_pid = pids[3];
     long long s0 = it_ms();
     char nt[16], ne[16], nu[16];
     snprintf(nt, sizeof(nt), "%d", titles);

@@ -1,0 +1,91 @@
+/* What the benchmarks read of processes from /proc: CPU time, peak memory, the servers'. */
+#include "bench_proc.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+const struct bench_server BENCH_SERVERS[BENCH_NSERVERS] = {{"neo4j", "org.neo4j"},
+                                                           {"milvus", "milvus run"},
+                                                           {"postgres", "postgres"},
+                                                           {"kafka", "kafka.Kafka"},
+                                                           {"redis", "redis-server"}};
+
+double bench_cpu_of(pid_t pid)
+{
+    char path[64], buf[2048];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    /* the command name may hold spaces and parentheses: the fields start after the last ')' */
+    char *p = strrchr(buf, ')');
+    unsigned long long ut = 0, st = 0;
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+        return -1;
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+static long status_kb(pid_t pid, const char *field)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    long kb = -1;
+    size_t len = strlen(field);
+    while (f && fgets(line, sizeof(line), f))
+        if (!strncmp(line, field, len))
+            kb = atol(line + len);
+    if (f)
+        fclose(f);
+    return kb;
+}
+
+long bench_hwm_kb(pid_t pid)
+{
+    return status_kb(pid, "VmHWM:");
+}
+
+long bench_rss_kb(pid_t pid)
+{
+    return status_kb(pid, "VmRSS:");
+}
+
+void bench_servers_cpu(double out[BENCH_NSERVERS])
+{
+    for (size_t s = 0; s < BENCH_NSERVERS; s++)
+        out[s] = 0;
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    pid_t self = getpid();
+    while (d && (e = readdir(d))) {
+        if (!isdigit((unsigned char)e->d_name[0]) || atoi(e->d_name) == (int)self)
+            continue;
+        char path[300], cmd[4096];
+        snprintf(path, sizeof(path), "/proc/%s/cmdline", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        size_t n = fread(cmd, 1, sizeof(cmd) - 1, f);
+        fclose(f);
+        for (size_t i = 0; i < n; i++)
+            if (!cmd[i])
+                cmd[i] = ' ';
+        cmd[n] = 0;
+        for (size_t s = 0; s < BENCH_NSERVERS; s++) {
+            if (strstr(cmd, BENCH_SERVERS[s].needle)) {
+                double c = bench_cpu_of((pid_t)atoi(e->d_name));
+                out[s] += c > 0 ? c : 0;
+                break;
+            }
+        }
+    }
+    if (d)
+        closedir(d);
+}
