@@ -24,44 +24,12 @@ static void on_ensured(void *arg, const hsc_milvus_result *res, const hsc_err *e
     }
 }
 
-static void on_warm_cands(void *arg, const hsc_graph_candidate *c, size_t n, double seconds,
-                          const hsc_err *err)
-{
-    (void)arg, (void)c, (void)n, (void)seconds, (void)err;
-}
-
-static void on_warm_info(void *arg, const hsc_graph_info *v, size_t n, double seconds,
-                         const hsc_err *err)
-{
-    (void)arg, (void)v, (void)n, (void)seconds, (void)err;
-}
-
-/*
- * Sends each search statement to Neo4j once, for a title that does not exist,
- * so it is planned and compiled before the first search needs it: the
- * planner budgets the graph leg on the other statement's fast answers, and a
- * first HybridSequential search whose statement Neo4j had yet to plan was cut
- * and came back degraded. Answers are ignored; a Neo4j that is down costs
- * nothing here.
- */
-static void warm_statements(struct query_engine *e)
-{
-    static const char *const none[] = {"hsc.warm-up"};
-    hsc_err err = {0};
-    hsc_graph_candidates(e->neo, none, 1, 1, NULL, on_warm_cands, NULL, &err);
-    hsc_graph_enrich(e->neo, none, 1, none, 1, on_warm_info, NULL, &err);
-}
-
 static void on_ensure_timer(struct ev_loop *loop, ev_timer *w, int revents)
 {
     struct query_engine *e = w->data;
     hsc_err err = {0};
     (void)loop;
     (void)revents;
-    if (!e->warmed) {
-        e->warmed = 1;
-        warm_statements(e);
-    }
     if (e->milvus_ensuring || hsc_milvus_ready(e->milvus))
         return;
     e->milvus_ensuring = 1;

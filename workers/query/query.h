@@ -51,7 +51,6 @@ struct query_engine {
     hsc_pg **pg;
     int npg, pg_next;
     int milvus_ready, milvus_ensuring;
-    int warmed; /* the Neo4j statements were sent once (engine.c: warm_statements) */
     ev_timer ensure_timer;
     char epoch_key[256], policy_prefix[128], cache_prefix[64], scope[512];
     int dim, overfetch, history_seeds, ttl_personal_s, ttl_s, reserve_ms, budget_min_ms;
