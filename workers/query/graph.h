@@ -1,8 +1,8 @@
 /*
  * The graph queries the query worker needs, on the Neo4j client:
- *  - candidates: titles reachable from seed titles through SIMILAR_TO,
- *    RELATED_TO and shared genres/themes, each with a graph score and the
- *    paths that explain it;
+ *  - candidates: titles linked to seed titles through SIMILAR_TO and
+ *    RELATED_TO, each with a graph score and the links that explain it
+ *    (shared genres and themes are counted by hsc-query, candidates.h);
  *  - enrichment: for a list of candidates, their genres, themes and moods and
  *    their links to the seeds.
  * Both are one parameterised statement each (see docs/neo4j.md for the model).
