@@ -660,6 +660,15 @@ int main(int argc, char **argv)
         fprintf(stderr, "the catalogue did not reach every store\n");
         return 1;
     }
+    /* Every title's node is in Neo4j before its SIMILAR_TO edges are (hsc-enrich writes
+     * changes to other titles' lists after): at 100,000 titles it was still writing them
+     * while the searches ran. A stage commits a batch once all its writes are done, so
+     * caught-up groups mean a quiet pipeline. */
+    if (it_wait_caught_up(&t, "bq-enrich", it_topic(&t, "content_ingested"), 1800000) ||
+        it_wait_caught_up(&t, "bq-index", it_topic(&t, "content_enriched"), 600000)) {
+        fprintf(stderr, "the pipeline did not finish the catalogue\n");
+        return 1;
+    }
     char *learning = NULL;
     if (users) {
         const char *sl[] = {"sample", "learning", "--count", ne,  "--titles",
