@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "bench_args.h"
+#include "bench_segments.h"
 #include "harness.h"
 #include "http.h"
 #include "milvus.h"
@@ -314,61 +315,10 @@ static void on_count(void *arg, const hsc_milvus_result *res, const hsc_err *err
     ev_break(EV_DEFAULT, EVBREAK_ONE);
 }
 
-/* What Milvus's querynode holds of the newest collection (the largest collection_id: ids
- * are allocated in time order, and the stack lock keeps others from creating one), from
- * its metrics endpoint: entities in sealed segments with and without the vector index
- * built, and in growing segments (searched without the HNSW index). 0 when unreadable. */
-struct seg_state {
-    double sealed_indexed, sealed_plain, growing;
-};
-
-static int read_seg_state(const char *metrics_url, struct seg_state *st)
-{
-    long status = 0;
-    char *body = it_http("GET", metrics_url, NULL, &status);
-    memset(st, 0, sizeof(*st));
-    if (!body || status != 200) {
-        free(body);
-        return 0;
-    }
-    const char *key = "milvus_querynode_entity_num{";
-    unsigned long long newest = 0;
-    for (int pass = 0; pass < 2; pass++)
-        for (const char *l = strstr(body, key); l; l = strstr(l + 1, key)) {
-            const char *c = strstr(l, "collection_id=\"");
-            const char *eol = strchr(l, '\n');
-            if (!c || (eol && c > eol))
-                continue;
-            unsigned long long id = strtoull(c + 15, NULL, 10);
-            if (pass == 0) {
-                if (id > newest)
-                    newest = id;
-                continue;
-            }
-            if (id != newest)
-                continue;
-            const char *close = strchr(l, '}');
-            if (!close)
-                continue;
-            double v = atof(close + 1);
-            int indexed = strstr(l, "indexed_field_count=\"0\"") == NULL ||
-                          (eol && strstr(l, "indexed_field_count=\"0\"") > eol);
-            if (strstr(l, "segment_state=\"Growing\"") &&
-                (!eol || strstr(l, "segment_state=\"Growing\"") < eol))
-                st->growing += v;
-            else if (indexed)
-                st->sealed_indexed += v;
-            else
-                st->sealed_plain += v;
-        }
-    free(body);
-    return newest != 0;
-}
-
 static void print_seg_state(const char *metrics_url, const char *when)
 {
-    struct seg_state st;
-    if (!read_seg_state(metrics_url, &st)) {
+    struct bench_seg_state st;
+    if (!bench_read_seg_state(metrics_url, &st)) {
         printf("%-28s %s: Milvus metrics (%s) not readable\n", "segments", when, metrics_url);
         return;
     }
@@ -541,9 +491,9 @@ int main(int argc, char **argv)
     for (int phase = 0; phase < (index_wait > 0 ? 2 : 1); phase++) {
         if (phase == 1) {
             int64_t i0 = hsc_mono_us();
-            struct seg_state st;
+            struct bench_seg_state st;
             while (hsc_mono_us() - i0 < (int64_t)index_wait * 1000000 &&
-                   read_seg_state(metrics_url, &st) &&
+                   bench_read_seg_state(metrics_url, &st) &&
                    (st.sealed_plain > 0 || st.sealed_indexed == 0))
                 sleep(2);
             char when[96];

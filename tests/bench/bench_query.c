@@ -27,6 +27,7 @@
  *
  *   bench_query [--rate R[,R...]] [--seconds S] [--titles N] [--users U] [--events E]
  *               [--mode kafka|inproc|both] [--timeout MS] [--strategies a,b,...]
+ *               [--index-wait S]
  *               [--no-direct] [--help]
  * Needs the variables of .local/stack.env; run it holding the stack lock.
  */
@@ -41,6 +42,7 @@
 
 #include "bench_args.h"
 #include "bench_proc.h"
+#include "bench_segments.h"
 #include "config.h"
 #include "harness.h"
 #include "hsc/client.h"
@@ -68,6 +70,7 @@ struct catalogue {
 
 /* One run: the pacing timer, what was sent and how each ended. */
 struct run {
+    int said_error, said_degraded; /* the run's first error and degraded reply were printed */
     struct ev_loop *loop;
     ev_timer tick;
     enum kind kind;
@@ -98,8 +101,6 @@ static int rnd(int n)
     return (int)(rng % (uint64_t)n);
 }
 
-static const char *first_error;
-
 /* Books the end of request i: ok, an error (code says why), or a timeout. */
 static void ended(struct run *r, long i, int ok, int timed_out, const char *why)
 {
@@ -111,9 +112,10 @@ static void ended(struct run *r, long i, int ok, int timed_out, const char *why)
         r->timeouts++;
     else if (!ok) {
         r->errors++;
-        if (!first_error && why) {
-            first_error = strdup(why);
-            fprintf(stderr, "first error (%s %s): %s\n", KIND_NAME[r->kind], r->label, why);
+        if (!r->said_error && why) {
+            r->said_error = 1;
+            fprintf(stderr, "first error (%s %s %d/s): %s\n", KIND_NAME[r->kind], r->label, r->rate,
+                    why);
         }
     }
     if (r->ended == r->total)
@@ -143,10 +145,10 @@ static void ended_reply(struct run *r, long i, const hsc_search_reply *rep, int 
             r->stage[s][i] = v[s] > 0 ? (double)v[s] / 1000.0 : -1;
         if (rep->degraded.n) {
             r->degraded++;
-            if (!first_error) {
-                first_error = strdup("degraded");
-                fprintf(stderr, "first degraded reply (%s %s): %s left out\n", KIND_NAME[r->kind],
-                        r->label, rep->degraded.v[0]);
+            if (!r->said_degraded) {
+                r->said_degraded = 1;
+                fprintf(stderr, "first degraded reply (%s %s %d/s): %s left out\n",
+                        KIND_NAME[r->kind], r->label, r->rate, rep->degraded.v[0]);
             }
         }
         r->hits += rep->cache_hit;
@@ -158,7 +160,7 @@ static void on_reply(void *arg, const hsc_search_reply *rep, const hsc_err *err)
 {
     struct one *o = arg;
     ended_reply(o->r, o->i, rep, !rep && err->code == HSC_ETIMEDOUT);
-    if (!rep && err->code != HSC_ETIMEDOUT && !first_error)
+    if (!rep && err->code != HSC_ETIMEDOUT && !o->r->said_error)
         fprintf(stderr, "client error: %s\n", err->msg);
     free(o);
 }
@@ -554,14 +556,17 @@ static const char USAGE[] =
     "usage: bench_query [--rate R[,R...]] [--seconds S] [--titles N] [--users U]\n"
     "                   [--events E] [--mode kafka|inproc|both] [--timeout MS]\n"
     "                   [--strategies vector_only,graph_only,hybrid_parallel,\n"
-    "                                 hybrid_sequential,cached] [--no-direct] [--help]\n"
+    "                                 hybrid_sequential,cached] [--no-direct]\n"
+    "                   [--index-wait S] [--help]\n"
     "Builds its own catalogue (N titles, 384 dims) and U users (E learning events)\n"
     "through the pipeline in a fresh namespace of the local stack (resets the Neo4j\n"
     "graph), then sends searches open loop at each rate for S seconds per strategy,\n"
     "and the same backend calls directly. Exits 1 if any request failed, timed out\n"
     "or was degraded; searches refused as overloaded are counted apart and fail\n"
     "nothing (HSC_QUERY_ADMIT=false turns admission off). Defaults: --rate 100\n"
-    "--seconds 10 --titles 2000 --users 100 --events 10000 --mode both --timeout 1000.\n"
+    "--seconds 10 --titles 2000 --users 100 --events 10000 --mode both --timeout 1000\n"
+    "--index-wait 900 (at most S seconds for Milvus to index every sealed segment and\n"
+    "seal the growing ones, read from HSC_MILVUS_METRICS_URL or :9091/metrics).\n"
     "Needs .local/stack.env.\n";
 
 static void usage(FILE *f)
@@ -573,6 +578,7 @@ int main(int argc, char **argv)
 {
     bench_args_help(argc, argv, USAGE);
     int seconds = 10, titles = 2000, users = 100, events = 10000, timeout = 1000, direct = 1;
+    int index_wait = 900;
     const char *mode = "both";
     char rates[128] = "100";
     char strategies[256] = "vector_only,graph_only,hybrid_parallel,hybrid_sequential,cached";
@@ -597,6 +603,8 @@ int main(int argc, char **argv)
             users = atoi(v);
         else if (!strcmp(a, "--events"))
             events = atoi(v);
+        else if (!strcmp(a, "--index-wait"))
+            index_wait = atoi(v);
         else if (!strcmp(a, "--timeout"))
             timeout = atoi(v);
         else if (!strcmp(a, "--mode"))
@@ -669,6 +677,19 @@ int main(int argc, char **argv)
         fprintf(stderr, "the pipeline did not finish the catalogue\n");
         return 1;
     }
+    /* Milvus seals segments and builds their HNSW index in the background for minutes
+     * after a load (CPU the searches would share, and growing segments searched without
+     * the index): the figures are of a settled catalogue, as a served one mostly is. */
+    const char *metrics = getenv("HSC_MILVUS_METRICS_URL") ? getenv("HSC_MILVUS_METRICS_URL")
+                                                           : "http://127.0.0.1:9091/metrics";
+    struct bench_seg_state seg = {0};
+    long long w0 = it_ms();
+    while (bench_read_seg_state(metrics, &seg) && seg.sealed_plain + seg.growing > 0 &&
+           it_ms() - w0 < (long long)index_wait * 1000)
+        sleep(5);
+    printf("milvus segments after %.0f s of waiting: %.0f entities sealed and indexed, %.0f "
+           "sealed without the index, %.0f growing\n",
+           (double)(it_ms() - w0) / 1000.0, seg.sealed_indexed, seg.sealed_plain, seg.growing);
     char *learning = NULL;
     if (users) {
         const char *sl[] = {"sample", "learning", "--count", ne,  "--titles",

@@ -1,0 +1,50 @@
+/* Milvus's segment state of the newest collection, read from its metrics endpoint. */
+#include "bench_segments.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+
+int bench_read_seg_state(const char *metrics_url, struct bench_seg_state *st)
+{
+    long status = 0;
+    char *body = it_http("GET", metrics_url, NULL, &status);
+    memset(st, 0, sizeof(*st));
+    if (!body || status != 200) {
+        free(body);
+        return 0;
+    }
+    const char *key = "milvus_querynode_entity_num{";
+    unsigned long long newest = 0;
+    for (int pass = 0; pass < 2; pass++)
+        for (const char *l = strstr(body, key); l; l = strstr(l + 1, key)) {
+            const char *c = strstr(l, "collection_id=\"");
+            const char *eol = strchr(l, '\n');
+            if (!c || (eol && c > eol))
+                continue;
+            unsigned long long id = strtoull(c + 15, NULL, 10);
+            if (pass == 0) {
+                if (id > newest)
+                    newest = id;
+                continue;
+            }
+            if (id != newest)
+                continue;
+            const char *close = strchr(l, '}');
+            if (!close)
+                continue;
+            double v = atof(close + 1);
+            int indexed = strstr(l, "indexed_field_count=\"0\"") == NULL ||
+                          (eol && strstr(l, "indexed_field_count=\"0\"") > eol);
+            if (strstr(l, "segment_state=\"Growing\"") &&
+                (!eol || strstr(l, "segment_state=\"Growing\"") < eol))
+                st->growing += v;
+            else if (indexed)
+                st->sealed_indexed += v;
+            else
+                st->sealed_plain += v;
+        }
+    free(body);
+    return newest != 0;
+}
