@@ -1,6 +1,7 @@
 /* Milvus's segment state of the newest collection, read from its metrics endpoint. */
 #include "bench_segments.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -45,6 +46,25 @@ int bench_read_seg_state(const char *metrics_url, struct bench_seg_state *st)
             else
                 st->sealed_plain += v;
         }
+    /* the index builds datacoord has for it (present once one was asked for) */
+    const char *task = "milvus_datacoord_index_task_count{";
+    char want[64];
+    snprintf(want, sizeof(want), "collection_id=\"%llu\"", newest);
+    for (const char *l = strstr(body, task); newest && l; l = strstr(l + 1, task)) {
+        const char *close = strchr(l, '}');
+        const char *c = strstr(l, want);
+        if (!close || !c || c > close)
+            continue;
+        double v = atof(close + 1);
+        const char *st_at = strstr(l, "index_task_status=\"");
+        if (!st_at || st_at > close)
+            continue;
+        st_at += strlen("index_task_status=\"");
+        if (!strncmp(st_at, "finished\"", 9))
+            st->index_finished += v;
+        else if (!strncmp(st_at, "in-progress\"", 12) || !strncmp(st_at, "unissued\"", 9))
+            st->index_pending += v;
+    }
     free(body);
     return newest != 0;
 }

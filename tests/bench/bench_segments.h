@@ -2,10 +2,17 @@
 #ifndef HSC_BENCH_SEGMENTS_H
 #define HSC_BENCH_SEGMENTS_H
 
-/* Entities in sealed segments with and without the vector index built, and in growing
- * segments (searched without the HNSW index). */
+/*
+ * Entities in sealed segments with and without the vector index built, and in growing
+ * segments (searched without the HNSW index), as the querynode's gauge says; and the
+ * index builds datacoord counts for the collection. The gauge is set when a segment is
+ * loaded and not when its index is handed off later (Milvus 2.3.5: a collection loaded
+ * before its index was built stays "sealed without the index"), so whether the
+ * catalogue is indexed is read from the builds: none pending, at least one finished.
+ */
 struct bench_seg_state {
     double sealed_indexed, sealed_plain, growing;
+    double index_pending, index_finished; /* builds unissued or in progress; finished */
 };
 
 /*
