@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "it_requests.h"
+
 const struct bench_server BENCH_SERVERS[BENCH_NSERVERS] = {{"neo4j", "org.neo4j"},
                                                            {"milvus", "milvus run"},
                                                            {"postgres", "postgres"},
@@ -32,29 +34,14 @@ double bench_cpu_of(pid_t pid)
     return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
-static long status_kb(pid_t pid, const char *field)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    long kb = -1;
-    size_t len = strlen(field);
-    while (f && fgets(line, sizeof(line), f))
-        if (!strncmp(line, field, len))
-            kb = atol(line + len);
-    if (f)
-        fclose(f);
-    return kb;
-}
-
 long bench_hwm_kb(pid_t pid)
 {
-    return status_kb(pid, "VmHWM:");
+    return itr_proc_kb(pid, "VmHWM");
 }
 
 long bench_rss_kb(pid_t pid)
 {
-    return status_kb(pid, "VmRSS:");
+    return itr_proc_kb(pid, "VmRSS");
 }
 
 void bench_servers_cpu(double out[BENCH_NSERVERS])
