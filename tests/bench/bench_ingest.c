@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "bench_args.h"
+#include "bench_proc.h"
 #include "harness.h"
 #include "hsc/codec.h"
 #include "util.h"
@@ -265,6 +266,7 @@ int main(int argc, char **argv)
     double span = (double)(last - sent_ts[0]) / 1000.0;
     printf("  throughput:    %.0f events/s (first send to last forwarded record read: %.1f s)\n",
            events / span, span);
+    printf("  hsc-ingest peak RSS: %.1f MB\n", (double)bench_hwm_kb(ingest) / 1024.0);
     printf("  latency send -> committed and forwarded, read from %s (ms): p50 %lld  p95 %lld  "
            "p99 %lld  max %lld\n",
            it_topic(&t, "content_ingested"), PCT(.5), PCT(.95), PCT(.99), lat[events - 1]);
