@@ -24,8 +24,8 @@ struct hsc_worker_stop {
 
 /*
  * Parses the common options and loads the config of a worker that takes no
- * arguments of its own. Returns 0 with *cfg set, or the exit status to
- * return (0 after --help, --version or --print-config).
+ * arguments of its own (and caps malloc's arenas, see worker.c). Returns 0 with *cfg set, or the
+ * exit status to return (0 after --help, --version or --print-config).
  */
 int hsc_worker_start(int argc, char **argv, const char *prog, const char *usage, hsc_config **cfg);
 

@@ -3,7 +3,8 @@
  * T titles with tags drawn like `hsc sample` (1-3 of 12 genres, 1-3 of 12
  * themes, 0-2 of 6 moods; with --sample, `hsc sample`'s own: 1-3 genres, one
  * theme, one mood; with --hot, "drama" on half the titles as well),
- * then measures N more inserts, N re-tags and N deletes on top, and prints
+ * then measures N more inserts (each followed by simindex_mark_written, as
+ * the owner's write of a title does), N re-tags and N deletes on top, and prints
  * titles/s for each, the pairs scored per title, the change-set size per
  * title and the index's bytes per title (its own count and the process's
  * RSS growth). With --fanout F (titles scored per tag, enrich.similar_fanout;
@@ -215,6 +216,8 @@ int main(int argc, char **argv)
                 snprintf(id, sizeof(id), "new-%ld", i);
                 draw(&g, &t, &m, scratch);
                 rc = simindex_upsert(ix, id, 1, &g, &t, &m);
+                if (rc >= 0)
+                    rc = simindex_mark_written(ix, id);
             } else if (phase == 1) {
                 snprintf(id, sizeof(id), "bench-%ld", i * 7 % titles);
                 draw(&g, &t, &m, scratch);
