@@ -13,7 +13,8 @@
  *      .indexed after Milvus), against its record's timestamp on
  *      hsc.content.events (the publish). Prints per store: when all N had
  *      arrived, titles/s, and arrival-latency p50/p95/p99/max; titles/s end
- *      to end; CPU-seconds per title of each worker and each server process
+ *      to end, and per tenth of the titles at the last stage (is the rate
+ *      flat?); CPU-seconds per title of each worker and each server process
  *      (/proc: utime+stime over phase 2); peak RSS (VmHWM) of each worker.
  *
  * With --stages enrich, only hsc-enrich runs: both phases are published
@@ -57,10 +58,10 @@ static long long (*at)[NSTAGE];
 
 static long new_index(const char *key, size_t len)
 {
-    if (len != 7 || key[0] != 't')
+    if (len < 7 || len > 10 || key[0] != 't')
         return -1;
     long v = 0;
-    for (size_t i = 1; i < 7; i++) {
+    for (size_t i = 1; i < len; i++) {
         if (!isdigit((unsigned char)key[i]))
             return -1;
         v = v * 10 + (key[i] - '0');
@@ -140,6 +141,31 @@ static void report_stage(const char *name, int stage, long long t0)
            name, n, N, all, (double)n / all, lat[n / 2], lat[(size_t)(n * 95 / 100)],
            lat[(size_t)(n * 99 / 100)], lat[n - 1]);
     free(lat);
+}
+
+/* Throughput over time: how fast each tenth of the new titles arrived in stage. */
+static void report_tenths(const char *name, int stage, long long t0)
+{
+    long long *t = malloc((size_t)N * sizeof(long long));
+    long n = 0;
+    for (long i = 0; i < N; i++)
+        if (at[i][stage])
+            t[n++] = at[i][stage];
+    if (n < 10) {
+        free(t);
+        return;
+    }
+    qsort(t, (size_t)n, sizeof(long long), cmp_ll);
+    printf("  %-10s titles/s by tenth of the titles:", name);
+    long long prev = t0;
+    for (int k = 1; k <= 10; k++) {
+        long long at_k = t[n * k / 10 - 1];
+        double s = (double)(at_k - prev) / 1000.0;
+        printf(" %.0f", s > 0 ? (double)(n / 10) / s : 0.0);
+        prev = at_k;
+    }
+    printf("\n");
+    free(t);
 }
 
 /* The raw upsert's state: the events still to send, and the loop it runs on. */
@@ -311,8 +337,8 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (N <= 0 || C < 0 || C + N > 999999) {
-        fprintf(stderr, "bench_pipeline: C + N must be 1..999999 (ids t000001..)\n");
+    if (N <= 0 || C < 0 || C + N > 99999999) {
+        fprintf(stderr, "bench_pipeline: C + N must be 1..99999999 (ids t000001..t99999999)\n");
         return 2;
     }
     at = calloc((size_t)N, sizeof(*at));
@@ -411,6 +437,7 @@ int main(int argc, char **argv)
             last = at[i][enrich_only ? NEO : MIL] > last ? at[i][enrich_only ? NEO : MIL] : last;
         e2e = (double)N / ((double)(last - first) / 1000.0);
         printf("end to end: %.0f titles/s (%ld titles onto %ld)\n", e2e, N, C);
+        report_tenths(enrich_only ? "neo4j" : "milvus", enrich_only ? NEO : MIL, first);
     } else {
         printf("end to end: did not finish (%ld of %ld)\n", done, N);
         failed = 1;
