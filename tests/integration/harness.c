@@ -120,6 +120,16 @@ void it_teardown(struct it *t)
         long st;
         free(it_http("POST", url, body, &st));
     }
+    /* Left behind, every test's topics stay on the broker's disk: thousands of partition
+     * directories made the local Kafka take minutes to start. A failure here is not the
+     * test's, so it only warns. No --yes: should the prefix ever be empty, hsc refuses. */
+    const char *topics[] = {"topics", "delete", NULL};
+    char *out = NULL;
+    int rc = it_run(t, "hsc", topics, &out);
+    if (rc != 0)
+        fprintf(stderr, "harness: warning: hsc topics delete exited %d, topics %s* are left:\n%s",
+                rc, t->prefix, out ? out : "");
+    free(out);
 }
 
 /* ---------------- Milvus and Redis probes (v1 REST, what the local stack runs) ---------------- */

@@ -29,7 +29,8 @@ struct it {
 /* Creates the namespace: a database with the schema applied, and the topics. */
 void it_setup(struct it *t);
 
-/* Drops the database and closes connections (topics are left; they are prefixed). */
+/* Drops the database, the collection and the topics (`hsc topics delete`; a failure only warns)
+ * and closes connections. */
 void it_teardown(struct it *t);
 
 /* Full topic name for a topics.* key, e.g. it_topic(t, "content_events"). */

@@ -43,6 +43,7 @@ static const struct help_case CASES[] = {
     {"hsc", {"publish", "--help"}, "Usage: hsc publish"},
     {"hsc", {"topics", "--help"}, "Usage: hsc topics"},
     {"hsc", {"topics", "create", "--help"}, "Usage: hsc topics"},
+    {"hsc", {"topics", "delete", "--help"}, "hsc topics delete [--yes]"},
     {"hsc", {"schema", "apply", "--help"}, "Usage: hsc schema"},
     {"hsc", {"sample", "--help"}, "Usage: hsc sample"},
     {"hsc", {"sample", "content", "--help"}, "Usage: hsc sample"},

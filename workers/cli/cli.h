@@ -20,7 +20,7 @@ struct cli_topic_spec {
 /* Reads schemas/topics.tsv into specs (at most CLI_MAX_TOPICS); -1 after printing why. */
 int cli_topic_specs(const hsc_config *cfg, struct cli_topic_spec *specs, int *n);
 
-/* hsc topics create|list: the topics of schemas/topics.tsv. */
+/* hsc topics create|list|delete: the topics of schemas/topics.tsv. */
 int cli_topics(hsc_config *cfg, int argc, char **argv);
 
 /* hsc schema apply|status: versioned PostgreSQL migrations. */

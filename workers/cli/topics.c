@@ -1,7 +1,8 @@
 /*
  * hsc topics: creates the topics listed in schemas/topics.tsv through
- * Kafka's admin API (existing topics are left as they are), or lists them
- * with their partition counts.
+ * Kafka's admin API (existing topics are left as they are), lists them
+ * with their partition counts, or deletes them (a namespace's teardown;
+ * without a topics.prefix only with --yes, since those are production's).
  */
 #include <librdkafka/rdkafka.h>
 #include <stdio.h>
@@ -79,6 +80,34 @@ static rd_kafka_t *admin_client(hsc_config *cfg, struct cli_topic_spec *specs, i
     return rk;
 }
 
+/* Admin options with hsc's timeouts: the broker may take 30 s to finish the operation. */
+static rd_kafka_AdminOptions_t *admin_options(rd_kafka_t *rk, rd_kafka_admin_op_t op)
+{
+    char errstr[512];
+    rd_kafka_AdminOptions_t *opts = rd_kafka_AdminOptions_new(rk, op);
+    rd_kafka_AdminOptions_set_operation_timeout(opts, 30000, errstr, sizeof(errstr));
+    rd_kafka_AdminOptions_set_request_timeout(opts, 30000, errstr, sizeof(errstr));
+    return opts;
+}
+
+/* Waits for an admin request's result on q; NULL (reported) if none came or the whole request
+ * failed. The caller destroys the event. */
+static rd_kafka_event_t *admin_result(hsc_config *cfg, rd_kafka_queue_t *q)
+{
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 60000);
+    if (!ev) {
+        fprintf(stderr, "hsc topics: no answer from %s within 60 s\n",
+                hsc_config_str(cfg, "kafka.brokers"));
+        return NULL;
+    }
+    if (rd_kafka_event_error(ev)) {
+        fprintf(stderr, "hsc topics: %s\n", rd_kafka_event_error_string(ev));
+        rd_kafka_event_destroy(ev);
+        return NULL;
+    }
+    return ev;
+}
+
 static int create(hsc_config *cfg)
 {
     struct cli_topic_spec specs[CLI_MAX_TOPICS];
@@ -103,18 +132,11 @@ static int create(hsc_config *cfg)
         }
     }
     rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
-    rd_kafka_AdminOptions_t *opts = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
-    rd_kafka_AdminOptions_set_operation_timeout(opts, 30000, errstr, sizeof(errstr));
-    rd_kafka_AdminOptions_set_request_timeout(opts, 30000, errstr, sizeof(errstr));
+    rd_kafka_AdminOptions_t *opts = admin_options(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
     rd_kafka_CreateTopics(rk, nt, (size_t)n, opts, q);
-    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 60000);
+    rd_kafka_event_t *ev = admin_result(cfg, q);
     int rc = 0;
     if (!ev) {
-        fprintf(stderr, "hsc topics: no answer from %s within 60 s\n",
-                hsc_config_str(cfg, "kafka.brokers"));
-        rc = 1;
-    } else if (rd_kafka_event_error(ev)) {
-        fprintf(stderr, "hsc topics: %s\n", rd_kafka_event_error_string(ev));
         rc = 1;
     } else {
         size_t cnt;
@@ -176,10 +198,73 @@ static int list(hsc_config *cfg)
     return rc;
 }
 
+/* Deletes the topics of schemas/topics.tsv under this prefix; a topic already gone is no error. */
+static int delete (hsc_config *cfg, int argc, char **argv)
+{
+    int yes = 0;
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--yes")) {
+            fprintf(stderr, "hsc topics delete: unknown option '%s'\n%s", argv[i],
+                    CLI_TOPICS_USAGE);
+            return 2;
+        }
+        yes = 1;
+    }
+    /* A test's or a staging namespace carries a prefix; without one these are the topics
+     * every deployment of this cluster reads, and their events go with them. */
+    if (!hsc_config_str(cfg, "topics.prefix")[0] && !yes) {
+        fprintf(stderr, "hsc topics delete: topics.prefix is empty, so this deletes hsc's "
+                        "unprefixed topics and every event on them; add --yes\n");
+        return 2;
+    }
+    struct cli_topic_spec specs[CLI_MAX_TOPICS];
+    int n;
+    rd_kafka_t *rk = admin_client(cfg, specs, &n);
+    if (!rk)
+        return 2;
+    rd_kafka_DeleteTopic_t *dt[CLI_MAX_TOPICS];
+    for (int i = 0; i < n; i++)
+        dt[i] = rd_kafka_DeleteTopic_new(specs[i].name);
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_AdminOptions_t *opts = admin_options(rk, RD_KAFKA_ADMIN_OP_DELETETOPICS);
+    rd_kafka_DeleteTopics(rk, dt, (size_t)n, opts, q);
+    rd_kafka_event_t *ev = admin_result(cfg, q);
+    int rc = 0;
+    if (!ev) {
+        rc = 1;
+    } else {
+        size_t cnt;
+        const rd_kafka_topic_result_t **res =
+            rd_kafka_DeleteTopics_result_topics(rd_kafka_event_DeleteTopics_result(ev), &cnt);
+        for (size_t i = 0; i < cnt; i++) {
+            rd_kafka_resp_err_t e = rd_kafka_topic_result_error(res[i]);
+            const char *name = rd_kafka_topic_result_name(res[i]);
+            if (!e)
+                printf("deleted %s\n", name);
+            else if (e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
+                printf("absent  %s\n", name);
+            else {
+                fprintf(stderr, "hsc topics: %s: %s\n", name,
+                        rd_kafka_topic_result_error_string(res[i]));
+                rc = 1;
+            }
+        }
+        rd_kafka_event_destroy(ev);
+    }
+    rd_kafka_AdminOptions_destroy(opts);
+    rd_kafka_DeleteTopic_destroy_array(dt, (size_t)n);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_destroy(rk);
+    return rc;
+}
+
 const char CLI_TOPICS_USAGE[] =
     "Usage: hsc topics create|list\n"
+    "       hsc topics delete [--yes]\n"
     "  create  creates every topic of schemas/topics.tsv that does not exist yet\n"
-    "  list    shows each topic and its partition count ('missing' exits 1)\n";
+    "  list    shows each topic and its partition count ('missing' exits 1)\n"
+    "  delete  deletes those topics and every event on them ('absent' if already gone);\n"
+    "          with an empty topics.prefix (production's names) only with --yes\n";
 
 int cli_topics(hsc_config *cfg, int argc, char **argv)
 {
@@ -187,6 +272,8 @@ int cli_topics(hsc_config *cfg, int argc, char **argv)
         return create(cfg);
     if (argc >= 2 && !strcmp(argv[1], "list"))
         return list(cfg);
+    if (argc >= 2 && !strcmp(argv[1], "delete"))
+        return delete (cfg, argc, argv);
     fputs(CLI_TOPICS_USAGE, argc >= 2 && !strcmp(argv[1], "--help") ? stdout : stderr);
     return argc >= 2 && !strcmp(argv[1], "--help") ? 0 : 2;
 }
