@@ -677,23 +677,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "the pipeline did not finish the catalogue\n");
         return 1;
     }
-    /* Milvus seals segments and builds their HNSW index in the background for minutes
-     * after a load (CPU the searches would share, and growing segments searched without
-     * the index): the figures are of a settled catalogue, as a served one mostly is. */
-    const char *metrics = getenv("HSC_MILVUS_METRICS_URL") ? getenv("HSC_MILVUS_METRICS_URL")
-                                                           : "http://127.0.0.1:9091/metrics";
-    struct bench_seg_state seg = {0};
-    long long w0 = it_ms();
-    while (bench_read_seg_state(metrics, &seg) &&
-           (seg.growing > 0 || seg.index_pending > 0 || seg.index_finished < 1) &&
-           it_ms() - w0 < (long long)index_wait * 1000)
-        sleep(5);
-    printf("milvus after %.0f s of waiting: %.0f entities in growing segments, index builds "
-           "%.0f pending and %.0f finished%s\n",
-           (double)(it_ms() - w0) / 1000.0, seg.growing, seg.index_pending, seg.index_finished,
-           seg.growing > 0 || seg.index_pending > 0 || seg.index_finished < 1
-               ? " (NOT SETTLED: the figures below share the machine with them)"
-               : "");
+    bench_wait_milvus_settled(index_wait);
     char *learning = NULL;
     if (users) {
         const char *sl[] = {"sample", "learning", "--count", ne,  "--titles",

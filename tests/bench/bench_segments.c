@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "harness.h"
 
@@ -67,4 +68,25 @@ int bench_read_seg_state(const char *metrics_url, struct bench_seg_state *st)
     }
     free(body);
     return newest != 0;
+}
+
+int bench_wait_milvus_settled(int max_s)
+{
+    /* Milvus seals segments and builds their HNSW index in the background for minutes
+     * after a load (CPU a measurement would share, and growing segments searched without
+     * the index): figures are of a settled catalogue, as a served one mostly is. */
+    const char *metrics = getenv("HSC_MILVUS_METRICS_URL") ? getenv("HSC_MILVUS_METRICS_URL")
+                                                           : "http://127.0.0.1:9091/metrics";
+    struct bench_seg_state seg = {0};
+    long long w0 = it_ms();
+    int unsettled = 1;
+    while (bench_read_seg_state(metrics, &seg) &&
+           (unsettled = seg.growing > 0 || seg.index_pending > 0 || seg.index_finished < 1) &&
+           it_ms() - w0 < (long long)max_s * 1000)
+        sleep(5);
+    printf("milvus after %.0f s of waiting: %.0f entities in growing segments, index builds "
+           "%.0f pending and %.0f finished%s\n",
+           (double)(it_ms() - w0) / 1000.0, seg.growing, seg.index_pending, seg.index_finished,
+           unsettled ? " (NOT SETTLED: the figures below share the machine with them)" : "");
+    return !unsettled;
 }

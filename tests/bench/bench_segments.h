@@ -22,4 +22,11 @@ struct bench_seg_state {
  */
 int bench_read_seg_state(const char *metrics_url, struct bench_seg_state *st);
 
+/*
+ * Waits (at most max_s seconds) until the newest collection is settled: nothing in
+ * growing segments, no index build pending, at least one finished. Prints what it
+ * found, with a warning when it gave up. Returns 1 when settled.
+ */
+int bench_wait_milvus_settled(int max_s);
+
 #endif
