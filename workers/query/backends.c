@@ -62,12 +62,13 @@ static void seeds_of(struct qreq *q, hsc_strlist *out)
             hsc_strlist_push(out, q->policy.history.v[i], strlen(q->policy.history.v[i]));
 }
 
-/* Keeps the graph leg's seeds: the attributes step reads their tags for the shared-tag scores. */
-static void keep_graph_seeds(struct qreq *q, const hsc_strlist *seeds)
+/* Gives the graph leg's seeds to q: the attributes step reads their tags for the shared-tag
+ * scores. */
+static void keep_graph_seeds(struct qreq *q, hsc_strlist *seeds)
 {
     hsc_strlist_clear(&q->gseeds);
-    for (size_t i = 0; i < seeds->n; i++)
-        hsc_strlist_push(&q->gseeds, seeds->v[i], strlen(seeds->v[i]));
+    q->gseeds = *seeds;
+    *seeds = (hsc_strlist){0};
     q->gseeds_explicit = q->req->seed_ids.n;
 }
 
@@ -217,11 +218,10 @@ void query_start_graph(struct qreq *q)
     keep_graph_seeds(q, &seeds);
     hsc_err err = {0};
     call_begin(q, &q->graph_state, &q->started_graph);
-    int rc = hsc_graph_candidates(e->neo, (const char *const *)seeds.v, seeds.n, fetch_k(q, 3000),
-                                  &gf, on_graph_cands, q, &err);
+    int rc = hsc_graph_candidates(e->neo, (const char *const *)q->gseeds.v, q->gseeds.n,
+                                  fetch_k(q, 3000), &gf, on_graph_cands, q, &err);
     call_end(q, rc, &q->graph_state, "neo4j", "graph", &err);
     hsc_strlist_clear(&langs);
-    hsc_strlist_clear(&seeds);
 }
 
 static void on_graph_info(void *arg, const hsc_graph_info *v, size_t n, double seconds,
