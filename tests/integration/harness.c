@@ -729,8 +729,15 @@ char *it_temp_file(const char *text, size_t len)
 {
     char *path = strdup("/tmp/hsc_it_XXXXXX");
     int fd = mkstemp(path);
-    if (fd < 0 || write(fd, text, len) != (ssize_t)len)
+    if (fd < 0)
         die("temp file: %s", strerror(errno));
+    /* One write() stops at 2 GiB: a 1M-title sample at 384 dimensions is 3.8 GB. */
+    for (size_t off = 0; off < len;) {
+        ssize_t w = write(fd, text + off, len - off);
+        if (w <= 0)
+            die("temp file: %s", w < 0 ? strerror(errno) : "short write");
+        off += (size_t)w;
+    }
     close(fd);
     return path;
 }
