@@ -90,6 +90,30 @@ static rd_kafka_AdminOptions_t *admin_options(rd_kafka_t *rk, rd_kafka_admin_op_
     return opts;
 }
 
+/*
+ * Prints one line per topic of an admin result: done, or already so (the error
+ * `already`, printed as that word), or the error on stderr. Returns 1 on any other error.
+ */
+static int print_results(const rd_kafka_topic_result_t **res, size_t cnt, const char *done,
+                         rd_kafka_resp_err_t already, const char *already_word)
+{
+    int rc = 0;
+    for (size_t i = 0; i < cnt; i++) {
+        rd_kafka_resp_err_t e = rd_kafka_topic_result_error(res[i]);
+        const char *name = rd_kafka_topic_result_name(res[i]);
+        if (!e) {
+            printf("%s %s\n", done, name);
+        } else if (e == already) {
+            printf("%s %s\n", already_word, name);
+        } else {
+            fprintf(stderr, "hsc topics: %s: %s\n", name,
+                    rd_kafka_topic_result_error_string(res[i]));
+            rc = 1;
+        }
+    }
+    return rc;
+}
+
 /* Waits for an admin request's result on q; NULL (reported) if none came or the whole request
  * failed. The caller destroys the event. */
 static rd_kafka_event_t *admin_result(hsc_config *cfg, rd_kafka_queue_t *q)
@@ -142,19 +166,7 @@ static int create(hsc_config *cfg)
         size_t cnt;
         const rd_kafka_topic_result_t **res =
             rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &cnt);
-        for (size_t i = 0; i < cnt; i++) {
-            rd_kafka_resp_err_t e = rd_kafka_topic_result_error(res[i]);
-            const char *name = rd_kafka_topic_result_name(res[i]);
-            if (!e)
-                printf("created %s\n", name);
-            else if (e == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
-                printf("exists  %s\n", name);
-            else {
-                fprintf(stderr, "hsc topics: %s: %s\n", name,
-                        rd_kafka_topic_result_error_string(res[i]));
-                rc = 1;
-            }
-        }
+        rc = print_results(res, cnt, "created", RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS, "exists ");
     }
     if (ev)
         rd_kafka_event_destroy(ev);
@@ -236,19 +248,7 @@ static int delete (hsc_config *cfg, int argc, char **argv)
         size_t cnt;
         const rd_kafka_topic_result_t **res =
             rd_kafka_DeleteTopics_result_topics(rd_kafka_event_DeleteTopics_result(ev), &cnt);
-        for (size_t i = 0; i < cnt; i++) {
-            rd_kafka_resp_err_t e = rd_kafka_topic_result_error(res[i]);
-            const char *name = rd_kafka_topic_result_name(res[i]);
-            if (!e)
-                printf("deleted %s\n", name);
-            else if (e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
-                printf("absent  %s\n", name);
-            else {
-                fprintf(stderr, "hsc topics: %s: %s\n", name,
-                        rd_kafka_topic_result_error_string(res[i]));
-                rc = 1;
-            }
-        }
+        rc = print_results(res, cnt, "deleted", RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART, "absent ");
         rd_kafka_event_destroy(ev);
     }
     rd_kafka_AdminOptions_destroy(opts);
