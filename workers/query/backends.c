@@ -249,11 +249,10 @@ void query_start_graph_enrich(struct qreq *q)
         ids[i] = q->cands.c[i].id;
     hsc_err err = {0};
     call_begin(q, &q->graph_state, &q->started_graph);
-    int rc = !ids || hsc_graph_enrich(e->neo, ids, q->cands.n, (const char *const *)seeds.v,
-                                      seeds.n, on_graph_info, q, &err);
+    int rc = !ids || hsc_graph_enrich(e->neo, ids, q->cands.n, (const char *const *)q->gseeds.v,
+                                      q->gseeds.n, on_graph_info, q, &err);
     call_end(q, rc, &q->graph_state, "neo4j", "graph", &err);
     free(ids);
-    hsc_strlist_clear(&seeds);
 }
 
 /* ---------------- relationships (Neo4j) ---------------- */
