@@ -378,6 +378,16 @@ static void report(struct run *r)
             if (m && m < ok)
                 printf(" (in %ld)", m);
         }
+        if (r->kind == K_KAFKA) {
+            /* Kafka both ways and the client: the round trip less hsc-query's own time. */
+            long m = 0;
+            for (long i = 0; i < r->total; i++)
+                if (!r->refused[i] && r->stage[S_TOTAL][i] >= 0)
+                    v[m++] = r->lat[i] - r->stage[S_TOTAL][i];
+            qsort(v, (size_t)m, sizeof(double), cmp_double);
+            if (m)
+                printf("  kafka %.2f/%.2f", pct(v, m, .5), pct(v, m, .99));
+        }
         printf("  cache hits %ld\n", r->hits);
     }
     fflush(stdout);

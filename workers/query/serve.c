@@ -651,6 +651,8 @@ int query_serve(hsc_config *cfg)
      * destroyed, so 1 MB per partition of backlog held tens of MB at once. */
     consumer_default(cfg, "max.partition.fetch.bytes", "262144");
     consumer_default(cfg, "fetch.max.bytes", "1048576");
+    /* Requests are small and each one waits for its answer: send every fetch at once. */
+    consumer_default(cfg, "socket.nagle.disable", "true");
     const char *topics[] = {w.topic};
     struct hsc_consumer_handlers h = {.on_message = on_message,
                                       .on_assign = on_assign,
