@@ -396,8 +396,10 @@ static void report(struct run *r)
     free(v);
 }
 
-/* hsc-query's pid, for its CPU time and memory (0: not started). */
-static pid_t query_pid;
+/* The hsc-query processes of the group (--queries), for their CPU time and memory. */
+enum { MAX_QUERIES = 8 };
+static pid_t query_pids[MAX_QUERIES];
+static int nqueries;
 
 /* CPU seconds per 1,000 searches of the process that ran them and of each server. */
 static void report_cpu(enum kind kind, const double before[BENCH_NSERVERS + 1],
@@ -407,22 +409,31 @@ static void report_cpu(enum kind kind, const double before[BENCH_NSERVERS + 1],
         return;
     double per = 1000.0 / (double)searches;
     printf("%25s cpu s/1000 searches: %s %.3f", "",
-           kind == K_KAFKA    ? "hsc-query"
+           kind == K_KAFKA    ? (nqueries > 1 ? "hsc-query (all)" : "hsc-query")
            : kind == K_INPROC ? "bench (engine in process)"
                               : "bench (direct calls)",
            (after[0] - before[0]) * per);
     for (int s = 0; s < BENCH_NSERVERS; s++)
         printf("  %s %.3f", BENCH_SERVERS[s].name, (after[s + 1] - before[s + 1]) * per);
-    if (kind == K_KAFKA && query_pid > 0)
-        printf("  (hsc-query rss %.1f MB, peak %.1f MB)", (double)bench_rss_kb(query_pid) / 1024,
-               (double)bench_hwm_kb(query_pid) / 1024);
+    for (int q = 0; kind == K_KAFKA && q < nqueries; q++) {
+        char name[32] = "hsc-query";
+        if (nqueries > 1)
+            snprintf(name, sizeof(name), "hsc-query %d", q + 1);
+        printf("  (%s rss %.1f MB, peak %.1f MB)", name, (double)bench_rss_kb(query_pids[q]) / 1024,
+               (double)bench_hwm_kb(query_pids[q]) / 1024);
+    }
     printf("\n");
 }
 
 /* CPU seconds so far of the process a run of this kind loads, then of each server. */
 static void cpu_now(enum kind kind, double out[BENCH_NSERVERS + 1])
 {
-    out[0] = bench_cpu_of(kind == K_KAFKA && query_pid > 0 ? query_pid : getpid());
+    out[0] = 0;
+    if (kind == K_KAFKA && nqueries > 0)
+        for (int q = 0; q < nqueries; q++)
+            out[0] += bench_cpu_of(query_pids[q]);
+    else
+        out[0] = bench_cpu_of(getpid());
     bench_servers_cpu(out + 1);
 }
 
@@ -567,7 +578,7 @@ static const char USAGE[] =
     "                   [--events E] [--mode kafka|inproc|both] [--timeout MS]\n"
     "                   [--strategies vector_only,graph_only,hybrid_parallel,\n"
     "                                 hybrid_sequential,cached] [--no-direct]\n"
-    "                   [--index-wait S] [--help]\n"
+    "                   [--index-wait S] [--queries Q] [--help]\n"
     "Builds its own catalogue (N titles, 384 dims) and U users (E learning events)\n"
     "through the pipeline in a fresh namespace of the local stack (resets the Neo4j\n"
     "graph), then sends searches open loop at each rate for S seconds per strategy,\n"
@@ -575,6 +586,7 @@ static const char USAGE[] =
     "or was degraded; searches refused as overloaded are counted apart and fail\n"
     "nothing (HSC_QUERY_ADMIT=false turns admission off). Defaults: --rate 100\n"
     "--seconds 10 --titles 2000 --users 100 --events 10000 --mode both --timeout 1000\n"
+    "--queries 1 (hsc-query processes in the group, 1..8; the Kafka runs go through them)\n"
     "--index-wait 900 (at most S seconds for Milvus to index every sealed segment and\n"
     "seal the growing ones, read from HSC_MILVUS_METRICS_URL or :9091/metrics).\n"
     "Needs .local/stack.env.\n";
@@ -589,6 +601,7 @@ int main(int argc, char **argv)
     bench_args_help(argc, argv, USAGE);
     int seconds = 10, titles = 2000, users = 100, events = 10000, timeout = 1000, direct = 1;
     int index_wait = 900;
+    nqueries = 1;
     const char *mode = "both";
     char rates[128] = "100";
     char strategies[256] = "vector_only,graph_only,hybrid_parallel,hybrid_sequential,cached";
@@ -617,6 +630,8 @@ int main(int argc, char **argv)
             index_wait = atoi(v);
         else if (!strcmp(a, "--timeout"))
             timeout = atoi(v);
+        else if (!strcmp(a, "--queries"))
+            nqueries = atoi(v);
         else if (!strcmp(a, "--mode"))
             mode = v;
         else if (!strcmp(a, "--strategies"))
@@ -627,7 +642,8 @@ int main(int argc, char **argv)
         }
     }
     int kafka = strcmp(mode, "inproc") != 0, inproc = strcmp(mode, "kafka") != 0;
-    if (seconds < 1 || titles < 2 || users < 0 || timeout < 1 || (!kafka && !inproc)) {
+    if (seconds < 1 || titles < 2 || users < 0 || timeout < 1 || (!kafka && !inproc) ||
+        nqueries < 1 || nqueries > MAX_QUERIES) {
         usage(stderr);
         return 2;
     }
@@ -662,7 +678,10 @@ int main(int argc, char **argv)
             pids[w] = it_spawn(&t, WNAME[w], wargs[w]);
         }
     }
-    query_pid = pids[3];
+    /* More members of the same group: the requests' partitions are shared among them. */
+    query_pids[0] = pids[3];
+    for (int q = 1; q < nqueries; q++)
+        query_pids[q] = it_spawn(&t, "hsc-query", qa);
     long long s0 = it_ms();
     char nt[16], ne[16], nu[16];
     snprintf(nt, sizeof(nt), "%d", titles);
@@ -792,6 +811,8 @@ int main(int argc, char **argv)
     hsc_config_free(cfg);
     for (int i = 3; i >= 0; i--)
         it_stop(pids[i], SIGTERM, 30000);
+    for (int q = 1; q < nqueries; q++)
+        it_stop(query_pids[q], SIGTERM, 30000);
     unlink(content);
     free(content);
     if (learning)
