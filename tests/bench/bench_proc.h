@@ -26,4 +26,8 @@ long bench_rss_kb(pid_t pid);
 /* CPU seconds of all processes of each server (a server may run several), by BENCH_SERVERS. */
 void bench_servers_cpu(double out[BENCH_NSERVERS]);
 
+/* Waits (at most max_s seconds) until the servers together use under `cores` CPUs over
+ * 10 s, and says what they used; returns 1 if they went quiet. */
+int bench_wait_servers_quiet(int max_s, double cores);
+
 #endif

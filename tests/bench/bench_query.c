@@ -728,6 +728,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "no user has a policy row\n");
         return 1;
     }
+    bench_wait_servers_quiet(index_wait, 0.3);
 
     /* ---- the client, the in-process engine (also the direct calls' clients) ---- */
     hsc_config *cfg = hsc_config_new();
