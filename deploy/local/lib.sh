@@ -9,6 +9,7 @@ HSC_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 HSC_RUN="${HSC_RUN:-$HSC_ROOT/.local}"
 HSC_BUILD="${HSC_BUILD:-$HSC_ROOT/build}"
 KAFKA_PORT="${KAFKA_PORT:-19092}"
+NEO4J_HEAP="${NEO4J_HEAP:-768m}"
 KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-19093}"
 PG_PORT="${PG_PORT:-15432}"
 REDIS_PORT="${REDIS_PORT:-16379}"
@@ -387,7 +388,7 @@ dbms.usage_report.enabled=false
 CONF
   local java; java=$(java17)
   say "starting neo4j on 127.0.0.1:$NEO4J_HTTP_PORT (HTTP), $NEO4J_BOLT_PORT (Bolt)"
-  setsid nohup "$java" -Xms256m -Xmx768m -XX:+UseG1GC -Djava.awt.headless=true \
+  setsid nohup "$java" -Xms"$NEO4J_HEAP" -Xmx"$NEO4J_HEAP" -XX:+UseG1GC -Djava.awt.headless=true \
     -cp "$dir/libs/*" org.neo4j.server.CommunityEntryPoint \
     --home-dir="$dir" --config-dir="$dir/conf" >>"$HSC_RUN/logs/neo4j.log" 2>&1 </dev/null &
   echo $! >"$dir/pid"
