@@ -406,12 +406,48 @@ static void test_versions_and_the_owners_rewrite(void **state)
     hsc_strlist_clear(&t);
 }
 
+/* The owner's write re-sends o -> x; if o then drops x in the same change set, o -> x
+ * goes (an earlier add of it may still be waiting to be written). */
+static void test_owners_rewrite_keeps_a_later_removal(void **state)
+{
+    (void)state;
+    struct simindex_weights w1 = W;
+    w1.top_n = 1;
+    hsc_err err = {0};
+    simindex *ix = simindex_new(&w1, &err);
+    assert_non_null(ix);
+    hsc_strlist g = {0}, t = {0}, m = {0};
+    push(&g, "drama");
+    push(&t, "war");
+    assert_int_equal(simindex_upsert(ix, "a", 1, &g, &t, &m), 1);
+    assert_int_equal(simindex_upsert(ix, "x", 1, &g, &t, &m), 1);
+    struct simindex_changes ch;
+    assert_int_equal(simindex_take(ix, &ch), 0);
+    assert_int_equal(simindex_mark_written(ix, "x"), 0);
+    /* w ties with x and sorts first, so a's one slot goes to w. */
+    assert_int_equal(simindex_upsert(ix, "w", 1, &g, &t, &m), 1);
+    assert_int_equal(simindex_take(ix, &ch), 0);
+    int removed = 0, added = 0;
+    for (size_t i = 0; i < ch.nedges; i++) {
+        if (!strcmp(ch.edges[i].src, "a")) {
+            removed += !strcmp(ch.edges[i].dst, "x") && ch.edges[i].score < 0;
+            added += !strcmp(ch.edges[i].dst, "w") && ch.edges[i].score >= 0;
+        }
+    }
+    assert_int_equal(removed, 1);
+    assert_int_equal(added, 1);
+    simindex_free(ix);
+    hsc_strlist_clear(&g);
+    hsc_strlist_clear(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lists_match_the_formula_through_changes),
         cmocka_unit_test(test_hot_genre_is_exact_and_pruned),
         cmocka_unit_test(test_versions_and_the_owners_rewrite),
+        cmocka_unit_test(test_owners_rewrite_keeps_a_later_removal),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

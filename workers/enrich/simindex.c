@@ -1026,13 +1026,14 @@ int simindex_mark_written(simindex *ix, const char *id)
         uint32_t o = ix->scratch[i];
         if ((rc = touch(ix, o)))
             return rc;
-        /* Drop x from the recorded list, so the edge o -> x is written again. */
+        /* Give x a score no list holds in the recorded list, so the edge o -> x is
+         * written again if o still holds x at the take, and removed if o has dropped
+         * x by then (taking x out of the record lost that removal: the edge, sent
+         * earlier and still pending, stayed in the graph). */
         struct snap *s = &ix->snaps[ix->t[o].snap - 1];
         for (uint32_t k = 0; k < s->n; k++) {
             if (s->v[k] == (uint32_t)x) {
-                s->v[k] = s->v[s->n - 1];
-                s->s[k] = s->s[s->n - 1];
-                s->n--;
+                s->s[k] = -1;
                 break;
             }
         }
