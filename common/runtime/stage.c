@@ -130,11 +130,20 @@ static int in_list(const rd_kafka_topic_partition_list_t *parts, const rd_kafka_
 
 static void batch_free(hsc_stage *st, hsc_stage_batch *b);
 
+static void on_assign(void *arg, const rd_kafka_topic_partition_list_t *parts)
+{
+    hsc_stage *st = arg;
+    if (st->ops.on_assign)
+        st->ops.on_assign(st->ctx, parts);
+}
+
 static void on_revoke(void *arg, const rd_kafka_topic_partition_list_t *parts)
 {
     /* Buffered messages of revoked partitions belong to their next owner, who
      * reads them again from the last commit. The batch in flight finishes. */
     hsc_stage *st = arg;
+    if (st->ops.on_revoke)
+        st->ops.on_revoke(st->ctx, parts);
     size_t n = hsc_ring_len(&st->q), dropped = 0;
     for (size_t i = 0; i < n; i++) {
         hsc_stage_msg *m = q_pop(st);
@@ -586,8 +595,10 @@ hsc_stage *hsc_stage_new(struct ev_loop *loop, const hsc_config *cfg,
     st->producer = hsc_producer_new(loop, cfg, err);
     if (!st->producer)
         goto fail;
-    struct hsc_consumer_handlers h = {
-        .on_message = on_message, .on_revoke = on_revoke, .can_accept = can_accept};
+    struct hsc_consumer_handlers h = {.on_message = on_message,
+                                      .on_assign = on_assign,
+                                      .on_revoke = on_revoke,
+                                      .can_accept = can_accept};
     st->consumer = hsc_consumer_new(loop, cfg, s->group, s->topics, s->ntopics, &h, st, err);
     if (!st->consumer)
         goto fail;

@@ -54,6 +54,10 @@ struct hsc_stage_ops {
      */
     int (*process)(void *ctx, hsc_stage_batch *b, hsc_stage_msg **msgs, size_t n,
                    hsc_stage_done_fn done);
+    /* Optional: partitions newly assigned to the stage's consumer. */
+    void (*on_assign)(void *ctx, const rd_kafka_topic_partition_list_t *parts);
+    /* Optional: partitions about to be revoked (their buffered messages are dropped next). */
+    void (*on_revoke)(void *ctx, const rd_kafka_topic_partition_list_t *parts);
 };
 
 /*

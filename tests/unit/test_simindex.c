@@ -406,12 +406,112 @@ static void test_versions_and_the_owners_rewrite(void **state)
     hsc_strlist_clear(&t);
 }
 
+/* The owner's write re-sends o -> x; if o then drops x in the same change set, o -> x
+ * goes (an earlier add of it may still be waiting to be written). */
+static void test_owners_rewrite_keeps_a_later_removal(void **state)
+{
+    (void)state;
+    struct simindex_weights w1 = W;
+    w1.top_n = 1;
+    hsc_err err = {0};
+    simindex *ix = simindex_new(&w1, &err);
+    assert_non_null(ix);
+    hsc_strlist g = {0}, t = {0}, m = {0};
+    push(&g, "drama");
+    push(&t, "war");
+    assert_int_equal(simindex_upsert(ix, "a", 1, &g, &t, &m), 1);
+    assert_int_equal(simindex_upsert(ix, "x", 1, &g, &t, &m), 1);
+    struct simindex_changes ch;
+    assert_int_equal(simindex_take(ix, &ch), 0);
+    assert_int_equal(simindex_mark_written(ix, "x"), 0);
+    /* w ties with x and sorts first, so a's one slot goes to w. */
+    assert_int_equal(simindex_upsert(ix, "w", 1, &g, &t, &m), 1);
+    assert_int_equal(simindex_take(ix, &ch), 0);
+    int removed = 0, added = 0;
+    for (size_t i = 0; i < ch.nedges; i++) {
+        if (!strcmp(ch.edges[i].src, "a")) {
+            removed += !strcmp(ch.edges[i].dst, "x") && ch.edges[i].score < 0;
+            added += !strcmp(ch.edges[i].dst, "w") && ch.edges[i].score >= 0;
+        }
+    }
+    assert_int_equal(removed, 1);
+    assert_int_equal(added, 1);
+    simindex_free(ix);
+    hsc_strlist_clear(&g);
+    hsc_strlist_clear(&t);
+}
+
+/* Edges from and to a title waiting for its owner's write are left out until that write,
+ * which sends them all; removals are kept; a revoke writes every waiting title. */
+static void test_pending_titles_wait_for_their_write(void **state)
+{
+    (void)state;
+    hsc_err err = {0};
+    simindex *ix = simindex_new(&W, &err);
+    assert_non_null(ix);
+    hsc_strlist g = {0}, t = {0}, m = {0};
+    push(&g, "drama");
+    push(&t, "war");
+    assert_int_equal(simindex_upsert(ix, "a", 1, &g, &t, &m), 1);
+    struct simindex_changes ch;
+    assert_int_equal(simindex_take(ix, &ch), 0);
+    assert_int_equal(simindex_upsert(ix, "b", 1, &g, &t, &m), 1);
+    assert_int_equal(simindex_set_pending(ix, "b"), 0);
+    assert_int_equal(simindex_take(ix, &ch), 0);
+    assert_int_equal(ch.nreplace + ch.nedges, 0);
+    struct simindex_neighbour nb[TOP];
+    assert_int_equal(simindex_list(ix, "a", nb, TOP), 1);
+    assert_int_equal(simindex_list_to_write(ix, "a", nb, TOP), 0);
+
+    /* The owner's write: b's list whole and a -> b. */
+    assert_int_equal(simindex_mark_written(ix, "b"), 0);
+    assert_int_equal(simindex_list_to_write(ix, "a", nb, TOP), 1);
+    assert_int_equal(simindex_take(ix, &ch), 0);
+    assert_int_equal(ch.nreplace, 1);
+    assert_string_equal(ch.replace[0], "b");
+    assert_int_equal(ch.nedges, 1);
+    assert_string_equal(ch.edges[0].src, "a");
+    assert_string_equal(ch.edges[0].dst, "b");
+    assert_true(ch.edges[0].score >= 0);
+
+    /* A newer b waiting again, re-tagged away from a: a -> b is removed, nothing added. */
+    hsc_strlist g2 = {0};
+    push(&g2, "comedy");
+    assert_int_equal(simindex_upsert(ix, "b", 2, &g2, &m, &m), 1);
+    assert_int_equal(simindex_set_pending(ix, "b"), 0);
+    assert_int_equal(simindex_take(ix, &ch), 0);
+    int removed = 0;
+    for (size_t i = 0; i < ch.nedges; i++) {
+        assert_true(ch.edges[i].score < 0);
+        removed += !strcmp(ch.edges[i].src, "a") && !strcmp(ch.edges[i].dst, "b");
+    }
+    assert_int_equal(removed, 1);
+
+    /* Back to a's tags while waiting; the revoke writes b as its owner would. */
+    assert_int_equal(simindex_upsert(ix, "b", 3, &g, &t, &m), 1);
+    assert_int_equal(simindex_set_pending(ix, "b"), 0);
+    assert_int_equal(simindex_take(ix, &ch), 0);
+    assert_int_equal(ch.nreplace + ch.nedges, 0);
+    assert_int_equal(simindex_release_pending(ix), 0);
+    assert_int_equal(simindex_take(ix, &ch), 0);
+    assert_int_equal(ch.nreplace, 1);
+    assert_string_equal(ch.replace[0], "b");
+    assert_int_equal(ch.nedges, 1);
+    assert_string_equal(ch.edges[0].src, "a");
+    simindex_free(ix);
+    hsc_strlist_clear(&g);
+    hsc_strlist_clear(&g2);
+    hsc_strlist_clear(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lists_match_the_formula_through_changes),
         cmocka_unit_test(test_hot_genre_is_exact_and_pruned),
         cmocka_unit_test(test_versions_and_the_owners_rewrite),
+        cmocka_unit_test(test_owners_rewrite_keeps_a_later_removal),
+        cmocka_unit_test(test_pending_titles_wait_for_their_write),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -261,7 +261,7 @@ static int put_sim(hsc_buf *b, const struct enrich_pending *pend, simindex *ix, 
         const char *k = pend->rep[i].id;
         if (!k)
             continue;
-        size_t n = simindex_list(ix, k, nb, (size_t)top);
+        size_t n = simindex_list_to_write(ix, k, nb, (size_t)top);
         long c = number_of(ids, k);
         rc = c < 0 || hsc_buf_printf(b, "%s[%ld,[", first ? "" : ",", c);
         for (size_t j = 0; j < n && j < (size_t)top && !rc; j++) {
@@ -895,11 +895,67 @@ static void start_job(struct job *j)
     write_batch(j);
 }
 
+/* The state of partition p of the input topic, NULL if unknown (and, with grow, out of memory). */
+static struct enrich_part *part_of(struct enrich_ctx *ctx, int32_t p, int grow)
+{
+    if (p < 0)
+        return NULL;
+    if ((size_t)p >= ctx->nparts) {
+        size_t n = (size_t)p + 1;
+        struct enrich_part *np = grow ? realloc(ctx->parts, n * sizeof(*np)) : NULL;
+        if (!np)
+            return NULL;
+        for (size_t i = ctx->nparts; i < n; i++)
+            np[i] = (struct enrich_part){.next = -1};
+        ctx->parts = np;
+        ctx->nparts = n;
+    }
+    return &ctx->parts[p];
+}
+
+static void en_assign(void *vctx, const rd_kafka_topic_partition_list_t *parts)
+{
+    struct enrich_ctx *ctx = vctx;
+    for (int i = 0; i < parts->cnt; i++) {
+        struct enrich_part *p = !strcmp(parts->elems[i].topic, ctx->input_topic)
+                                    ? part_of(ctx, parts->elems[i].partition, 1)
+                                    : NULL;
+        if (p)
+            *p = (struct enrich_part){.assigned = 1, .next = -1};
+    }
+}
+
+/*
+ * The titles this process was going to write may be another's to write now:
+ * every title still waiting for it is written as if now (its list whole and
+ * every edge to it), so what the index left out while it waited is not lost
+ * (simindex_set_pending).
+ */
+static void en_revoke(void *vctx, const rd_kafka_topic_partition_list_t *parts)
+{
+    struct enrich_ctx *ctx = vctx;
+    for (int i = 0; i < parts->cnt; i++) {
+        struct enrich_part *p = !strcmp(parts->elems[i].topic, ctx->input_topic)
+                                    ? part_of(ctx, parts->elems[i].partition, 0)
+                                    : NULL;
+        if (p)
+            *p = (struct enrich_part){.next = -1};
+    }
+    if (ctx->ix && simindex_release_pending(ctx->ix))
+        hsc_log_error("enrich: out of memory re-sending the edges of revoked titles", NULL);
+}
+
 static int en_process(void *vctx, hsc_stage_batch *b, hsc_stage_msg **msgs, size_t n,
                       hsc_stage_done_fn done)
 {
     struct enrich_ctx *ctx = vctx;
     struct job *j;
+    /* What the feed reads past these offsets, this process's stage writes later. */
+    for (size_t i = 0; i < n; i++) {
+        struct enrich_part *p = part_of(ctx, msgs[i]->rkm->partition, 0);
+        if (p && p->assigned && msgs[i]->rkm->offset >= p->next)
+            p->next = msgs[i]->rkm->offset + 1;
+    }
     const size_t size[] = {sizeof(*j->evs), sizeof(*j->winner)};
     void *a[2];
     if (!(j = hsc_stage_job_new(sizeof(*j), b, done, n, 2, size, a)))
@@ -920,6 +976,8 @@ const struct hsc_stage_ops enrich_ops = {
     .decode = en_decode,
     .free_decoded = en_free,
     .process = en_process,
+    .on_assign = en_assign,
+    .on_revoke = en_revoke,
 };
 
 /* Writes changes seen on the feed when no batch is coming to carry them. */
@@ -957,6 +1015,13 @@ static void on_feed(void *arg, const rd_kafka_message_t *rkm)
     enrich_extract(&ctx->vocab, ev);
     if (index_apply(ctx, ev, 0))
         hsc_log_error("similarity index: out of memory", "id", ev->id, NULL);
+    /* A title of this process's partitions that its stage has not reached: the
+     * stage's write of it will send every edge it has then, so the edges it gains
+     * meanwhile are not sent to a node that does not exist yet. Before the stage's
+     * first message of a partition its position is unknown: nothing is left out. */
+    const struct enrich_part *p = part_of(ctx, rkm->partition, 0);
+    if (ev->op != HSC_OP_DELETE && p && p->assigned && p->next >= 0 && rkm->offset >= p->next)
+        simindex_set_pending(ctx->ix, ev->id);
     hsc_content_free(ev);
 }
 
@@ -1087,6 +1152,9 @@ void enrich_ctx_destroy(struct enrich_ctx *ctx)
     enrich_vocab_free(&ctx->vocab);
     simindex_free(ctx->ix);
     enrich_pending_free(&ctx->pend);
+    free(ctx->parts);
+    ctx->parts = NULL;
+    ctx->nparts = 0;
     ctx->feed = NULL;
     ctx->ix = NULL;
     ctx->http = NULL;

@@ -102,6 +102,12 @@ int enrich_pending_split(struct enrich_pending *p, size_t cap, size_t rep_cost, 
 /* Frees p's memory and empties it. */
 void enrich_pending_free(struct enrich_pending *p);
 
+/* One partition of the input topic, as this process's stage consumer holds it. */
+struct enrich_part {
+    int assigned;
+    int64_t next; /* the offset after the last one given to process(); -1: none since assigned */
+};
+
 /* What the stage needs. */
 struct enrich_ctx {
     hsc_http *http;
@@ -124,6 +130,8 @@ struct enrich_ctx {
                                    memory, back up by doubling after each statement written */
     unsigned long long sim_added, sim_removed, sim_replaced, flush_failures, splits;
     unsigned long long statements, largest; /* statements written; most changes in one */
+    struct enrich_part *parts; /* by partition number: which titles this process will write */
+    size_t nparts;
 };
 
 /* Loads a vocabulary file; an error names the line. */

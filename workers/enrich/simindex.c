@@ -47,7 +47,8 @@
 #define WIDE 12
 
 enum { KIND_GENRE = 0, KIND_THEME = 1, KIND_MOOD = 2 };
-enum { F_DELETED = 1, F_REPLACE = 2 };
+/* F_PENDING: its owner's write in this process is still to come (simindex_set_pending). */
+enum { F_DELETED = 1, F_REPLACE = 2, F_PENDING = 4 };
 
 struct bucket {
     double aw, minfloor;
@@ -1010,34 +1011,61 @@ int simindex_delete(simindex *ix, const char *id, int64_t version)
     return rc ? rc : 1;
 }
 
-int simindex_mark_written(simindex *ix, const char *id)
+/* simindex_mark_written by slot; it also ends the wait of simindex_set_pending. */
+static int mark_written(simindex *ix, uint32_t x)
 {
-    long x = find_title(ix, id);
-    if (x < 0 || (ix->t[x].flags & F_DELETED) || ix->bulk)
+    if (ix->bulk)
         return 0;
-    int rc = touch(ix, (uint32_t)x);
+    ix->t[x].flags &= (uint8_t)~F_PENDING;
+    if (ix->t[x].flags & F_DELETED)
+        return 0;
+    int rc = touch(ix, x);
     if (rc)
         return rc;
     ix->t[x].flags |= F_REPLACE;
     size_t nh = 0;
-    if ((rc = holders(ix, (uint32_t)x, &nh)))
+    if ((rc = holders(ix, x, &nh)))
         return rc;
     for (size_t i = 0; i < nh; i++) {
         uint32_t o = ix->scratch[i];
         if ((rc = touch(ix, o)))
             return rc;
-        /* Drop x from the recorded list, so the edge o -> x is written again. */
+        /* Give x a score no list holds in the recorded list, so the edge o -> x is
+         * written again if o still holds x at the take, and removed if o has dropped
+         * x by then (taking x out of the record lost that removal: the edge, sent
+         * earlier and still pending, stayed in the graph). */
         struct snap *s = &ix->snaps[ix->t[o].snap - 1];
         for (uint32_t k = 0; k < s->n; k++) {
-            if (s->v[k] == (uint32_t)x) {
-                s->v[k] = s->v[s->n - 1];
-                s->s[k] = s->s[s->n - 1];
-                s->n--;
+            if (s->v[k] == x) {
+                s->s[k] = -1;
                 break;
             }
         }
     }
     return 0;
+}
+
+int simindex_mark_written(simindex *ix, const char *id)
+{
+    long x = find_title(ix, id);
+    return x < 0 ? 0 : mark_written(ix, (uint32_t)x);
+}
+
+int simindex_set_pending(simindex *ix, const char *id)
+{
+    long x = find_title(ix, id);
+    if (x >= 0 && !(ix->t[x].flags & F_DELETED) && !ix->bulk)
+        ix->t[x].flags |= F_PENDING;
+    return 0;
+}
+
+int simindex_release_pending(simindex *ix)
+{
+    int rc = 0;
+    for (size_t x = 0; x < ix->nt && !rc; x++)
+        if (ix->t[x].flags & F_PENDING)
+            rc = mark_written(ix, (uint32_t)x);
+    return rc;
 }
 
 static int push_edge(simindex *ix, size_t *n, const char *src, const char *dst, double score)
@@ -1069,7 +1097,13 @@ int simindex_take(simindex *ix, struct simindex_changes *out)
             ix->replace[nr++] = T->id;
             continue;
         }
+        /* An edge from or to a title whose owner's write is still to come is left out:
+         * that write sends it (the list whole, and every edge to the title), and
+         * before it, the title's node may not exist. Removals are kept: an older
+         * version's node may hold the edge. */
         for (uint16_t k = 0; k < T->nlist && !rc; k++) {
+            if ((T->flags | ix->t[T->list[k]].flags) & F_PENDING)
+                continue;
             int same = 0;
             for (uint32_t j = 0; j < s->n && !same; j++)
                 same = s->v[j] == T->list[k] && s->s[j] == T->scores[k];
@@ -1102,6 +1136,21 @@ size_t simindex_list(simindex *ix, const char *id, struct simindex_neighbour *ou
     for (size_t i = 0; i < n; i++)
         out[i] = (struct simindex_neighbour){.id = ix->t[T->list[i]].id, .score = T->scores[i]};
     return T->nlist;
+}
+
+size_t simindex_list_to_write(simindex *ix, const char *id, struct simindex_neighbour *out,
+                              size_t cap)
+{
+    long x = find_title(ix, id);
+    if (x < 0 || (ix->t[x].flags & F_DELETED))
+        return 0;
+    const struct title *T = &ix->t[x];
+    size_t n = 0;
+    for (uint16_t i = 0; i < T->nlist && n < cap; i++)
+        if (!(ix->t[T->list[i]].flags & F_PENDING))
+            out[n++] =
+                (struct simindex_neighbour){.id = ix->t[T->list[i]].id, .score = T->scores[i]};
+    return n;
 }
 
 int simindex_version(const simindex *ix, const char *id, int64_t *version, int *deleted)

@@ -102,6 +102,18 @@ int simindex_delete(simindex *ix, const char *id, int64_t version);
  */
 int simindex_mark_written(simindex *ix, const char *id);
 
+/*
+ * Marks id (a live title) as waiting for its owner's write in this process:
+ * until simindex_mark_written(id), an edge from or to it that enters a list
+ * is not recorded (that write sends the list whole and every edge to the
+ * title, and before it the title's node may not exist), nor listed by
+ * simindex_list_to_write. Removals are still recorded. Returns 0.
+ */
+int simindex_set_pending(simindex *ix, const char *id);
+
+/* Marks every title still waiting (simindex_set_pending) as written now; 0 or HSC_ENOMEM. */
+int simindex_release_pending(simindex *ix);
+
 /* Fills out with what changed since the last take and starts a new change set. */
 int simindex_take(simindex *ix, struct simindex_changes *out);
 
@@ -110,6 +122,10 @@ int simindex_take(simindex *ix, struct simindex_changes *out);
  * Returns how many it holds (0 for an unknown or deleted id).
  */
 size_t simindex_list(simindex *ix, const char *id, struct simindex_neighbour *out, size_t cap);
+
+/* As simindex_list, without the titles waiting for their owner's write; returns how many it put. */
+size_t simindex_list_to_write(simindex *ix, const char *id, struct simindex_neighbour *out,
+                              size_t cap);
 
 /* The version held for id: 1 and *version if it is known (deleted or not), else 0. */
 int simindex_version(const simindex *ix, const char *id, int64_t *version, int *deleted);
