@@ -913,16 +913,22 @@ static struct enrich_part *part_of(struct enrich_ctx *ctx, int32_t p, int grow)
     return &ctx->parts[p];
 }
 
-static void en_assign(void *vctx, const rd_kafka_topic_partition_list_t *parts)
+/* Sets every partition of the input topic in parts to state (made on assignment only). */
+static void set_parts(struct enrich_ctx *ctx, const rd_kafka_topic_partition_list_t *parts,
+                      struct enrich_part state)
 {
-    struct enrich_ctx *ctx = vctx;
     for (int i = 0; i < parts->cnt; i++) {
         struct enrich_part *p = !strcmp(parts->elems[i].topic, ctx->input_topic)
-                                    ? part_of(ctx, parts->elems[i].partition, 1)
+                                    ? part_of(ctx, parts->elems[i].partition, state.assigned)
                                     : NULL;
         if (p)
-            *p = (struct enrich_part){.assigned = 1, .next = -1};
+            *p = state;
     }
+}
+
+static void en_assign(void *vctx, const rd_kafka_topic_partition_list_t *parts)
+{
+    set_parts(vctx, parts, (struct enrich_part){.assigned = 1, .next = -1});
 }
 
 /*
@@ -934,13 +940,7 @@ static void en_assign(void *vctx, const rd_kafka_topic_partition_list_t *parts)
 static void en_revoke(void *vctx, const rd_kafka_topic_partition_list_t *parts)
 {
     struct enrich_ctx *ctx = vctx;
-    for (int i = 0; i < parts->cnt; i++) {
-        struct enrich_part *p = !strcmp(parts->elems[i].topic, ctx->input_topic)
-                                    ? part_of(ctx, parts->elems[i].partition, 0)
-                                    : NULL;
-        if (p)
-            *p = (struct enrich_part){.next = -1};
-    }
+    set_parts(ctx, parts, (struct enrich_part){.next = -1});
     if (ctx->ix && simindex_release_pending(ctx->ix))
         hsc_log_error("enrich: out of memory re-sending the edges of revoked titles", NULL);
 }
