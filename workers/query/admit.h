@@ -17,11 +17,13 @@
 /* Requested strategies (hsc_strategy's values), each with its own service time. */
 #define QUERY_ADMIT_STRATEGIES 6
 
-/* The settings (query.admit, query.admit_min_inflight, query.admit_slow_ratio). */
+/* The settings (query.admit, query.admit_min_inflight, query.admit_slow_ratio,
+ * query.admit_target_ms). */
 struct query_admit_settings {
     bool on;
     int min_inflight, max_inflight; /* bounds of the adaptive limit */
     double slow_ratio; /* a search slower than this share of its time left is a congestion sign */
+    double target_ms;  /* so is a search slower than this; 0: only the share of time left */
 };
 
 /*
