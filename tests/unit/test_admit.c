@@ -3,9 +3,9 @@
  * overloaded (the in-flight limit, a strategy slower than the time left,
  * the probe that lets an estimate recover, cached_only and the switch), and
  * how the limit adapts (slow start, growth only while in use, one halving
- * a round, the bounds), and that an outage is not overload (searches held
- * by a down backend do not count; searches that met an outage teach
- * nothing, so none is refused once the server is back).
+ * a round, the bounds, the latency target), and that an outage is not
+ * overload (searches held by a down backend do not count; searches that met
+ * an outage teach nothing, so none is refused once the server is back).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -202,6 +202,68 @@ static void test_admit_limit_halves_once_a_round(void **s)
     (void)s;
 }
 
+static void test_admit_slower_than_the_target_halves_the_limit(void **s)
+{
+    struct query_admit_settings set = DEFAULTS;
+    set.target_ms = 50;
+    struct query_admit a;
+    query_admit_init(&a, &set);
+    /* 60 ms of a 5 s deadline is no share of it worth a cut, but it is over the target */
+    struct query_admit_outcome o = {.answered = true, .clean = true, .total_ms = 60};
+    run(&a, input(HSC_STRATEGY_HYBRID_PARALLEL, 5000, 20), o);
+    assert_int_equal(a.limit, 16);
+    /* a search within the target, the limit in use, is a good end: growth, no cut */
+    o.total_ms = 40;
+    for (int i = 0; i < 16; i++)
+        run(&a, input(HSC_STRATEGY_HYBRID_PARALLEL, 5000, 15), o);
+    assert_int_equal(a.limit, 17);
+    /* target 0: only the deadline's share counts, so the same 60 ms is a good end */
+    set.target_ms = 0;
+    query_admit_init(&a, &set);
+    o.total_ms = 60;
+    run(&a, input(HSC_STRATEGY_HYBRID_PARALLEL, 5000, 20), o);
+    assert_int_equal(a.limit, 33);
+    (void)s;
+}
+
+static void test_admit_target_follows_a_slow_deployment(void **s)
+{
+    struct query_admit_settings set = DEFAULTS;
+    set.target_ms = 50;
+    struct query_admit a;
+    query_admit_init(&a, &set);
+    /* few in flight (2 of 32): a slow search says a backend is slow, not that too many run */
+    struct query_admit_outcome o = {.answered = true, .clean = true, .total_ms = 90};
+    run(&a, input(HSC_STRATEGY_GRAPH_ONLY, 5000, 2), o);
+    assert_int_equal(a.limit, 32);
+    /* graph_only searches take 30 ms at the quickest here: the bar is 4 times that, 120 */
+    o.total_ms = 30;
+    run(&a, input(HSC_STRATEGY_GRAPH_ONLY, 5000, 2), o);
+    o.total_ms = 100;
+    run(&a, input(HSC_STRATEGY_GRAPH_ONLY, 5000, 20), o);
+    assert_int_equal(a.limit, 33); /* in time: a good end */
+    o.total_ms = 130;
+    run(&a, input(HSC_STRATEGY_GRAPH_ONLY, 5000, 20), o);
+    assert_int_equal(a.limit, 16);
+    /* the quickest time is per strategy: hybrid_parallel has none yet, so its bar is 50 */
+    o.total_ms = 60;
+    run(&a, input(HSC_STRATEGY_HYBRID_PARALLEL, 5000, 10), o);
+    assert_int_equal(a.limit, 8);
+    /* and it is forgotten after two windows of 10 s with no quick search */
+    a.limit = 32;
+    o.total_ms = 100;
+    o.now_s = 25;
+    run(&a, input(HSC_STRATEGY_GRAPH_ONLY, 5000, 2), o);
+    o.now_s = 36;
+    run(&a, input(HSC_STRATEGY_GRAPH_ONLY, 5000, 20), o);
+    assert_int_equal(a.limit, 32); /* the bar was 4 x 30: 100 ms in time */
+    o.now_s = 37;
+    o.total_ms = 130;
+    run(&a, input(HSC_STRATEGY_GRAPH_ONLY, 5000, 20), o);
+    assert_int_equal(a.limit, 32); /* the quickest is now 100 ms: 130 is under 400 */
+    (void)s;
+}
+
 static void test_admit_estimate_needs_samples(void **s)
 {
     struct query_admit a;
@@ -394,6 +456,8 @@ int main(void)
         cmocka_unit_test(test_admit_probe_lets_an_estimate_recover),
         cmocka_unit_test(test_admit_limit_grows_while_in_use),
         cmocka_unit_test(test_admit_limit_halves_once_a_round),
+        cmocka_unit_test(test_admit_slower_than_the_target_halves_the_limit),
+        cmocka_unit_test(test_admit_target_follows_a_slow_deployment),
         cmocka_unit_test(test_admit_estimate_needs_samples),
         cmocka_unit_test(test_admit_held_searches_do_not_count),
         cmocka_unit_test(test_admit_outage_teaches_nothing),

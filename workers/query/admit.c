@@ -9,8 +9,9 @@
  * keep the backends to themselves and stay within their deadlines.
  *
  * The limit follows the searches' own time, not a fixed number: saturation
- * shows as searches that need a growing share of their deadline (or run
- * out of it), whichever backend or queue inside hsc is the bottleneck.
+ * shows as searches that take longer than the target, or need a growing
+ * share of their deadline (or run out of it), whichever backend or queue
+ * inside hsc is the bottleneck.
  *
  * An outage is not saturation. A search waiting only on backends that are
  * down (Redis reconnecting, an HTTP lane down to its one probe) costs the
@@ -35,6 +36,13 @@
 #define ADMIT_PROBE_S 0.25
 /* Weight of a new sample in a strategy's service time. */
 #define ADMIT_EWMA_ALPHA 0.1
+/* A search slower than this many times its strategy's quickest recent one waited in a
+ * queue, whatever the target: the target alone would hold a deployment whose searches
+ * take longer than it unloaded (remote backends, a larger graph) at the least limit. */
+#define ADMIT_BASE_FACTOR 4.0
+/* Length of a window of the quickest time: long enough to hold a search that met no
+ * queue even under overload, short enough to follow a catalogue that grew. */
+#define ADMIT_BASE_WINDOW_S 10.0
 
 static int slot(hsc_strategy s)
 {
@@ -60,8 +68,37 @@ void query_admit_init(struct query_admit *a, const struct query_admit_settings *
     if (a->limit < a->set.min_inflight)
         a->limit = a->set.min_inflight;
     a->threshold = a->set.max_inflight;
-    for (int i = 0; i < QUERY_ADMIT_STRATEGIES; i++)
+    for (int i = 0; i < QUERY_ADMIT_STRATEGIES; i++) {
         a->last_probe[i] = -1e9;
+        a->base_cur[i] = a->base_prev[i] = -1;
+    }
+    a->base_since = -1e9;
+}
+
+/* Feeds the quickest-time windows with an answered search of strategy s. */
+static void base_add(struct query_admit *a, int s, double ms, double now_s)
+{
+    if (now_s - a->base_since >= ADMIT_BASE_WINDOW_S) {
+        for (int i = 0; i < QUERY_ADMIT_STRATEGIES; i++) {
+            a->base_prev[i] = a->base_cur[i];
+            a->base_cur[i] = -1;
+        }
+        a->base_since = now_s;
+    }
+    if (a->base_cur[s] < 0 || ms < a->base_cur[s])
+        a->base_cur[s] = ms;
+}
+
+/* The time over which a search of strategy s is slow by the target (0: no target). */
+static double target_ms(const struct query_admit *a, int s)
+{
+    if (a->set.target_ms <= 0)
+        return 0;
+    double base = a->base_cur[s];
+    if (a->base_prev[s] >= 0 && (base < 0 || a->base_prev[s] < base))
+        base = a->base_prev[s];
+    return base > 0 && ADMIT_BASE_FACTOR * base > a->set.target_ms ? ADMIT_BASE_FACTOR * base
+                                                                   : a->set.target_ms;
 }
 
 void query_admit_decide(const struct query_admit *a, const struct query_admit_input *in,
@@ -144,14 +181,25 @@ void query_admit_end(struct query_admit *a, const struct query_admit_ticket *t,
     if (t->held || t->backlog || o->outage)
         return;
     int s = slot(t->strategy);
+    /* Read before this search joins the windows: a slow one must not raise its own bar. */
+    double target = target_ms(a, s);
     if (o->answered) {
+        base_add(a, s, o->total_ms, o->now_s);
         a->service_ms[s] = a->samples[s] ? (1 - ADMIT_EWMA_ALPHA) * a->service_ms[s] +
                                                ADMIT_EWMA_ALPHA * o->total_ms
                                          : o->total_ms;
         if (a->samples[s] < ADMIT_MIN_SAMPLES)
             a->samples[s]++;
     }
-    bool slow = o->out_of_time || o->total_ms > a->set.slow_ratio * t->left_ms;
+    /* The target, not only the deadline: with a deadline of a second, searches could take
+     * half of it before the limit was cut, so at 200 hybrids/s on 2 cores the backends'
+     * queues grew until p99 was 373 ms and refusals waited behind them for a core. */
+    /* Only a search that started with the limit in use is slow by the target: among few in
+     * flight, a slow one says a backend is slow (a collection, a checkpoint), not that
+     * hsc-query sends too much at once, and cutting then would refuse searches at loads
+     * the backends serve. */
+    bool slow = o->out_of_time || o->total_ms > a->set.slow_ratio * t->left_ms ||
+                (target > 0 && t->limited && o->total_ms > target);
     if (slow) {
         /* As TCP's congestion window: back to half at once, then slowly; once a round,
          * since the searches started before the cut were started under the old limit. */

@@ -17,11 +17,15 @@
 /* Requested strategies (hsc_strategy's values), each with its own service time. */
 #define QUERY_ADMIT_STRATEGIES 6
 
-/* The settings (query.admit, query.admit_min_inflight, query.admit_slow_ratio). */
+/* The settings (query.admit, query.admit_min_inflight, query.admit_slow_ratio,
+ * query.admit_target_ms). */
 struct query_admit_settings {
     bool on;
     int min_inflight, max_inflight; /* bounds of the adaptive limit */
     double slow_ratio; /* a search slower than this share of its time left is a congestion sign */
+    double target_ms;  /* so is a search slower than this (or than ADMIT_BASE_FACTOR times its
+                          strategy's quickest recent time, if longer) that started with the
+                          limit in use; 0: only the share of time left */
 };
 
 /*
@@ -44,6 +48,10 @@ struct query_admit {
     double service_ms[QUERY_ADMIT_STRATEGIES]; /* EWMA per requested strategy; 0: none yet */
     int samples[QUERY_ADMIT_STRATEGIES];
     double last_probe[QUERY_ADMIT_STRATEGIES]; /* when one was admitted despite its estimate */
+    /* The quickest admitted search of each strategy in this window and the one before
+     * (ADMIT_BASE_WINDOW_S each): what a search costs with no queue in front of it. */
+    double base_cur[QUERY_ADMIT_STRATEGIES], base_prev[QUERY_ADMIT_STRATEGIES];
+    double base_since; /* when the current window began */
 };
 
 /* What is known of one search when it is about to start. */
@@ -87,6 +95,7 @@ struct query_admit_outcome {
     bool out_of_time; /* its deadline timer fired or a backend was cut at its budget */
     bool outage;      /* a backend was down, or went down or came back, while it ran */
     double total_ms;  /* its own time, start to reply */
+    double now_s;     /* the loop's time at its end */
 };
 
 /* The state for settings s: the limit starts at an eighth of the maximum (at least the minimum). */

@@ -86,6 +86,7 @@ int query_engine_init(struct query_engine *e, struct ev_loop *loop, const hsc_co
         .min_inflight = (int)hsc_config_int(cfg, "query.admit_min_inflight"),
         .max_inflight = (int)hsc_config_int(cfg, "query.max_inflight"),
         .slow_ratio = hsc_config_double(cfg, "query.admit_slow_ratio"),
+        .target_ms = (double)hsc_config_int(cfg, "query.admit_target_ms"),
     };
     query_admit_init(&e->admit, &admit);
     int window = (int)hsc_config_int(cfg, "query.latency_window");

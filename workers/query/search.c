@@ -116,6 +116,7 @@ void query_finish(struct qreq *q, hsc_search_reply *r)
                            q->rels_state == P_CUT,
             .outage = q->met_outage || outage_now(q->conn_mark),
             .total_ms = (double)q->t.total / 1000.0,
+            .now_s = query_now_s(e),
         };
         query_admit_end(&e->admit, &q->ticket, &o);
         q->ticket.admitted = false;
