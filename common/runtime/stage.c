@@ -15,6 +15,7 @@
 #include "stage.h"
 #include "stage_internal.h"
 
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -208,6 +209,21 @@ void *hsc_stage_batch_ctx(hsc_stage_batch *b)
     return b->st->ctx;
 }
 
+/*
+ * Gives the pages a finished batch freed back to the system, at most every
+ * 100 ms: glibc keeps free memory inside its arenas (only the top of each is
+ * trimmed), and under a backlog the batch, its fetch buffers and its produced
+ * copies are freed in a different order from the one they were taken in.
+ */
+static void trim_memory(hsc_stage *st)
+{
+    int64_t now = hsc_mono_us();
+    if (now - st->trimmed_us < 100000)
+        return;
+    st->trimmed_us = now;
+    malloc_trim(0);
+}
+
 void stage_finish_batch(hsc_stage_batch *b)
 {
     hsc_stage *st = b->st;
@@ -242,6 +258,7 @@ void stage_finish_batch(hsc_stage_batch *b)
     }
     st->batch = NULL;
     batch_free(st, b);
+    trim_memory(st);
     hsc_backoff_reset(&st->backoff);
     maybe_start_batch(st);
     hsc_consumer_poll(st->consumer); /* room again: drain what librdkafka holds */
@@ -577,7 +594,11 @@ hsc_stage *hsc_stage_new(struct ev_loop *loop, const hsc_config *cfg,
     st->ctx = ctx;
     st->name = strdup(s->name);
     st->dlq_topic = strdup(s->dlq_topic);
-    st->soft_cap = s->batch_max * 2;
+    /* One batch waiting behind the one in flight: each message held here is decoded
+     * and pins its fetch buffer, and librdkafka's own read-ahead (refilled as it is
+     * drained, kafka_consumer.c) is the rest of the buffer. Two batches waiting cost
+     * hsc-ingest a few MB more at its peak (docs/performance.md, issue 17). */
+    st->soft_cap = s->batch_max;
     hsc_ring_init(&st->q, sizeof(hsc_stage_msg *), 1024);
     hsc_backoff_init(&st->backoff, s->backoff_initial_ms, s->backoff_max_ms,
                      (uint64_t)hsc_mono_us() ^ (uint64_t)getpid());

@@ -12,8 +12,10 @@
 #include "kafka_internal.h"
 #include "log.h"
 #include "metrics.h"
+#include "util.h"
 
-#define DRAIN_BUDGET 2000 /* messages per loop turn, so timers still run */
+#define DRAIN_BUDGET 2000     /* messages per loop turn, so timers still run */
+#define REFILL_EVERY_US 20000 /* at most one refetch nudge per 20 ms (see refill) */
 
 struct hsc_consumer {
     struct ev_loop *loop;
@@ -29,6 +31,7 @@ struct hsc_consumer {
     int solo;            /* one assigned partition, no group */
     struct hsc_lag *lag; /* the last statistics' consumer lag per assigned partition */
     size_t nlag;
+    int64_t refilled_us; /* when refill last nudged the fetcher */
 };
 
 static void drain(hsc_consumer *c);
@@ -91,14 +94,62 @@ void hsc_consumer_poll(hsc_consumer *c)
     c->draining = 0;
 }
 
+/*
+ * The read-ahead is kept small (queued.max.messages.kbytes), and librdkafka
+ * 2.0 stops fetching a partition whose queue is over it without waking its
+ * broker thread when the queue is drained: that thread sleeps until its next
+ * I/O or for up to a second, so a drained queue starved for most of that
+ * second (bench_ingest with 2 MB of read-ahead: 2,018 events/s instead of
+ * 5,556). When the queue is empty, the owner wants more, and a partition's
+ * position is behind the high watermark of its last fetch, that partition is
+ * sought to its own position: nothing is skipped or read twice (the position
+ * is one past the last message handed to us), and the seek wakes the broker
+ * thread, which fetches at once. A fetch that was in flight after all is
+ * discarded and sent again, so the nudges are spaced REFILL_EVERY_US apart.
+ */
+static void refill(hsc_consumer *c)
+{
+    int64_t now = hsc_mono_us();
+    if (c->solo || c->paused || c->closed || now - c->refilled_us < REFILL_EVERY_US)
+        return;
+    c->refilled_us = now;
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    if (rd_kafka_assignment(c->rk, &parts) || !parts)
+        return;
+    rd_kafka_topic_partition_list_t *behind = NULL;
+    if (parts->cnt && !rd_kafka_position(c->rk, parts)) {
+        for (int i = 0; i < parts->cnt; i++) {
+            const rd_kafka_topic_partition_t *tp = &parts->elems[i];
+            int64_t lo = 0, hi = 0;
+            if (tp->err || tp->offset < 0 ||
+                rd_kafka_get_watermark_offsets(c->rk, tp->topic, tp->partition, &lo, &hi) ||
+                hi <= tp->offset)
+                continue; /* nothing read yet, no fetch yet, or caught up */
+            if (!behind)
+                behind = rd_kafka_topic_partition_list_new(parts->cnt);
+            rd_kafka_topic_partition_list_add(behind, tp->topic, tp->partition)->offset =
+                tp->offset;
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(parts);
+    if (!behind)
+        return;
+    rd_kafka_error_t *e = rd_kafka_seek_partitions(c->rk, behind, 0); /* 0: asynchronous */
+    if (e)
+        rd_kafka_error_destroy(e);
+    rd_kafka_topic_partition_list_destroy(behind);
+}
+
 static void drain(hsc_consumer *c)
 {
     for (int i = 0; i < DRAIN_BUDGET && !c->closed; i++) {
         if (c->h.can_accept && !c->h.can_accept(c->arg))
             return;
         rd_kafka_message_t *rkm = rd_kafka_consumer_poll(c->rk, 0);
-        if (!rkm)
+        if (!rkm) {
+            refill(c);
             return;
+        }
         if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
             rd_kafka_message_destroy(rkm);
             continue;
@@ -262,10 +313,13 @@ static hsc_consumer *consumer_create(struct ev_loop *loop, const hsc_config *cfg
     c->h = *h;
     c->arg = arg;
     /* Offsets are stored by the owner only after the work they guard is done;
-     * auto-commit then sends what was stored. The read-ahead is 8 MB, not
-     * librdkafka's 64 MB: on a backlog of 384-dim titles hsc-ingest held 127 MB
-     * at its peak with 64 and 48 MB with 8, at the same rate (bench_ingest
-     * --events 100000: 6,116 and 6,665-6,859 events/s; 4 MB cost a third). */
+     * auto-commit then sends what was stored. The read-ahead is 1 MB, not
+     * librdkafka's 64 MB, fetched 256 kB a partition (fetch.max.bytes follows it
+     * down to 1 MB): a fetched message pins its whole fetch response, and on a
+     * backlog of 384-dim titles hsc-ingest peaked at 127 MB with 64 MB of
+     * read-ahead, 46 MB with 8 and 28 MB with 1 (bench_ingest --events 100000:
+     * 5,556 events/s with 8 MB, 6,296 with 1). A small read-ahead is only as fast
+     * because refill() wakes the fetcher when it is drained (issue 17). */
     const char *const defaults[] = {"group.id",
                                     group,
                                     "partition.assignment.strategy",
@@ -281,7 +335,9 @@ static hsc_consumer *consumer_create(struct ev_loop *loop, const hsc_config *cfg
                                     "statistics.interval.ms",
                                     "5000",
                                     "queued.max.messages.kbytes",
-                                    "8192",
+                                    "1024",
+                                    "max.partition.fetch.bytes",
+                                    "262144",
                                     NULL};
     /* A reader of one partition (a reply inbox) has no group and commits nothing. */
     /* librdkafka wants a group.id even for assign(); it is never joined or committed. */

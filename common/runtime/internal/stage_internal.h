@@ -67,6 +67,7 @@ struct hsc_stage {
 
     hsc_ring q; /* pending messages (hsc_stage_msg *), oldest first */
     size_t soft_cap;
+    int64_t trimmed_us; /* when a finished batch last gave freed pages back (malloc_trim) */
 
     hsc_stage_batch *batch;
     unsigned pause_reasons;
