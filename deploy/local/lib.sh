@@ -9,7 +9,10 @@ HSC_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 HSC_RUN="${HSC_RUN:-$HSC_ROOT/.local}"
 HSC_BUILD="${HSC_BUILD:-$HSC_ROOT/build}"
 KAFKA_PORT="${KAFKA_PORT:-19092}"
-NEO4J_HEAP="${NEO4J_HEAP:-768m}"
+# Neo4j's heap (-Xms = -Xmx). During hsc-enrich's writes (large transactions, seconds
+# each) the JVM's GC threads used as much CPU as the statements with 768 MB, half as
+# much with 2 GB (docs/performance.md, 2026-12-08).
+NEO4J_HEAP="${NEO4J_HEAP:-2g}"
 KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-19093}"
 PG_PORT="${PG_PORT:-15432}"
 REDIS_PORT="${REDIS_PORT:-16379}"
