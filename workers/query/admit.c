@@ -193,11 +193,10 @@ void query_admit_end(struct query_admit *a, const struct query_admit_ticket *t,
     }
     /* The target, not only the deadline: with a deadline of a second, searches could take
      * half of it before the limit was cut, so at 200 hybrids/s on 2 cores the backends'
-     * queues grew until p99 was 373 ms and refusals waited behind them for a core. */
-    /* Only a search that started with the limit in use is slow by the target: among few in
-     * flight, a slow one says a backend is slow (a collection, a checkpoint), not that
-     * hsc-query sends too much at once, and cutting then would refuse searches at loads
-     * the backends serve. */
+     * queues grew until p99 was 608 ms. It counts only for a search that started with the
+     * limit in use: among few in flight, a slow one says a backend is slow (a collection, a
+     * checkpoint), not that hsc-query sends too much at once, and cutting then would
+     * refuse searches at loads the backends serve. */
     bool slow = o->out_of_time || o->total_ms > a->set.slow_ratio * t->left_ms ||
                 (target > 0 && t->limited && o->total_ms > target);
     if (slow) {

@@ -643,13 +643,14 @@ int query_serve(hsc_config *cfg)
      * A small prefetch: requests are small and each is dropped or started at once, so
      * librdkafka's default (100,000 messages queued) would only hold memory on a backlog
      * (docs/performance.md#query-backlog). librdkafka 2.0 refetches a partition at its
-     * threshold only about once a second, so the threshold also sets the drain rate.
+     * threshold only when woken (kafka_consumer.c's refill does that once the queue is
+     * drained), so the threshold also sets how much one fetch brings.
      */
     consumer_default(cfg, "queued.min.messages", QUERY_PREFETCH_MESSAGES);
     consumer_default(cfg, "queued.max.messages.kbytes", QUERY_PREFETCH_KBYTES);
-    /* Small fetches: a fetch response stays allocated until its last message is
-     * destroyed, so 1 MB per partition of backlog held tens of MB at once. */
-    consumer_default(cfg, "max.partition.fetch.bytes", "262144");
+    /* Small fetches, as every consumer's 256 kB a partition (kafka_consumer.c): a fetch
+     * response stays allocated until its last message is destroyed, and librdkafka would
+     * size the whole fetch from the byte threshold above. */
     consumer_default(cfg, "fetch.max.bytes", "1048576");
     /* Requests are small and each one waits for its answer: send every fetch at once. */
     consumer_default(cfg, "socket.nagle.disable", "true");
